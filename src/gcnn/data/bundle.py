@@ -1,0 +1,46 @@
+"""The one object every dataset builder returns and the trainer consumes.
+
+Datasets are small enough (MNIST 60k x 33 x 33, PH2 200 x 3 x 257 x 257) to live in memory as single
+tensors, so a batch is a slice and a whole split can move to the GPU at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import torch
+
+Split = tuple[torch.Tensor, torch.Tensor]
+# (images, targets, generator) -> (images, targets); applied to each training batch on the CPU.
+Augment = Callable[[torch.Tensor, torch.Tensor, torch.Generator], Split]
+
+
+@dataclass
+class DataBundle:
+    """Tensors of one experiment's data.
+
+    task: "classification" (targets int64 (N,)) or "segmentation" (targets float32 (N, 1, H, W) in {0, 1}).
+    train: the training split, images float32 (N, C, H, W).
+    evals: named evaluation splits; metric keys are "<split>_<metric>", e.g. "test_acc",
+        "test_transformed_acc", "test_rotated_iou".
+    augment: optional per-batch training augmentation.
+    synthetic: True for generated data; the trainer and tables label such runs.
+    info: anything worth writing beside the run (sizes, split ids, source folder).
+    """
+
+    task: str
+    name: str
+    train: Split
+    evals: dict[str, Split]
+    augment: Optional[Augment] = None
+    synthetic: bool = False
+    info: dict = field(default_factory=dict)
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.train[0].shape[1])
+
+
+class DataError(RuntimeError):
+    """A dataset is missing or malformed. The message is one line naming the file and the fix."""
