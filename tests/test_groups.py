@@ -1,0 +1,120 @@
+"""The groups: axioms on the element table, homomorphic actions, exactness where promised."""
+
+import math
+
+import pytest
+import torch
+
+from gcnn.groups import NAMED_GROUPS, get_group, rotate_images
+
+ALL = list(NAMED_GROUPS) + ["p3", "p5m", "p12"]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_group_axioms(name):
+    g = get_group(name)
+    n = g.order
+    table = g.cayley
+    assert sorted(table[0].tolist()) == list(range(n))
+    for a in range(n):
+        assert g.compose(g.identity, a) == a == g.compose(a, g.identity)
+        assert g.compose(a, g.inverse(a)) == g.identity == g.compose(g.inverse(a), a)
+        assert sorted(table[a].tolist()) == list(range(n)), "each row of the table is a permutation"
+    for a in range(n):
+        for b in range(n):
+            for c in range(n):
+                assert table[table[a, b], c] == table[a, table[b, c]]
+
+
+@pytest.mark.parametrize("name,order", [("z2", 1), ("p2", 2), ("p4", 4), ("p6", 6), ("p8", 8), ("p4m", 8), ("d4", 8)])
+def test_orders_and_names(name, order):
+    assert get_group(name).order == order
+
+
+def test_unknown_group_lists_valid_names():
+    with pytest.raises(ValueError, match=r"unknown group 'q4'.*p4m"):
+        get_group("q4")
+    with pytest.raises(ValueError):
+        get_group("p0")
+
+
+@pytest.mark.parametrize("name", ["z2", "p2", "p4", "p4m", "p2m"])
+def test_image_action_is_an_exact_homomorphism(name):
+    g = get_group(name)
+    x = torch.randn(2, 3, 7, 7)
+    for a in range(g.order):
+        for b in range(g.order):
+            left = g.act_on_image(a, g.act_on_image(b, x))
+            assert torch.equal(left, g.act_on_image(g.compose(a, b), x))
+
+
+@pytest.mark.parametrize("name", ["p4", "p4m", "p8", "p8m", "p6"])
+def test_group_map_action_is_a_homomorphism_on_exact_elements(name):
+    g = get_group(name)
+    f = torch.randn(2, 3, g.order, 6, 6)
+    exact = g.exact_elements
+    for a in exact:
+        for b in exact:
+            left = g.act_on_group_map(a, g.act_on_group_map(b, f))
+            assert torch.equal(left, g.act_on_group_map(g.compose(a, b), f))
+
+
+@pytest.mark.parametrize("name", ["p6", "p8", "p4m"])
+def test_group_axis_permutation_is_a_homomorphism_for_every_element(name):
+    g = get_group(name)
+    for a in range(g.order):
+        for b in range(g.order):
+            # (L_a L_b f)(g) = f(perm_b[perm_a[g]]) must equal f(perm_ab[g])
+            assert torch.equal(g.permutation(b)[g.permutation(a)], g.permutation(g.compose(a, b)))
+
+
+def test_exact_elements():
+    assert get_group("p8").exact_elements == [0, 2, 4, 6]
+    assert get_group("p6").exact_elements == [0, 3]
+    assert get_group("p4m").exact_elements == list(range(8))
+
+
+@pytest.mark.parametrize("size", [7, 8])
+def test_rotate_images_matches_rot90_at_right_angles(size):
+    x = torch.randn(3, 2, size, size)
+    for k in range(4):
+        rotated = rotate_images(x, k * math.pi / 2, mode="nearest")
+        assert torch.equal(rotated, torch.rot90(x, k, (-2, -1)))
+        assert torch.allclose(rotate_images(x, k * math.pi / 2), torch.rot90(x, k, (-2, -1)), atol=1e-5)
+
+
+def test_rotate_images_per_image_angles():
+    x = torch.randn(2, 1, 9, 9)
+    out = rotate_images(x, torch.tensor([0.0, math.pi]), mode="nearest")
+    assert torch.equal(out[0], x[0]) and torch.equal(out[1], torch.rot90(x[1], 2, (-2, -1)))
+
+
+def test_p8_filter_transform_is_an_exact_c8_action_on_3x3():
+    """Nearest 45° rotation of a 3×3 filter is the cyclic shift of its border: T¹ ∘ T¹ = T² = rot90."""
+    g = get_group("p8")
+    mats = g.filter_matrices(3)
+    for a in range(8):
+        for b in range(8):
+            assert torch.equal(mats[a] @ mats[b], mats[g.compose(a, b)])
+    psi = torch.arange(9.0, dtype=torch.float64).view(3, 3)
+    assert torch.equal((mats[2] @ psi.flatten()).view(3, 3), torch.rot90(psi, 1))
+    ring = (mats[1] @ psi.flatten()).view(3, 3)
+    assert ring[1, 1] == psi[1, 1] and sorted(ring.flatten().tolist()) == sorted(psi.flatten().tolist())
+
+
+def test_p6_filter_transform_is_not_a_group_action_but_180_is_exact():
+    """As run in the study: 60° twice differs from 120° with nearest rotation of 3×3 filters."""
+    g = get_group("p6")
+    mats = g.filter_matrices(3)
+    assert not torch.equal(mats[1] @ mats[1], mats[2])
+    psi = torch.randn(9, dtype=torch.float64)
+    assert torch.equal(mats[3] @ psi, torch.rot90(psi.view(3, 3), 2).flatten())
+
+
+def test_bilinear_filter_interpolation_offers_interpolated_pixel_values():
+    g = get_group("p6", filter_interpolation="bilinear")
+    index, coef = g.filter_taps(3)
+    assert index.shape[-1] > 1
+    assert torch.allclose(coef[0, :, 0], torch.ones(9, dtype=coef.dtype))  # identity stays a permutation
+    with pytest.raises(ValueError, match="filter_interpolation"):
+        get_group("p6", filter_interpolation="cubic")

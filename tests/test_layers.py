@@ -1,0 +1,213 @@
+"""The layers: equivariance to float32 round-off, parameter counts, z2 = PyTorch, gradients, init, cache."""
+
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+
+from gcnn.groups import get_group
+from gcnn.nn import (
+    GroupBatchNorm,
+    GroupConv2d,
+    GroupConvTranspose2d,
+    GroupPool,
+    LiftingConv2d,
+    SpatialMaxPool,
+    SpatialUpsample,
+)
+
+TOL = 1e-5  # max abs error <= TOL * max |output|
+
+
+def _max_rel_error(layer, x, group, elements, acts_on_input="image", acts_on_output="group", mode="bilinear"):
+    act_in = group.act_on_image if acts_on_input == "image" else group.act_on_group_map
+    act_out = {"group": group.act_on_group_map, "image": group.act_on_image, "none": lambda a, y, mode: y}[
+        acts_on_output
+    ]
+    y = layer(x)
+    errors = []
+    for a in elements:
+        y_of_gx = layer(act_in(a, x, mode=mode))
+        errors.append(((y_of_gx - act_out(a, y, mode=mode)).abs().max() / y.abs().max()).item())
+    return max(errors)
+
+
+def _exact_layers(group, cin=3, cout=4):
+    return {
+        "lifting": (LiftingConv2d(cin, cout, 3, group, padding=1), torch.randn(2, cin, 9, 9), "image"),
+        "group": (GroupConv2d(cin, cout, 3, group, padding=1), torch.randn(2, cin, get_group(group).order, 9, 9), "group"),
+        "transpose": (
+            GroupConvTranspose2d(cin, cout, 3, group, stride=2, padding=1),
+            torch.randn(2, cin, get_group(group).order, 9, 9),
+            "group",
+        ),
+        "lifting5x5": (LiftingConv2d(cin, cout, 5, group, padding=2), torch.randn(2, cin, 10, 10), "image"),
+    }
+
+
+@pytest.mark.parametrize("group", ["p4", "p4m"])
+@pytest.mark.parametrize("kind", ["lifting", "group", "transpose", "lifting5x5"])
+def test_layers_commute_with_every_group_element(group, kind):
+    g = get_group(group)
+    layer, x, acts_on = _exact_layers(group)[kind]
+    layer.bias.data.normal_()  # a non-zero bias must be shared over the group axis to stay equivariant
+    assert _max_rel_error(layer, x, g, range(g.order), acts_on_input=acts_on) <= TOL
+
+
+def _stack(group, cin=2):
+    return nn.Sequential(
+        LiftingConv2d(cin, 6, 3, group, padding=1),
+        GroupConv2d(6, 6, 3, group, padding=1),
+        GroupBatchNorm(6),
+        nn.ReLU(),
+        SpatialMaxPool(2),
+        GroupConv2d(6, 5, 3, group, padding=1),
+        GroupPool("max"),
+    )
+
+
+@pytest.mark.parametrize("group", ["p4", "p4m"])
+@pytest.mark.parametrize("train_mode", [True, False])
+def test_composed_stack_is_equivariant_and_invariant_after_global_pool(group, train_mode):
+    g = get_group(group)
+    stack = _stack(group).train(train_mode)
+    x = torch.randn(3, 2, 12, 12)
+    # after GroupPool the output is an image: it rotates (and mirrors) with the input
+    assert _max_rel_error(stack, x, g, range(g.order), acts_on_output="image") <= TOL
+    invariant = nn.Sequential(stack, nn.AdaptiveMaxPool2d(1), nn.Flatten()).train(train_mode)
+    assert _max_rel_error(invariant, x, g, range(g.order), acts_on_output="none") <= TOL
+
+
+@pytest.mark.parametrize("mode,size", [("max3", 9), ("up", 6)])
+def test_spatial_pool_and_upsample_are_equivariant(mode, size):
+    g = get_group("p4m")
+    layer = SpatialMaxPool(3, 2, 1) if mode == "max3" else SpatialUpsample(2, "bilinear")
+    x = torch.randn(2, 3, g.order, size, size)
+    assert _max_rel_error(layer, x, g, range(g.order), acts_on_input="group") <= TOL
+
+
+def test_group_pool_mean_and_bad_mode():
+    x = torch.randn(2, 3, 4, 5, 5)
+    assert torch.allclose(GroupPool("mean")(x), x.mean(2))
+    with pytest.raises(ValueError, match="GroupPool mode"):
+        GroupPool("sum")
+
+
+@pytest.mark.parametrize("kind", ["lifting", "group", "transpose"])
+def test_p8_is_exact_on_its_90_degree_subgroup(kind):
+    g = get_group("p8")
+    layer, x, acts_on = _exact_layers("p8")[kind]
+    assert _max_rel_error(layer, x, g, g.exact_elements, acts_on_input=acts_on) <= TOL
+
+
+def _smooth_disc_image(size, channels=2):
+    """A smooth random image inside a disc, so interpolated rotations lose little and nothing leaves the frame."""
+    x = torch.randn(1, channels, size, size)
+    kernel = torch.ones(channels, 1, 5, 5) / 25
+    for _ in range(3):
+        x = nn.functional.conv2d(x, kernel, padding=2, groups=channels)
+    c = (size - 1) / 2
+    yy, xx = torch.meshgrid(torch.arange(size) - c, torch.arange(size) - c, indexing="ij")
+    return x * ((yy**2 + xx**2).sqrt() < size / 2 - 6)
+
+
+@pytest.mark.parametrize("group,bound", [("p8", 0.35), ("p6", 0.6)])
+def test_non_right_angle_rotations_are_approximate_and_reported(group, bound, capsys):
+    """45° (p8) and 60° (p6) need an interpolated image rotation: report the error, bound it, claim nothing exact."""
+    g = get_group(group)
+    layer = LiftingConv2d(2, 4, 3, group, padding=1)
+    x = _smooth_disc_image(41)
+    inexact = [a for a in range(g.order) if not g.is_exact(a)]
+    errors = {a: _max_rel_error(layer, x, g, [a]) for a in inexact}
+    with capsys.disabled():
+        print(f"\n{group} lifting conv, smooth 41×41 disc image: max relative equivariance error per element "
+              + ", ".join(f"{math.degrees(g.angle(a)):.0f}°: {e:.3f}" for a, e in errors.items()))
+    assert max(errors.values()) < bound
+    assert max(errors.values()) > TOL  # really approximate: the test would notice a false claim of exactness
+
+
+def test_parameter_counts_follow_the_formula():
+    def count(m):
+        return sum(p.numel() for p in m.parameters())
+
+    for group, order in [("z2", 1), ("p4", 4), ("p4m", 8), ("p6", 6)]:
+        assert count(LiftingConv2d(3, 7, 5, group)) == 7 * 3 * 25 + 7
+        assert count(LiftingConv2d(3, 7, 5, group, bias=False)) == 7 * 3 * 25
+        assert count(GroupConv2d(3, 7, 3, group)) == 7 * 3 * order * 9 + 7
+        assert count(GroupConvTranspose2d(3, 7, 3, group, stride=2)) == 7 * 3 * order * 9 + 7
+        assert count(GroupBatchNorm(7)) == 14
+
+
+def test_z2_layers_equal_pytorch_layers():
+    x = torch.randn(2, 3, 9, 9)
+    conv = nn.Conv2d(3, 5, 3, stride=2, padding=1)
+    lift = LiftingConv2d(3, 5, 3, "z2", stride=2, padding=1)
+    gconv = GroupConv2d(3, 5, 3, "z2", stride=2, padding=1)
+    with torch.no_grad():
+        for layer in (lift, gconv):
+            layer.weight.copy_(conv.weight[:, :, None])
+            layer.bias.copy_(conv.bias)
+    assert torch.equal(lift(x)[:, :, 0], conv(x))
+    assert torch.equal(gconv(x[:, :, None])[:, :, 0], conv(x))
+
+    convt = nn.ConvTranspose2d(3, 5, 3, stride=2, padding=1, output_padding=1)
+    gconvt = GroupConvTranspose2d(3, 5, 3, "z2", stride=2, padding=1, output_padding=1)
+    with torch.no_grad():
+        gconvt.weight.copy_(convt.weight[:, :, None])
+        gconvt.bias.copy_(convt.bias)
+    assert torch.equal(gconvt(x[:, :, None])[:, :, 0], convt(x))
+
+    bn, gbn = nn.BatchNorm2d(3), GroupBatchNorm(3)
+    assert torch.allclose(gbn(x[:, :, None])[:, :, 0], bn(x), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "make,shape",
+    [
+        (lambda: LiftingConv2d(2, 2, 3, "p4", padding=1), (1, 2, 4, 4)),
+        (lambda: GroupConv2d(2, 2, 3, "p4m", padding=1), (1, 2, 8, 4, 4)),
+        (lambda: GroupConvTranspose2d(2, 2, 3, "p4", stride=2, padding=1), (1, 2, 4, 3, 3)),
+        (lambda: GroupConv2d(1, 2, 3, get_group("p6", "bilinear"), padding=1), (1, 1, 6, 4, 4)),
+        (lambda: GroupBatchNorm(2), (2, 2, 4, 3, 3)),
+    ],
+)
+def test_gradcheck(make, shape):
+    layer = make().double()
+    x = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
+    params = tuple(p for p in layer.parameters())
+    assert torch.autograd.gradcheck(lambda inp, *ps: layer(inp), (x, *params), eps=1e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("group", ["z2", "p4", "p4m"])
+def test_initialisation_keeps_unit_scale(group):
+    g = get_group(group)
+    torch.manual_seed(1)
+    x = torch.randn(8, 16, g.order, 16, 16)
+    y = GroupConv2d(16, 32, 3, group, padding=1)(x)[..., 1:-1, 1:-1]  # interior: no zero padding
+    assert 0.85 < y.std().item() < 1.15
+    y = LiftingConv2d(16, 32, 3, group, padding=1)(x[:, :, 0])[..., 1:-1, 1:-1]
+    assert 0.85 < y.std().item() < 1.15
+
+
+def test_eval_cache_is_used_and_invalidated_by_weight_updates():
+    layer = GroupConv2d(2, 3, 3, "p4", padding=1).eval()
+    x = torch.randn(1, 2, 4, 5, 5)
+    with torch.no_grad():
+        first = layer(x)
+        assert layer._cache is not None
+        bank = layer._cache[1]
+        layer(x)
+        assert layer._cache[1] is bank  # reused
+        layer.weight.add_(1.0)  # an optimiser step bumps the version counter
+        second = layer(x)
+    assert not torch.allclose(first, second)
+    layer.train()
+    assert layer(x).requires_grad and layer._cache is None
+
+
+def test_wrong_shapes_raise_clear_errors():
+    with pytest.raises(ValueError, match=r"\(B, C, 4, H, W\)"):
+        GroupConv2d(2, 3, 3, "p4")(torch.randn(1, 2, 8, 5, 5))
+    with pytest.raises(ValueError, match="LiftingConv2d expects"):
+        LiftingConv2d(2, 3, 3, "p4")(torch.randn(1, 2, 4, 5, 5))
