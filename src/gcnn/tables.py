@@ -1,0 +1,209 @@
+"""Aggregate finished runs into the study's tables: `python -m gcnn.tables table1 --results-dir results`.
+
+Reads every `runs/<experiment>/<model>/seed=<seed>/metrics.json` under the results directory, writes
+`tableN.md` and `tableN.csv` there: the study's row order, mean ± std over seeds with n, the study's value
+beside ours (from the one reference file, `gcnn/reference/study_results.csv`), parameters and training time,
+then the runs that are missing, failed or unfinished, and the data and epochs used. A partial sweep gives a
+partial table, never a crash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    title: str
+    experiment: str
+    rows: tuple[tuple[str, str], ...]  # (label as in the study, run name)
+    columns: tuple[tuple[str, str], ...]  # (header, metric key) compared with the study
+    extra: tuple[tuple[str, str], ...] = ()  # our-only columns (raw IoU, Dice)
+    percent: bool = False
+
+
+CLASSIFIERS = (("CNN", "cnn"), ("P4CNN", "p4cnn"), ("P6CNN", "p6cnn"), ("P8CNN", "p8cnn"), ("D4CNN", "d4cnn"))
+TABLES = {
+    "table1": TableSpec(
+        "Table 1: accuracy of models trained on MNIST",
+        "table1",
+        CLASSIFIERS,
+        (("MNIST test accuracy", "test_acc"), ("MNIST (+transforms) test accuracy", "test_transformed_acc")),
+        percent=True,
+    ),
+    "table2": TableSpec(
+        "Table 2: accuracy of models on rotated MNIST", "table2", CLASSIFIERS, (("Test accuracy", "test_acc"),), percent=True
+    ),
+    "table3": TableSpec(
+        "Table 3: SegNet models on PH2 (study's thresholded IoU score; raw IoU in its own columns)",
+        "table3",
+        (("SegNet", "segnet"), ("P4SegNet", "p4segnet"), ("D4SegNet", "d4segnet"), ("SegNet+", "segnet+"),
+         ("P4SegNet+", "p4segnet+")),
+        (("test IoU score", "test_iou_score"), ("rotated test IoU score", "test_rotated_iou_score")),
+        (("test IoU (raw)", "test_iou"), ("rotated test IoU (raw)", "test_rotated_iou"), ("test Dice", "test_dice")),
+    ),
+    "table4": TableSpec(
+        "Table 4: SegNet models with transposed convolutions on PH2 (study's thresholded IoU score; raw IoU beside)",
+        "table4",
+        (("SegNet_T", "segnet_t"), ("P4SegNet_T", "p4segnet_t"), ("D4SegNet_T", "d4segnet_t")),
+        (("train IoU score", "train_iou_score"), ("test IoU score", "test_iou_score")),
+        (("train IoU (raw)", "train_iou"), ("test IoU (raw)", "test_iou"), ("test Dice", "test_dice")),
+    ),
+}
+
+
+def study_reference() -> pd.DataFrame:
+    """The study's own figures: the only place they live."""
+    with resources.files("gcnn.reference").joinpath("study_results.csv").open() as f:
+        return pd.read_csv(f)
+
+
+def collect_runs(results_dir: Path, experiment: str) -> tuple[pd.DataFrame, list[dict]]:
+    """Finished runs as a frame (one row per run), and the run directories that failed or did not finish."""
+    root = Path(results_dir) / "runs" / experiment
+    records, problems = [], []
+    for run_dir in sorted(root.glob("*/seed=*")):
+        model, seed = run_dir.parent.name, run_dir.name.split("=", 1)[1]
+        metrics_file = run_dir / "metrics.json"
+        if metrics_file.exists():
+            try:
+                data = json.loads(metrics_file.read_text())
+                records.append({**{k: v for k, v in data.items() if k != "metrics"}, **data["metrics"], "model": model})
+            except (json.JSONDecodeError, KeyError) as err:
+                problems.append({"model": model, "seed": seed, "status": f"unreadable metrics.json ({err})"})
+        elif (run_dir / "failed.json").exists():
+            try:
+                error = json.loads((run_dir / "failed.json").read_text()).get("error", "?")
+            except json.JSONDecodeError:
+                error = "failed.json unreadable"
+            problems.append({"model": model, "seed": seed, "status": f"failed: {error}"})
+        else:
+            status = "unfinished (rerun the same command to resume)" if (run_dir / "checkpoint.pt").exists() else "started, no epoch finished"
+            problems.append({"model": model, "seed": seed, "status": status})
+    return pd.DataFrame.from_records(records), problems
+
+
+def aggregate(spec: TableSpec, runs: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
+    """One row per model of the study, in its order: mean, std and n of every metric, the study's value."""
+    ref = reference[reference.table == spec.experiment].set_index(["model", "metric"])["value"]
+    rows = []
+    for label, name in spec.rows:
+        sel = runs[runs.model == name] if len(runs) else runs
+        row = {"model": label, "run_name": name, "n": int(len(sel))}
+        for _, key in spec.columns + spec.extra:
+            values = sel[key].dropna() if key in sel else pd.Series(dtype=float)
+            row[f"{key}_mean"] = values.mean() if len(values) else float("nan")
+            row[f"{key}_std"] = values.std(ddof=1) if len(values) > 1 else float("nan")
+            if (name, key) in ref.index:
+                row[f"{key}_study"] = float(ref[(name, key)])
+        row["params"] = int(sel["params"].iloc[0]) if len(sel) else None
+        row["train_seconds_mean"] = sel["train_seconds"].mean() if len(sel) else float("nan")
+        row["seeds"] = ",".join(str(s) for s in sorted(sel["seed"].tolist())) if len(sel) else ""
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _fmt(mean, std, n, percent):
+    if pd.isna(mean):
+        return "–"
+    scale, unit, digits = (100, " %", 2) if percent else (1, "", 3)
+    text = f"{mean * scale:.{digits}f}"
+    if not pd.isna(std):
+        text += f" ± {std * scale:.{digits}f}"
+    return f"{text}{unit} (n={n})"
+
+
+def _fmt_study(value, percent):
+    if value is None or pd.isna(value):
+        return "–"
+    return f"{value * 100:.2f} %" if percent else f"{value:.3f}"
+
+
+def _fmt_time(seconds):
+    if pd.isna(seconds):
+        return "–"
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def render_markdown(spec, table, runs, problems, missing, command) -> str:
+    header = ["Model"]
+    for title, _ in spec.columns:
+        header += [f"{title} (ours)", f"{title} (study)"]
+    header += [f"{title} (ours)" for title, _ in spec.extra] + ["parameters", "train time / run"]
+    lines = [f"# {spec.title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for _, r in table.iterrows():
+        cells = [r["model"]]
+        for _, key in spec.columns:
+            cells += [_fmt(r[f"{key}_mean"], r[f"{key}_std"], r["n"], spec.percent),
+                      _fmt_study(r.get(f"{key}_study"), spec.percent)]
+        cells += [_fmt(r[f"{key}_mean"], r[f"{key}_std"], r["n"], spec.percent) for _, key in spec.extra]
+        cells += [f"{int(r['params']):,}" if r["params"] is not None and not pd.isna(r["params"]) else "–",
+                  _fmt_time(r["train_seconds_mean"])]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+
+    lines += ["", "Ours: mean ± sample std over seeds (n runs). Study: the report's figures, from "
+              "`src/gcnn/reference/study_results.csv`, never mixed with ours."]
+    if len(runs):
+        setups = runs.groupby(["dataset", "epochs", "device", "synthetic"]).size().reset_index(name="runs")
+        lines += ["", "Runs aggregated (dataset, epochs, device):"]
+        for _, s in setups.iterrows():
+            synthetic = " — SYNTHETIC data, not comparable with the study" if s["synthetic"] else ""
+            lines.append(f"- {s['dataset']}, {s['epochs']} epochs, {s['device']}: {s['runs']} runs{synthetic}")
+        if len(setups) > 1:
+            lines.append("- WARNING: runs with different settings are averaged together; use another "
+                         "`RESULTS=` folder per setting.")
+    if missing or problems:
+        lines += ["", "Missing or unfinished runs:"]
+        lines += [f"- {m} seed={s}: missing" for m, s in missing]
+        lines += [f"- {p['model']} seed={p['seed']}: {p['status']}" for p in problems]
+    else:
+        lines += ["", "No run is missing."]
+    lines += ["", f"Made by: `{command}` on {time.strftime('%Y-%m-%d %H:%M')}", ""]
+    return "\n".join(lines)
+
+
+def build_table(name: str, results_dir: Path, seeds: list[int] | None = None, command: str | None = None) -> Path:
+    if name not in TABLES:
+        raise SystemExit(f"error: unknown table {name!r}; choose one of {', '.join(TABLES)}")
+    spec = TABLES[name]
+    results_dir = Path(results_dir)
+    runs, problems = collect_runs(results_dir, spec.experiment)
+    table = aggregate(spec, runs, study_reference())
+    found_seeds = sorted({int(s) for s in runs["seed"]}) if len(runs) else []
+    expected_seeds = seeds if seeds is not None else (found_seeds or [0])
+    done = set(zip(runs["model"], runs["seed"].astype(int))) if len(runs) else set()
+    reported = {(p["model"], str(p["seed"])) for p in problems}
+    missing = [(n, s) for _, n in spec.rows for s in expected_seeds
+               if (n, s) not in done and (n, str(s)) not in reported]
+    command = command or " ".join(["python -m gcnn.tables", *sys.argv[1:]])
+    results_dir.mkdir(parents=True, exist_ok=True)
+    out = results_dir / f"{name}.md"
+    out.write_text(render_markdown(spec, table, runs, problems, missing, command))
+    table.to_csv(results_dir / f"{name}.csv", index=False)
+    return out
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("tables", nargs="+", choices=sorted(TABLES), help="which tables to build")
+    parser.add_argument("--results-dir", default="results", help="the paths.results_dir of the runs")
+    parser.add_argument("--seeds", default=None, help="expected seeds, e.g. 0,1,2 (missing ones are listed)")
+    parser.add_argument("--command", default=None, help="the command that made the runs, written under the table")
+    args = parser.parse_args(argv)
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
+    for name in args.tables:
+        out = build_table(name, Path(args.results_dir), seeds, args.command)
+        print(out.read_text())
+        print(f"wrote {out} and {out.with_suffix('.csv')}")
+
+
+if __name__ == "__main__":
+    main()

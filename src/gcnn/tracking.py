@@ -1,0 +1,92 @@
+"""Experiment tracking: Weights & Biases when asked for (imported lazily), nothing otherwise.
+
+The tracker is used as a context manager so that the W&B run is always finished, also when training
+raises: in a Hydra multirun every job then gets its own run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+class NullTracker:
+    mode = "none"
+
+    def log(self, values: dict, step: int | None = None) -> None:
+        pass
+
+    def summary(self, values: dict) -> None:
+        pass
+
+    def finish(self, exit_code: int = 0) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.finish(0 if exc_type is None else 1)
+        return False
+
+
+class WandbTracker(NullTracker):
+    def __init__(self, cfg, config: dict, run_dir: Path):
+        import wandb  # lazy: importing wandb costs seconds and is not needed with logger=none
+
+        self._wandb = wandb
+        self.mode = _resolve_mode(cfg.get("mode", "auto"))
+        os.environ.setdefault("WANDB_SILENT", "true")
+        self.run = wandb.init(
+            project=cfg.get("project", "gcnn"),
+            entity=cfg.get("entity"),
+            group=cfg.get("group"),
+            name=cfg.get("run_name"),
+            tags=list(cfg.get("tags") or []),
+            config=config,
+            dir=str(run_dir),
+            mode=self.mode,
+            reinit="finish_previous",
+        )
+        self._finished = False
+
+    def log(self, values: dict, step: int | None = None) -> None:
+        self.run.log(values, step=step)
+
+    def summary(self, values: dict) -> None:
+        for key, value in values.items():
+            self.run.summary[key] = value
+
+    def finish(self, exit_code: int = 0) -> None:
+        if not self._finished:
+            self._finished = True
+            self.run.finish(exit_code=exit_code)
+
+
+def _resolve_mode(mode: str) -> str:
+    """auto: online when this machine has a W&B API key (env or ~/.netrc), offline otherwise."""
+    if mode != "auto":
+        if mode not in ("online", "offline", "disabled"):
+            raise ValueError(f"logger.mode must be auto, online, offline or disabled, got {mode!r}")
+        return mode
+    if os.environ.get("WANDB_MODE"):
+        return os.environ["WANDB_MODE"]
+    if os.environ.get("WANDB_API_KEY"):
+        return "online"
+    netrc = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
+    try:
+        return "online" if "api.wandb.ai" in netrc.read_text() else "offline"
+    except OSError:
+        return "offline"
+
+
+def make_tracker(cfg, config: dict, run_dir: Path) -> NullTracker:
+    name = cfg.get("name", "none") if cfg is not None else "none"
+    if name == "none":
+        return NullTracker()
+    if name == "wandb":
+        return WandbTracker(cfg, config, run_dir)
+    raise ValueError(f"logger.name must be 'wandb' or 'none', got {name!r} (choose logger=wandb or logger=none)")
