@@ -1,0 +1,203 @@
+"""The trainer end to end: every experiment config composes and runs a tiny version; resume, skip, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from gcnn import train as train_module
+from gcnn.data.bundle import DataError
+from gcnn.train import CONF_DIR, ConfigError, run
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = ["trainer.epochs=2", "trainer.batch_size=16", "trainer.eval_batch_size=32", "trainer.limit_train_batches=2",
+        "trainer.limit_eval_batches=2"]
+
+
+def _write_amat(path: Path, n: int, seed: int) -> None:
+    g = torch.Generator().manual_seed(seed)
+    pixels = torch.rand(n, 784, generator=g)
+    labels = torch.arange(n) % 10
+    with open(path, "w") as f:
+        for row, label in zip(pixels.tolist(), labels.tolist()):
+            f.write(" ".join(f"{v:.4f}" for v in row) + f" {label}.0\n")
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    """Small Larochelle-format files, so table1/table2 run with their own (as-run) datasets offline."""
+    root = tmp_path_factory.mktemp("data")
+    (root / "mnist_larochelle").mkdir()
+    _write_amat(root / "mnist_larochelle" / "mnist_train.amat", 64, 0)
+    _write_amat(root / "mnist_larochelle" / "mnist_test.amat", 48, 1)
+    (root / "mnist_rotation_new").mkdir()
+    _write_amat(root / "mnist_rotation_new" / "mnist_all_rotation_normalized_float_train_valid.amat", 64, 2)
+    _write_amat(root / "mnist_rotation_new" / "mnist_all_rotation_normalized_float_test.amat", 48, 3)
+    return root
+
+
+def make_cfg(overrides: list[str]):
+    with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
+        return compose("train", overrides=overrides)
+
+
+def _seg_overrides():
+    return ["dataset=ph2_synthetic", "dataset.n_images=12", "dataset.n_train=6", "dataset.n_val=2",
+            "dataset.n_test=4", "dataset.size=32", "dataset.width=40", "dataset.height=32",
+            "trainer.epochs=1", "trainer.batch_size=3", "trainer.eval_batch_size=8"]
+
+
+EXPERIMENTS = [
+    ("table1", ["cnn", "p4cnn", "p6cnn", "p8cnn", "d4cnn"], TINY),
+    ("table2", ["cnn", "p4cnn", "p6cnn", "p8cnn", "d4cnn"], TINY),
+    ("table3", ["segnet", "p4segnet", "d4segnet"], None),
+    ("table4", ["segnet_t", "p4segnet_t", "d4segnet_t"], None),
+]
+
+
+@pytest.mark.parametrize("experiment,models,_", EXPERIMENTS)
+def test_every_experiment_and_model_config_composes_and_instantiates(experiment, models, _, tmp_path):
+    import hydra
+
+    for model in models:
+        cfg = make_cfg([f"experiment={experiment}", f"model={model}", f"paths.results_dir={tmp_path}"])
+        assert cfg.experiment_name == experiment
+        assert cfg.run_dir == f"{tmp_path}/runs/{experiment}/{model}/seed=0"
+        for key in ("epochs", "batch_size", "lr", "device", "force"):
+            assert key in cfg.trainer
+        net = hydra.utils.instantiate(cfg.model)
+        assert net.task == cfg.trainer.task == ("classification" if experiment in ("table1", "table2") else "segmentation")
+    protocol = make_cfg([f"experiment={experiment}"])
+    if experiment == "table1":
+        assert protocol.dataset.source == "larochelle" and protocol.trainer.lr == 5e-5 and protocol.trainer.epochs == 30
+    if experiment == "table3":
+        assert protocol.trainer.lr == 1e-4 and protocol.trainer.batch_size == 20 and protocol.trainer.epochs == 40
+        assert protocol.dataset.size == 256 and not protocol.dataset.odd_size
+    if experiment == "table4":
+        assert protocol.dataset.odd_size  # 257×257 for the transposed-convolution models
+
+
+@pytest.mark.parametrize("experiment,models,tiny", EXPERIMENTS)
+def test_every_experiment_runs_a_tiny_version_end_to_end(experiment, models, tiny, data_dir, tmp_path):
+    model = models[1]  # a group model: the most complicated path
+    extra = tiny if tiny else _seg_overrides()
+    cfg = make_cfg([f"experiment={experiment}", f"model={model}", f"paths.results_dir={tmp_path}",
+                    f"paths.data_dir={data_dir}", "logger.mode=offline", *extra])
+    result = run(cfg)
+    run_dir = Path(cfg.run_dir)
+    saved = json.loads((run_dir / "metrics.json").read_text())
+    assert saved == result
+    for key in ("experiment", "model", "group", "dataset", "seed", "params", "epochs", "device", "train_seconds", "metrics"):
+        assert key in saved
+    assert saved["experiment"] == experiment and saved["model"] == model and saved["device"] == "cpu"
+    history = pd.read_csv(run_dir / "history.csv")
+    assert list(history["epoch"]) == list(range(1, cfg.trainer.epochs + 1))
+    offline_runs = list((run_dir / "wandb").glob("offline-run-*"))
+    assert len(offline_runs) == 1, "one offline W&B run per job"
+    if experiment in ("table1", "table2"):
+        expected = {"test_acc", "test_transformed_acc"} if experiment == "table1" else {"test_acc"}
+        assert set(saved["metrics"]) == expected
+        assert all(0.0 <= v <= 1.0 for v in saved["metrics"].values())
+    else:
+        for key in ("train_iou", "test_iou", "test_rotated_iou", "train_iou_score", "test_iou_score",
+                    "test_rotated_iou_score", "test_dice"):
+            assert 0.0 <= saved["metrics"][key] <= 1.0
+        assert saved["synthetic"] is True
+        assert json.loads((run_dir / "data_info.json").read_text())["split"]["test"]
+
+
+def test_augmented_runs_get_their_own_directory(tmp_path):
+    cfg = make_cfg(["experiment=table3", "model=p4segnet", "dataset.augment=true", f"paths.results_dir={tmp_path}"])
+    assert cfg.run_name == "p4segnet+" and cfg.run_dir.endswith("table3/p4segnet+/seed=0")
+
+
+def _cls_cfg(results, data_dir, *more):
+    return make_cfg(["experiment=table1", "model=cnn", f"paths.results_dir={results}", f"paths.data_dir={data_dir}",
+                     "logger=none", *TINY, "trainer.epochs=3", *more])
+
+
+def test_interrupted_run_resumes_to_the_same_metrics(data_dir, tmp_path, monkeypatch):
+    reference = run(_cls_cfg(tmp_path / "a", data_dir))
+
+    real_epoch = train_module.train_one_epoch
+    calls = {"n": 0}
+
+    def dies_in_second_epoch(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt("simulated interruption")
+        return real_epoch(*args, **kwargs)
+
+    cfg = _cls_cfg(tmp_path / "b", data_dir)
+    monkeypatch.setattr(train_module, "train_one_epoch", dies_in_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        run(cfg)
+    run_dir = Path(cfg.run_dir)
+    assert (run_dir / "checkpoint.pt").exists() and (run_dir / "failed.json").exists()
+    assert not (run_dir / "metrics.json").exists()
+    monkeypatch.setattr(train_module, "train_one_epoch", real_epoch)
+    resumed = run(cfg)
+    assert resumed["metrics"] == reference["metrics"]
+    assert not (run_dir / "failed.json").exists()
+    a = pd.read_csv(tmp_path / "a/runs/table1/cnn/seed=0/history.csv")
+    b = pd.read_csv(run_dir / "history.csv")
+    assert a["train_loss"].tolist() == b["train_loss"].tolist()
+
+
+def test_same_seed_same_metrics_and_finished_runs_are_skipped_or_archived(data_dir, tmp_path):
+    first = run(_cls_cfg(tmp_path / "a", data_dir))
+    again = run(_cls_cfg(tmp_path / "b", data_dir))
+    assert first["metrics"] == again["metrics"]
+    metrics_file = tmp_path / "a/runs/table1/cnn/seed=0/metrics.json"
+    stamp = metrics_file.stat().st_mtime_ns
+    skipped = run(_cls_cfg(tmp_path / "a", data_dir))
+    assert skipped == first and metrics_file.stat().st_mtime_ns == stamp
+    forced = run(_cls_cfg(tmp_path / "a", data_dir, "trainer.force=true"))
+    archived = list((tmp_path / "a/runs/table1/cnn/seed=0/previous").glob("*/metrics.json"))
+    assert len(archived) == 1 and json.loads(archived[0].read_text()) == first
+    assert forced["metrics"] == first["metrics"]
+
+
+def test_a_different_seed_gives_different_training(data_dir, tmp_path):
+    run(_cls_cfg(tmp_path, data_dir, "seed=0"))
+    run(_cls_cfg(tmp_path, data_dir, "seed=1"))
+    ha = pd.read_csv(tmp_path / "runs/table1/cnn/seed=0/history.csv")
+    hb = pd.read_csv(tmp_path / "runs/table1/cnn/seed=1/history.csv")
+    assert ha["train_loss"].tolist() != hb["train_loss"].tolist()
+
+
+def test_mismatched_model_or_trainer_is_a_clear_error(data_dir, tmp_path):
+    with pytest.raises(ConfigError, match="segmentation model"):
+        run(make_cfg(["experiment=table1", "model=segnet", f"paths.results_dir={tmp_path}",
+                      f"paths.data_dir={data_dir}", "logger=none", *TINY]))
+    with pytest.raises(ConfigError, match="trainer=segmentation or trainer=quick_seg"):
+        run(make_cfg(["experiment=table3", "trainer=quick", f"paths.results_dir={tmp_path}",
+                      f"paths.data_dir={tmp_path}", "logger=none", *_seg_overrides()]))
+
+
+def test_missing_data_is_one_clear_line_and_a_nonzero_exit(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "gcnn.train", "experiment=table1", "dataset=mnist", "dataset.download=false",
+         f"paths.data_dir={tmp_path / 'nowhere'}", f"paths.results_dir={tmp_path}", "logger=none"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "nowhere" in last and "train-images-idx3-ubyte.gz" in last
+    assert "Traceback" not in proc.stderr
+    failed = json.loads((tmp_path / "runs/table1/cnn/seed=0/failed.json").read_text())
+    assert "DataError" in failed["error"]
+
+
+def test_missing_ph2_says_where_to_get_it(tmp_path):
+    with pytest.raises(DataError, match="PH2"):
+        run(make_cfg(["experiment=table3", f"paths.results_dir={tmp_path}", f"paths.data_dir={tmp_path}", "logger=none"]))
