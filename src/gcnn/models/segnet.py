@@ -1,0 +1,150 @@
+"""One SegNet-like encoder-decoder for every group: SegNet, P4SegNet, D4SegNet and their "_T" variants.
+
+encoder block = 2 × [3×3 conv (padding 1) → ReLU → GroupBatchNorm], then SpatialMaxPool
+decoder block = ×2 upsampling, then 2 × [3×3 conv → ReLU → GroupBatchNorm]
+head          = 1×1 group conv to out_channels (logits), then GroupPool over the group axis
+
+The first conv lifts the image to the group, every other conv is a group conv; with group z2 (|G| = 1) the
+same code is the plain CNN. No pooling indices, and no skip connections unless `skip=True`.
+
+Two decoders, each with the pooling that keeps rot90 (and mirrors) exact:
+    "upsample":  2×2/stride-2 pooling on even sizes (256→128→64→32→16), bilinear ×2 upsampling back.
+    "transpose": 3×3/stride-2/padding-1 pooling on odd sizes (257→129→65→33→17), and a 3×3/stride-2/padding-1
+                 transposed group conv (n → 2n − 1) back. The transposed conv *is* the block's first
+                 conv (then ReLU → BN like any other), so both decoders have exactly the same parameters.
+
+Decoder block i mirrors encoder block i: channels[i] → channels[i] → channels[i-1] (the last block keeps
+channels[0]); with channels 32/64/128/256 the plain model has 2,356,065 parameters, the study's ≈2.35 M.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+
+from gcnn.groups import get_group
+from gcnn.nn import (
+    GroupBatchNorm,
+    GroupConv2d,
+    GroupConvTranspose2d,
+    GroupPool,
+    LiftingConv2d,
+    SpatialMaxPool,
+    SpatialUpsample,
+)
+
+DECODERS = ("upsample", "transpose")
+
+
+def _conv_relu_bn(conv: nn.Module) -> list[nn.Module]:
+    # The study's order: conv → ReLU → BN (BN statistics are shared over the group axis).
+    return [conv, nn.ReLU(inplace=True), GroupBatchNorm(conv.out_channels)]
+
+
+class _DecoderBlock(nn.Module):
+    """×2 upsampling (`up`), optionally concatenate the encoder skip, then the convs."""
+
+    def __init__(self, up: nn.Module, convs: nn.Sequential):
+        super().__init__()
+        self.up, self.convs = up, convs
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.up(x)
+        return self.convs(x if skip is None else torch.cat([x, skip], dim=1))
+
+
+class SegNet(nn.Module):
+    """Logits (B, out_channels, H, W) for images (B, in_channels, H, W); equivariant to the group's
+    stabiliser (rot90 for p4, rot90 and mirrors for p4m) when H, W fit the pooling scheme (see
+    `check_input_size`)."""
+
+    def __init__(
+        self,
+        group: str = "z2",
+        channels: Sequence[int] = (32, 64, 128, 256),
+        decoder: str = "upsample",
+        in_channels: int = 3,
+        out_channels: int = 1,
+        upsample_mode: str = "bilinear",
+        skip: bool = False,
+        group_pool: str = "max",
+        name: str | None = None,
+        odd_input: bool | None = None,
+        task: str = "segmentation",
+    ):
+        super().__init__()
+        if decoder not in DECODERS:
+            raise ValueError(f"SegNet decoder must be one of {DECODERS}, got {decoder!r}")
+        channels = tuple(int(c) for c in channels)  # a Hydra ListConfig becomes a plain tuple
+        if not channels:
+            raise ValueError("SegNet needs at least one encoder block (channels is empty)")
+        self.group = get_group(group)
+        self.channels, self.decoder_kind, self.skip = channels, decoder, bool(skip)
+        self.name = name or {"z2": "segnet", "p4": "p4segnet", "p4m": "d4segnet"}.get(
+            self.group.name, f"{self.group.name}segnet"
+        ) + ("_t" if decoder == "transpose" else "")
+        self.odd_input = (decoder == "transpose") if odd_input is None else bool(odd_input)
+        self.task = task
+        g, transpose = self.group, decoder == "transpose"
+
+        self.encoder = nn.ModuleList()
+        for i, c in enumerate(channels):
+            if i == 0:  # the image is lifted to the group once, by the very first conv
+                first = LiftingConv2d(in_channels, c, 3, g, padding=1)
+            else:
+                first = GroupConv2d(channels[i - 1], c, 3, g, padding=1)
+            second = GroupConv2d(c, c, 3, g, padding=1)
+            self.encoder.append(nn.Sequential(*_conv_relu_bn(first), *_conv_relu_bn(second)))
+        self.pool = SpatialMaxPool(3, 2, 1) if transpose else SpatialMaxPool(2, 2)
+
+        self.decoder = nn.ModuleList()
+        for i in reversed(range(len(channels))):
+            c_in, c_out = channels[i], channels[max(i - 1, 0)]
+            c_skip = c_in if self.skip else 0
+            if transpose:  # the transposed conv does the first conv's job (c_in → c_in), then one conv
+                up = nn.Sequential(*_conv_relu_bn(GroupConvTranspose2d(c_in, c_in, 3, g, stride=2, padding=1)))
+                convs = [GroupConv2d(c_in + c_skip, c_out, 3, g, padding=1)]
+            else:
+                up = SpatialUpsample(2, upsample_mode)
+                convs = [GroupConv2d(c_in + c_skip, c_in, 3, g, padding=1), GroupConv2d(c_in, c_out, 3, g, padding=1)]
+            layers = [m for conv in convs for m in _conv_relu_bn(conv)]
+            self.decoder.append(_DecoderBlock(up, nn.Sequential(*layers)))
+
+        self.head = GroupConv2d(channels[0], out_channels, 1, g)  # logits: no activation, no BN
+        self.group_pool = GroupPool(group_pool)
+
+    def check_input_size(self, height: int, width: int) -> None:
+        """Raise a one-line ValueError unless every pooling step is exact under rot90 and the decoder
+        restores the input size: H, W divisible by 2^depth ("upsample"), or ≡ 1 mod 2^depth ("transpose")."""
+        m = 2 ** len(self.channels)
+        if self.decoder_kind == "upsample":
+            if height % m or width % m or min(height, width) < m:
+                raise ValueError(
+                    f"SegNet '{self.name}' (decoder=upsample) needs H and W divisible by {m}, got {height}×{width}: "
+                    f"set dataset.size to a multiple of {m} (e.g. {16 * m}, {4 * m}) with model.odd_input=false"
+                )
+        elif height % m != 1 or width % m != 1 or min(height, width) <= m:
+            raise ValueError(
+                f"SegNet '{self.name}' (decoder=transpose) needs H and W ≡ 1 mod {m} (e.g. {16 * m + 1}, {4 * m + 1}), got "
+                f"{height}×{width}: set dataset.size to a multiple of {m} (e.g. {16 * m}) with model.odd_input=true, "
+                f"which loads size + 1"
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4:
+            raise ValueError(f"SegNet expects images (B, C, H, W), got {tuple(x.shape)}")
+        self.check_input_size(x.shape[-2], x.shape[-1])
+        skips = []
+        for block in self.encoder:
+            x = block(x)
+            skips.append(x if self.skip else None)
+            x = self.pool(x)
+        for block, s in zip(self.decoder, reversed(skips)):
+            x = block(x, s)
+        return self.group_pool(self.head(x))
+
+    def extra_repr(self) -> str:
+        return f"name={self.name}, group={self.group.name}, decoder={self.decoder_kind}, skip={self.skip}"
+
