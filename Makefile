@@ -8,6 +8,8 @@ SEEDS  ?= 0,1,2
 ARGS   ?=
 RESULTS ?= results
 TRAIN  := $(PY) -m gcnn.train --multirun paths.results_dir=$(RESULTS)
+# A sweep with failed runs still gets its table (listing them), then make fails: `|| status=$$?`.
+SWEEP_END = ; exit $${status:-0}
 TABLE  = $(PY) -m gcnn.tables --results-dir $(RESULTS) --seeds $(SEEDS) --command "make $@ SEEDS=$(SEEDS) RESULTS=$(RESULTS) ARGS='$(ARGS)'"
 
 CLS_MODELS := cnn,p4cnn,p6cnn,p8cnn,d4cnn
@@ -40,21 +42,21 @@ demo: install ## Tables 1-4 at small scale on data that needs no download (< 10 
 	$(MAKE) --no-print-directory table3 table4 RESULTS=results/demo SEEDS=0 ARGS="dataset=ph2_synthetic trainer=quick_seg $(ARGS)"
 
 table1: install ## Table 1: the five classifiers trained on MNIST, tested upright and transformed
-	$(TRAIN) experiment=table1 model=$(CLS_MODELS) seed=$(SEEDS) $(ARGS)
-	$(TABLE) table1
+	$(TRAIN) experiment=table1 model=$(CLS_MODELS) seed=$(SEEDS) $(ARGS) || status=$$?; \
+	$(TABLE) table1 $(SWEEP_END)
 
 table2: install ## Table 2: the five classifiers trained and tested on Rot-MNIST
-	$(TRAIN) experiment=table2 model=$(CLS_MODELS) seed=$(SEEDS) $(ARGS)
-	$(TABLE) table2
+	$(TRAIN) experiment=table2 model=$(CLS_MODELS) seed=$(SEEDS) $(ARGS) || status=$$?; \
+	$(TABLE) table2 $(SWEEP_END)
 
 table3: install ## Table 3: SegNet, P4SegNet, D4SegNet and the augmented SegNet+, P4SegNet+ on PH2
-	$(TRAIN) experiment=table3 model=$(SEG_MODELS) seed=$(SEEDS) $(ARGS)
-	$(TRAIN) experiment=table3 model=$(SEG_AUG_MODELS) dataset.augment=true seed=$(SEEDS) $(ARGS)
-	$(TABLE) table3
+	$(TRAIN) experiment=table3 model=$(SEG_MODELS) seed=$(SEEDS) $(ARGS) || status=$$?; \
+	$(TRAIN) experiment=table3 model=$(SEG_AUG_MODELS) dataset.augment=true seed=$(SEEDS) $(ARGS) || status=$$?; \
+	$(TABLE) table3 $(SWEEP_END)
 
 table4: install ## Table 4: the transposed-convolution SegNets on PH2
-	$(TRAIN) experiment=table4 model=$(SEG_T_MODELS) seed=$(SEEDS) $(ARGS)
-	$(TABLE) table4
+	$(TRAIN) experiment=table4 model=$(SEG_T_MODELS) seed=$(SEEDS) $(ARGS) || status=$$?; \
+	$(TABLE) table4 $(SWEEP_END)
 
 tables: table1 table2 table3 table4 ## all four tables
 
