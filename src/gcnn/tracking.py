@@ -34,7 +34,7 @@ class NullTracker:
 
 
 class WandbTracker(NullTracker):
-    def __init__(self, cfg, config: dict, run_dir: Path):
+    def __init__(self, cfg, config: dict, run_dir: Path, tags: list[str] = ()):
         import wandb  # lazy: importing wandb costs seconds and is not needed with logger=none
 
         self._wandb = wandb
@@ -45,7 +45,7 @@ class WandbTracker(NullTracker):
             entity=cfg.get("entity"),
             group=cfg.get("group"),
             name=cfg.get("run_name"),
-            tags=list(cfg.get("tags") or []),
+            tags=[*(cfg.get("tags") or []), *tags],
             config=config,
             dir=str(run_dir),
             mode=self.mode,
@@ -83,10 +83,10 @@ def _resolve_mode(mode: str) -> str:
         return "offline"
 
 
-def make_tracker(cfg, config: dict, run_dir: Path) -> NullTracker:
+def make_tracker(cfg, config: dict, run_dir: Path, tags: list[str] = ()) -> NullTracker:
     name = cfg.get("name", "none") if cfg is not None else "none"
     if name == "none":
         return NullTracker()
     if name == "wandb":
-        return WandbTracker(cfg, config, run_dir)
+        return WandbTracker(cfg, config, run_dir, tags)
     raise ValueError(f"logger.name must be 'wandb' or 'none', got {name!r} (choose logger=wandb or logger=none)")

@@ -91,6 +91,8 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict:
             f"trainer.task={tcfg.task} does not fit dataset={data.name} ({data.task}); "
             f"use trainer={'segmentation or trainer=quick_seg' if data.task == 'segmentation' else 'default or trainer=quick'}"
         )
+    if data.synthetic:
+        log.warning("dataset %s is SYNTHETIC: its numbers show the pipeline works, not the study's results", data.name)
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=float(tcfg.lr), weight_decay=float(tcfg.weight_decay))
 
@@ -111,7 +113,8 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict:
 
     params = count_parameters(model)
     epochs = int(tcfg.epochs)
-    with make_tracker(cfg.logger, resolved, run_dir) as tracker:
+    tags = ["synthetic"] if data.synthetic else []
+    with make_tracker(cfg.logger, resolved, run_dir, tags) as tracker:
         tracker.summary({"params": params, "synthetic": data.synthetic})
         for row in history:  # a resumed run re-logs its earlier epochs so W&B shows the whole curve
             tracker.log(row, step=row["epoch"])

@@ -1,0 +1,94 @@
+"""What reaches W&B: a recording stand-in for the wandb module checks names, config, metrics and finish()."""
+
+import sys
+import types
+
+import pytest
+
+from gcnn import train as train_module
+from gcnn.tracking import _resolve_mode
+from gcnn.train import run
+
+sys.path.insert(0, __import__("pathlib").Path(__file__).parent.as_posix())
+from test_train import TINY, make_cfg  # noqa: E402
+
+
+class FakeRun:
+    def __init__(self, **kwargs):
+        self.init, self.logged, self.summary, self.finished = kwargs, [], {}, []
+
+    def log(self, values, step=None):
+        self.logged.append((step, dict(values)))
+
+    def finish(self, exit_code=0):
+        self.finished.append(exit_code)
+
+
+@pytest.fixture
+def fake_wandb(monkeypatch):
+    runs = []
+    module = types.ModuleType("wandb")
+
+    def init(**kwargs):
+        runs.append(FakeRun(**kwargs))
+        return runs[-1]
+
+    module.init = init
+    monkeypatch.setitem(sys.modules, "wandb", module)
+    return runs
+
+
+def _cfg(tmp_path, logger="logger.mode=offline"):
+    return make_cfg(["experiment=table1", "model=cnn", "dataset=mnist_sample", "dataset.max_train=64",
+                     "dataset.max_test=32", f"paths.results_dir={tmp_path}", "seed=3", logger, *TINY])
+
+
+def test_run_name_group_config_metrics_and_finish(fake_wandb, tmp_path):
+    result = run(_cfg(tmp_path))
+    (wandb_run,) = fake_wandb
+    init = wandb_run.init
+    assert init["project"] == "gcnn" and init["group"] == "table1" and init["name"] == "cnn-s3"
+    assert init["mode"] == "offline" and init["dir"].endswith("runs/table1/cnn/seed=3")
+    assert init["config"]["trainer"]["epochs"] == 2 and init["config"]["model"]["name"] == "cnn"  # resolved config
+    epochs = [step for step, values in wandb_run.logged if "train_loss" in values]
+    assert epochs == [1, 2]
+    assert wandb_run.summary["params"] == result["params"] == 395_882
+    assert wandb_run.summary["test_acc"] == result["metrics"]["test_acc"]
+    assert wandb_run.finished == [0]
+
+
+def test_the_run_is_finished_when_training_raises(fake_wandb, tmp_path, monkeypatch):
+    def boom(*args, **kwargs):
+        raise RuntimeError("exploded")
+
+    monkeypatch.setattr(train_module, "train_one_epoch", boom)
+    with pytest.raises(RuntimeError, match="exploded"):
+        run(_cfg(tmp_path))
+    assert fake_wandb[0].finished == [1]
+
+
+def test_synthetic_data_is_tagged(fake_wandb, tmp_path):
+    run(make_cfg(["experiment=table3", "model=segnet", "dataset=ph2_synthetic", "dataset.n_images=12",
+                  "dataset.n_train=6", "dataset.n_val=2", "dataset.n_test=4", "dataset.size=16",
+                  "model.channels=[4,4,4,4]", "trainer.epochs=1", "trainer.batch_size=3", f"paths.data_dir={tmp_path}",
+                  f"paths.results_dir={tmp_path}", "logger.mode=offline"]))
+    assert "synthetic" in fake_wandb[0].init["tags"] and fake_wandb[0].summary["synthetic"] is True
+
+
+def test_logger_none_never_imports_wandb(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "wandb", None)  # any import of wandb would raise ImportError
+    run(_cfg(tmp_path, logger="logger=none"))
+
+
+def test_auto_mode(monkeypatch, tmp_path):
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
+    assert _resolve_mode("auto") == "offline"
+    (tmp_path / "netrc").write_text("machine api.wandb.ai\n  login user\n  password x\n")
+    assert _resolve_mode("auto") == "online"
+    monkeypatch.setenv("WANDB_API_KEY", "k")
+    assert _resolve_mode("auto") == "online"
+    assert _resolve_mode("disabled") == "disabled"
+    with pytest.raises(ValueError, match="logger.mode"):
+        _resolve_mode("sometimes")
