@@ -170,6 +170,10 @@ def test_z2_layers_equal_pytorch_layers():
         (lambda: GroupConvTranspose2d(2, 2, 3, "p4", stride=2, padding=1), (1, 2, 4, 3, 3)),
         (lambda: GroupConv2d(1, 2, 3, get_group("p6", "bilinear"), padding=1), (1, 1, 6, 4, 4)),
         (lambda: GroupBatchNorm(2), (2, 2, 4, 3, 3)),
+        (lambda: SpatialMaxPool(3, 2, 1), (1, 2, 4, 5, 5)),
+        (lambda: SpatialUpsample(2, "bilinear"), (1, 2, 4, 3, 3)),
+        (lambda: GroupPool("max"), (1, 2, 4, 3, 3)),
+        (lambda: GroupPool("mean"), (1, 2, 4, 3, 3)),
     ],
 )
 def test_gradcheck(make, shape):
