@@ -156,7 +156,8 @@ def render_markdown(spec, table, runs, problems, missing, command) -> str:
         lines += ["", "Runs aggregated (dataset, epochs, device):"]
         for _, s in setups.iterrows():
             synthetic = " — SYNTHETIC data, not comparable with the study" if s["synthetic"] else ""
-            lines.append(f"- {s['dataset']}, {s['epochs']} epochs, {s['device']}: {s['runs']} runs{synthetic}")
+            epochs = f"{s['epochs']} epoch{'' if s['epochs'] == 1 else 's'}"
+            lines.append(f"- {s['dataset']}, {epochs}, {s['device']}: {s['runs']} run{'' if s['runs'] == 1 else 's'}{synthetic}")
         if len(setups) > 1:
             lines.append("- WARNING: runs with different settings are averaged together; use another "
                          "`RESULTS=` folder per setting.")
