@@ -43,7 +43,7 @@ def test_table_from_real_runs_lists_missing_and_failed(results):
     for name in ("p6cnn", "p8cnn", "d4cnn"):
         assert f"{name} seed=0: missing" in text and f"{name} seed=1: missing" in text
     assert "p4cnn seed=1: missing" in text
-    assert "mnist_sample, 2 epochs, cpu: 2 runs" in text
+    assert "mnist_sample at 33×33, 2 epochs, cpu: 2 runs" in text
     assert "Made by: `make table1 SEEDS=0,1`" in text
 
 

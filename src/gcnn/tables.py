@@ -76,7 +76,8 @@ def collect_runs(results_dir: Path, experiment: str) -> tuple[pd.DataFrame, list
         if metrics_file.exists():
             try:
                 data = json.loads(metrics_file.read_text())
-                records.append({**{k: v for k, v in data.items() if k != "metrics"}, **data["metrics"], "model": model})
+                records.append({**{k: v for k, v in data.items() if k != "metrics"}, **data["metrics"], "model": model,
+                                "input_size": _input_size(run_dir)})
             except (json.JSONDecodeError, KeyError) as err:
                 problems.append({"model": model, "seed": seed, "status": f"unreadable metrics.json ({err})"})
         elif (run_dir / "failed.json").exists():
@@ -89,6 +90,16 @@ def collect_runs(results_dir: Path, experiment: str) -> tuple[pd.DataFrame, list
             status = "unfinished (rerun the same command to resume)" if (run_dir / "checkpoint.pt").exists() else "started, no epoch finished"
             problems.append({"model": model, "seed": seed, "status": status})
     return pd.DataFrame.from_records(records), problems
+
+
+def _input_size(run_dir: Path) -> str:
+    """The image size the run trained on, from its data_info.json ('?' when unknown)."""
+    try:
+        info = json.loads((run_dir / "data_info.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return "?"
+    size = info.get("size") or info.get("pad_to") or 28
+    return f"{size}×{size}"
 
 
 def aggregate(spec: TableSpec, runs: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
@@ -152,12 +163,13 @@ def render_markdown(spec, table, runs, problems, missing, command) -> str:
     lines += ["", "Ours: mean ± sample std over seeds (n runs). Study: the report's figures, from "
               "`src/gcnn/reference/study_results.csv`, never mixed with ours."]
     if len(runs):
-        setups = runs.groupby(["dataset", "epochs", "device", "synthetic"]).size().reset_index(name="runs")
-        lines += ["", "Runs aggregated (dataset, epochs, device):"]
+        setups = runs.groupby(["dataset", "input_size", "epochs", "device", "synthetic"]).size().reset_index(name="runs")
+        lines += ["", "Runs aggregated (dataset, input size, epochs, device):"]
         for _, s in setups.iterrows():
             synthetic = " — SYNTHETIC data, not comparable with the study" if s["synthetic"] else ""
             epochs = f"{s['epochs']} epoch{'' if s['epochs'] == 1 else 's'}"
-            lines.append(f"- {s['dataset']}, {epochs}, {s['device']}: {s['runs']} run{'' if s['runs'] == 1 else 's'}{synthetic}")
+            lines.append(f"- {s['dataset']} at {s['input_size']}, {epochs}, {s['device']}: "
+                         f"{s['runs']} run{'' if s['runs'] == 1 else 's'}{synthetic}")
         if len(setups) > 1:
             lines.append("- WARNING: runs with different settings are averaged together; use another "
                          "`RESULTS=` folder per setting.")
