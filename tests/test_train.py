@@ -201,3 +201,17 @@ def test_missing_data_is_one_clear_line_and_a_nonzero_exit(tmp_path):
 def test_missing_ph2_says_where_to_get_it(tmp_path):
     with pytest.raises(DataError, match="PH2"):
         run(make_cfg(["experiment=table3", f"paths.results_dir={tmp_path}", f"paths.data_dir={tmp_path}", "logger=none"]))
+
+
+def test_splits_move_to_an_accelerator_once_except_an_augmented_train_split():
+    from gcnn.data.bundle import DataBundle
+    from gcnn.train import _place
+
+    split = (torch.zeros(4, 1, 5, 5), torch.zeros(4, dtype=torch.long))
+    data = DataBundle("classification", "x", split, {"test": split})
+    meta = torch.device("meta")  # stands in for a GPU on a CPU-only machine
+    assert _place(data, torch.device("cpu")) is data
+    moved = _place(data, meta)
+    assert moved.train[0].device == meta and moved.evals["test"][1].device == meta
+    augmented = _place(DataBundle("classification", "x", split, {"test": split}, augment=lambda x, y, g: (x, y)), meta)
+    assert augmented.train[0].device.type == "cpu" and augmented.evals["test"][0].device == meta

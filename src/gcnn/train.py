@@ -9,6 +9,7 @@ command again, and nothing a finished run wrote is lost.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 import os
@@ -91,6 +92,7 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict:
             f"trainer.task={tcfg.task} does not fit dataset={data.name} ({data.task}); "
             f"use trainer={'segmentation or trainer=quick_seg' if data.task == 'segmentation' else 'default or trainer=quick'}"
         )
+    data = _place(data, device)
     if data.synthetic:
         log.warning("dataset %s is SYNTHETIC: its numbers show the pipeline works, not the study's results", data.name)
     model.to(device)
@@ -172,6 +174,7 @@ def train_one_epoch(model, optimizer, data: DataBundle, cfg, epoch: int, device)
     bar = Progress(f"epoch {epoch + 1}/{tcfg.epochs}", len(batches), tcfg.progress)
     total_loss, correct, seen, start = 0.0, 0.0, 0, time.perf_counter()
     for idx in batches:
+        idx = idx.to(x_all.device)
         x, y = x_all[idx], y_all[idx]
         if data.augment is not None:
             x, y = data.augment(x, y, gen)
@@ -214,6 +217,7 @@ def evaluate(model, data: DataBundle, tcfg, device) -> dict:
             chunks = chunks[: int(tcfg.limit_eval_batches)]
         correct, seen, meter = 0, 0, SegmentationMeter()
         for idx in chunks:
+            idx = idx.to(x_all.device)
             x, y = x_all[idx].to(device), y_all[idx].to(device)
             with _autocast(device, tcfg.bf16):
                 logits = model(x).float()
@@ -251,6 +255,16 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"trainer.device={name} but this machine has no CUDA device; use trainer.device=auto or cpu")
     return device
+
+
+def _place(data: DataBundle, device: torch.device) -> DataBundle:
+    """On a GPU, move every split there once (MNIST is 0.3 GB, PH2 at 257² 0.2 GB), so a batch is a slice on
+    the device. A training split augmented by albumentations stays on the CPU, where the augmentation runs."""
+    if device.type == "cpu":
+        return data
+    move = lambda split: tuple(t.to(device) for t in split)  # noqa: E731
+    train = data.train if data.augment is not None else move(data.train)
+    return dataclasses.replace(data, train=train, evals={k: move(v) for k, v in data.evals.items()})
 
 
 def _autocast(device, bf16: bool):
