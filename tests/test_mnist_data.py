@@ -80,8 +80,8 @@ def fake_digits(n, seed=0):
 def write_fake_larochelle(root: Path, rotated: bool, n_train=30, n_test=20):
     sub, _, train_name, test_name = M.LAROCHELLE[rotated]
     (xtr, ytr), (xte, yte) = fake_digits(n_train, 1), fake_digits(n_test, 2)
-    write_amat(root / sub / train_name, xtr, ytr, transposed=rotated)
-    write_amat(root / sub / test_name, xte, yte, transposed=rotated)
+    write_amat(root / sub / train_name, xtr, ytr)
+    write_amat(root / sub / test_name, xte, yte)
     return xtr, ytr, xte, yte
 
 
