@@ -215,3 +215,10 @@ def test_splits_move_to_an_accelerator_once_except_an_augmented_train_split():
     assert moved.train[0].device == meta and moved.evals["test"][1].device == meta
     augmented = _place(DataBundle("classification", "x", split, {"test": split}, augment=lambda x, y, g: (x, y)), meta)
     assert augmented.train[0].device.type == "cpu" and augmented.evals["test"][0].device == meta
+
+
+def test_an_input_size_the_segnet_cannot_pool_exactly_is_one_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"dataset\.size"):
+        run(make_cfg(["experiment=table3", f"paths.results_dir={tmp_path}", f"paths.data_dir={tmp_path}",
+                      "logger=none", *_seg_overrides(), "dataset.size=40"]))
+    assert not (tmp_path / "runs/table3/segnet/seed=0/checkpoint.pt").exists()

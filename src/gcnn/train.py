@@ -92,6 +92,11 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict:
             f"trainer.task={tcfg.task} does not fit dataset={data.name} ({data.task}); "
             f"use trainer={'segmentation or trainer=quick_seg' if data.task == 'segmentation' else 'default or trainer=quick'}"
         )
+    if hasattr(model, "check_input_size"):  # fail before training, in one line, not inside the first forward
+        try:
+            model.check_input_size(*data.train[0].shape[-2:])
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
     data = _place(data, device)
     if data.synthetic:
         log.warning("dataset %s is SYNTHETIC: its numbers show the pipeline works, not the study's results", data.name)
