@@ -13,9 +13,15 @@ import torch
 THRESHOLDS: tuple[float, ...] = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))
 
 
+def count_correct(logits: torch.Tensor, targets: torch.Tensor) -> int:
+    """Rows of `logits` (N, C) whose argmax equals the int label in `targets` (N,): summed over batches,
+    it gives an exact accuracy whatever the batch sizes."""
+    return int((logits.argmax(dim=1) == targets).sum().item())
+
+
 def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> float:
     """Fraction of rows of `logits` (N, C) whose argmax equals the int label in `targets` (N,)."""
-    return (logits.argmax(dim=1) == targets).double().mean().item()
+    return count_correct(logits, targets) / len(targets)
 
 
 def _flat_bool(x: torch.Tensor) -> torch.Tensor:

@@ -27,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import gcnn.config  # noqa: F401  (registers the resolvers conf/ uses)
 from gcnn.data.bundle import DataBundle, DataError
-from gcnn.metrics import SegmentationMeter
+from gcnn.metrics import SegmentationMeter, count_correct
 from gcnn.models import count_parameters
 from gcnn.tracking import make_tracker
 
@@ -193,7 +193,7 @@ def train_one_epoch(model, optimizer, data: DataBundle, cfg, epoch: int, device)
         total_loss += loss.item() * len(idx)
         seen += len(idx)
         if data.task == "classification":
-            correct += (logits.argmax(1) == y).sum().item()
+            correct += count_correct(logits, y)
         bar.update(loss=total_loss / seen, acc=correct / seen if data.task == "classification" else None,
                    ips=seen / (time.perf_counter() - start))
     seconds = time.perf_counter() - start
@@ -227,7 +227,7 @@ def evaluate(model, data: DataBundle, tcfg, device) -> dict:
             with _autocast(device, tcfg.bf16):
                 logits = model(x).float()
             if data.task == "classification":
-                correct += (logits.argmax(1) == y).sum().item()
+                correct += count_correct(logits, y)
                 seen += len(idx)
             else:
                 meter.update(logits, y)
