@@ -1,4 +1,8 @@
-"""Shared fixtures. Real-data tests use ../shared/data beside the checkout and skip when it is absent."""
+"""Shared fixtures. Real-data tests use ../shared/data beside the checkout and skip when it is absent.
+
+Configs are composed in one way only, through Hydra's compose API on the real `conf/` (`make_cfg`), as
+lightning-hydra-template's `cfg_train` does: no test merges `defaults:` lists by hand.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,27 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
 
 REPO = Path(__file__).resolve().parents[1]
+CONF_DIR = str(REPO / "conf")
 
 
 def _shared_data() -> Path:
     env = os.environ.get("GCNN_SHARED_DATA")
     return Path(env) if env else REPO.parent / "shared" / "data"
+
+
+def compose_cfg(*overrides: str, config_name: str = "train"):
+    """The config `python -m gcnn.train <overrides>` would run, composed by Hydra itself."""
+    with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
+        return compose(config_name, overrides=list(overrides))
+
+
+@pytest.fixture
+def make_cfg():
+    """`make_cfg("experiment=table1", "model=p4cnn")` → the composed DictConfig."""
+    return compose_cfg
 
 
 @pytest.fixture
