@@ -13,6 +13,8 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
+from gcnn import schema
+
 REPO = Path(__file__).resolve().parents[1]
 CONF_DIR = str(REPO / "conf")
 
@@ -24,6 +26,7 @@ def _shared_data() -> Path:
 
 def compose_cfg(*overrides: str, config_name: str = "train"):
     """The config `python -m gcnn.train <overrides>` would run, composed by Hydra itself."""
+    schema.register()
     with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
         return compose(config_name, overrides=list(overrides))
 

@@ -13,15 +13,38 @@ import torch
 THRESHOLDS: tuple[float, ...] = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))
 
 
-def count_correct(logits: torch.Tensor, targets: torch.Tensor) -> int:
-    """Rows of `logits` (N, C) whose argmax equals the int label in `targets` (N,): summed over batches,
-    it gives an exact accuracy whatever the batch sizes."""
-    return int((logits.argmax(dim=1) == targets).sum().item())
+def count_correct(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Rows of `logits` (N, C) whose argmax equals the int label in `targets` (N,), as a 0-d tensor on their
+    device (no host sync): summed over batches, it gives an exact accuracy whatever the batch sizes."""
+    return (logits.argmax(dim=1) == targets).sum()
 
 
 def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> float:
     """Fraction of rows of `logits` (N, C) whose argmax equals the int label in `targets` (N,)."""
-    return count_correct(logits, targets) / len(targets)
+    return int(count_correct(logits, targets)) / len(targets)
+
+
+class AccuracyMeter:
+    """Accumulates correct predictions over batches of any size, on the batches' device.
+
+    update(logits, labels) queues no host sync; compute() reads once: {"acc": fraction, "n": rows}.
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self._correct: torch.Tensor | int = 0
+        self._n = 0
+
+    def update(self, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        self._correct = self._correct + count_correct(logits.detach(), labels)
+        self._n += len(labels)
+
+    def compute(self) -> dict:
+        if not self._n:
+            raise ValueError("AccuracyMeter.compute() called before any update()")
+        return {"acc": int(self._correct) / self._n, "n": self._n}
 
 
 def _flat_bool(x: torch.Tensor) -> torch.Tensor:
@@ -82,24 +105,26 @@ class SegmentationMeter:
     def reset(self) -> None:
         self._iou: list[torch.Tensor] = []
         self._dice: list[torch.Tensor] = []
-        self._inter = 0
-        self._union = 0
+        self._inter: torch.Tensor | int = 0
+        self._union: torch.Tensor | int = 0
 
     def update(self, logits: torch.Tensor, masks: torch.Tensor) -> None:
+        # Everything stays on the batches' device until compute(): no host sync per batch.
         pred = logits.detach() > 0
         inter, union, total = _counts(pred, masks.detach())
-        self._iou.append(_ratio(inter, union).cpu())
-        self._dice.append(_ratio(2 * inter, total).cpu())
-        self._inter += int(inter.sum())
-        self._union += int(union.sum())
+        self._iou.append(_ratio(inter, union))
+        self._dice.append(_ratio(2 * inter, total))
+        self._inter = self._inter + inter.sum()
+        self._union = self._union + union.sum()
 
     def compute(self) -> dict:
         if not self._iou:
             raise ValueError("SegmentationMeter.compute() called before any update()")
-        iou, dice = torch.cat(self._iou), torch.cat(self._dice)
+        iou, dice = torch.cat(self._iou).cpu(), torch.cat(self._dice).cpu()
+        inter, union = int(self._inter), int(self._union)
         return {
             "iou": iou.mean().item(),
-            "iou_dataset": self._inter / self._union if self._union else 1.0,
+            "iou_dataset": inter / union if union else 1.0,
             "iou_score": iou_score_per_image(iou).mean().item(),
             "dice": dice.mean().item(),
             "n": int(iou.numel()),

@@ -4,7 +4,8 @@ Reads every `runs/<experiment>/<model>/seed=<seed>/metrics.json` under the resul
 `tableN.md` and `tableN.csv` there: the study's row order, mean ± std over seeds with n, the study's value
 beside ours (from the one reference file, `gcnn/reference/study_results.csv`), parameters and training time,
 then the runs that are missing, failed or unfinished, and the data and epochs used. A partial sweep gives a
-partial table, never a crash.
+partial table, never a crash. Runs of one row are averaged only when their settings (`config.yaml`) are equal
+apart from the seed; otherwise the row stays empty and the runs are listed as a problem under the table.
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ from importlib import resources
 from pathlib import Path
 
 import pandas as pd
+
+from gcnn.rundir import IGNORED, differences, flat_settings
+
+# What may differ between the runs of one row: what cannot change a result, and the seed.
+ROW_IGNORED = (*IGNORED, "seed", "dataset.augment_seed")
 
 
 @dataclass(frozen=True)
@@ -71,25 +77,62 @@ def collect_runs(results_dir: Path, experiment: str) -> tuple[pd.DataFrame, list
     root = Path(results_dir) / "runs" / experiment
     records, problems = [], []
     for run_dir in sorted(root.glob("*/seed=*")):
-        model, seed = run_dir.parent.name, run_dir.name.split("=", 1)[1]
+        name, seed = run_dir.parent.name, run_dir.name.split("=", 1)[1]
         metrics_file = run_dir / "metrics.json"
         if metrics_file.exists():
             try:
                 data = json.loads(metrics_file.read_text())
-                records.append({**{k: v for k, v in data.items() if k != "metrics"}, **data["metrics"], "model": model,
-                                "input_size": _input_size(run_dir)})
+                records.append({**{k: v for k, v in data.items() if k != "metrics"}, **data["metrics"], "run": name,
+                                "input_size": _input_size(run_dir), "settings": _settings(run_dir)})
             except (json.JSONDecodeError, KeyError) as err:
-                problems.append({"model": model, "seed": seed, "status": f"unreadable metrics.json ({err})"})
+                problems.append({"model": name, "seed": seed, "status": f"unreadable metrics.json ({err})"})
         elif (run_dir / "failed.json").exists():
             try:
                 error = json.loads((run_dir / "failed.json").read_text()).get("error", "?")
             except json.JSONDecodeError:
                 error = "failed.json unreadable"
-            problems.append({"model": model, "seed": seed, "status": f"failed: {error}"})
+            problems.append({"model": name, "seed": seed, "status": f"failed: {error}"})
         else:
             status = "unfinished (rerun the same command to resume)" if (run_dir / "checkpoint.pt").exists() else "started, no epoch finished"
-            problems.append({"model": model, "seed": seed, "status": status})
+            problems.append({"model": name, "seed": seed, "status": status})
     return pd.DataFrame.from_records(records), problems
+
+
+def _settings(run_dir: Path) -> dict | None:
+    """The run's settings that must agree within a table row, or None when config.yaml is unreadable."""
+    try:
+        from omegaconf import OmegaConf
+
+        return flat_settings(OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml")), ROW_IGNORED)
+    except Exception:
+        return None
+
+
+def split_mixed_rows(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[dict]]:
+    """Keep the runs of each row only when their settings agree (seed aside); list the others as problems."""
+    if not len(runs):
+        return runs, []
+    keep, problems = [], []
+    for name, sel in runs.groupby("run", sort=False):
+        settings = sel["settings"].tolist()
+        if any(s is None for s in settings):
+            unknown = [str(seed) for seed, s in zip(sel["seed"], settings) if s is None]
+            problems.append({"model": name, "seed": ",".join(unknown), "status": "config.yaml missing or unreadable: "
+                             "settings unknown, not averaged (rerun with trainer.force=true)"})
+            sel = sel[[s is not None for s in settings]]
+            settings = [s for s in settings if s is not None]
+        first = settings[0] if settings else None
+        odd = [i for i, s in enumerate(settings) if s != first]
+        if odd:
+            diff = differences(first, settings[odd[0]])
+            shown = "; ".join(diff[:5]) + (f"; and {len(diff) - 5} more" if len(diff) > 5 else "")
+            problems.append({"model": name, "seed": ",".join(str(s) for s in sorted(sel["seed"])),
+                             "status": f"runs with different settings, not averaged (seed {sel['seed'].iloc[0]} vs "
+                                       f"seed {sel['seed'].iloc[odd[0]]}: {shown}); rerun them with one setting "
+                                       f"(trainer.force=true) or keep each setting in its own RESULTS folder"})
+        else:
+            keep.append(sel)
+    return (pd.concat(keep) if keep else runs.iloc[0:0]), problems
 
 
 def _input_size(run_dir: Path) -> str:
@@ -107,7 +150,7 @@ def aggregate(spec: TableSpec, runs: pd.DataFrame, reference: pd.DataFrame) -> p
     ref = reference[reference.table == spec.experiment].set_index(["model", "metric"])["value"]
     rows = []
     for label, name in spec.rows:
-        sel = runs[runs.model == name] if len(runs) else runs
+        sel = runs[runs.run == name] if len(runs) else runs
         row = {"model": label, "run_name": name, "n": int(len(sel))}
         for _, key in spec.columns + spec.extra:
             values = sel[key].dropna() if key in sel else pd.Series(dtype=float)
@@ -171,10 +214,10 @@ def render_markdown(spec, table, runs, problems, missing, command) -> str:
             lines.append(f"- {s['dataset']} at {s['input_size']}, {epochs}, {s['device']}: "
                          f"{s['runs']} run{'' if s['runs'] == 1 else 's'}{synthetic}")
         if len(setups) > 1:
-            lines.append("- WARNING: runs with different settings are averaged together; use another "
-                         "`RESULTS=` folder per setting.")
+            lines.append("- WARNING: the rows come from different setups (above): compare them with care; keep one "
+                         "setting per `RESULTS=` folder.")
     if missing or problems:
-        lines += ["", "Missing or unfinished runs:"]
+        lines += ["", "Missing, unfinished or unaveraged runs:"]
         lines += [f"- {m} seed={s}: missing" for m, s in missing]
         lines += [f"- {p['model']} seed={p['seed']}: {p['status']}" for p in problems]
     else:
@@ -189,11 +232,13 @@ def build_table(name: str, results_dir: Path, seeds: list[int] | None = None, co
     spec = TABLES[name]
     results_dir = Path(results_dir)
     runs, problems = collect_runs(results_dir, spec.experiment)
+    runs, mixed = split_mixed_rows(runs)
+    problems += mixed
     table = aggregate(spec, runs, study_reference())
     found_seeds = sorted({int(s) for s in runs["seed"]}) if len(runs) else []
     expected_seeds = seeds if seeds is not None else (found_seeds or [0])
-    done = set(zip(runs["model"], runs["seed"].astype(int))) if len(runs) else set()
-    reported = {(p["model"], str(p["seed"])) for p in problems}
+    done = set(zip(runs["run"], runs["seed"].astype(int))) if len(runs) else set()
+    reported = {(p["model"], str(s)) for p in problems for s in str(p["seed"]).split(",")}
     missing = [(n, s) for _, n in spec.rows for s in expected_seeds
                if (n, s) not in done and (n, str(s)) not in reported]
     command = command or " ".join(["python -m gcnn.tables", *sys.argv[1:]])

@@ -1,13 +1,15 @@
 """Experiment tracking: Weights & Biases when asked for (imported lazily), nothing otherwise.
 
 The tracker is used as a context manager so that the W&B run is always finished, also when training
-raises: in a Hydra multirun every job then gets its own run.
+raises: in a Hydra multirun every job then gets its own run. A run directory keeps its W&B id in
+`wandb_id.txt`, so a resumed run continues the same W&B run (`resume="allow"`) instead of starting another.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import uuid
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -25,6 +27,10 @@ class NullTracker:
     def finish(self, exit_code: int = 0) -> None:
         pass
 
+    def logged_epochs(self, history: list[dict]) -> int:
+        """How many rows of `history` the tracker already holds (they are not logged again)."""
+        return len(history)
+
     def __enter__(self):
         return self
 
@@ -40,7 +46,12 @@ class WandbTracker(NullTracker):
         self._wandb = wandb
         self.mode = _resolve_mode(cfg.get("mode", "auto"))
         os.environ.setdefault("WANDB_SILENT", "true")
+        id_file = Path(run_dir) / "wandb_id.txt"
+        run_id = id_file.read_text().strip() if id_file.exists() else uuid.uuid4().hex[:12]
+        id_file.write_text(run_id + "\n")
         self.run = wandb.init(
+            id=run_id,
+            resume="allow",
             project=cfg.get("project", "gcnn"),
             entity=cfg.get("entity"),
             group=cfg.get("group"),
@@ -55,6 +66,12 @@ class WandbTracker(NullTracker):
 
     def log(self, values: dict, step: int | None = None) -> None:
         self.run.log(values, step=step)
+
+    def logged_epochs(self, history: list[dict]) -> int:
+        # A resumed W&B run already holds the epochs before its current step; a new one holds none.
+        if not getattr(self.run, "resumed", False):
+            return 0
+        return sum(1 for row in history if row["epoch"] < getattr(self.run, "step", 0))
 
     def summary(self, values: dict) -> None:
         for key, value in values.items():

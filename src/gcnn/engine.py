@@ -1,0 +1,156 @@
+"""The training loop and the evaluation, for every model and task. Read top to bottom.
+
+The task (from the data bundle, which the model must match) picks the loss and the meter once; the loop
+has no branch on it. Nothing in the loop waits for the device: the loss and the meters accumulate on it,
+and the host reads them every `trainer.log_every` steps for a live progress bar and once per epoch.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from gcnn.data.bundle import DataBundle
+from gcnn.metrics import AccuracyMeter, SegmentationMeter
+
+log = logging.getLogger("gcnn.train")
+
+
+def _cross_entropy(logits, labels):
+    return F.cross_entropy(logits.float(), labels)
+
+
+def _bce_on_logits(logits, masks):
+    return F.binary_cross_entropy_with_logits(logits.float(), masks)  # stable BCE on logits, as run
+
+
+@dataclass(frozen=True)
+class Task:
+    loss: Callable
+    meter: type
+    train_meter: bool  # also measure the training batches (train_acc per epoch)
+
+
+TASKS = {
+    "classification": Task(_cross_entropy, AccuracyMeter, train_meter=True),
+    "segmentation": Task(_bce_on_logits, SegmentationMeter, train_meter=False),
+}
+
+
+def train_one_epoch(model, optimizer, data: DataBundle, cfg, epoch: int, device) -> dict:
+    """One pass over the training split; returns the epoch's row of history.csv."""
+    tcfg, task = cfg.trainer, TASKS[data.task]
+    model.train()
+    x_all, y_all = data.train
+    # A generator per (seed, epoch): resuming after any epoch replays exactly the same batches.
+    gen = torch.Generator().manual_seed(int(cfg.seed) * 100_003 + epoch)
+    order = torch.randperm(len(x_all), generator=gen) if tcfg.shuffle else torch.arange(len(x_all))
+    batches = order.to(x_all.device).split(int(tcfg.batch_size))  # indices live beside the data
+    if tcfg.limit_train_batches:
+        batches = batches[: int(tcfg.limit_train_batches)]
+    meter = task.meter() if task.train_meter else None
+    loss_sum = torch.zeros((), dtype=_accumulator_dtype(device), device=device)
+    bar = Progress(f"epoch {epoch + 1}/{tcfg.epochs}", len(batches), tcfg.progress, int(tcfg.log_every))
+    seen, start = 0, time.perf_counter()
+    for idx in batches:
+        x, y = x_all[idx], y_all[idx]
+        if data.augment is not None:
+            x, y = data.augment(x, y, gen)
+        x, y = to_device(x, device, tcfg), y.to(device, non_blocking=True)
+        with autocast(device, tcfg.bf16):
+            logits = model(x)
+            loss = task.loss(logits, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss_sum += loss.detach().to(loss_sum.dtype) * len(idx)
+        seen += len(idx)
+        if meter is not None:
+            meter.update(logits, y)
+        bar.step(lambda: {"loss": loss_sum.item() / seen, **_acc(meter)}, seen / (time.perf_counter() - start))
+    row = {"epoch": epoch + 1, "train_loss": loss_sum.item() / seen}  # the epoch's one host read
+    row["seconds"] = time.perf_counter() - start
+    row["images_per_s"] = seen / row["seconds"]
+    if meter is not None:
+        row.update({f"train_{k}": v for k, v in meter.compute().items() if k != "n"})
+    bar.close()
+    log.info("epoch %d/%d  %s", epoch + 1, tcfg.epochs, "  ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch"))
+    return row
+
+
+@torch.no_grad()
+def evaluate(model, data: DataBundle, tcfg, device) -> dict:
+    """Metrics of the model as it is on every evaluation split: `<split>_acc`, or `<split>_iou`, `_iou_score`, …"""
+    task = TASKS[data.task]
+    model.eval()
+    metrics = {}
+    for split, (x_all, y_all) in data.evals.items():
+        chunks = torch.arange(len(x_all), device=x_all.device).split(int(tcfg.eval_batch_size))
+        if tcfg.limit_eval_batches:
+            chunks = chunks[: int(tcfg.limit_eval_batches)]
+        meter = task.meter()
+        for idx in chunks:
+            x, y = to_device(x_all[idx], device, tcfg), y_all[idx].to(device)
+            with autocast(device, tcfg.bf16):
+                logits = model(x)
+            meter.update(logits.float(), y)
+        metrics.update({f"{split}_{k}": float(v) for k, v in meter.compute().items() if k != "n"})
+    return metrics
+
+
+# ----------------------------------------------------------------------------------------------- device
+def configure_backends(tcfg, device: torch.device) -> None:
+    """The CUDA speed settings, each behind its own trainer setting (no effect on a CPU)."""
+    if device.type != "cuda":
+        return
+    torch.backends.cuda.matmul.allow_tf32 = bool(tcfg.tf32)
+    torch.backends.cudnn.allow_tf32 = bool(tcfg.tf32)
+    # cudnn.benchmark picks the fastest kernel by timing, which may differ between runs: not with determinism.
+    torch.backends.cudnn.benchmark = bool(tcfg.cudnn_benchmark) and not bool(tcfg.deterministic)
+
+
+def to_device(x: torch.Tensor, device, tcfg) -> torch.Tensor:
+    x = x.to(device, non_blocking=True)
+    return x.contiguous(memory_format=torch.channels_last) if tcfg.channels_last and x.dim() == 4 else x
+
+
+def autocast(device, bf16: bool):
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=bool(bf16) and device.type == "cuda")
+
+
+def _accumulator_dtype(device) -> torch.dtype:
+    return torch.float32 if torch.device(device).type == "mps" else torch.float64  # MPS has no float64
+
+
+def _acc(meter) -> dict:
+    return {"acc": meter.compute()["acc"]} if isinstance(meter, AccuracyMeter) else {}
+
+
+class Progress:
+    """A one-line progress bar on a terminal, refreshed every `every` steps; silent otherwise (the
+    per-epoch log line remains). Values are read lazily, so a silent bar never syncs the device."""
+
+    def __init__(self, label: str, total: int, mode="auto", every: int = 50):
+        self.label, self.total, self.every, self.done = label, total, max(1, every), 0
+        self.live = sys.stderr.isatty() if mode == "auto" else bool(mode)
+
+    def step(self, values: Callable[[], dict], images_per_s: float) -> None:
+        self.done += 1
+        if not self.live or (self.done % self.every and self.done != self.total):
+            return
+        width = 24
+        filled = int(width * self.done / max(self.total, 1))
+        shown = " ".join(f"{k} {v:.4f}" for k, v in values().items())
+        sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
+                         f"{shown} {images_per_s:.0f} img/s")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.live:
+            sys.stderr.write("\n")

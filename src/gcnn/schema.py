@@ -1,0 +1,164 @@
+"""The settings' schemas: one dataclass per config group, registered in Hydra's ConfigStore.
+
+Each group's base file names its schema first in its `defaults:` list (`- trainer_schema`), so Hydra checks
+types at compose time (`trainer.lr=abc` fails there, with Hydra's message). What a type cannot say (a range,
+a choice, a pattern) is written once, as field metadata, and checked for every setting by `validate`, which
+the trainer calls before it writes anything. A bad value gives one line: `trainer.epochs=-1: must be >= 1`.
+
+`register()` is called where configs are composed (`gcnn.train`, the tests' compose fixture); it also
+registers the `gcnn.plus_if` resolver that `conf/train.yaml` uses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
+
+GROUP_PATTERN = r"(?i)(z2|c1|d4|p[1-9]\d*m?)"
+GROUP_HELP = "a group name: z2, p4, p6, p8, p4m (= d4), or any pN / pNm with N >= 1"
+DEVICE_PATTERN = r"auto|cpu|mps|cuda(:\d+)?"
+
+
+def setting(default=MISSING, **rules) -> Any:
+    """A dataclass field with rules for `validate`: ge, gt, le, lt, choices, pattern (+ help), each_ge."""
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: default.copy(), metadata=rules)
+    return field(default=default, metadata=rules)
+
+
+# ----------------------------------------------------------------------------------------------- groups
+@dataclass
+class TrainerConf:
+    epochs: int = setting(30, ge=1)
+    batch_size: int = setting(64, ge=1)
+    eval_batch_size: int = setting(256, ge=1)
+    lr: float = setting(5e-5, gt=0)
+    weight_decay: float = setting(1e-5, ge=0)
+    shuffle: bool = True
+    device: str = setting("auto", pattern=DEVICE_PATTERN, help="auto, cpu, cuda, cuda:N or mps")
+    bf16: bool = False
+    tf32: bool = False
+    channels_last: bool = False
+    cudnn_benchmark: bool = False
+    compile: bool = False
+    deterministic: bool = True
+    limit_train_batches: Optional[int] = setting(None, ge=1)
+    limit_eval_batches: Optional[int] = setting(None, ge=1)
+    log_every: int = setting(50, ge=1)
+    force: bool = False
+    progress: Any = setting("auto", choices=("auto", True, False))
+    num_threads: Optional[int] = setting(None, ge=1)
+
+
+@dataclass
+class LoggerConf:
+    name: str = setting("none", choices=("wandb", "none"))
+    project: str = "gcnn"
+    entity: Optional[str] = None
+    mode: str = setting("auto", choices=("auto", "online", "offline", "disabled"))
+    group: Optional[str] = None
+    run_name: Optional[str] = None
+    tags: list = setting([])
+
+
+@dataclass
+class PathsConf:
+    data_dir: str = "data"
+    results_dir: str = "results"
+
+
+@dataclass
+class TrainConf:
+    """The primary config (`conf/train.yaml`): the groups are typed by their own schemas."""
+
+    dataset: Any = MISSING
+    model: Any = MISSING
+    trainer: Any = MISSING
+    logger: Any = MISSING
+    paths: Any = MISSING
+    experiment_name: str = "adhoc"
+    seed: int = setting(0, ge=0)
+    run_name: str = MISSING
+    run_dir: str = MISSING
+
+
+SCHEMAS = {  # (group, name) -> schema; the group's base yaml lists `name` first in its defaults
+    ("trainer", "trainer_schema"): TrainerConf,
+    ("logger", "logger_schema"): LoggerConf,
+    ("paths", "paths_schema"): PathsConf,
+}
+
+
+def register() -> None:
+    """Store every schema in Hydra's ConfigStore and register the resolvers conf/ uses (idempotent)."""
+    store = ConfigStore.instance()
+    store.store(name="train_schema", node=TrainConf)
+    for (group, name), node in SCHEMAS.items():
+        store.store(group=group, name=name, node=node)
+    if not OmegaConf.has_resolver("gcnn.plus_if"):
+        OmegaConf.register_new_resolver("gcnn.plus_if", _plus_if)
+
+
+def _plus_if(flag) -> str:
+    """'+' for runs trained with augmentation: SegNet+ lives beside SegNet, never in its directory."""
+    return "+" if str(flag).lower() in ("true", "1", "yes") else ""
+
+
+# ----------------------------------------------------------------------------------------------- checks
+def validate(cfg: DictConfig) -> list[str]:
+    """Every rule broken by `cfg`, one line each (`trainer.epochs=-1: must be >= 1`); [] when all is well."""
+    problems: list[str] = []
+    _walk(cfg, "", problems)
+    return problems
+
+
+def _walk(node: DictConfig, prefix: str, problems: list[str]) -> None:
+    schema = OmegaConf.get_type(node)
+    fields = {f.name: f for f in dataclasses.fields(schema)} if dataclasses.is_dataclass(schema) else {}
+    for key in node.keys():
+        path = f"{prefix}{key}"
+        if OmegaConf.is_missing(node, key):
+            problems.append(f"{path} is not set: give it a value on the command line ({path}=...)")
+            continue
+        value = node[key]
+        if isinstance(value, DictConfig):
+            _walk(value, path + ".", problems)
+        elif key in fields and fields[key].metadata:
+            message = check(value, fields[key].metadata)
+            if message:
+                problems.append(f"{path}={_show(value)}: {message}")
+
+
+_BOUNDS = (("ge", ">=", lambda v, b: v >= b), ("gt", ">", lambda v, b: v > b),
+           ("le", "<=", lambda v, b: v <= b), ("lt", "<", lambda v, b: v < b))
+
+
+def check(value, rules: dict) -> str | None:
+    """What is wrong with `value` under `rules`, or None. The one place where the error text is written."""
+    if value is None:
+        return None  # Optional fields: None means "not set" (type checks already happened in Hydra)
+    if "choices" in rules and value not in rules["choices"]:
+        return "must be one of " + ", ".join(_show(c) for c in rules["choices"])
+    if "pattern" in rules and not re.fullmatch(rules["pattern"], str(value)):
+        return f"must be {rules.get('help', 'of the form ' + rules['pattern'])}"
+    is_list = isinstance(value, (list, tuple, ListConfig))
+    values = list(value) if is_list else [value]
+    if rules.get("nonempty") and not values:
+        return "must not be empty"
+    for name, sign, ok in _BOUNDS:
+        if name in rules and not all(ok(v, rules[name]) for v in values):
+            return f"{'every entry ' if is_list else ''}must be {sign} {rules[name]}"
+    if "odd" in rules and not all(int(v) % 2 == 1 for v in values):
+        return "must be odd"
+    return None
+
+
+def _show(value) -> str:
+    if isinstance(value, ListConfig):
+        value = list(value)
+    return str(value).lower() if isinstance(value, bool) else str(value)

@@ -1,0 +1,88 @@
+"""Bad settings through the real command line: exit status 1, one line naming the setting and its value,
+no traceback, and no run directory left behind."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+# A tiny budget, so that a bad setting wrongly accepted ends in a failed assertion, not a long training.
+TINY = ["trainer.epochs=1", "trainer.limit_train_batches=1", "trainer.limit_eval_batches=1"]
+CLS = ["experiment=table1", "model=cnn", "dataset=mnist_sample", *TINY]
+SEG = ["experiment=table3", "dataset=ph2_synthetic", *TINY]
+# (overrides, text the error line must contain): the setting and the value, as the user typed them.
+BAD = [
+    (CLS + ["trainer.epochs=-1"], "trainer.epochs=-1"),
+    (CLS + ["trainer.epochs=0"], "trainer.epochs=0"),
+    (CLS + ["trainer.batch_size=0"], "trainer.batch_size=0"),
+    (CLS + ["trainer.eval_batch_size=-3"], "trainer.eval_batch_size=-3"),
+    (CLS + ["trainer.lr=abc"], "trainer.lr=abc"),
+    (CLS + ["trainer.lr=0"], "trainer.lr=0"),
+    (CLS + ["trainer.weight_decay=-1"], "trainer.weight_decay=-1"),
+    (CLS + ["trainer.limit_train_batches=0"], "trainer.limit_train_batches=0"),
+    (CLS + ["trainer.num_threads=0"], "trainer.num_threads=0"),
+    (CLS + ["trainer.device=gpu"], "trainer.device=gpu"),
+    (CLS + ["trainer.shuffle=maybe"], "trainer.shuffle=maybe"),
+    (CLS + ["trainer.progress=sometimes"], "trainer.progress=sometimes"),
+    (CLS + ["seed=abc"], "seed=abc"),
+    (CLS + ["seed=-1"], "seed=-1"),
+    (CLS + ["logger=wandb", "logger.mode=sometimes"], "logger.mode=sometimes"),
+    (CLS + ["model.group=q4"], "model.group=q4"),
+    (CLS + ["model.group=p0"], "model.group=p0"),
+    (CLS + ["model.channels=[8,0,8,8,8]"], "model.channels=[8, 0, 8, 8, 8]"),
+    (CLS + ["model.kernel_size=2"], "model.kernel_size=2"),
+    (CLS + ["model.dropout=1.5"], "model.dropout=1.5"),
+    (CLS + ["model.filter_interpolation=cubic"], "model.filter_interpolation=cubic"),
+    (CLS + ["dataset.max_train=0"], "dataset.max_train=0"),
+    (CLS + ["dataset.transformed_flip_p=2"], "dataset.transformed_flip_p=2"),
+    (SEG + ["dataset.size=100"], "dataset.size=100"),
+    (SEG + ["model.decoder=sideways"], "model.decoder=sideways"),
+]
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory):
+    """Every bad command, run once (two at a time: each starts a Python with torch)."""
+    root = tmp_path_factory.mktemp("cli")
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "HYDRA_FULL_ERROR": ""}
+
+    def launch(i_case):
+        i, (overrides, _) = i_case
+        results = root / f"case{i}"
+        quiet = [] if any(o.startswith("logger") for o in overrides) else ["logger=none"]
+        cmd = [sys.executable, "-m", "gcnn.train", *overrides, *quiet, f"paths.results_dir={results}",
+               f"paths.data_dir={root / 'data'}"]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120, cwd=root)
+        return proc, results
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(launch, enumerate(BAD)))
+
+
+@pytest.mark.parametrize("case", range(len(BAD)), ids=[b[1] for b in BAD])
+def test_a_bad_setting_is_one_line_exit_1_and_no_run_directory(outcomes, case):
+    proc, results = outcomes[case]
+    expected = BAD[case][1]
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
+    naming = [line for line in proc.stderr.splitlines() if expected in line]
+    assert naming, f"no line names {expected!r}:\n{proc.stderr}"
+    own_errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert len(own_errors) <= 1
+    assert not (results / "runs").exists(), "a refused run left a directory behind"
+
+
+def test_the_error_says_what_is_allowed(outcomes):
+    messages = {BAD[i][1]: outcomes[i][0].stderr for i in range(len(BAD))}
+    assert "must be >= 1" in messages["trainer.epochs=-1"]
+    assert "must be > 0" in messages["trainer.lr=0"]
+    assert "could not be converted to Float" in messages["trainer.lr=abc"]  # Hydra's own message, at compose time
+    assert "auto, cpu, cuda" in messages["trainer.device=gpu"]
+    assert "auto, online, offline, disabled" in messages["logger.mode=sometimes"]
+    assert "pN" in messages["model.group=q4"]

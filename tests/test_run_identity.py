@@ -1,0 +1,141 @@
+"""A run directory belongs to one resolved config: skip and resume only for the same settings; damaged runs
+give one line; trainer.force=true archives whatever a run holds; the aggregator never averages across
+settings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import compose_cfg
+
+from gcnn import rundir
+from gcnn import train as train_module
+from gcnn.rundir import RunDirError
+from gcnn.tables import build_table
+from gcnn.train import ConfigError, run
+
+TINY = ["trainer.batch_size=16", "trainer.eval_batch_size=32", "trainer.limit_train_batches=2",
+        "trainer.limit_eval_batches=1"]
+
+
+def _cfg(results: Path, *more: str):
+    return compose_cfg("experiment=table1", "model=cnn", "dataset=mnist_sample", "dataset.max_train=64",
+                       "dataset.max_test=32", f"paths.results_dir={results}", "logger=none", "trainer.epochs=1",
+                       *TINY, *more)
+
+
+@pytest.fixture
+def finished(tmp_path) -> Path:
+    """A finished 1-epoch CNN run; returns its metrics.json."""
+    run(_cfg(tmp_path))
+    return tmp_path / "runs/table1/cnn/seed=0/metrics.json"
+
+
+@pytest.mark.parametrize("change,key", [("trainer.epochs=2", "trainer.epochs: 1 -> 2"),
+                                        ("dataset.max_train=48", "dataset.max_train: 64 -> 48"),
+                                        ("model.dropout=0.1", "model.dropout: 0.0 -> 0.1")])
+def test_a_finished_run_with_other_settings_is_refused_and_kept(finished, change, key):
+    before = finished.read_bytes()
+    with pytest.raises(RunDirError) as err:
+        run(_cfg(finished.parents[4], change))
+    message = str(err.value)
+    assert key in message and "trainer.force=true" in message and "paths.results_dir" in message
+    assert "\n" not in message
+    assert finished.read_bytes() == before
+
+
+@pytest.mark.parametrize("change", ["logger=wandb", "logger.mode=disabled", "trainer.num_threads=1",
+                                    "trainer.progress=false", "paths.data_dir=elsewhere"])
+def test_settings_that_cannot_change_a_result_still_skip_the_finished_run(finished, change):
+    stamp = finished.stat().st_mtime_ns
+    again = run(_cfg(finished.parents[4], change))
+    assert again == json.loads(finished.read_text()) and finished.stat().st_mtime_ns == stamp
+
+
+def test_a_checkpoint_is_resumed_only_with_the_same_settings(tmp_path, monkeypatch):
+    real_epoch = train_module.train_one_epoch
+    calls = {"n": 0}
+
+    def dies_in_second_epoch(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt("simulated interruption")
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "train_one_epoch", dies_in_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        run(_cfg(tmp_path, "trainer.epochs=3"))
+    monkeypatch.setattr(train_module, "train_one_epoch", real_epoch)
+    ckpt = tmp_path / "runs/table1/cnn/seed=0/checkpoint.pt"
+    assert ckpt.exists()
+    with pytest.raises(RunDirError, match=r"trainer\.lr: 5e-05 -> 0\.002"):
+        run(_cfg(tmp_path, "trainer.epochs=3", "trainer.lr=0.002"))
+    assert run(_cfg(tmp_path, "trainer.epochs=3"))["epochs"] == 3  # the same settings resume
+
+
+def test_a_truncated_checkpoint_is_one_line_and_force_recovers(tmp_path, monkeypatch):
+    monkeypatch.setattr(train_module, "evaluate", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        run(_cfg(tmp_path))
+    monkeypatch.undo()
+    ckpt = tmp_path / "runs/table1/cnn/seed=0/checkpoint.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[:1000])
+    with pytest.raises(RunDirError) as err:
+        run(_cfg(tmp_path))
+    assert str(ckpt) in str(err.value) and "trainer.force=true" in str(err.value) and "\n" not in str(err.value)
+    result = run(_cfg(tmp_path, "trainer.force=true"))
+    assert result["epochs"] == 1
+    archived = list((ckpt.parent / "previous").glob("*/checkpoint.pt"))
+    assert len(archived) == 1 and archived[0].stat().st_size == 1000  # the damaged file is kept, not deleted
+    torch.load(ckpt, weights_only=False)  # the new checkpoint is whole
+
+
+def test_a_broken_metrics_file_is_one_line_and_force_recovers(finished):
+    finished.write_text('{"experiment": "table1", ')
+    results = finished.parents[4]
+    with pytest.raises(RunDirError) as err:
+        run(_cfg(results))
+    assert str(finished) in str(err.value) and "trainer.force=true" in str(err.value)
+    fixed = run(_cfg(results, "trainer.force=true"))
+    assert json.loads(finished.read_text()) == fixed
+    assert list((finished.parent / "previous").glob("*/metrics.json"))
+
+
+def test_force_archives_an_unfinished_run_too(tmp_path):
+    run_dir = tmp_path / "runs/table1/cnn/seed=0"
+    run_dir.mkdir(parents=True)
+    (run_dir / "checkpoint.pt").write_bytes(b"half")
+    run(_cfg(tmp_path, "trainer.force=true"))
+    assert (next((run_dir / "previous").iterdir()) / "checkpoint.pt").read_bytes() == b"half"
+
+
+def test_a_refused_setting_writes_no_run(tmp_path):
+    with pytest.raises(ConfigError, match=r"trainer\.batch_size=0: must be >= 1"):
+        run(_cfg(tmp_path, "trainer.batch_size=0"))
+    assert not (tmp_path / "runs").exists()
+
+
+def test_identity_ignores_exactly_the_listed_settings():
+    a = compose_cfg("experiment=table1", "model=p4cnn")
+    b = compose_cfg("experiment=table1", "model=p4cnn", "logger=none", "trainer.force=true", "paths.results_dir=x",
+                    "trainer.num_threads=3")
+    assert rundir.differences(rundir.flat_settings(a), rundir.flat_settings(b)) == []
+    c = compose_cfg("experiment=table1", "model=p4cnn", "trainer.shuffle=false")
+    assert rundir.differences(rundir.flat_settings(a), rundir.flat_settings(c)) == ["trainer.shuffle: True -> False"]
+
+
+def test_the_aggregator_lists_runs_with_different_settings_instead_of_averaging(tmp_path):
+    run(_cfg(tmp_path, "seed=0"))
+    run(_cfg(tmp_path, "seed=1", "trainer.lr=0.002"))
+    run(_cfg(tmp_path, "seed=0", "model=p4cnn"))
+    run(_cfg(tmp_path, "seed=1", "model=p4cnn"))
+    text = build_table("table1", tmp_path, seeds=[0, 1]).read_text()
+    cnn_row = next(line for line in text.splitlines() if line.startswith("| CNN |"))
+    assert "(n=" not in cnn_row  # nothing averaged
+    assert "cnn seed=0,1: runs with different settings, not averaged" in text and "trainer.lr: 5e-05 -> 0.002" in text
+    p4_row = next(line for line in text.splitlines() if line.startswith("| P4CNN |"))
+    assert "(n=2)" in p4_row  # same settings, two seeds: averaged
+    assert "- cnn seed=0: missing" not in text and "- cnn seed=1: missing" not in text
