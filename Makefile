@@ -66,3 +66,13 @@ bench: install ## benchmark the group layers (forward/backward time per layer an
 clean: ## remove caches (keeps .venv, data and results)
 	rm -rf .pytest_cache src/*.egg-info
 	find . -name __pycache__ -prune -exec rm -rf {} +
+
+# Issue 11: does missing group structure cost P6 accuracy? Pixel filters (nearest: as run; bilinear: as written)
+# against steerable harmonic filters (exact for every N), P4CNN and D4CNN as controls, on Tables 1 and 2.
+.PHONY: ablation-p6
+ABLATION_P6_MODELS := p6cnn,p6cnn_bilinear,p6cnn_harmonic,p8cnn,p8cnn_bilinear,p8cnn_harmonic,p4cnn,p4cnn_harmonic,d4cnn,d4cnn_harmonic
+
+ablation-p6: install ## P6 ablation: pixel / bilinear / harmonic filters on the Table 1 and Table 2 protocols
+	$(TRAIN) experiment=ablation_p6_table1 model=$(ABLATION_P6_MODELS) seed=$(SEEDS) $(ARGS) || status=$$?; \
+	$(TRAIN) experiment=ablation_p6_table2 model=$(ABLATION_P6_MODELS) seed=$(SEEDS) $(ARGS) || status=$$?; \
+	$(TABLE) ablation_p6_table1 ablation_p6_table2 $(SWEEP_END)

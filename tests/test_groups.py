@@ -118,3 +118,14 @@ def test_bilinear_filter_interpolation_offers_interpolated_pixel_values():
     assert torch.allclose(coef[0, :, 0], torch.ones(9, dtype=coef.dtype))  # identity stays a permutation
     with pytest.raises(ValueError, match="filter_interpolation"):
         get_group("p6", filter_interpolation="cubic")
+
+
+def test_get_group_given_a_group_honours_the_requested_interpolation():
+    nearest = get_group("p6")
+    assert get_group(nearest) is nearest and get_group(nearest, "nearest") is nearest
+    bilinear = get_group(nearest, "bilinear")  # never silently the nearest group
+    assert bilinear.filter_interpolation == "bilinear" and bilinear == get_group("p6", "bilinear")
+    assert get_group(bilinear) is bilinear  # None keeps the Group's own setting
+    assert not torch.equal(bilinear.filter_matrices(3), nearest.filter_matrices(3))
+    with pytest.raises(ValueError, match="filter_interpolation"):
+        get_group(nearest, "cubic")

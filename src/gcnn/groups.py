@@ -21,7 +21,8 @@ What is exact:
     * p6 (and odd N): only the 180° subgroup (N even) is exact. Nearest-neighbour rotation of a 3×3 filter by
       60° is not a group action (two 60° steps differ from one 120° step, six steps from the identity): this is
       what the study ran and a likely cause of its weak P6 result. `filter_interpolation="bilinear"` is offered
-      as the "interpolated pixel values" of the study's text; it is not a group action either.
+      as the "interpolated pixel values" of the study's text; it is not a group action either. The steerable
+      filters of `gcnn.harmonic` (`filter_basis="harmonic"` in the layers) are transformed exactly for every N.
 """
 
 from __future__ import annotations
@@ -167,17 +168,20 @@ def rotate_images(x: torch.Tensor, angles, mode: str = "bilinear", padding_mode:
     return out.to(x.dtype).reshape(shape)
 
 
-def get_group(name: str, filter_interpolation: str = "nearest") -> Group:
-    """The group called `name`: z2, p2, p4, p6, p8, p4m (alias d4), … or any pN / pNm."""
+def get_group(name: str | Group, filter_interpolation: str | None = None) -> Group:
+    """The group `name` (z2, p2, p4, p6, p8, p4m alias d4, … any pN / pNm, or a Group) with the requested
+    `filter_interpolation`; None keeps a Group's own setting (nearest for a name), never drops a request."""
     if isinstance(name, Group):
-        return name
+        if filter_interpolation is None or filter_interpolation == name.filter_interpolation:
+            return name
+        return _cached_group(name.n_rotations, name.mirror, filter_interpolation)
     key = ALIASES.get(str(name).lower(), str(name).lower())
     match = re.fullmatch(r"p(\d+)(m?)", key)
     if not match or int(match.group(1)) < 1:
         raise ValueError(
             f"unknown group {name!r}; valid names: {', '.join(NAMED_GROUPS)} (or any pN / pNm with N >= 1; d4 = p4m)"
         )
-    return _cached_group(int(match.group(1)), bool(match.group(2)), filter_interpolation)
+    return _cached_group(int(match.group(1)), bool(match.group(2)), filter_interpolation or "nearest")
 
 
 @lru_cache(maxsize=None)

@@ -37,6 +37,13 @@ class TableSpec:
 
 
 CLASSIFIERS = (("CNN", "cnn"), ("P4CNN", "p4cnn"), ("P6CNN", "p6cnn"), ("P8CNN", "p8cnn"), ("D4CNN", "d4cnn"))
+ABLATION_P6_ROWS = (
+    ("P6CNN pixel, nearest (as run)", "p6cnn"), ("P6CNN pixel, bilinear (as written)", "p6cnn_bilinear"),
+    ("P6CNN harmonic (exact)", "p6cnn_harmonic"), ("P8CNN pixel, nearest (as run)", "p8cnn"),
+    ("P8CNN pixel, bilinear", "p8cnn_bilinear"), ("P8CNN harmonic (exact)", "p8cnn_harmonic"),
+    ("P4CNN pixel", "p4cnn"), ("P4CNN harmonic", "p4cnn_harmonic"), ("D4CNN pixel", "d4cnn"),
+    ("D4CNN harmonic", "d4cnn_harmonic"),
+)
 TABLES = {
     "table1": TableSpec(
         "Table 1: accuracy of models trained on MNIST",
@@ -62,6 +69,23 @@ TABLES = {
         (("SegNet_T", "segnet_t"), ("P4SegNet_T", "p4segnet_t"), ("D4SegNet_T", "d4segnet_t")),
         (("train IoU score", "train_iou_score"), ("test IoU score", "test_iou_score")),
         (("train IoU (raw)", "train_iou"), ("test IoU (raw)", "test_iou"), ("test Dice", "test_dice")),
+    ),
+    # Issue 11 (`make ablation-p6`): the study ran no such experiment, so every column is ours only (`extra`).
+    "ablation_p6_table1": TableSpec(
+        "P6 ablation, Table 1 protocol: pixel filters (nearest as run, bilinear as written) vs harmonic (exact)",
+        "ablation_p6_table1",
+        ABLATION_P6_ROWS,
+        (),
+        (("MNIST test accuracy", "test_acc"), ("MNIST (+transforms) test accuracy", "test_transformed_acc")),
+        percent=True,
+    ),
+    "ablation_p6_table2": TableSpec(
+        "P6 ablation, Table 2 protocol: pixel filters (nearest as run, bilinear as written) vs harmonic (exact)",
+        "ablation_p6_table2",
+        ABLATION_P6_ROWS,
+        (),
+        (("Rot-MNIST test accuracy", "test_acc"),),
+        percent=True,
     ),
 }
 

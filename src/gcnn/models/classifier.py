@@ -6,6 +6,10 @@ space, then a linear layer. With group z2 this is the plain CNN.
 
 On 33×33 inputs the pooled sizes are 33→17→9→5→3: every 3×3/stride-2/padding-1 window maps onto a window
 under rot90, so the p4/p8/p4m networks are exactly invariant to 90° rotations (and p4m to mirrors).
+
+`filter_basis="harmonic"` builds every filter from steerable basis functions (`gcnn.harmonic`), transformed
+exactly by every pN / pNm; a 3×3 filter then has 6 coefficients instead of 9, so its configs widen the
+channels by √(9/6) to keep the parameter budget.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import torch
 import torch.nn as nn
 
 from gcnn.groups import get_group
+from gcnn.harmonic import check_filter_basis
 from gcnn.nn import GroupBatchNorm, GroupConv2d, GroupPool, LiftingConv2d, SpatialMaxPool
 
 
@@ -27,6 +32,8 @@ class GroupClassifier(nn.Module):
         in_channels: int = 1,
         num_classes: int = 10,
         kernel_size: int = 3,
+        filter_basis: str = "pixel",
+        max_frequency: int | None = None,
         dropout: float = 0.0,
         filter_interpolation: str = "nearest",
         name: str | None = None,
@@ -34,13 +41,16 @@ class GroupClassifier(nn.Module):
         odd_input: bool = True,
     ):
         super().__init__()
+        check_filter_basis(filter_basis, kernel_size, max_frequency, prefix="model.")
+        self.filter_basis = filter_basis
         self.group = get_group(group, filter_interpolation)
         self.name, self.task, self.odd_input = name or self.group.name + "cnn", task, odd_input
         blocks = []
         for i, (c_in, c_out) in enumerate(zip([in_channels, *channels[:-1]], channels)):
             conv_cls = LiftingConv2d if i == 0 else GroupConv2d
             layers = [
-                conv_cls(c_in, c_out, kernel_size, self.group, padding=kernel_size // 2),
+                conv_cls(c_in, c_out, kernel_size, self.group, padding=kernel_size // 2, filter_basis=filter_basis,
+                         max_frequency=max_frequency),
                 GroupBatchNorm(c_out),
                 SpatialMaxPool(3, 2, 1),
                 nn.ReLU(inplace=True),

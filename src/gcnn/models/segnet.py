@@ -15,6 +15,8 @@ Two decoders, each with the pooling that keeps rot90 (and mirrors) exact:
 
 Decoder block i mirrors encoder block i: channels[i] → channels[i] → channels[i-1] (the last block keeps
 channels[0]); with channels 32/64/128/256 the plain model has 2,356,065 parameters, the study's ≈2.35 M.
+`filter_basis="harmonic"` builds every conv from steerable filters (`gcnn.harmonic`): fewer parameters per
+filter (6 instead of 9 for 3×3), so widen the channels to compare at equal budget.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import torch
 import torch.nn as nn
 
 from gcnn.groups import get_group
+from gcnn.harmonic import check_filter_basis
 from gcnn.nn import (
     GroupBatchNorm,
     GroupConv2d,
@@ -65,6 +68,7 @@ class SegNet(nn.Module):
         group: str = "z2",
         channels: Sequence[int] = (32, 64, 128, 256),
         decoder: str = "upsample",
+        filter_basis: str = "pixel",
         in_channels: int = 3,
         out_channels: int = 1,
         upsample_mode: str = "bilinear",
@@ -77,6 +81,8 @@ class SegNet(nn.Module):
         super().__init__()
         if decoder not in DECODERS:
             raise ValueError(f"SegNet decoder must be one of {DECODERS}, got {decoder!r}")
+        check_filter_basis(filter_basis, 3, prefix="model.")
+        basis = {"filter_basis": filter_basis}
         channels = tuple(int(c) for c in channels)  # a Hydra ListConfig becomes a plain tuple
         if not channels:
             raise ValueError("SegNet needs at least one encoder block (channels is empty)")
@@ -92,10 +98,10 @@ class SegNet(nn.Module):
         self.encoder = nn.ModuleList()
         for i, c in enumerate(channels):
             if i == 0:  # the image is lifted to the group once, by the very first conv
-                first = LiftingConv2d(in_channels, c, 3, g, padding=1)
+                first = LiftingConv2d(in_channels, c, 3, g, padding=1, **basis)
             else:
-                first = GroupConv2d(channels[i - 1], c, 3, g, padding=1)
-            second = GroupConv2d(c, c, 3, g, padding=1)
+                first = GroupConv2d(channels[i - 1], c, 3, g, padding=1, **basis)
+            second = GroupConv2d(c, c, 3, g, padding=1, **basis)
             self.encoder.append(nn.Sequential(*_conv_relu_bn(first), *_conv_relu_bn(second)))
         self.pool = SpatialMaxPool(3, 2, 1) if transpose else SpatialMaxPool(2, 2)
 
@@ -104,15 +110,16 @@ class SegNet(nn.Module):
             c_in, c_out = channels[i], channels[max(i - 1, 0)]
             c_skip = c_in if self.skip else 0
             if transpose:  # the transposed conv does the first conv's job (c_in → c_in), then one conv
-                up = nn.Sequential(*_conv_relu_bn(GroupConvTranspose2d(c_in, c_in, 3, g, stride=2, padding=1)))
-                convs = [GroupConv2d(c_in + c_skip, c_out, 3, g, padding=1)]
+                up = nn.Sequential(*_conv_relu_bn(GroupConvTranspose2d(c_in, c_in, 3, g, stride=2, padding=1, **basis)))
+                convs = [GroupConv2d(c_in + c_skip, c_out, 3, g, padding=1, **basis)]
             else:
                 up = SpatialUpsample(2, upsample_mode)
-                convs = [GroupConv2d(c_in + c_skip, c_in, 3, g, padding=1), GroupConv2d(c_in, c_out, 3, g, padding=1)]
+                convs = [GroupConv2d(c_in + c_skip, c_in, 3, g, padding=1, **basis),
+                         GroupConv2d(c_in, c_out, 3, g, padding=1, **basis)]
             layers = [m for conv in convs for m in _conv_relu_bn(conv)]
             self.decoder.append(_DecoderBlock(up, nn.Sequential(*layers)))
 
-        self.head = GroupConv2d(channels[0], out_channels, 1, g)  # logits: no activation, no BN
+        self.head = GroupConv2d(channels[0], out_channels, 1, g, **basis)  # logits: no activation, no BN
         self.group_pool = GroupPool(group_pool)
 
     def check_input_size(self, height: int, width: int) -> None:

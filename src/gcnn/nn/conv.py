@@ -1,8 +1,9 @@
 """Group convolutions in the split-group form (Cohen & Welling 2016, sec. 7).
 
-A filter on the group is transformed by every stabiliser element once per forward — a single gather built
-from index tables precomputed at construction — and the whole transformed bank goes through one planar
-`conv2d` (or `conv_transpose2d`). Feature maps on the group have shape (B, C, |G|, H, W).
+A filter on the group is transformed by every stabiliser element once per forward — one precomputed linear
+map: a gather from index tables (pixel basis) or an einsum with B·ρ(s) (harmonic basis) — and the whole
+transformed bank goes through one planar `conv2d` (or `conv_transpose2d`). Feature maps on the group have
+shape (B, C, |G|, H, W).
 
 With group "z2" (|G| = 1) each layer is exactly the ordinary PyTorch layer on (B, C, 1, H, W), so one model
 builder serves the plain CNN too.
@@ -17,30 +18,61 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from gcnn.groups import Group, get_group
+from gcnn.harmonic import check_filter_basis, transformed_basis
 
 
 class _GroupConvBase(nn.Module):
-    """A filter on the group, the gather tables of its transform, and the eval-mode cache of the bank.
+    """What every group convolution shares: channels, bias, the filter on the group in its basis, the map that
+    transforms it by every stabiliser element, and the eval-mode cache of the resulting bank.
 
-    The filter has shape (F_out, F_in, |G_in|, k, k) with |G_in| = 1 for lifting; the bank built from it is a
-    conv2d weight (F_out·|G|, F_in·|G_in|, k, k). Subclasses decide how the bank is applied.
+    A subclass states only its filter layout (the class attributes below) and its forward. The filter has
+    shape (F_out, F_in, |G_in|, k, k) in the pixel basis, (F_out, F_in, |G_in|, n_basis) in the harmonic one,
+    with |G_in| = 1 for lifting; the bank built from it is a conv2d weight (F_out·|G|, F_in·|G_in|, k, k).
+
+    filter_basis="pixel": the study's filters, rotated on the grid (`group.filter_interpolation`); exact only
+        for multiples of 90° (and 45° for 3×3 filters). filter_basis="harmonic": steerable filters
+        (`gcnn.harmonic`), transformed exactly for every pN / pNm; `max_frequency` caps their band limit.
     """
 
-    def __init__(self, filter_out, filter_in, kernel_size, group, stride, padding, in_group_axis):
+    in_group_axis = True  # the input is a feature map on the group (False: lifting an image)
+    transposed = False  # the weight is stored (C_in, C_out, …), as nn.ConvTranspose2d's is
+
+    def __init__(self, in_channels, out_channels, kernel_size, group, stride=1, padding=0, bias=True, *,
+                 filter_basis="pixel", max_frequency=None):
         super().__init__()
+        check_filter_basis(filter_basis, kernel_size, max_frequency)
+        self.in_channels, self.out_channels = in_channels, out_channels
         self.group: Group = get_group(group)
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
-        n, k2 = self.group.order, kernel_size * kernel_size
-        in_order = n if in_group_axis else 1
-        self.weight = nn.Parameter(torch.empty(filter_out, filter_in, in_order, kernel_size, kernel_size))
+        self.filter_basis, self.max_frequency = filter_basis, max_frequency
+        # A transposed conv applies the adjoint of a group correlation from out_channels to in_channels.
+        filter_out, filter_in = (in_channels, out_channels) if self.transposed else (out_channels, in_channels)
+        n = self.group.order
+        in_order = n if self.in_group_axis else 1
+        if filter_basis == "pixel":
+            self._register_pixel_taps(in_order)
+            filter_shape = (kernel_size, kernel_size)
+        else:
+            # L_s ψ at input element h is B·ρ(s)·c[s⁻¹h]: the coefficients of ψ(s⁻¹h), mapped by B·ρ(s).
+            filters = transformed_basis(self.group, kernel_size, max_frequency)  # (|G|, k², n_basis)
+            perm = self.group.cayley[self.group.inverses] if self.in_group_axis else torch.zeros(n, 1, dtype=torch.long)
+            self.register_buffer("_filters", filters.float(), persistent=False)
+            self.register_buffer("_perm", perm.clone(), persistent=False)  # perm[s, h] = s⁻¹∘h
+            filter_shape = (filters.shape[-1],)
+        self.weight = nn.Parameter(torch.empty(filter_out, filter_in, in_order, *filter_shape))
+        self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
+        self._cache = None
+        self.reset_parameters()
 
+    def _register_pixel_taps(self, in_order: int) -> None:
         # [L_s ψ](h, p) = ψ(s⁻¹h, s⁻¹p): for output element s, input element h and pixel p the tap reads
         # ψ[s⁻¹h, index[s, p, t]] with weight coef[s, p, t]; the flat position in_order·k² holds a zero.
-        index, coef = self.group.filter_taps(kernel_size)  # (n, k², T)
-        if in_group_axis:
+        n, k2 = self.group.order, self.kernel_size**2
+        index, coef = self.group.filter_taps(self.kernel_size)  # (n, k², T)
+        if self.in_group_axis:
             perm = self.group.cayley[self.group.inverses]  # perm[s, h] = s⁻¹∘h
             flat = perm[:, :, None, None] * k2 + index[:, None, :, :]  # (n, n, k², T)
-            flat = torch.where(index[:, None] == k2, n * k2, flat)
+            flat = torch.where(index[:, None] == k2, in_order * k2, flat)
             coef = coef[:, None].expand(n, n, k2, coef.shape[-1])
         else:
             flat = index
@@ -48,17 +80,23 @@ class _GroupConvBase(nn.Module):
         self.register_buffer("_coef", coef.reshape(n, -1, coef.shape[-1]).float().clone(), persistent=False)
         # A permutation needs no multiply-add: a gather of width 1 with unit weights.
         self._is_permutation = bool(coef.shape[-1] == 1 and torch.all(coef == 1))
-        self._cache = None
 
-    def _init_weight(self, fan_in: float) -> None:
-        # Unit-scale activations: fan-in counts every input channel, group element and kernel pixel.
+    def reset_parameters(self) -> None:
+        # Unit-scale activations: fan-in counts every input channel, group element and filter coefficient. The
+        # harmonic basis blocks have unit mean squared column norm, so E|ψ|² per coefficient is the same as per
+        # pixel. Each output pixel of a stride-s transposed conv sums about 1/s² of the taps.
+        in_order, per_filter = self.weight.shape[2], self.weight[0, 0, 0].numel()
+        fan_in = self.in_channels * in_order * per_filter / (self.stride**2 if self.transposed else 1)
         nn.init.normal_(self.weight, 0.0, 1.0 / math.sqrt(fan_in))
         if self.bias is not None:
             nn.init.zeros_(self.bias)
         self._cache = None
 
     def transformed_filters(self) -> torch.Tensor:
-        """(F_out, |G|, F_in, |G_in|·k²): the filter L_s ψ for every output element s, in one gather."""
+        """(F_out, |G|, F_in, |G_in|·k²): the filter L_s ψ for every output element s, in one linear map."""
+        if self.filter_basis == "harmonic":
+            coef = self.weight[:, :, self._perm]  # (F_out, F_in, |G|, |G_in|, n_basis)
+            return torch.einsum("spb,oishb->osihp", self._filters.to(coef.dtype), coef).flatten(3)
         f_out, f_in = self.weight.shape[:2]
         w = self.weight.flatten(2)
         w = torch.cat([w, w.new_zeros(f_out, f_in, 1)], dim=2)
@@ -74,7 +112,8 @@ class _GroupConvBase(nn.Module):
         key = (self.weight._version, self.weight.data_ptr(), self.weight.dtype, self.weight.device)
         if use_cache and self._cache is not None and self._cache[0] == key:
             return self._cache[1]
-        f_out, f_in, in_order, k, _ = self.weight.shape
+        f_out, f_in, in_order = self.weight.shape[:3]
+        k = self.kernel_size
         bank = self.transformed_filters().reshape(f_out * self.group.order, f_in * in_order, k, k)
         self._cache = (key, bank) if use_cache else None
         return bank
@@ -87,23 +126,17 @@ class _GroupConvBase(nn.Module):
         return y.view(y.shape[0], self.out_channels, self.group.order, y.shape[-2], y.shape[-1])
 
     def extra_repr(self) -> str:
+        basis = "" if self.filter_basis == "pixel" else f", filter_basis={self.filter_basis}"
         return (
             f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, group={self.group.name}, "
-            f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}"
+            f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}{basis}"
         )
 
 
 class LiftingConv2d(_GroupConvBase):
     """(B, C_in, H, W) → (B, C_out, |G|, H', W'): correlation with the filter transformed by every s ∈ H."""
 
-    def __init__(self, in_channels, out_channels, kernel_size, group, stride=1, padding=0, bias=True):
-        super().__init__(out_channels, in_channels, kernel_size, group, stride, padding, in_group_axis=False)
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        self._init_weight(self.in_channels * self.kernel_size**2)
+    in_group_axis = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4:
@@ -113,15 +146,6 @@ class LiftingConv2d(_GroupConvBase):
 
 class GroupConv2d(_GroupConvBase):
     """(B, C_in, |G|, H, W) → (B, C_out, |G|, H', W'): group correlation on the split group."""
-
-    def __init__(self, in_channels, out_channels, kernel_size, group, stride=1, padding=0, bias=True):
-        super().__init__(out_channels, in_channels, kernel_size, group, stride, padding, in_group_axis=True)
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        self._init_weight(self.in_channels * self.group.order * self.kernel_size**2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = F.conv2d(_fold(x, self.group.order), self._bank(), self._bias(), self.stride, self.padding)
@@ -134,23 +158,17 @@ class GroupConvTranspose2d(_GroupConvBase):
     The adjoint of an equivariant map between permutation (orthogonal) representations is equivariant, so
     `conv_transpose2d` with the bank of a group correlation is an equivariant learned upsampling. With kernel
     3, stride 2, padding 1 and odd input sizes (n → 2n − 1) the sampling grid is rot90-symmetric and the layer
-    is exact. The weight has shape (C_in, C_out, |G|, k, k), as `nn.ConvTranspose2d`'s is (C_in, C_out, k, k).
+    is exact. The weight has shape (C_in, C_out, |G|, …), as `nn.ConvTranspose2d`'s is (C_in, C_out, k, k): the
+    bank (C_in·|G|, C_out·|G|, k, k) of that group correlation is exactly the layout conv_transpose2d expects.
     """
 
-    def __init__(
-        self, in_channels, out_channels, kernel_size, group, stride=1, padding=0, output_padding=0, bias=True
-    ):
-        # The filter of a group correlation from out_channels to in_channels: its bank (C_in·|G|, C_out·|G|, k, k)
-        # is exactly the weight layout conv_transpose2d expects.
-        super().__init__(in_channels, out_channels, kernel_size, group, stride, padding, in_group_axis=True)
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.output_padding = output_padding
-        self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
-        self.reset_parameters()
+    transposed = True
 
-    def reset_parameters(self) -> None:
-        # Each output pixel of a stride-s transposed conv sums about C_in·|G|·k²/s² terms.
-        self._init_weight(self.in_channels * self.group.order * self.kernel_size**2 / self.stride**2)
+    def __init__(self, in_channels, out_channels, kernel_size, group, stride=1, padding=0, output_padding=0,
+                 bias=True, *, filter_basis="pixel", max_frequency=None):
+        super().__init__(in_channels, out_channels, kernel_size, group, stride, padding, bias,
+                         filter_basis=filter_basis, max_frequency=max_frequency)
+        self.output_padding = output_padding
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = F.conv_transpose2d(

@@ -1,0 +1,210 @@
+"""The harmonic (steerable) filter basis, issue 11: a true group action for every pN / pNm, rot90 and the mirror
+exactly where the grid allows them, equivariant layers, a smaller 60° error than pixel filters, bad input."""
+
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+
+from gcnn.groups import get_group
+from gcnn.harmonic import (
+    band_limits,
+    check_filter_basis,
+    coefficient_representation,
+    harmonic_basis,
+    harmonic_filter_matrices,
+    transformed_basis,
+)
+from gcnn.nn import GroupConv2d, GroupConvTranspose2d, LiftingConv2d
+
+TOL = 1e-5  # float32 layers: max abs error <= TOL * max |output|
+
+
+# ---------------------------------------------------------------------------------------------- the basis
+def test_basis_follows_escnn_rings_and_band_limits_and_is_well_conditioned():
+    assert band_limits(3) == [0, 2] and band_limits(5) == [0, 2, 2] and band_limits(7) == [0, 2, 3, 2]
+    assert band_limits(5, max_frequency=1) == [0, 1, 1]
+    for k, n_basis in [(1, 1), (3, 6), (5, 11), (7, 18)]:
+        basis, freqs = harmonic_basis(k)
+        assert basis.shape == (k * k, n_basis) and len(freqs) == n_basis
+        assert torch.linalg.cond(basis) < 3  # well conditioned: coefficients ↔ filters is stable
+        centre = basis[(k * k) // 2]
+        assert torch.all(centre[torch.tensor(freqs) > 0] == 0)  # no angle at the centre: only j = 0 lives there
+    # one scale per (ring, frequency) block: unit mean squared column norm, so E|B c|² = n_basis σ²
+    assert math.isclose(harmonic_basis(3)[0].pow(2).sum().item(), 6.0, rel_tol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["p6", "p8", "p6m", "p8m", "p12"])
+@pytest.mark.parametrize("k", [3, 5])
+def test_harmonic_filter_transform_is_a_group_action(name, k):
+    """T(a)·T(b) = T(a∘b) for every pair, on coefficients (ρ) and on pixels (T = B ρ B⁺), in float64."""
+    g = get_group(name)
+    rho = coefficient_representation(g.n_rotations, g.mirror, k)
+    mats = harmonic_filter_matrices(g, k)
+    assert torch.allclose(rho[g.identity], torch.eye(rho.shape[-1], dtype=torch.float64), atol=0)
+    for a in range(g.order):
+        for b in range(g.order):
+            ab = g.compose(a, b)
+            assert (rho[a] @ rho[b] - rho[ab]).abs().max() < 1e-6
+            assert (mats[a] @ mats[b] - mats[ab]).abs().max() < 1e-6
+    # the pixel basis is not: nearest 60° rotation of a 3×3 filter, twice, is not the 120° rotation
+    if name == "p6" and k == 3:
+        pixel = g.filter_matrices(3)
+        assert (pixel[1] @ pixel[1] - pixel[2]).abs().max() > 0.5
+
+
+@pytest.mark.parametrize("name", ["p4", "p4m", "p8", "p8m", "p12", "p6m", "p2m"])
+@pytest.mark.parametrize("k", [3, 5])
+def test_exact_elements_agree_with_rot90_and_the_mirror_of_the_sampled_filter(name, k):
+    """For multiples of 90° (and the mirror) the grid maps onto itself: B·ρ(a)·c equals the pixel transform
+    of B·c, i.e. torch.rot90 / flip of the width axis in the same order as `Group.act_on_image`."""
+    g = get_group(name)
+    basis = harmonic_basis(k)[0]
+    moved = transformed_basis(g, k)
+    pixel = g.filter_matrices(k)
+    psi = basis @ torch.randn(basis.shape[1], dtype=torch.float64)
+    for a in g.exact_elements:
+        assert (moved[a] - pixel[a] @ basis).abs().max() < 1e-12
+        expected = g.act_on_image(a, psi.view(1, k, k))  # flip (if mirrored), then rot90
+        assert (harmonic_filter_matrices(g, k)[a] @ psi - expected.flatten()).abs().max() < 1e-12
+
+
+def test_mirror_flips_the_sine_part():
+    g = get_group("p4m")
+    rho = coefficient_representation(4, True, 3)
+    freqs = torch.tensor(harmonic_basis(3)[1])
+    mirror = rho[g.index(1, 0)]
+    sines = torch.tensor([i > 0 and freqs[i] > 0 and freqs[i - 1] == freqs[i] for i in range(len(freqs))])
+    assert torch.equal(mirror.diagonal(), torch.where(sines, -1.0, 1.0).double())
+
+
+# ---------------------------------------------------------------------------------------------- bad input
+def test_unknown_basis_or_too_high_band_limit_is_one_clear_line():
+    with pytest.raises(ValueError, match=r"^model\.filter_basis='foo' is unknown; use pixel or harmonic$"):
+        check_filter_basis("foo", 3, prefix="model.")
+    with pytest.raises(ValueError, match=r"max_frequency=3 is too high for kernel_size=3.*up to frequency 2"):
+        LiftingConv2d(1, 2, 3, "p6", filter_basis="harmonic", max_frequency=3)
+    with pytest.raises(ValueError, match="odd kernel_size"):
+        GroupConv2d(1, 2, 4, "p6", filter_basis="harmonic")
+    with pytest.raises(ValueError, match="filter_basis='steerable' is unknown"):
+        GroupConvTranspose2d(1, 2, 3, "p4", filter_basis="steerable")
+    check_filter_basis("pixel", 4)  # the pixel basis takes any kernel
+    LiftingConv2d(1, 2, 7, "p6", filter_basis="harmonic", max_frequency=3)  # a 7×7 grid holds frequency 3
+
+
+# ---------------------------------------------------------------------------------------------- layers
+def _layers(group, basis="harmonic", cin=3, cout=4):
+    order = get_group(group).order
+    return {
+        "lifting": (LiftingConv2d(cin, cout, 3, group, padding=1, filter_basis=basis), torch.randn(2, cin, 9, 9)),
+        "group": (GroupConv2d(cin, cout, 3, group, padding=1, filter_basis=basis), torch.randn(2, cin, order, 9, 9)),
+        "transpose": (GroupConvTranspose2d(cin, cout, 3, group, stride=2, padding=1, filter_basis=basis),
+                      torch.randn(2, cin, order, 9, 9)),
+        "lifting5x5": (LiftingConv2d(cin, cout, 5, group, padding=2, filter_basis=basis), torch.randn(2, cin, 10, 10)),
+    }
+
+
+def _rel_error(layer, x, g, a, mode="bilinear"):
+    act_in = g.act_on_image if x.dim() == 4 else g.act_on_group_map
+    y = layer(x)
+    return ((layer(act_in(a, x, mode=mode)) - g.act_on_group_map(a, y, mode=mode)).abs().max() / y.abs().max()).item()
+
+
+@pytest.mark.parametrize("group", ["p4", "p4m", "p8", "p6", "p12"])
+@pytest.mark.parametrize("kind", ["lifting", "group", "transpose", "lifting5x5"])
+def test_harmonic_layers_are_equivariant_to_their_exact_elements(group, kind):
+    g = get_group(group)
+    layer, x = _layers(group)[kind]
+    layer.bias.data.normal_()
+    assert layer.weight.shape[-1] == harmonic_basis(layer.kernel_size)[0].shape[1]  # coefficients, not pixels
+    assert max(_rel_error(layer, x, g, a) for a in g.exact_elements) <= TOL
+
+
+def _smooth_disc(size, channels):
+    """Band-limited input: white noise blurred three times, inside a disc, so rotations lose little."""
+    x = torch.randn(1, channels, size, size)
+    kernel = torch.ones(channels, 1, 5, 5) / 25
+    for _ in range(3):
+        x = nn.functional.conv2d(x, kernel, padding=2, groups=channels)
+    c = (size - 1) / 2
+    yy, xx = torch.meshgrid(torch.arange(size) - c, torch.arange(size) - c, indexing="ij")
+    return x * ((yy**2 + xx**2).sqrt() < size / 2 - 6)
+
+
+@pytest.mark.parametrize("group,degrees", [("p6", 60), ("p8", 45)])
+@pytest.mark.parametrize("kind", ["lifting", "group"])
+def test_harmonic_filters_shrink_the_error_off_the_grid(group, degrees, kind, capsys):
+    """At 60° (p6) the image rotation is interpolated for every basis; harmonic filters add no error of their
+    own, pixel filters (nearest as run, bilinear as written) do. Mean over three random layers."""
+    errors = {}
+    for basis, interpolation in [("pixel", "nearest"), ("pixel", "bilinear"), ("harmonic", "nearest")]:
+        g = get_group(group, interpolation)
+        runs = []
+        for seed in range(3):
+            torch.manual_seed(seed)
+            if kind == "lifting":
+                layer, x = LiftingConv2d(2, 4, 3, g, padding=1, filter_basis=basis), _smooth_disc(41, 2)
+            else:
+                layer = GroupConv2d(2, 4, 3, g, padding=1, filter_basis=basis)
+                x = _smooth_disc(41, 2 * g.order).view(1, 2, g.order, 41, 41)
+            runs.append(_rel_error(layer, x, g, g.index(0, 1)))
+        errors[f"{basis}/{interpolation}"] = sum(runs) / len(runs)
+    with capsys.disabled():
+        print(f"\n{group} {kind} conv at {degrees}°, smooth 41×41 disc input, mean max relative error: "
+              + ", ".join(f"{k} {v:.3f}" for k, v in errors.items()))
+    assert errors["harmonic/nearest"] < errors["pixel/bilinear"]
+    if group == "p6":  # the P6 question: the harmonic basis removes most of the error at 60°
+        assert errors["harmonic/nearest"] < 0.5 * min(errors["pixel/nearest"], errors["pixel/bilinear"])
+    assert errors["harmonic/nearest"] > TOL  # the image rotation stays interpolated: nothing claims exactness
+
+
+def test_harmonic_parameter_counts_and_unit_scale_init():
+    def count(m):
+        return sum(p.numel() for p in m.parameters())
+
+    for group, order in [("z2", 1), ("p4", 4), ("p6m", 12)]:
+        assert count(LiftingConv2d(3, 7, 5, group, filter_basis="harmonic")) == 7 * 3 * 11 + 7
+        assert count(GroupConv2d(3, 7, 3, group, filter_basis="harmonic")) == 7 * 3 * order * 6 + 7
+        assert count(GroupConvTranspose2d(3, 7, 3, group, stride=2, filter_basis="harmonic")) == 7 * 3 * order * 6 + 7
+    torch.manual_seed(1)
+    x = torch.randn(8, 16, 6, 16, 16)
+    y = GroupConv2d(16, 32, 3, "p6", padding=1, filter_basis="harmonic")(x)[..., 1:-1, 1:-1]
+    assert 0.85 < y.std().item() < 1.15
+    y = LiftingConv2d(16, 32, 3, "p6", padding=1, filter_basis="harmonic")(x[:, :, 0])[..., 1:-1, 1:-1]
+    assert 0.85 < y.std().item() < 1.15
+
+
+@pytest.mark.parametrize("make,shape", [
+    (lambda: LiftingConv2d(2, 2, 3, "p6", padding=1, filter_basis="harmonic"), (1, 2, 4, 4)),
+    (lambda: GroupConv2d(2, 2, 3, "p6m", padding=1, filter_basis="harmonic"), (1, 2, 12, 4, 4)),
+    (lambda: GroupConvTranspose2d(2, 2, 3, "p8", stride=2, padding=1, filter_basis="harmonic"), (1, 2, 8, 3, 3)),
+])
+def test_harmonic_gradcheck(make, shape):
+    layer = make().double()
+    x = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda inp, *ps: layer(inp), (x, *layer.parameters()), eps=1e-6, atol=1e-5)
+
+
+def test_harmonic_bank_is_cached_in_eval():
+    layer = GroupConv2d(2, 3, 3, "p6", padding=1, filter_basis="harmonic").eval()
+    x = torch.randn(1, 2, 6, 5, 5)
+    with torch.no_grad():
+        first = layer(x)
+        bank = layer._cache[1]
+        assert layer(x).equal(first) and layer._cache[1] is bank
+        layer.weight.add_(1.0)
+        assert not torch.allclose(layer(x), first)
+
+
+@pytest.mark.parametrize("group,decoder,size", [("p4", "upsample", 16), ("p4m", "transpose", 17)])
+def test_harmonic_segnet_is_exactly_equivariant(group, decoder, size):
+    from gcnn.models import SegNet
+
+    model = SegNet(group, channels=(4, 6), decoder=decoder, filter_basis="harmonic").eval()
+    g = get_group(group)
+    x = torch.randn(2, 3, size, size)
+    with torch.no_grad():
+        y = model(x)
+        for a in range(g.order):
+            assert (model(g.act_on_image(a, x)) - g.act_on_image(a, y)).abs().max() <= TOL * y.abs().max()
