@@ -73,6 +73,36 @@ class PathsConf:
 
 
 @dataclass
+class ClassifierConf:
+    _target_: str = "gcnn.models.classifier.GroupClassifier"
+    name: str = MISSING
+    group: str = setting("z2", pattern=GROUP_PATTERN, help=GROUP_HELP)
+    channels: list[int] = setting([16, 32, 64, 128, 256], ge=1, nonempty=True)
+    in_channels: int = setting(1, ge=1)
+    num_classes: int = setting(10, ge=2)
+    kernel_size: int = setting(3, ge=1, odd=True)
+    filter_basis: str = setting("pixel", choices=("pixel", "harmonic"))
+    max_frequency: Optional[int] = setting(None, ge=0)
+    dropout: float = setting(0.0, ge=0, lt=1)
+    filter_interpolation: str = setting("nearest", choices=("nearest", "bilinear"))
+
+
+@dataclass
+class SegNetConf:
+    _target_: str = "gcnn.models.segnet.SegNet"
+    name: str = MISSING
+    group: str = setting("z2", pattern=GROUP_PATTERN, help=GROUP_HELP)
+    channels: list[int] = setting([32, 64, 128, 256], ge=1, nonempty=True)
+    decoder: str = setting("upsample", choices=("upsample", "transpose"))
+    filter_basis: str = setting("pixel", choices=("pixel", "harmonic"))
+    in_channels: int = setting(3, ge=1)
+    out_channels: int = setting(1, ge=1)
+    upsample_mode: str = setting("bilinear", choices=("bilinear", "nearest"))
+    skip: bool = False
+    group_pool: str = setting("max", choices=("max", "mean"))
+
+
+@dataclass
 class TrainConf:
     """The primary config (`conf/train.yaml`): the groups are typed by their own schemas."""
 
@@ -91,6 +121,8 @@ SCHEMAS = {  # (group, name) -> schema; the group's base yaml lists `name` first
     ("trainer", "trainer_schema"): TrainerConf,
     ("logger", "logger_schema"): LoggerConf,
     ("paths", "paths_schema"): PathsConf,
+    ("model", "classifier_schema"): ClassifierConf,
+    ("model", "segnet_schema"): SegNetConf,
 }
 
 
