@@ -13,17 +13,9 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from gcnn.data.bundle import DataBundle, DataError
-from gcnn.data.ph2 import (
-    build_ph2,
-    find_ph2_pairs,
-    load_ph2_arrays,
-    make_augment,
-    rotations90,
-    split_ids,
-)
+from gcnn.data.ph2 import build_ph2, find_ph2_pairs, load_ph2_arrays, split_ids
 from gcnn.data.ph2_synthetic import build_ph2_synthetic, write_synthetic_ph2
-
-CONF = Path(__file__).resolve().parents[1] / "conf" / "dataset"
+from gcnn.data.transforms import make_augment, rotations90
 
 
 def write_case(images_dir: Path, cid: str, w: int, h: int, ext: str, seed: int) -> tuple[Path, Path]:
@@ -117,10 +109,10 @@ def test_rotated_test_blocks(tree):
     assert torch.equal(rotations90(x)[:3], x)
 
 
-def test_odd_size(tree):
-    b = small(tree.parent, odd_size=True)
-    assert b.train[0].shape[-1] == 17 and b.info["size"] == 17
-    assert small(tree.parent, size=15, odd_size=True).info["size"] == 15
+def test_size_is_the_loaded_size(tree):
+    b = small(tree.parent, size=17)
+    assert b.train[0].shape[-2:] == (17, 17) and b.evals["test_rotated"][1].shape[-2:] == (17, 17)
+    assert b.info["size"] == 17
 
 
 # --- bad inputs -----------------------------------------------------------------------------------
@@ -258,42 +250,68 @@ def test_build_synthetic(tmp_path):
     b = build_ph2_synthetic(tmp_path, n_images=12, width=40, height=32, size=24, n_train=6, n_val=3, n_test=3)
     assert b.synthetic and b.info["synthetic"] and b.name == "ph2_synthetic"
     assert b.train[0].shape == (6, 3, 24, 24) and b.evals["test_rotated"][0].shape == (12, 3, 24, 24)
-    assert (tmp_path / "ph2_synthetic" / "n12_40x32_s0" / "PH2Dataset" / ".complete").is_file()
+    assert not any(tmp_path.iterdir()) and b.info["root"] is None  # built in memory: nothing written
     masks = torch.cat([b.evals[k][1] for k in ("train", "val", "test")])
     assert set(masks.unique().tolist()) == {0.0, 1.0}
     fraction = masks.mean(dim=(1, 2, 3))
     assert bool(((fraction > 0.05) & (fraction < 0.7)).all())
 
 
+@pytest.mark.parametrize("size", [24, 25])
+def test_synthetic_files_read_back_through_the_ph2_loader_give_the_same_bundle(tmp_path, size):
+    kw = dict(n_images=12, width=40, height=32, size=size, n_train=6, n_val=3, n_test=3, split_seed=2)
+    b = build_ph2_synthetic(tmp_path, write_files=True, **kw)
+    tree = tmp_path / "ph2_synthetic" / "n12_40x32_s0"
+    assert (tree / "PH2Dataset" / ".complete").is_file() and b.info["root"] == str(tree / "PH2Dataset")
+    loaded = build_ph2(tree, **{k: v for k, v in kw.items() if k not in ("n_images", "width", "height")})
+    assert b.info["split"] == loaded.info["split"] and b.info["size"] == loaded.info["size"] == size
+    assert b.train[0].dtype == loaded.train[0].dtype == torch.float32
+    for split in ("train", "val", "test", "test_rotated"):
+        assert all(torch.equal(a, c) for a, c in zip(b.evals[split], loaded.evals[split])), split
+    in_memory = build_ph2_synthetic(tmp_path / "other", **kw)  # without files: the very same tensors
+    assert all(torch.equal(a, c) for a, c in zip(b.train, in_memory.train))
+
+
 # --- Hydra configs --------------------------------------------------------------------------------
 
 
-def _compose(name: str, data_dir: Path, model: dict, **overrides):
-    cfg = OmegaConf.create({"paths": {"data_dir": str(data_dir)}, "seed": 7, "model": model})
-    cfg.dataset = OmegaConf.merge(OmegaConf.load(CONF / f"{name}.yaml"), overrides)
-    return cfg
-
-
-def test_hydra_ph2_synthetic_instantiates(tmp_path):
-    tiny = dict(n_images=8, width=32, height=24, size=16, n_train=4, n_val=2, n_test=2, augment=True)
-    cfg = _compose("ph2_synthetic", tmp_path, {"odd_input": True}, **tiny)
-    assert cfg.dataset.odd_size is True and cfg.dataset.augment_seed == 7
+def test_hydra_ph2_synthetic_instantiates(tmp_path, make_cfg):
+    tiny = dict(n_images=8, width=32, height=24, size=17, n_train=4, n_val=2, n_test=2, augment=True)
+    overrides = [f"dataset.{k}={v}" for k, v in tiny.items()]
+    cfg = make_cfg("dataset=ph2_synthetic", f"paths.data_dir={tmp_path}", "seed=7", *overrides)
+    assert cfg.dataset.augment_seed == 7 and not cfg.dataset.write_files
+    assert "odd_size" not in cfg.dataset  # one fact, one name: dataset.size is the size loaded
     b = instantiate(cfg.dataset)
     assert isinstance(b, DataBundle) and b.synthetic
     assert b.train[0].shape == (4, 3, 17, 17) and b.augment is not None
+    assert not any(tmp_path.iterdir())
 
 
-def test_hydra_ph2_defaults(tmp_path):
-    cfg = _compose("ph2", tmp_path, {})
+def test_hydra_ph2_defaults(tmp_path, make_cfg):
+    cfg = make_cfg("dataset=ph2", f"paths.data_dir={tmp_path}")
     resolved = OmegaConf.to_container(cfg.dataset, resolve=True)
     assert resolved["_target_"] == "gcnn.data.ph2.build_ph2"
-    assert resolved["data_dir"] == str(tmp_path) and resolved["odd_size"] is False
+    assert resolved["data_dir"] == str(tmp_path) and "odd_size" not in resolved
     assert (resolved["size"], resolved["n_train"], resolved["n_val"], resolved["n_test"]) == (256, 100, 50, 50)
     # the synthetic default must fit the 4-level upsampling SegNet exactly (a multiple of 2^4)
-    assert OmegaConf.load(CONF / "ph2_synthetic.yaml").size % 16 == 0
+    assert make_cfg("dataset=ph2_synthetic").dataset.size % 16 == 0
     with pytest.raises(InstantiationException) as err:  # instantiate reaches the loader; Hydra wraps errors
         instantiate(cfg.dataset)
     assert isinstance(err.value.__cause__, DataError) and "PH2Dataset" in str(err.value.__cause__)
+
+
+@pytest.mark.parametrize("dataset,table4_size", [("ph2", 257), ("ph2_synthetic", 33)])
+def test_the_experiments_set_the_size_the_segnets_need(make_cfg, dataset, table4_size):
+    """Table 3's SegNets pool 2x2 (size a multiple of 16), Table 4's pool 3x3/stride 2 (size ≡ 1 mod 16): the
+    experiment file sets 257 for PH2; with the synthetic data the demo passes dataset.size=33."""
+    t3 = make_cfg("experiment=table3", f"dataset={dataset}")
+    extra = [] if dataset == "ph2" else [f"dataset.size={table4_size}"]
+    t4 = make_cfg("experiment=table4", f"dataset={dataset}", *extra)
+    assert t3.dataset.size % 16 == 0 and t4.dataset.size == table4_size and t4.dataset.size % 16 == 1
+    assert make_cfg("experiment=table4", "dataset=ph2_synthetic").dataset.size == 257  # the experiment's value
+    for cfg in (t3, t4):
+        model = instantiate(cfg.model)
+        model.check_input_size(cfg.dataset.size, cfg.dataset.size)  # raises when they do not fit
 
 
 # --- real data ------------------------------------------------------------------------------------

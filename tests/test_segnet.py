@@ -3,16 +3,12 @@ P4SegNet(_T) and D4SegNet(_T) (and its failure for the plain SegNet), shapes, si
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from gcnn.models import SegNet, count_parameters
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
 MODELS = ["segnet", "p4segnet", "d4segnet", "segnet_t", "p4segnet_t", "d4segnet_t"]
 STUDY_BUDGET = 2.35e6
 TOL = 1e-5  # max abs error <= TOL * max |output|
@@ -23,14 +19,11 @@ MIRRORS = {"flip": lambda x: torch.flip(x, (-1,))} | {
 }
 
 
-def compose_config(*overrides: str):
-    """The config Hydra builds for `gcnn-train model=<name>` (the _t / p4 / d4 files inherit via defaults)."""
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
-        return compose(overrides=list(overrides))
-
-
-def load_model(name: str) -> SegNet:
-    return instantiate(compose_config(f"+model={name}").model)
+@pytest.fixture
+def load_model(make_cfg):
+    """`load_model("p4segnet_t")`: the model `model=p4segnet_t` configures (the _t / p4 / d4 files inherit via
+    defaults)."""
+    return lambda name: instantiate(make_cfg(f"model={name}").model)
 
 
 def exercised(model: SegNet, size: int, batch: int = 2, full_stats: bool = False) -> SegNet:
@@ -57,7 +50,7 @@ def max_rel_error(model, x, transforms) -> dict[str, float]:
         return {k: ((model(t(x)) - t(y)).abs().max() / y.abs().max()).item() for k, t in transforms.items()}
 
 
-def test_parameter_counts_of_the_six_configs_match_the_study_budget(capsys):
+def test_parameter_counts_of_the_six_configs_match_the_study_budget(capsys, load_model):
     counts = {name: count_parameters(load_model(name)) for name in MODELS}
     with capsys.disabled():
         print("\nSegNet parameter counts: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
@@ -67,14 +60,19 @@ def test_parameter_counts_of_the_six_configs_match_the_study_budget(capsys):
     assert all(counts[f"{name}_t"] == counts[name] for name in MODELS[:3])
 
 
-def test_configs_carry_metadata_and_drive_the_dataset_size():
+def test_configs_carry_metadata_and_the_experiments_set_a_size_they_accept(make_cfg):
     for name in MODELS:
-        cfg = compose_config(f"+model={name}", "+dataset=ph2_synthetic")
-        model = instantiate(cfg.model)
         odd = name.endswith("_t")
-        assert (model.name, model.odd_input, model.task) == (name, odd, "segmentation")
+        cfg = make_cfg(f"experiment={'table4' if odd else 'table3'}", f"model={name}")
+        model = instantiate(cfg.model)
+        assert "task" not in cfg.model and "odd_input" not in cfg.model  # the class and dataset.size say these
+        assert (model.name, model.task, SegNet.task) == (name, "segmentation", "segmentation")
         assert model.decoder_kind == ("transpose" if odd else "upsample")
-        assert cfg.dataset.odd_size == odd  # the data set loads size + 1 for the transposed-conv models
+        assert cfg.dataset.size == (257 if odd else 256)  # table4 sets 257 for the transposed-conv models
+        model.check_input_size(cfg.dataset.size, cfg.dataset.size)
+        other = make_cfg(f"experiment={'table3' if odd else 'table4'}").dataset.size
+        with pytest.raises(ValueError, match=rf"set dataset\.size to {257 if odd else 'a multiple of 16'}"):
+            model.check_input_size(other, other)
 
 
 def transforms_of(name: str) -> dict:
@@ -82,14 +80,14 @@ def transforms_of(name: str) -> dict:
 
 
 @pytest.mark.parametrize("name,size", [("p4segnet", 64), ("d4segnet", 64), ("p4segnet_t", 65), ("d4segnet_t", 65)])
-def test_group_segnets_are_equivariant_to_float32_round_off(name, size):
+def test_group_segnets_are_equivariant_to_float32_round_off(name, size, load_model):
     model = exercised(load_model(name), size)
     errors = max_rel_error(model, torch.randn(1, 3, size, size), transforms_of(name))
     assert max(errors.values()) <= TOL, errors
 
 
 @pytest.mark.parametrize("name,size", [("p4segnet", 32), ("d4segnet", 32), ("p4segnet_t", 33), ("d4segnet_t", 33)])
-def test_group_segnets_are_exact_in_float64_with_trained_bn_statistics(name, size):
+def test_group_segnets_are_exact_in_float64_with_trained_bn_statistics(name, size, load_model):
     """In float64 the error falls to ~1e-13: the maps commute exactly, whatever remains in float32 is round-off."""
     model = exercised(load_model(name).double(), size, full_stats=True)
     errors = max_rel_error(model, torch.randn(1, 3, size, size, dtype=torch.float64), transforms_of(name))
@@ -98,7 +96,7 @@ def test_group_segnets_are_exact_in_float64_with_trained_bn_statistics(name, siz
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["p4segnet", "d4segnet", "p4segnet_t", "d4segnet_t"])
-def test_group_segnets_are_equivariant_to_float32_round_off_at_the_configured_size(name):
+def test_group_segnets_are_equivariant_to_float32_round_off_at_the_configured_size(name, load_model):
     size = 257 if name.endswith("_t") else 256
     model = exercised(load_model(name), size, batch=1)
     errors = max_rel_error(model, torch.randn(1, 3, size, size), transforms_of(name))
@@ -106,7 +104,7 @@ def test_group_segnets_are_equivariant_to_float32_round_off_at_the_configured_si
 
 
 @pytest.mark.parametrize("name,size", [("segnet", 32), ("segnet_t", 33)])
-def test_plain_segnet_is_not_rot90_equivariant(name, size):
+def test_plain_segnet_is_not_rot90_equivariant(name, size, load_model):
     """The check is not vacuous: a plain CNN with random filters fails it by a wide margin."""
     model = exercised(load_model(name), size)
     errors = max_rel_error(model, torch.randn(2, 3, size, size), ROTATIONS)
@@ -122,7 +120,7 @@ def test_skip_connections_keep_equivariance(group, decoder, size):
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_output_shape_and_wrong_sizes_raise(name):
+def test_output_shape_and_wrong_sizes_raise(name, load_model):
     model = load_model(name).eval()
     size, wrong = (33, 32) if name.endswith("_t") else (32, 33)
     with torch.no_grad():

@@ -44,3 +44,9 @@ class DataBundle:
 
 class DataError(RuntimeError):
     """A dataset is missing or malformed. The message is one line naming the file and the fix."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name when empty), for one-line DataErrors."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

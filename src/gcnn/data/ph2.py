@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import albumentations as A
 import numpy as np
 import torch
 from PIL import Image
 
-from gcnn.data.bundle import Augment, DataBundle, DataError
+from gcnn.data.bundle import DataBundle, DataError, first_line
+from gcnn.data.transforms import make_augment, rotations90
 
 IMAGES_DIR = "PH2 Dataset images"
 EXTENSIONS = (".bmp", ".png", ".jpg", ".jpeg")
@@ -74,11 +74,12 @@ def _open(path: Path) -> Image.Image:
             im.load()
             return im.copy()
     except Exception as exc:  # PIL raises several types for truncated / foreign files
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DataError(f"{path} cannot be read as an image ({msg}): replace it with the release's file") from None
+        raise DataError(
+            f"{path} cannot be read as an image ({first_line(exc)}): replace it with the release's file"
+        ) from None
 
 
-def _mask_levels(path: Path, mask: Image.Image) -> np.ndarray:
+def _mask_levels(where, mask: Image.Image) -> np.ndarray:
     """Grey mask as float32 in [0, 1]; DataError when it is not binary (rule: MAX_INTERMEDIATE_FRACTION).
 
     Masks stored as 0/255 (or mode "1") are divided by 255; masks stored as 0/1 labels (maximum 1)
@@ -89,20 +90,24 @@ def _mask_levels(path: Path, mask: Image.Image) -> np.ndarray:
     between = np.mean((grey > 0.1) & (grey < 0.9))
     if between > MAX_INTERMEDIATE_FRACTION:
         raise DataError(
-            f"{path} is not a binary mask ({between:.1%} of pixels are intermediate grey levels): "
+            f"{where} is not a binary mask ({between:.1%} of pixels are intermediate grey levels): "
             "use the release's 0/255 lesion mask"
         )
     return grey
 
 
-def _load_pair(image_path: Path, mask_path: Path, size: int) -> tuple[np.ndarray, np.ndarray]:
-    image, mask = _open(image_path), _open(mask_path)
+def resize_pair(image: Image.Image, mask: Image.Image, size: int, where) -> tuple[np.ndarray, np.ndarray]:
+    """One case at size x size: (image float32 (3, size, size) in [0, 1], mask float32 (1, size, size) in {0, 1}).
+
+    Image: RGB, bilinear (antialiased) resize. Mask: checked binary, bilinear resize, then > 0.5.
+    `where` names the mask (its path) in the DataErrors.
+    """
     if image.size != mask.size:
         raise DataError(
-            f"{mask_path} is {mask.size[0]}x{mask.size[1]} but its image is {image.size[0]}x{image.size[1]}: "
+            f"{where} is {mask.size[0]}x{mask.size[1]} but its image is {image.size[0]}x{image.size[1]}: "
             "restore the matching files from the PH2 release"
         )
-    grey = Image.fromarray(_mask_levels(mask_path, mask))  # float32 -> mode "F"
+    grey = Image.fromarray(_mask_levels(where, mask))  # float32 -> mode "F"
     rgb = image.convert("RGB").resize((size, size), Image.BILINEAR)  # PIL antialiases when downscaling
     small = np.asarray(grey.resize((size, size), Image.BILINEAR))
     x = np.asarray(rgb, dtype=np.float32).transpose(2, 0, 1) / 255.0
@@ -111,11 +116,8 @@ def _load_pair(image_path: Path, mask_path: Path, size: int) -> tuple[np.ndarray
 
 
 def load_ph2_arrays(pairs, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images float32 (N, 3, size, size) in [0, 1] and masks float32 (N, 1, size, size) in {0, 1}.
-
-    Images: RGB, bilinear (antialiased) resize. Masks: bilinear resize, then > 0.5.
-    """
-    xs, ms = zip(*(_load_pair(img, msk, size) for _, img, msk in pairs))
+    """Images float32 (N, 3, size, size) in [0, 1] and masks float32 (N, 1, size, size) in {0, 1} (`resize_pair`)."""
+    xs, ms = zip(*(resize_pair(_open(img), _open(msk), size, msk) for _, img, msk in pairs))
     return torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ms))
 
 
@@ -133,66 +135,27 @@ def split_ids(ids, seed: int, n_train: int, n_val: int, n_test: int) -> tuple[li
     return chosen[:n_train], chosen[n_train : n_train + n_val], chosen[n_train + n_val : need]
 
 
-def rotations90(x: torch.Tensor) -> torch.Tensor:
-    """All four 90-degree rotations of every image, one block per k: [k=0 all, k=1 all, k=2 all, k=3 all]."""
-    return torch.cat([torch.rot90(x, k, dims=(-2, -1)) for k in range(4)])
-
-
-def make_augment(seed: int = 0) -> Augment:
-    """Random flips and 90-degree rotations (together: the whole dihedral group D4) of images and masks.
-
-    The returned `(images, masks, generator) -> (images, masks)` draws one seed from `generator` per call,
-    so a batch's transforms depend only on the generator's state; `seed` only seeds the Compose before its
-    first call. Images must be square (a rotation swaps H and W). Masks are moved exactly, so stay binary.
-    """
-    compose = A.Compose(
-        [A.HorizontalFlip(p=0.5), A.VerticalFlip(p=0.5), A.RandomRotate90(p=0.5)], seed=seed
-    )
-
-    def augment(images: torch.Tensor, masks: torch.Tensor, generator: torch.Generator):
-        compose.set_random_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
-        xs = images.detach().cpu().permute(0, 2, 3, 1).numpy()
-        ms = masks.detach().cpu()[:, 0].numpy()
-        out_x, out_m = [], []
-        for x, m in zip(xs, ms):
-            res = compose(image=x, mask=m)
-            out_x.append(np.ascontiguousarray(res["image"]))
-            out_m.append(np.ascontiguousarray(res["mask"]))
-        x = torch.from_numpy(np.stack(out_x)).permute(0, 3, 1, 2).contiguous()
-        m = torch.from_numpy(np.stack(out_m)).unsqueeze(1)
-        return x.to(images.dtype), m.to(masks.dtype)
-
-    return augment
-
-
-def build_ph2(
-    data_dir,
-    size: int = 256,
-    odd_size: bool = False,
-    split_seed: int = 0,
-    n_train: int = 100,
-    n_val: int = 50,
-    n_test: int = 50,
-    augment: bool = False,
-    augment_seed: int = 0,
-    folder: str = "PH2Dataset",
-    name: str = "ph2",
+def segmentation_bundle(
+    ids: list[str],
+    images: torch.Tensor,
+    masks: torch.Tensor,
+    name: str,
+    split_seed: int,
+    n_train: int,
+    n_val: int,
+    n_test: int,
+    augment: bool,
+    augment_seed: int,
+    synthetic: bool = False,
+    info: dict | None = None,
 ) -> DataBundle:
-    """The PH2 segmentation bundle from `<data_dir>/<folder>`.
-
-    odd_size: an even size becomes size + 1, because the transposed-convolution models need odd sizes for
-    their stride-2 pooling to stay exact under rot90. Every case is loaded (so every file is checked),
-    then the split picks its ids. "test_rotated" holds the test set in all four 90-degree rotations.
-    """
-    root = Path(data_dir) / folder
-    size_used = size + 1 if odd_size and size % 2 == 0 else size
-    pairs = find_ph2_pairs(root)
-    images, masks = load_ph2_arrays(pairs, size_used)
-    index = {cid: i for i, (cid, _, _) in enumerate(pairs)}
+    """The segmentation DataBundle of the cases `ids` (row i of images / masks is case ids[i]): split by
+    `split_ids`; evals "train", "val", "test" and "test_rotated" (the test set in all four 90-degree rotations)."""
+    index = {cid: i for i, cid in enumerate(ids)}
     train_ids, val_ids, test_ids = split_ids(list(index), split_seed, n_train, n_val, n_test)
 
-    def take(ids):
-        rows = torch.tensor([index[i] for i in ids], dtype=torch.long)
+    def take(chosen):
+        rows = torch.tensor([index[i] for i in chosen], dtype=torch.long)
         return images[rows], masks[rows]
 
     train, val, test = take(train_ids), take(val_ids), take(test_ids)
@@ -207,11 +170,38 @@ def build_ph2(
             "test_rotated": (rotations90(test[0]), rotations90(test[1])),
         },
         augment=make_augment(augment_seed) if augment else None,
-        synthetic=False,
+        synthetic=synthetic,
         info={
-            "root": str(root),
-            "size": size_used,
+            **(info or {}),
+            "size": int(images.shape[-1]),
             "split": {"train": train_ids, "val": val_ids, "test": test_ids},
             "augment": augment,
         },
+    )
+
+
+def build_ph2(
+    data_dir,
+    size: int = 256,
+    split_seed: int = 0,
+    n_train: int = 100,
+    n_val: int = 50,
+    n_test: int = 50,
+    augment: bool = False,
+    augment_seed: int = 0,
+    folder: str = "PH2Dataset",
+    name: str = "ph2",
+) -> DataBundle:
+    """The PH2 segmentation bundle from `<data_dir>/<folder>`, every image resized to size x size.
+
+    The SegNets fix the size: a multiple of 16 for the upsampling decoder (256), ≡ 1 mod 16 for the
+    transposed-convolution one (257, set by experiment=table4). Every case is loaded (so every file is
+    checked), then the split picks its ids.
+    """
+    root = Path(data_dir) / folder
+    pairs = find_ph2_pairs(root)
+    images, masks = load_ph2_arrays(pairs, size)
+    ids = [cid for cid, _, _ in pairs]
+    return segmentation_bundle(
+        ids, images, masks, name, split_seed, n_train, n_val, n_test, augment, augment_seed, info={"root": str(root)}
     )

@@ -25,6 +25,8 @@ from gcnn.nn import GroupBatchNorm, GroupConv2d, GroupPool, LiftingConv2d, Spati
 
 
 class GroupClassifier(nn.Module):
+    task = "classification"  # what the model predicts; the trainer checks it against the data bundle's task
+
     def __init__(
         self,
         group: str = "z2",
@@ -37,14 +39,12 @@ class GroupClassifier(nn.Module):
         dropout: float = 0.0,
         filter_interpolation: str = "nearest",
         name: str | None = None,
-        task: str = "classification",
-        odd_input: bool = True,
     ):
         super().__init__()
         check_filter_basis(filter_basis, kernel_size, max_frequency, prefix="model.")
         self.filter_basis = filter_basis
         self.group = get_group(group, filter_interpolation)
-        self.name, self.task, self.odd_input = name or self.group.name + "cnn", task, odd_input
+        self.name = name or self.group.name + "cnn"
         blocks = []
         for i, (c_in, c_out) in enumerate(zip([in_channels, *channels[:-1]], channels)):
             conv_cls = LiftingConv2d if i == 0 else GroupConv2d

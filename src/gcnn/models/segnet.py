@@ -63,6 +63,8 @@ class SegNet(nn.Module):
     stabiliser (rot90 for p4, rot90 and mirrors for p4m) when H, W fit the pooling scheme (see
     `check_input_size`)."""
 
+    task = "segmentation"  # what the model predicts; the trainer checks it against the data bundle's task
+
     def __init__(
         self,
         group: str = "z2",
@@ -75,8 +77,6 @@ class SegNet(nn.Module):
         skip: bool = False,
         group_pool: str = "max",
         name: str | None = None,
-        odd_input: bool | None = None,
-        task: str = "segmentation",
     ):
         super().__init__()
         if decoder not in DECODERS:
@@ -91,8 +91,6 @@ class SegNet(nn.Module):
         self.name = name or {"z2": "segnet", "p4": "p4segnet", "p4m": "d4segnet"}.get(
             self.group.name, f"{self.group.name}segnet"
         ) + ("_t" if decoder == "transpose" else "")
-        self.odd_input = (decoder == "transpose") if odd_input is None else bool(odd_input)
-        self.task = task
         g, transpose = self.group, decoder == "transpose"
 
         self.encoder = nn.ModuleList()
@@ -130,13 +128,12 @@ class SegNet(nn.Module):
             if height % m or width % m or min(height, width) < m:
                 raise ValueError(
                     f"SegNet '{self.name}' (decoder=upsample) needs H and W divisible by {m}, got {height}×{width}: "
-                    f"set dataset.size to a multiple of {m} (e.g. {16 * m}, {4 * m}) with model.odd_input=false"
+                    f"set dataset.size to a multiple of {m} (e.g. {16 * m}, {4 * m})"
                 )
         elif height % m != 1 or width % m != 1 or min(height, width) <= m:
             raise ValueError(
                 f"SegNet '{self.name}' (decoder=transpose) needs H and W ≡ 1 mod {m} (e.g. {16 * m + 1}, {4 * m + 1}), got "
-                f"{height}×{width}: set dataset.size to a multiple of {m} (e.g. {16 * m}) with model.odd_input=true, "
-                f"which loads size + 1"
+                f"{height}×{width}: set dataset.size to {16 * m + 1} (≡ 1 mod {m})"
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
