@@ -1,9 +1,18 @@
 # gcnn — every target installs the virtual environment first, so a fresh clone needs nothing else.
 # Overrides:  SEEDS=0,1,2   ARGS="trainer=quick hydra/launcher=joblib"   RESULTS=results
+#             PY=python3 (an interpreter that already has the packages: no .venv is made)
+#             WHEELHOUSE=dir (install offline from a folder of wheels made by `make wheelhouse`)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV   := .venv
+ifeq ($(filter command line environment,$(origin PY)),)
 PY     := $(VENV)/bin/python
+OWN_VENV := 1
+endif
+# gcnn is read from this checkout's src/ whichever interpreter runs it.
+export PYTHONPATH := $(CURDIR)/src$(if $(PYTHONPATH),:$(PYTHONPATH))
+WHEELHOUSE ?=
+PIP_FROM = $(if $(WHEELHOUSE),--no-index --find-links $(abspath $(WHEELHOUSE)))
 SEEDS  ?= 0,1,2
 ARGS   ?=
 RESULTS ?= results
@@ -17,18 +26,25 @@ SEG_MODELS := segnet,p4segnet,d4segnet
 SEG_AUG_MODELS := segnet,p4segnet
 SEG_T_MODELS := segnet_t,p4segnet_t,d4segnet_t
 
-.PHONY: help install test test-full demo table1 table2 table3 table4 tables bench clean
+.PHONY: help install py-check test test-full demo table1 table2 table3 table4 tables bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
+# With WHEELHOUSE the venv sees the interpreter's own packages (torch, ...) and takes the rest from the folder.
 $(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PYTHON) -m venv $(if $(WHEELHOUSE),--system-site-packages) $(VENV)
+	$(if $(WHEELHOUSE),,$(PY) -m pip install -q --upgrade pip)
+	$(PY) -m pip install -q $(PIP_FROM) -e '.[dev]'
 	touch $@
 
-install: $(VENV)/.installed ## create .venv and install gcnn (editable, with dev extras)
+# PY=...: no venv; install the missing packages from WHEELHOUSE if given, then check that everything imports.
+py-check:
+	$(if $(WHEELHOUSE),$(PY) -m pip install -q $(PIP_FROM) -e '.[dev]')
+	@$(PY) -c "import torch, torchvision, hydra, omegaconf, hydra_plugins.hydra_joblib_launcher, pandas, albumentations, gcnn" \
+	  || { echo "error: PY=$(PY) lacks packages gcnn needs (see above); install them, or use WHEELHOUSE=dir (make wheelhouse)" >&2; exit 1; }
+
+install: $(if $(OWN_VENV),$(VENV)/.installed,py-check) ## create .venv and install gcnn (PY=python3: use that interpreter; WHEELHOUSE=dir: offline)
 
 test: install ## run the default test suite (slow tests excluded)
 	$(PY) -m pytest
@@ -39,7 +55,8 @@ test-full: install ## run every test, slow ones included
 demo: install ## Tables 1-4 at small scale on data that needs no download (< 10 min on 2 CPUs)
 	$(MAKE) --no-print-directory table1 RESULTS=results/demo SEEDS=0 ARGS="dataset=mnist_sample trainer=quick $(ARGS)"
 	$(MAKE) --no-print-directory table2 RESULTS=results/demo SEEDS=0 ARGS="dataset=rot_mnist_sample trainer=quick $(ARGS)"
-	$(MAKE) --no-print-directory table3 table4 RESULTS=results/demo SEEDS=0 ARGS="dataset=ph2_synthetic trainer=quick_seg $(ARGS)"
+	$(MAKE) --no-print-directory table3 RESULTS=results/demo SEEDS=0 ARGS="dataset=ph2_synthetic trainer=quick_seg $(ARGS)"
+	$(MAKE) --no-print-directory table4 RESULTS=results/demo SEEDS=0 ARGS="dataset=ph2_synthetic dataset.size=33 trainer=quick_seg $(ARGS)"
 
 table1: install ## Table 1: the five classifiers trained on MNIST, tested upright and transformed
 	$(TRAIN) experiment=table1 model=$(CLS_MODELS) seed=$(SEEDS) $(ARGS) || status=$$?; \
@@ -60,8 +77,8 @@ table4: install ## Table 4: the transposed-convolution SegNets on PH2
 
 tables: table1 table2 table3 table4 ## all four tables
 
-bench: install ## benchmark the group layers (forward/backward time per layer and group)
-	$(PY) scripts/benchmark_layers.py
+bench: install ## benchmark the group layers against a per-element loop and a plain conv2d floor
+	$(PY) scripts/benchmark_layers.py --out results/bench
 
 clean: ## remove caches (keeps .venv, data and results)
 	rm -rf .pytest_cache src/*.egg-info
@@ -76,3 +93,41 @@ ablation-p6: install ## P6 ablation: pixel / bilinear / harmonic filters on the 
 	$(TRAIN) experiment=ablation_p6_table1 model=$(ABLATION_P6_MODELS) seed=$(SEEDS) $(ARGS) || status=$$?; \
 	$(TRAIN) experiment=ablation_p6_table2 model=$(ABLATION_P6_MODELS) seed=$(SEEDS) $(ARGS) || status=$$?; \
 	$(TABLE) ablation_p6_table1 ablation_p6_table2 $(SWEEP_END)
+
+# ----------------------------------------------------------------------------------------------- reproduction
+# make reproduce [BUDGET_MIN=600] [JOBS=2] [SEEDS=0,1,2] [RESULTS=results/full] [PY=python3]
+#   All four tables at the study's protocol as written, seed-major, into results/full/ (resumable).
+#   Tests and trials: TABLES=table1,table3 MODELS=cnn,segnet+ CLS_ARGS="..." SEG_ARGS="..." ARGS="..."
+.PHONY: reproduce
+BUDGET_MIN ?=
+JOBS   ?= 1
+TABLES ?= table1,table2,table3,table4
+MODELS ?=
+CLS_ARGS ?=
+SEG_ARGS ?=
+REPRO_RESULTS = $(if $(filter command line environment,$(origin RESULTS)),$(RESULTS),results/full)
+reproduce: install ## all four tables at the study's protocol (BUDGET_MIN=, JOBS=, PY=); rerun to continue
+	$(PY) -m gcnn.reproduce --results-dir '$(REPRO_RESULTS)' --seeds '$(SEEDS)' --tables '$(TABLES)' \
+	  --models '$(MODELS)' --budget-min '$(BUDGET_MIN)' --jobs '$(JOBS)' \
+	  --args '$(ARGS)' --cls-args '$(CLS_ARGS)' --seg-args '$(SEG_ARGS)' \
+	  --command "make reproduce SEEDS=$(SEEDS)$(if $(ARGS), ARGS='$(ARGS)')$(if $(CLS_ARGS), CLS_ARGS='$(CLS_ARGS)')$(if $(SEG_ARGS), SEG_ARGS='$(SEG_ARGS)')"
+
+# ----------------------------------------------------------------------------------------------- training benchmark
+# make bench-train [DEVICE=auto|cpu|cuda] [BENCH_ARGS="--steps 20"]  ->  results/bench/training_<device>.md
+.PHONY: bench-train
+DEVICE ?= auto
+BENCH_ARGS ?=
+bench-train: install ## trainer vs bare-step images/s, memory and projected table times for the 11 models
+	$(PY) scripts/benchmark_training.py --device $(DEVICE) $(BENCH_ARGS)
+
+# ----------------------------------------------------------------------------------------------- offline install
+# make wheelhouse WHEELHOUSE=.whl [PYVER=3.12] [PLATFORM=manylinux_2_28_x86_64] [HAVE="torch torchvision ..."]
+#   Downloads (from a machine that reaches the package index) the wheels gcnn needs beyond what the target
+#   machine HAS, for its Python version and platform; then there: make install WHEELHOUSE=.whl [PY=python3].
+.PHONY: wheelhouse
+PYVER ?= $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+PLATFORM ?= manylinux_2_28_x86_64
+HAVE ?= torch torchvision pandas matplotlib opencv-python opencv-python-headless joblib
+wheelhouse: ## download the wheels an offline machine lacks into WHEELHOUSE (PYVER=, PLATFORM=, HAVE=)
+	@test -n "$(WHEELHOUSE)" || { echo "error: give the folder, e.g. make wheelhouse WHEELHOUSE=.whl" >&2; exit 2; }
+	$(PYTHON) scripts/wheelhouse.py --dest '$(WHEELHOUSE)' --python-version '$(PYVER)' --platform '$(PLATFORM)' --have '$(HAVE)'

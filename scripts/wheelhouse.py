@@ -1,0 +1,83 @@
+"""Fill a folder with the wheels an offline machine lacks: `make wheelhouse WHEELHOUSE=.whl PYVER=3.12`.
+
+    python scripts/wheelhouse.py --dest .whl --python-version 3.12 --platform manylinux_2_28_x86_64 \
+        --have "torch torchvision pandas matplotlib opencv-python opencv-python-headless joblib"
+
+1. pip resolves gcnn's dependencies (pyproject.toml, with the dev extras) for the target Python and platform,
+   binary wheels only, without installing anything (`pip install --dry-run --report`).
+2. It resolves the packages the target already HAS the same way; those and everything they pull in are
+   dropped from the list (e.g. torch's CUDA wheels, numpy under pandas).
+3. `pip download --no-deps` fetches exactly the rest, plus setuptools to build gcnn itself, into --dest.
+antlr4-python3-runtime 4.9.3 (omegaconf's pin) is published only as source; it is pure Python, so it is built
+into a wheel here first (`pip wheel`), and the folder holds wheels only.
+Then on the offline machine: `make install WHEELHOUSE=.whl` (a venv that also sees the machine's own packages)
+or `make install PY=python3 WHEELHOUSE=.whl`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import tomllib
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SOURCE_ONLY = ["antlr4-python3-runtime==4.9.3"]  # pure-Python packages without a wheel on the index
+
+
+def norm(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def resolve(requirements: list[str], target: list[str]) -> dict[str, str]:
+    """{name: version} of everything pip would install for these requirements on the target."""
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "report.json"
+        cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
+               "--target", str(Path(tmp) / "t"), "--report", str(report), *target, *requirements]
+        subprocess.run(cmd, check=True)
+        items = json.loads(report.read_text())["install"]
+    return {norm(i["metadata"]["name"]): i["metadata"]["version"] for i in items}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dest", required=True)
+    p.add_argument("--python-version", required=True, help="e.g. 3.12")
+    p.add_argument("--platform", default="manylinux_2_28_x86_64", help="one or more pip platform tags, space-separated")
+    p.add_argument("--have", default="", help="packages the target machine already has, space-separated")
+    p.add_argument("--extras", default="dev", help="gcnn extras to include (comma-separated; '' for none)")
+    args = p.parse_args(argv)
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    wanted = list(project["dependencies"])
+    for extra in filter(None, args.extras.split(",")):
+        wanted += project.get("optional-dependencies", {}).get(extra, [])
+    target = ["--only-binary=:all:", "--python-version", args.python_version,
+              *[a for plat in args.platform.split() for a in ("--platform", plat)]]
+
+    Path(args.dest).mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", args.dest,
+                    *SOURCE_ONLY], check=True)
+    target += ["--find-links", str(Path(args.dest).resolve())]
+    need = resolve(wanted + ["setuptools>=64"], target)
+    have_names = args.have.split()
+    have = resolve(have_names, target) if have_names else {}
+    have.update({norm(n): "" for n in have_names})
+    missing = {n: v for n, v in sorted(need.items()) if n not in have}
+    print(f"wheelhouse: {len(need)} packages resolved for Python {args.python_version} on {args.platform}; "
+          f"{len(need) - len(missing)} come with the machine ({' '.join(have_names) or 'nothing given'}); "
+          f"downloading {len(missing)}: {' '.join(missing)}", flush=True)
+    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--dest", args.dest, *target,
+                    *[f"{n}=={v}" for n, v in missing.items()]], check=True)
+    wheels = sorted(Path(args.dest).glob("*.whl"))
+    size = sum(w.stat().st_size for w in wheels) / 2**20
+    print(f"wheelhouse: {len(wheels)} wheels, {size:.0f} MiB in {args.dest}; offline: make install WHEELHOUSE={args.dest}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""`make bench-train` runs on the CPU and writes its file: all 11 models, the ratio, the projected tables, a profile."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+MODELS = ["cnn", "p4cnn", "p6cnn", "p8cnn", "d4cnn", "segnet", "p4segnet", "d4segnet", "segnet_t", "p4segnet_t",
+          "d4segnet_t"]
+
+
+def test_make_bench_train_writes_every_model_row_and_a_profile(tmp_path):
+    tiny = f"--out {tmp_path} --batch 2 --seg-size 16 --steps 1 --warmup 0 --eval-batches 1 --profile-steps 1"
+    cmd = ["make", "--no-print-directory", "-o", "py-check", "bench-train", f"PY={sys.executable}", "DEVICE=cpu",
+           f"BENCH_ARGS={tiny}"]
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600, env={**os.environ})
+    assert done.returncode == 0, done.stdout + done.stderr
+    text = (tmp_path / "training_cpu.md").read_text()
+    assert "torch " in text and "Made by: `" in text and "Machine: " in text
+    assert "every batch size set to 2" in text and "16×16" in text  # the reduced settings are stated
+    rows = {m.group(1): m.group(0) for m in re.finditer(r"^\| (\w+) \| \d+ × [\d×]+ \|.*$", text, re.M)}
+    assert sorted(rows) == sorted(MODELS)
+    for line in rows.values():  # trainer, bare, ratio, memory, eval, s/epoch: numbers, ratio = trainer / bare
+        trainer, bare, ratio = (float(v) for v in line.split("|")[3:6])
+        assert trainer > 0 and bare > 0 and abs(ratio - trainer / bare) <= 0.002 * (1 + ratio)
+    assert re.search(r"^\| table4 \| 3 \| [\d.]+ (s|min|h) \| – \|$", text, re.M)
+    profile = (tmp_path / "profile_cpu.md").read_text()
+    assert "Self CPU" in profile and "aten::" in profile
