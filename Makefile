@@ -21,12 +21,10 @@ TRAIN  := $(PY) -m gcnn.train --multirun paths.results_dir=$(RESULTS)
 SWEEP_END = ; exit $${status:-0}
 TABLE  = $(PY) -m gcnn.tables --results-dir $(RESULTS) --seeds $(SEEDS) --command "make $@ SEEDS=$(SEEDS) RESULTS=$(RESULTS) ARGS='$(ARGS)'"
 
-CLS_MODELS := cnn,p4cnn,p6cnn,p8cnn,d4cnn
-SEG_MODELS := segnet,p4segnet,d4segnet
-SEG_AUG_MODELS := segnet,p4segnet
-SEG_T_MODELS := segnet_t,p4segnet_t,d4segnet_t
+# The models of each table come from gcnn/specs.py (the one list), read when a recipe runs.
+MODELS_OF = $$($(PY) -m gcnn.specs $(1))
 
-.PHONY: help install py-check test test-full demo table1 table2 table3 table4 tables bench clean
+.PHONY: help install py-check lint format test test-full demo table1 table2 table3 table4 tables bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -49,6 +47,14 @@ install: $(if $(OWN_VENV),$(VENV)/.installed,py-check) ## create .venv and insta
 test: install ## run the default test suite (slow tests excluded)
 	$(PY) -m pytest
 
+lint: install ## ruff: lint and format check (as CI and the pre-commit hooks run them)
+	$(PY) -m ruff check src tests scripts
+	$(PY) -m ruff format --check src tests scripts
+
+format: install ## ruff: fix what can be fixed and format the code
+	$(PY) -m ruff check --fix src tests scripts
+	$(PY) -m ruff format src tests scripts
+
 test-full: install ## run every test, slow ones included
 	$(PY) -m pytest -m ''
 
@@ -59,20 +65,20 @@ demo: install ## Tables 1-4 at small scale on data that needs no download (< 10 
 	$(MAKE) --no-print-directory table4 RESULTS=results/demo SEEDS=0 ARGS="dataset=ph2_synthetic dataset.size=33 trainer=quick_seg $(ARGS)"
 
 table1: install ## Table 1: the five classifiers trained on MNIST, tested upright and transformed
-	$(TRAIN) experiment=table1 model=$(CLS_MODELS) seed=$(SEEDS) $(ARGS) || status=$$?; \
+	$(TRAIN) experiment=table1 model=$(call MODELS_OF,table1) seed=$(SEEDS) $(ARGS) || status=$$?; \
 	$(TABLE) table1 $(SWEEP_END)
 
 table2: install ## Table 2: the five classifiers trained and tested on Rot-MNIST
-	$(TRAIN) experiment=table2 model=$(CLS_MODELS) seed=$(SEEDS) $(ARGS) || status=$$?; \
+	$(TRAIN) experiment=table2 model=$(call MODELS_OF,table2) seed=$(SEEDS) $(ARGS) || status=$$?; \
 	$(TABLE) table2 $(SWEEP_END)
 
 table3: install ## Table 3: SegNet, P4SegNet, D4SegNet and the augmented SegNet+, P4SegNet+ on PH2
-	$(TRAIN) experiment=table3 model=$(SEG_MODELS) seed=$(SEEDS) $(ARGS) || status=$$?; \
-	$(TRAIN) experiment=table3 model=$(SEG_AUG_MODELS) dataset.augment=true seed=$(SEEDS) $(ARGS) || status=$$?; \
+	$(TRAIN) experiment=table3 model=$(call MODELS_OF,table3 --plain) seed=$(SEEDS) $(ARGS) || status=$$?; \
+	$(TRAIN) experiment=table3 model=$(call MODELS_OF,table3 --augmented) dataset.augment=true seed=$(SEEDS) $(ARGS) || status=$$?; \
 	$(TABLE) table3 $(SWEEP_END)
 
 table4: install ## Table 4: the transposed-convolution SegNets on PH2
-	$(TRAIN) experiment=table4 model=$(SEG_T_MODELS) seed=$(SEEDS) $(ARGS) || status=$$?; \
+	$(TRAIN) experiment=table4 model=$(call MODELS_OF,table4) seed=$(SEEDS) $(ARGS) || status=$$?; \
 	$(TABLE) table4 $(SWEEP_END)
 
 tables: table1 table2 table3 table4 ## all four tables
@@ -87,11 +93,10 @@ clean: ## remove caches (keeps .venv, data and results)
 # Issue 11: does missing group structure cost P6 accuracy? Pixel filters (nearest: as run; bilinear: as written)
 # against steerable harmonic filters (exact for every N), P4CNN and D4CNN as controls, on Tables 1 and 2.
 .PHONY: ablation-p6
-ABLATION_P6_MODELS := p6cnn,p6cnn_bilinear,p6cnn_harmonic,p8cnn,p8cnn_bilinear,p8cnn_harmonic,p4cnn,p4cnn_harmonic,d4cnn,d4cnn_harmonic
 
 ablation-p6: install ## P6 ablation: pixel / bilinear / harmonic filters on the Table 1 and Table 2 protocols
-	$(TRAIN) experiment=ablation_p6_table1 model=$(ABLATION_P6_MODELS) seed=$(SEEDS) $(ARGS) || status=$$?; \
-	$(TRAIN) experiment=ablation_p6_table2 model=$(ABLATION_P6_MODELS) seed=$(SEEDS) $(ARGS) || status=$$?; \
+	$(TRAIN) experiment=ablation_p6_table1 model=$(call MODELS_OF,ablation_p6_table1) seed=$(SEEDS) $(ARGS) || status=$$?; \
+	$(TRAIN) experiment=ablation_p6_table2 model=$(call MODELS_OF,ablation_p6_table2) seed=$(SEEDS) $(ARGS) || status=$$?; \
 	$(TABLE) ablation_p6_table1 ablation_p6_table2 $(SWEEP_END)
 
 # ----------------------------------------------------------------------------------------------- reproduction

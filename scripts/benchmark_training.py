@@ -36,12 +36,12 @@ from pathlib import Path
 
 import hydra
 import torch
-import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 
-import gcnn.config  # noqa: F401  (resolvers used by conf/)
+from gcnn import schema
 from gcnn.data.bundle import DataBundle
-from gcnn.train import CONF_DIR, evaluate, resolve_device, seed_everything, train_one_epoch
+from gcnn.engine import TASKS, evaluate, prepare, train_one_epoch
+from gcnn.train import CONF_DIR, resolve_device, seed_everything
 
 CLASSIFIERS = ["cnn", "p4cnn", "p6cnn", "p8cnn", "d4cnn"]
 SEGNETS = ["segnet", "p4segnet", "d4segnet"]
@@ -65,19 +65,21 @@ SEEDS = 3
 def make_cfg(model: str, device: str, steps: int, seg_size: int | None, batch: int | None = None):
     overrides = [f"experiment={EXPERIMENT[model]}", f"model={model}", "logger=none", "trainer.progress=false",
                  f"trainer.device={device}", f"trainer.limit_train_batches={steps}"]
-    if seg_size and model not in CLASSIFIERS:
-        overrides.append(f"dataset.size={seg_size}")
+    if seg_size and model not in CLASSIFIERS:  # the transposed-conv models take an odd size (≡ 1 mod 16)
+        overrides.append(f"dataset.size={seg_size + 1 if model.endswith('_t') and seg_size % 2 == 0 else seg_size}")
     if batch:
         overrides += [f"trainer.batch_size={batch}", f"trainer.eval_batch_size={batch}"]
+    schema.register()
     with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
         return compose("train", overrides=overrides)
 
 
+def task_of(cfg) -> str:
+    return "classification" if "pad_to" in cfg.dataset else "segmentation"
+
+
 def input_shape(cfg) -> tuple[int, ...]:
-    if cfg.trainer.task == "classification":
-        return (int(cfg.model.in_channels), int(cfg.dataset.pad_to), int(cfg.dataset.pad_to))
-    size = int(cfg.dataset.size)
-    size = size + 1 if cfg.dataset.odd_size and size % 2 == 0 else size  # as build_ph2 loads it
+    size = int(cfg.dataset.pad_to) if task_of(cfg) == "classification" else int(cfg.dataset.size)
     return (int(cfg.model.in_channels), size, size)
 
 
@@ -85,17 +87,18 @@ def random_bundle(cfg, n: int, device: torch.device) -> DataBundle:
     """Random tensors of the right shape, placed as the trainer places real data (on the GPU when there is one)."""
     g = torch.Generator().manual_seed(0)
     x = torch.rand(n, *input_shape(cfg), generator=g)
-    if cfg.trainer.task == "classification":
+    if task_of(cfg) == "classification":
         y = torch.randint(0, int(cfg.model.num_classes), (n,), generator=g)
     else:
         y = (torch.rand(n, 1, *x.shape[-2:], generator=g) > 0.5).float()
     x, y = x.to(device), y.to(device)
-    return DataBundle(task=cfg.trainer.task, name="random", train=(x, y), evals={"test": (x, y)})
+    return DataBundle(task=task_of(cfg), name="random", train=(x, y), evals={"test": (x, y)})
 
 
 def new_model(cfg, device):
     seed_everything(0, bool(cfg.trainer.deterministic))  # the same initialisation for trainer and bare step
-    model = hydra.utils.instantiate(cfg.model).to(device)
+    model = hydra.utils.instantiate(cfg.model)
+    model = prepare(model, cfg.trainer, device)  # the trainer's device settings, for both loops
     opt = torch.optim.Adam(model.parameters(), lr=float(cfg.trainer.lr), weight_decay=float(cfg.trainer.weight_decay))
     return model, opt
 
@@ -153,8 +156,7 @@ def bare_steps(model, opt, batches, task, bf16):
     for x, y in batches:
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16 and x.is_cuda):
             out = model(x)
-            loss = F.cross_entropy(out.float(), y) if task == "classification" else \
-                F.binary_cross_entropy_with_logits(out.float(), y)
+            loss = TASKS[task].loss(out, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -167,11 +169,11 @@ def time_bare(cfg, device, steps, warmup):
     batches = [(x[i * bs:(i + 1) * bs], y[i * bs:(i + 1) * bs]) for i in range(max(steps, warmup))]
     model, opt = new_model(cfg, device)
     bf16 = bool(cfg.trainer.bf16)
-    bare_steps(model, opt, batches[:warmup], cfg.trainer.task, bf16)
+    bare_steps(model, opt, batches[:warmup], task_of(cfg), bf16)
     sync(device)
     with PeakMemory(device) as mem:
         t = time.perf_counter()
-        bare_steps(model, opt, batches[:steps], cfg.trainer.task, bf16)
+        bare_steps(model, opt, batches[:steps], task_of(cfg), bf16)
         sync(device)
         seconds = time.perf_counter() - t
     return bs * steps / seconds, mem.peak
@@ -277,8 +279,6 @@ def main(argv=None) -> None:
     seg_steps = args.seg_steps or args.steps or (20 if cuda else 2)
     warmup = args.warmup if args.warmup is not None else (10 if cuda else 1)
     seg_size = args.seg_size or (None if cuda else 64)
-    if cuda:
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True  # as the trainer will
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     command = args.command or "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv or sys.argv[1:])])

@@ -19,6 +19,11 @@ REPO = Path(__file__).resolve().parents[1]
 CONF_DIR = str(REPO / "conf")
 
 
+# Trainer overrides for a tiny run of any experiment: two short epochs, two batches each way.
+TINY = ("trainer.epochs=2", "trainer.batch_size=16", "trainer.eval_batch_size=32", "trainer.limit_train_batches=2",
+        "trainer.limit_eval_batches=2")
+
+
 def _shared_data() -> Path:
     env = os.environ.get("GCNN_SHARED_DATA")
     return Path(env) if env else REPO.parent / "shared" / "data"

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-import gcnn.config  # noqa: F401  (registers the resolvers conf/ uses)
-from gcnn import reproduce
+from gcnn import reproduce, rundir
+from gcnn.specs import TABLES
 
 REPO = Path(__file__).resolve().parents[1]
 CLS_ARGS = ("dataset=mnist_sample trainer=quick trainer.epochs=1 trainer.limit_train_batches=1 "
@@ -24,10 +24,8 @@ SEG_ARGS = ("dataset=ph2_synthetic dataset.n_images=12 dataset.n_train=6 dataset
 
 def test_the_full_plan_is_seed_major_over_all_four_tables(tmp_path):
     runs = reproduce.plan(tmp_path, [0, 1, 2], list(reproduce.PROTOCOL))
-    per_seed = [("table1", m) for m in ("cnn", "p4cnn", "p6cnn", "p8cnn", "d4cnn")] + \
-               [("table2", m) for m in ("cnn", "p4cnn", "p6cnn", "p8cnn", "d4cnn")] + \
-               [("table3", m) for m in ("segnet", "p4segnet", "d4segnet", "segnet+", "p4segnet+")] + \
-               [("table4", m) for m in ("segnet_t", "p4segnet_t", "d4segnet_t")]
+    per_seed = [(t, name) for t in ("table1", "table2", "table3", "table4") for _, name in TABLES[t].rows]
+    assert len(per_seed) == 18
     assert [(r.seed, r.table, r.name) for r in runs] == [(s, t, m) for s in (0, 1, 2) for t, m in per_seed]
     by_key = {(r.table, r.name, r.seed): r for r in runs}
     assert "dataset=mnist" in by_key["table1", "cnn", 0].overrides
@@ -50,6 +48,7 @@ def test_budget_stops_new_starts_and_jobs_keep_the_list_order(tmp_path):
     def fake_launch(run):
         started.append(str(run))
         run.run_dir.mkdir(parents=True)
+        rundir.write_config(run.run_dir / "config.yaml", run.config())  # what the trainer records first
         (run.run_dir / "metrics.json").write_text("{}")
         return 0
 

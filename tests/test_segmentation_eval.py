@@ -31,7 +31,7 @@ def data(tmp_path_factory):
 
 
 def _eval(model, data):
-    tcfg = OmegaConf.create({"eval_batch_size": 5, "limit_eval_batches": None, "bf16": False})
+    tcfg = OmegaConf.create({"eval_batch_size": 5, "limit_eval_batches": None, "bf16": False, "channels_last": False})
     torch.manual_seed(0)
     model.double().train()
     with torch.no_grad():  # non-trivial batch-norm statistics, as after some training

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import TINY, compose_cfg
 
 from gcnn.tables import TABLES, build_table, study_reference
 from gcnn.train import run
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_train import TINY, make_cfg  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +19,7 @@ def results(tmp_path_factory) -> Path:
     """Two seeds of the CNN on the sample digits, one failed P4CNN run; the other models are missing."""
     root = tmp_path_factory.mktemp("results")
     for seed in (0, 1):
-        run(make_cfg(["experiment=table1", "model=cnn", "dataset=mnist_sample", "dataset.max_train=64",
+        run(compose_cfg(*["experiment=table1", "model=cnn", "dataset=mnist_sample", "dataset.max_train=64",
                       "dataset.max_test=64", f"seed={seed}", f"paths.results_dir={root}", "logger=none", *TINY]))
     failed = root / "runs/table1/p4cnn/seed=0"
     failed.mkdir(parents=True)

@@ -4,13 +4,12 @@ import sys
 import types
 
 import pytest
+from conftest import TINY, compose_cfg
 
 from gcnn import train as train_module
 from gcnn.tracking import _resolve_mode
 from gcnn.train import run
 
-sys.path.insert(0, __import__("pathlib").Path(__file__).parent.as_posix())
-from test_train import TINY, make_cfg  # noqa: E402
 
 
 class FakeRun:
@@ -39,7 +38,7 @@ def fake_wandb(monkeypatch):
 
 
 def _cfg(tmp_path, logger="logger.mode=offline"):
-    return make_cfg(["experiment=table1", "model=cnn", "dataset=mnist_sample", "dataset.max_train=64",
+    return compose_cfg(*["experiment=table1", "model=cnn", "dataset=mnist_sample", "dataset.max_train=64",
                      "dataset.max_test=32", f"paths.results_dir={tmp_path}", "seed=3", logger, *TINY])
 
 
@@ -68,7 +67,7 @@ def test_the_run_is_finished_when_training_raises(fake_wandb, tmp_path, monkeypa
 
 
 def test_synthetic_data_is_tagged(fake_wandb, tmp_path):
-    run(make_cfg(["experiment=table3", "model=segnet", "dataset=ph2_synthetic", "dataset.n_images=12",
+    run(compose_cfg(*["experiment=table3", "model=segnet", "dataset=ph2_synthetic", "dataset.n_images=12",
                   "dataset.n_train=6", "dataset.n_val=2", "dataset.n_test=4", "dataset.size=16",
                   "model.channels=[4,4,4,4]", "trainer.epochs=1", "trainer.batch_size=3", f"paths.data_dir={tmp_path}",
                   f"paths.results_dir={tmp_path}", "logger.mode=offline"]))

@@ -11,15 +11,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from conftest import compose_cfg
+from conftest import TINY, compose_cfg
 
 from gcnn import train as train_module
 from gcnn.data.bundle import DataError
+from gcnn.specs import runs_of
 from gcnn.train import ConfigError, run
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = ["trainer.epochs=2", "trainer.batch_size=16", "trainer.eval_batch_size=32", "trainer.limit_train_batches=2",
-        "trainer.limit_eval_batches=2"]
+
 
 
 def _write_amat(path: Path, n: int, seed: int) -> None:
@@ -54,12 +54,9 @@ def _seg_overrides(size=32):
             "trainer.epochs=1", "trainer.batch_size=3", "trainer.eval_batch_size=8"]
 
 
-EXPERIMENTS = [
-    ("table1", ["cnn", "p4cnn", "p6cnn", "p8cnn", "d4cnn"], TINY),
-    ("table2", ["cnn", "p4cnn", "p6cnn", "p8cnn", "d4cnn"], TINY),
-    ("table3", ["segnet", "p4segnet", "d4segnet"], None),
-    ("table4", ["segnet_t", "p4segnet_t", "d4segnet_t"], None),
-]
+# Every model of every table, from the tables' own list (gcnn.specs); "+" rows are the same model augmented.
+EXPERIMENTS = [(t, list(dict.fromkeys(m for m, _ in runs_of(t))), TINY if t in ("table1", "table2") else None)
+               for t in ("table1", "table2", "table3", "table4")]
 
 
 @pytest.mark.parametrize("experiment,models,_", EXPERIMENTS)

@@ -73,7 +73,8 @@ def train_one_epoch(model, optimizer, data: DataBundle, cfg, epoch: int, device)
         seen += len(idx)
         if meter is not None:
             meter.update(logits, y)
-        bar.step(lambda: {"loss": loss_sum.item() / seen, **_acc(meter)}, seen / (time.perf_counter() - start))
+        if bar.tick():  # a live bar reads the device every log_every steps; a silent one never does
+            bar.show({"loss": loss_sum.item() / seen, **_acc(meter)}, seen / (time.perf_counter() - start))
     row = {"epoch": epoch + 1, "train_loss": loss_sum.item() / seen}  # the epoch's one host read
     row["seconds"] = time.perf_counter() - start
     row["images_per_s"] = seen / row["seconds"]
@@ -105,6 +106,16 @@ def evaluate(model, data: DataBundle, tcfg, device) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------- device
+def prepare(model, tcfg, device: torch.device):
+    """Put the model on the device with the trainer's speed settings; returns the module to step with (compiled
+    when trainer.compile: it shares the parameters, so checkpoints still come from `model`)."""
+    configure_backends(tcfg, device)
+    model.to(device)
+    if tcfg.channels_last:
+        model.to(memory_format=torch.channels_last)
+    return torch.compile(model) if tcfg.compile else model
+
+
 def configure_backends(tcfg, device: torch.device) -> None:
     """The CUDA speed settings, each behind its own trainer setting (no effect on a CPU)."""
     if device.type != "cuda":
@@ -133,20 +144,22 @@ def _acc(meter) -> dict:
 
 
 class Progress:
-    """A one-line progress bar on a terminal, refreshed every `every` steps; silent otherwise (the
-    per-epoch log line remains). Values are read lazily, so a silent bar never syncs the device."""
+    """A one-line progress bar on a terminal, refreshed every `every` steps and at the last; silent otherwise
+    (the per-epoch log line remains)."""
 
     def __init__(self, label: str, total: int, mode="auto", every: int = 50):
         self.label, self.total, self.every, self.done = label, total, max(1, every), 0
         self.live = sys.stderr.isatty() if mode == "auto" else bool(mode)
 
-    def step(self, values: Callable[[], dict], images_per_s: float) -> None:
+    def tick(self) -> bool:
+        """Count a step; True when the bar should be redrawn now."""
         self.done += 1
-        if not self.live or (self.done % self.every and self.done != self.total):
-            return
+        return self.live and (self.done % self.every == 0 or self.done == self.total)
+
+    def show(self, values: dict, images_per_s: float) -> None:
         width = 24
         filled = int(width * self.done / max(self.total, 1))
-        shown = " ".join(f"{k} {v:.4f}" for k, v in values().items())
+        shown = " ".join(f"{k} {v:.4f}" for k, v in values.items())
         sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
                          f"{shown} {images_per_s:.0f} img/s")
         sys.stderr.flush()

@@ -4,7 +4,8 @@
    the first seed is a complete first version of every table; the next seeds add the error bars.
    Table 1 trains on `dataset=mnist`, Table 2 on `dataset=rot_mnist` (the official 60k / 10k), Tables 3-4 on
    `ph2` at full size; Table 3's "+" rows add `dataset.augment=true`.
-2. Runs whose metrics.json exists are skipped (records kept in git count as finished).
+2. Runs finished with the same settings are skipped (records kept in git count as finished); a record made
+   with other settings is handed to the trainer, which refuses it in one line (`gcnn.rundir`).
 3. The others are launched in list order, one `python -m gcnn.train <overrides>` process each (the same
    interpreter as this one, so `make reproduce PY=python3` carries through), `--jobs` of them at once.
    Before each new run the budget is checked: after `--budget-min` minutes no new run starts; the runs under
@@ -27,16 +28,21 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-# The study's tables as written: (table, dataset override, run rows). A row is (model, extra overrides).
-CLASSIFIERS = [("cnn", []), ("p4cnn", []), ("p6cnn", []), ("p8cnn", []), ("d4cnn", [])]
+from gcnn.specs import runs_of
+
+CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+
+# The study's tables as written: (dataset override, rows); the rows are the tables' own (gcnn.specs).
 PROTOCOL = {
-    "table1": (["dataset=mnist"], CLASSIFIERS),
-    "table2": (["dataset=rot_mnist"], CLASSIFIERS),
-    "table3": (["dataset=ph2"], [("segnet", []), ("p4segnet", []), ("d4segnet", []),
-                                 ("segnet", ["dataset.augment=true"]), ("p4segnet", ["dataset.augment=true"])]),
-    "table4": (["dataset=ph2"], [("segnet_t", []), ("p4segnet_t", []), ("d4segnet_t", [])]),
+    "table1": (["dataset=mnist"], runs_of("table1")),
+    "table2": (["dataset=rot_mnist"], runs_of("table2")),
+    "table3": (["dataset=ph2"], runs_of("table3")),
+    "table4": (["dataset=ph2"], runs_of("table4")),
 }
 SEGMENTATION = {"table3", "table4"}
+
+
+_COMPOSE_LOCK = threading.Lock()
 
 
 class UsageError(ValueError):
@@ -53,7 +59,26 @@ class Run:
 
     @property
     def finished(self) -> bool:
-        return (self.run_dir / "metrics.json").exists()
+        """Finished with these settings: a record made with other settings is not (the trainer refuses it)."""
+        if not (self.run_dir / "metrics.json").exists():
+            return False
+        from gcnn import rundir
+
+        try:
+            rundir.check_identity(self.run_dir, self.config())
+            return True
+        except rundir.RunDirError:
+            return False
+
+    def config(self):
+        """The config the trainer will compose for this run (Hydra's compose API on conf/)."""
+        from hydra import compose, initialize_config_dir
+
+        from gcnn import schema
+
+        schema.register()
+        with _COMPOSE_LOCK, initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):  # Hydra is global
+            return compose("train", overrides=list(self.overrides))
 
     def __str__(self) -> str:
         return f"{self.table} {self.name} seed={self.seed}"
@@ -87,13 +112,14 @@ def launch(run: Run) -> int:
 def execute(runs: list[Run], budget_s: float | None, jobs: int = 1, start: float | None = None,
             launch=launch) -> dict[str, list[Run]]:
     """Launch the unfinished runs in order, `jobs` at a time; none starts once `budget_s` has passed."""
-    start = time.monotonic() if start is None else start
     outcome = {"skipped": [], "done": [], "failed": [], "not_started": []}
     lock = threading.Lock()
-    todo = [r for r in runs if not r.finished]
-    outcome["skipped"] = [r for r in runs if r.finished]
+    finished = [r.finished for r in runs]
+    start = time.monotonic() if start is None else start  # the budget counts from the first start
+    todo = [r for r, f in zip(runs, finished) if not f]
+    outcome["skipped"] = [r for r, f in zip(runs, finished) if f]
     for r in outcome["skipped"]:
-        print(f"[reproduce] skip {r}: finished (metrics.json exists)", flush=True)
+        print(f"[reproduce] skip {r}: finished with these settings", flush=True)
 
     queue = list(enumerate(todo))
 
@@ -187,7 +213,6 @@ def parse(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None) -> int:
-    start = time.monotonic()
     try:
         ns = parse(argv)
     except UsageError as err:
@@ -204,7 +229,7 @@ def main(argv=None) -> int:
     print(f"[reproduce] {len(runs)} runs in {results_dir}, {sum(r.finished for r in runs)} finished; "
           f"{ns.jobs} at once; {budget}", flush=True)
 
-    outcome = execute(runs, ns.budget_s, ns.jobs, start)
+    outcome = execute(runs, ns.budget_s, ns.jobs)  # the budget counts from the first launch
     aggregate(results_dir, ns.tables, ns.seeds, ns.command)
 
     finished = sum(r.finished for r in runs)

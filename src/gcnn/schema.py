@@ -103,6 +103,60 @@ class SegNetConf:
 
 
 @dataclass
+class MnistConf:
+    _target_: str = "gcnn.data.mnist.build_mnist"
+    data_dir: str = MISSING
+    source: str = setting("mnist", choices=("mnist", "larochelle", "larochelle_rotated", "sample"))
+    rotate_train: bool = False
+    rotate_test: bool = False
+    rotation_seed: int = setting(0, ge=0)
+    rotation_mode: str = setting("bilinear", choices=("bilinear", "nearest"))
+    pad_to: Optional[int] = setting(33, ge=28)
+    pad_mode: str = setting("edge", choices=("edge", "zeros"))
+    transformed_test: bool = True
+    transformed_seed: int = setting(1234, ge=0)
+    transformed_max_degrees: float = setting(180.0, ge=0, le=180)
+    transformed_flip_p: float = setting(0.5, ge=0, le=1)
+    transformed_translate: float = setting(0.0, ge=0, lt=1)
+    transformed_mode: str = setting("nearest", choices=("nearest", "bilinear"))
+    max_train: Optional[int] = setting(None, ge=1)
+    max_test: Optional[int] = setting(None, ge=1)
+    download: bool = True
+    larochelle_transpose: bool = False
+    name: str = "mnist"
+
+
+@dataclass
+class _PH2Split:
+    size: int = setting(256, ge=16)
+    split_seed: int = setting(0, ge=0)
+    n_train: int = setting(100, ge=1)
+    n_val: int = setting(50, ge=0)
+    n_test: int = setting(50, ge=1)
+    augment: bool = False
+    augment_seed: int = setting(0, ge=0)
+
+
+@dataclass
+class PH2Conf(_PH2Split):
+    _target_: str = "gcnn.data.ph2.build_ph2"
+    data_dir: str = MISSING
+    folder: str = "PH2Dataset"
+    name: str = "ph2"
+
+
+@dataclass
+class PH2SyntheticConf(_PH2Split):
+    _target_: str = "gcnn.data.ph2_synthetic.build_ph2_synthetic"
+    data_dir: str = MISSING
+    n_images: int = setting(60, ge=3)
+    width: int = setting(96, ge=16)
+    height: int = setting(72, ge=16)
+    generator_seed: int = setting(0, ge=0)
+    write_files: bool = False
+
+
+@dataclass
 class TrainConf:
     """The primary config (`conf/train.yaml`): the groups are typed by their own schemas."""
 
@@ -123,6 +177,9 @@ SCHEMAS = {  # (group, name) -> schema; the group's base yaml lists `name` first
     ("paths", "paths_schema"): PathsConf,
     ("model", "classifier_schema"): ClassifierConf,
     ("model", "segnet_schema"): SegNetConf,
+    ("dataset", "mnist_schema"): MnistConf,
+    ("dataset", "ph2_schema"): PH2Conf,
+    ("dataset", "ph2_synthetic_schema"): PH2SyntheticConf,
 }
 
 
@@ -146,6 +203,24 @@ def validate(cfg: DictConfig) -> list[str]:
     """Every rule broken by `cfg`, one line each (`trainer.epochs=-1: must be >= 1`); [] when all is well."""
     problems: list[str] = []
     _walk(cfg, "", problems)
+    return problems + _across_groups(cfg)
+
+
+def _across_groups(cfg: DictConfig) -> list[str]:
+    """Rules that join two groups: a SegNet must be able to pool the dataset's image size exactly."""
+    if OmegaConf.get_type(cfg.get("model")) is SegNetConf and "size" in cfg.get("dataset", {}):
+        from gcnn.models.segnet import input_size_problem
+
+        size, model = cfg.dataset.size, cfg.model
+        problem = input_size_problem(size, size, model.decoder, len(model.channels))
+        if problem and not validate_group(model):
+            return [f"dataset.size={size}: model={model.name} {problem}"]
+    return []
+
+
+def validate_group(node: DictConfig) -> list[str]:
+    problems: list[str] = []
+    _walk(node, "", problems)
     return problems
 
 

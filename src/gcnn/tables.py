@@ -14,86 +14,15 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import pandas as pd
 
 from gcnn.rundir import IGNORED, differences, flat_settings
+from gcnn.specs import TABLES, TableSpec, study_reference
 
 # What may differ between the runs of one row: what cannot change a result, and the seed.
 ROW_IGNORED = (*IGNORED, "seed", "dataset.augment_seed")
-
-
-@dataclass(frozen=True)
-class TableSpec:
-    title: str
-    experiment: str
-    rows: tuple[tuple[str, str], ...]  # (label as in the study, run name)
-    columns: tuple[tuple[str, str], ...]  # (header, metric key) compared with the study
-    extra: tuple[tuple[str, str], ...] = ()  # our-only columns (raw IoU, Dice)
-    percent: bool = False
-
-
-CLASSIFIERS = (("CNN", "cnn"), ("P4CNN", "p4cnn"), ("P6CNN", "p6cnn"), ("P8CNN", "p8cnn"), ("D4CNN", "d4cnn"))
-ABLATION_P6_ROWS = (
-    ("P6CNN pixel, nearest (as run)", "p6cnn"), ("P6CNN pixel, bilinear (as written)", "p6cnn_bilinear"),
-    ("P6CNN harmonic (exact)", "p6cnn_harmonic"), ("P8CNN pixel, nearest (as run)", "p8cnn"),
-    ("P8CNN pixel, bilinear", "p8cnn_bilinear"), ("P8CNN harmonic (exact)", "p8cnn_harmonic"),
-    ("P4CNN pixel", "p4cnn"), ("P4CNN harmonic", "p4cnn_harmonic"), ("D4CNN pixel", "d4cnn"),
-    ("D4CNN harmonic", "d4cnn_harmonic"),
-)
-TABLES = {
-    "table1": TableSpec(
-        "Table 1: accuracy of models trained on MNIST",
-        "table1",
-        CLASSIFIERS,
-        (("MNIST test accuracy", "test_acc"), ("MNIST (+transforms) test accuracy", "test_transformed_acc")),
-        percent=True,
-    ),
-    "table2": TableSpec(
-        "Table 2: accuracy of models on rotated MNIST", "table2", CLASSIFIERS, (("Test accuracy", "test_acc"),), percent=True
-    ),
-    "table3": TableSpec(
-        "Table 3: SegNet models on PH2 (study's thresholded IoU score; raw IoU in its own columns)",
-        "table3",
-        (("SegNet", "segnet"), ("P4SegNet", "p4segnet"), ("D4SegNet", "d4segnet"), ("SegNet+", "segnet+"),
-         ("P4SegNet+", "p4segnet+")),
-        (("test IoU score", "test_iou_score"), ("rotated test IoU score", "test_rotated_iou_score")),
-        (("test IoU (raw)", "test_iou"), ("rotated test IoU (raw)", "test_rotated_iou"), ("test Dice", "test_dice")),
-    ),
-    "table4": TableSpec(
-        "Table 4: SegNet models with transposed convolutions on PH2 (study's thresholded IoU score; raw IoU beside)",
-        "table4",
-        (("SegNet_T", "segnet_t"), ("P4SegNet_T", "p4segnet_t"), ("D4SegNet_T", "d4segnet_t")),
-        (("train IoU score", "train_iou_score"), ("test IoU score", "test_iou_score")),
-        (("train IoU (raw)", "train_iou"), ("test IoU (raw)", "test_iou"), ("test Dice", "test_dice")),
-    ),
-    # Issue 11 (`make ablation-p6`): the study ran no such experiment, so every column is ours only (`extra`).
-    "ablation_p6_table1": TableSpec(
-        "P6 ablation, Table 1 protocol: pixel filters (nearest as run, bilinear as written) vs harmonic (exact)",
-        "ablation_p6_table1",
-        ABLATION_P6_ROWS,
-        (),
-        (("MNIST test accuracy", "test_acc"), ("MNIST (+transforms) test accuracy", "test_transformed_acc")),
-        percent=True,
-    ),
-    "ablation_p6_table2": TableSpec(
-        "P6 ablation, Table 2 protocol: pixel filters (nearest as run, bilinear as written) vs harmonic (exact)",
-        "ablation_p6_table2",
-        ABLATION_P6_ROWS,
-        (),
-        (("Rot-MNIST test accuracy", "test_acc"),),
-        percent=True,
-    ),
-}
-
-
-def study_reference() -> pd.DataFrame:
-    """The study's own figures: the only place they live."""
-    with resources.files("gcnn.reference").joinpath("study_results.csv").open() as f:
-        return pd.read_csv(f)
 
 
 def collect_runs(results_dir: Path, experiment: str) -> tuple[pd.DataFrame, list[dict]]:

@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gcnn import rundir, schema
 from gcnn.data.bundle import DataBundle, DataError
-from gcnn.engine import configure_backends, evaluate, train_one_epoch
+from gcnn.engine import evaluate, prepare, train_one_epoch
 from gcnn.models import count_parameters
 from gcnn.tracking import make_tracker
 
@@ -91,7 +91,6 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict:
     if tcfg.num_threads:
         torch.set_num_threads(int(tcfg.num_threads))
     device = resolve_device(tcfg.device)
-    configure_backends(tcfg, device)
 
     data = _instantiate(cfg.dataset, "dataset")
     model = _instantiate(cfg.model, "model")
@@ -109,9 +108,7 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict:
     data = _place(data, device)
     if data.synthetic:
         log.warning("dataset %s is SYNTHETIC: its numbers show the pipeline works, not the study's results", data.name)
-    model.to(device)
-    if tcfg.channels_last:
-        model.to(memory_format=torch.channels_last)
+    step_model = prepare(model, tcfg, device)  # the same parameters; state_dict from `model`
     optimizer = torch.optim.Adam(model.parameters(), lr=float(tcfg.lr), weight_decay=float(tcfg.weight_decay))
     rundir.write_json(run_dir / "data_info.json", {"name": data.name, "synthetic": data.synthetic, **data.info})
 
@@ -123,7 +120,6 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict:
         torch.set_rng_state(state["torch_rng"])
         start_epoch, history = state["epoch"], state["history"]
         log.info("resuming %s from epoch %d", run_dir, start_epoch)
-    step_model = torch.compile(model) if tcfg.compile else model  # the same parameters; state_dict from `model`
 
     params, epochs = count_parameters(model), int(tcfg.epochs)
     resolved = OmegaConf.to_container(cfg, resolve=True)

@@ -122,19 +122,10 @@ class SegNet(nn.Module):
 
     def check_input_size(self, height: int, width: int) -> None:
         """Raise a one-line ValueError unless every pooling step is exact under rot90 and the decoder
-        restores the input size: H, W divisible by 2^depth ("upsample"), or ≡ 1 mod 2^depth ("transpose")."""
-        m = 2 ** len(self.channels)
-        if self.decoder_kind == "upsample":
-            if height % m or width % m or min(height, width) < m:
-                raise ValueError(
-                    f"SegNet '{self.name}' (decoder=upsample) needs H and W divisible by {m}, got {height}×{width}: "
-                    f"set dataset.size to a multiple of {m} (e.g. {16 * m}, {4 * m})"
-                )
-        elif height % m != 1 or width % m != 1 or min(height, width) <= m:
-            raise ValueError(
-                f"SegNet '{self.name}' (decoder=transpose) needs H and W ≡ 1 mod {m} (e.g. {16 * m + 1}, {4 * m + 1}), got "
-                f"{height}×{width}: set dataset.size to {16 * m + 1} (≡ 1 mod {m})"
-            )
+        restores the input size (see `input_size_problem`)."""
+        problem = input_size_problem(height, width, self.decoder_kind, len(self.channels))
+        if problem:
+            raise ValueError(f"SegNet '{self.name}' {problem}")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4:
@@ -152,3 +143,17 @@ class SegNet(nn.Module):
     def extra_repr(self) -> str:
         return f"name={self.name}, group={self.group.name}, decoder={self.decoder_kind}, skip={self.skip}"
 
+
+def input_size_problem(height: int, width: int, decoder: str, depth: int) -> str | None:
+    """Why an H×W input does not fit a SegNet of `depth` blocks, or None: H, W divisible by 2^depth
+    ("upsample"), or ≡ 1 mod 2^depth ("transpose"), so every pooling step is exact under rot90 and the decoder
+    restores the input size. Used by the model and, before any run starts, by the settings check."""
+    m = 2**depth
+    if decoder == "upsample":
+        if height % m or width % m or min(height, width) < m:
+            return (f"(decoder=upsample) needs H and W divisible by {m}, got {height}×{width}: set dataset.size to a "
+                    f"multiple of {m} (e.g. {16 * m}, {4 * m})")
+    elif height % m != 1 or width % m != 1 or min(height, width) <= m:
+        return (f"(decoder=transpose) needs H and W ≡ 1 mod {m} (e.g. {16 * m + 1}, {4 * m + 1}), got {height}×{width}: "
+                f"set dataset.size to {16 * m + 1} (≡ 1 mod {m})")
+    return None

@@ -1,0 +1,106 @@
+"""What each table holds: its rows (the study's labels and our run names, in the study's order), the metric
+columns compared with the study, our own extra columns, and the study's reference figures.
+
+Everything that lists models derives from `TABLES`: the Makefile (`python -m gcnn.specs table3`),
+`make reproduce` and the tests. A run name ending in "+" is its model trained with `dataset.augment=true`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from importlib import resources
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    title: str
+    experiment: str
+    rows: tuple[tuple[str, str], ...]  # (label as in the study, run name)
+    columns: tuple[tuple[str, str], ...]  # (header, metric key) compared with the study
+    extra: tuple[tuple[str, str], ...] = ()  # our-only columns (raw IoU, Dice)
+    percent: bool = False
+
+
+CLASSIFIERS = (("CNN", "cnn"), ("P4CNN", "p4cnn"), ("P6CNN", "p6cnn"), ("P8CNN", "p8cnn"), ("D4CNN", "d4cnn"))
+ABLATION_P6_ROWS = (
+    ("P6CNN pixel, nearest (as run)", "p6cnn"), ("P6CNN pixel, bilinear (as written)", "p6cnn_bilinear"),
+    ("P6CNN harmonic (exact)", "p6cnn_harmonic"), ("P8CNN pixel, nearest (as run)", "p8cnn"),
+    ("P8CNN pixel, bilinear", "p8cnn_bilinear"), ("P8CNN harmonic (exact)", "p8cnn_harmonic"),
+    ("P4CNN pixel", "p4cnn"), ("P4CNN harmonic", "p4cnn_harmonic"), ("D4CNN pixel", "d4cnn"),
+    ("D4CNN harmonic", "d4cnn_harmonic"),
+)
+TABLES = {
+    "table1": TableSpec(
+        "Table 1: accuracy of models trained on MNIST",
+        "table1",
+        CLASSIFIERS,
+        (("MNIST test accuracy", "test_acc"), ("MNIST (+transforms) test accuracy", "test_transformed_acc")),
+        percent=True,
+    ),
+    "table2": TableSpec(
+        "Table 2: accuracy of models on rotated MNIST", "table2", CLASSIFIERS, (("Test accuracy", "test_acc"),), percent=True
+    ),
+    "table3": TableSpec(
+        "Table 3: SegNet models on PH2 (study's thresholded IoU score; raw IoU in its own columns)",
+        "table3",
+        (("SegNet", "segnet"), ("P4SegNet", "p4segnet"), ("D4SegNet", "d4segnet"), ("SegNet+", "segnet+"),
+         ("P4SegNet+", "p4segnet+")),
+        (("test IoU score", "test_iou_score"), ("rotated test IoU score", "test_rotated_iou_score")),
+        (("test IoU (raw)", "test_iou"), ("rotated test IoU (raw)", "test_rotated_iou"), ("test Dice", "test_dice")),
+    ),
+    "table4": TableSpec(
+        "Table 4: SegNet models with transposed convolutions on PH2 (study's thresholded IoU score; raw IoU beside)",
+        "table4",
+        (("SegNet_T", "segnet_t"), ("P4SegNet_T", "p4segnet_t"), ("D4SegNet_T", "d4segnet_t")),
+        (("train IoU score", "train_iou_score"), ("test IoU score", "test_iou_score")),
+        (("train IoU (raw)", "train_iou"), ("test IoU (raw)", "test_iou"), ("test Dice", "test_dice")),
+    ),
+    # Issue 11 (`make ablation-p6`): the study ran no such experiment, so every column is ours only (`extra`).
+    "ablation_p6_table1": TableSpec(
+        "P6 ablation, Table 1 protocol: pixel filters (nearest as run, bilinear as written) vs harmonic (exact)",
+        "ablation_p6_table1",
+        ABLATION_P6_ROWS,
+        (),
+        (("MNIST test accuracy", "test_acc"), ("MNIST (+transforms) test accuracy", "test_transformed_acc")),
+        percent=True,
+    ),
+    "ablation_p6_table2": TableSpec(
+        "P6 ablation, Table 2 protocol: pixel filters (nearest as run, bilinear as written) vs harmonic (exact)",
+        "ablation_p6_table2",
+        ABLATION_P6_ROWS,
+        (),
+        (("Rot-MNIST test accuracy", "test_acc"),),
+        percent=True,
+    ),
+}
+
+
+def study_reference() -> pd.DataFrame:
+    """The study's own figures: the only place they live."""
+    with resources.files("gcnn.reference").joinpath("study_results.csv").open() as f:
+        return pd.read_csv(f)
+
+
+def runs_of(table: str) -> list[tuple[str, list[str]]]:
+    """(model config, extra overrides) for every row of `table`, in order: "segnet+" is segnet augmented."""
+    return [(name[:-1], ["dataset.augment=true"]) if name.endswith("+") else (name, [])
+            for _, name in TABLES[table].rows]
+
+
+def main(argv=None) -> None:
+    """Print a table's models as a comma list for a Hydra sweep (`model=$(python -m gcnn.specs table1)`)."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("table", choices=sorted(TABLES))
+    parser.add_argument("--augmented", action="store_true", help="only the models of the '+' rows")
+    parser.add_argument("--plain", action="store_true", help="only the models of the rows without '+'")
+    args = parser.parse_args(argv)
+    rows = [(m, extra) for m, extra in runs_of(args.table)
+            if not (args.augmented and not extra) and not (args.plain and extra)]
+    print(",".join(m for m, _ in rows))
+
+
+if __name__ == "__main__":
+    main()
