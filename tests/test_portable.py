@@ -100,9 +100,9 @@ def runs():
 def test_portable_runs_are_bit_identical_across_capabilities(runs):
     best, res = runs
     a, b = res["portable/default"], res[f"portable/{best}"]
-    assert a["portable"] and b["portable"], "the subprocesses did not report the mode in effect"
-    assert a["capability"] == b["capability"] == PORTABLE_ENV["ATEN_CPU_CAPABILITY"].upper()
     assert {k: a[k] for k in FINGERPRINT} == {k: b[k] for k in FINGERPRINT}, (a, b)
+    assert a["capability"] == b["capability"] == "DEFAULT" and a["threads"] == b["threads"]
+    assert a["portable"] and b["portable"], "the subprocesses did not report the mode in effect"
 
 
 def test_portable_runs_match_the_committed_reference(runs):
@@ -112,10 +112,10 @@ def test_portable_runs_match_the_committed_reference(runs):
     ref = json.loads(REFERENCE.read_text())
     if ref["torch"] != torch.__version__.split("+")[0]:
         pytest.skip(f"reference made with torch {ref['torch']}, this is {torch.__version__}: regenerate it")
-    assert ref["probe_args"] == PROBE_ARGS and ref["env"] == PORTABLE_ENV, "regenerate the reference"
     got = res["portable/default"]
     assert {k: got[k] for k in FINGERPRINT} == {k: ref[k] for k in FINGERPRINT}, (
         f"portable-mode result differs from the reference made on {ref['cpu']}: {got} vs {ref}")
+    assert ref["probe_args"] == PROBE_ARGS and ref["env"] == PORTABLE_ENV, "the mode or probe changed: regenerate"
 
 
 def test_without_the_mode_capabilities_differ(runs):

@@ -53,7 +53,7 @@ def test_machine_key_names_what_makes_numbers_differ():
     gpu = {**cpu, "gpu": "NVIDIA H100 80GB HBM3", "cuda": "13.0", "cudnn": 92400}
     assert provenance.machine_key(gpu) == "cuda: NVIDIA H100 80GB HBM3, torch 2.14.1, CUDA 13.0, cuDNN 92400"
     assert provenance.machine_key(gpu, device="cpu").startswith("cpu: ")
-    assert provenance.machine_key({}) .startswith("cpu: unknown")
+    assert provenance.machine_key({}).startswith("cpu: unknown")
 
 
 def test_make_exports_is_the_portable_env():
@@ -64,9 +64,9 @@ def test_make_exports_is_the_portable_env():
 
 def test_makefile_portable_exports_the_mode():
     """`make PORTABLE=1` gives every recipe the variables of PORTABLE_ENV, and `make demo` turns the mode on."""
-    probe = "\nshow-portable-env:\n\t@env\n"
+    extra_target = "\nshow-portable-env:\n\t@env\n"
     mk = REPO / "Makefile"
-    text = mk.read_text() + probe
+    text = mk.read_text() + extra_target
     env = {k: v for k, v in os.environ.items() if k not in portable.PORTABLE_ENV and k not in ("PORTABLE", "MAKEFLAGS")}
 
     def make_env(*args: str) -> dict:

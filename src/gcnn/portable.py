@@ -12,8 +12,8 @@ so it is a set of environment variables, defined here once (`PORTABLE_ENV`) and 
 * `python -m gcnn.portable -- <command ...>` — runs any command with the mode on;
 * `gcnn.portable.apply()` in a script, before `import torch`.
 
-Each variable and what it costs (measured by `scripts/portable_probe.py`) is documented in the README,
-section "Reproducibility guarantees". This module imports nothing heavy: it must run before torch loads.
+Which variable changes results and what each costs is measured by `scripts/portable_probe.py` (README,
+"Reproducibility guarantees"). The claim covers x86-64 processors with AVX2 and FMA, at THREADS threads. This module imports nothing heavy: it must run before torch loads.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ PORTABLE_ENV: dict[str, str] = {
     "ONEDNN_DEFAULT_FPMATH_MODE": "STRICT",
     # MKL (linear layers): conditional numerical reproducibility, one code path on every processor.
     "MKL_CBWR": "COMPATIBLE",
-    # A fixed thread count: the reduction split of oneDNN / OpenMP kernels depends on it.
+    # A fixed thread count: kernels split their reductions by it (measured: in the mode 1 and 2 threads agreed
+    # on the probe, 4 threads did not). 2 = the CI and demo machines' cores; more cores stay idle in the mode.
     "OMP_NUM_THREADS": "2",
     "MKL_NUM_THREADS": "2",
 }
@@ -75,7 +76,8 @@ _set_before_torch = False  # apply() set the variables in this process while tor
 def in_effect() -> bool:
     """True when the mode really governs this process: its variables were in the environment before torch
     loaded (from the start of the process, or by apply() before `import torch`), and, when torch is loaded,
-    ATen reports the baseline capability. Setting the variables after `import torch` gives False."""
+    ATen reports the baseline capability and torch runs THREADS threads. Setting the variables after
+    `import torch` gives False."""
     if not is_active():
         return False
     initial = _initial_environ()
@@ -83,7 +85,8 @@ def in_effect() -> bool:
         return False
     torch = sys.modules.get("torch")
     if torch is not None and hasattr(torch, "backends"):
-        return torch.backends.cpu.get_cpu_capability() == "DEFAULT"
+        # A later torch.set_num_threads(n != THREADS) (e.g. trainer.num_threads) leaves the mode's claim too.
+        return torch.backends.cpu.get_cpu_capability() == "DEFAULT" and torch.get_num_threads() == THREADS
     return True
 
 
@@ -206,11 +209,16 @@ def _main(argv: list[str]) -> int:
     parser.add_argument("--channels", default="8,16,32,64,128")
     parser.add_argument("--size", type=int, default=33)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--no-mkldnn", action="store_true", help="torch.backends.mkldnn.enabled = False")
     args = parser.parse_args(argv)
     if args.make_exports:
         print(make_exports())
         return 0
     if args.probe:
+        if args.no_mkldnn:
+            import torch
+
+            torch.backends.mkldnn.enabled = False
         out = probe(args.steps, args.batch, args.group, tuple(int(c) for c in args.channels.split(",")),
                     args.size, threads=args.threads)
         out["portable"] = in_effect()
