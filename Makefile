@@ -21,6 +21,17 @@ TRAIN  := $(PY) -m gcnn.train --multirun paths.results_dir=$(RESULTS)
 SWEEP_END = ; exit $${status:-0}
 TABLE  = $(PY) -m gcnn.tables --results-dir $(RESULTS) --seeds $(SEEDS) --command "make $@ SEEDS=$(SEEDS) RESULTS=$(RESULTS) ARGS='$(ARGS)'"
 
+# Portable CPU mode (README, "Reproducibility guarantees"): PORTABLE=1 exports the variables of
+# src/gcnn/portable.py (PORTABLE_ENV, the one source of truth) to every recipe, so that torch loads with them
+# and CPU results are bit-identical across x86-64 machines with AVX2. `make demo` turns it on (PORTABLE=0 off).
+PORTABLE ?= $(if $(filter demo,$(MAKECMDGOALS)),1,0)
+export PORTABLE
+ifeq ($(PORTABLE),1)
+PORTABLE_EXPORTS := $(shell PYTHONPATH=src $(PYTHON) -m gcnn.portable --make-exports)
+$(if $(PORTABLE_EXPORTS),,$(error PORTABLE=1: `PYTHONPATH=src $(PYTHON) -m gcnn.portable --make-exports` printed nothing))
+$(foreach kv,$(PORTABLE_EXPORTS),$(eval export $(kv)))
+endif
+
 # The models of each table come from gcnn/specs.py (the one list), read when a recipe runs.
 MODELS_OF = $$($(PY) -m gcnn.specs $(1))
 

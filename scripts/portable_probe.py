@@ -1,0 +1,84 @@
+"""Which environment variables change PyTorch's CPU results, and what each costs: the probe behind the
+portable mode (README, "Reproducibility guarantees").
+
+Each row runs `python -m gcnn.portable --probe` (P4CNN of conf/model/p4cnn.yaml, 20 Adam steps at lr 1e-3 on
+one fixed random batch of 64 33×33 images, seed 0, deterministic mode) in a fresh subprocess whose environment
+holds only the row's variables (the mode's variables are removed from the parent's first), and prints a
+markdown table: capability torch reports, final loss, float64 parameter sum, seconds, and whether the row is
+bit-identical to the portable mode (the first row). "CPU s" is the process's CPU time in the training loop,
+a steadier cost measure than wall time on a shared machine (2-thread rows also count OpenMP's spin-waiting).
+
+    PYTHONPATH=src python scripts/portable_probe.py [--steps 20] [--rows "portable mode (PORTABLE_ENV);native"]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from gcnn.portable import PORTABLE_ENV, SWITCH  # noqa: E402
+
+CANDIDATE = {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "COMPATIBLE"}
+ROWS: dict[str, tuple[dict, list[str]]] = {
+    "portable mode (PORTABLE_ENV)": (PORTABLE_ENV, []),
+    "native": ({}, []),
+    "native, 1 thread": ({}, ["--threads", "1"]),
+    "candidate (ATen default, oneDNN AVX2, MKL CBWR)": (CANDIDATE, []),
+    "candidate, 1 thread": (CANDIDATE, ["--threads", "1"]),
+    "portable, ATEN avx2": ({**PORTABLE_ENV, "ATEN_CPU_CAPABILITY": "avx2"}, []),
+    "portable, ATEN avx512": ({**PORTABLE_ENV, "ATEN_CPU_CAPABILITY": "avx512"}, []),
+    "portable, oneDNN uncapped": ({k: v for k, v in PORTABLE_ENV.items() if k != "ONEDNN_MAX_CPU_ISA"}, []),
+    "portable, oneDNN SSE41": ({**PORTABLE_ENV, "ONEDNN_MAX_CPU_ISA": "SSE41"}, []),
+    "portable, oneDNN AVX512_CORE": ({**PORTABLE_ENV, "ONEDNN_MAX_CPU_ISA": "AVX512_CORE"}, []),
+    "portable, no MKL_CBWR": ({k: v for k, v in PORTABLE_ENV.items() if k != "MKL_CBWR"}, []),
+    "portable + MKL_ENABLE_INSTRUCTIONS=SSE4_2": ({**PORTABLE_ENV, "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"}, []),
+    "portable, FPMATH BF16": ({**PORTABLE_ENV, "ONEDNN_DEFAULT_FPMATH_MODE": "BF16"}, []),
+    "portable, oneDNN uncapped, FPMATH BF16": (
+        {**{k: v for k, v in PORTABLE_ENV.items() if k != "ONEDNN_MAX_CPU_ISA"}, "ONEDNN_DEFAULT_FPMATH_MODE": "BF16"}, []),
+    "portable, 1 thread": ({**PORTABLE_ENV, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}, []),
+    "portable, 4 threads": ({**PORTABLE_ENV, "OMP_NUM_THREADS": "4", "MKL_NUM_THREADS": "4"}, []),
+    "ATen default, MKL CBWR, oneDNN off": ({"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE"}, ["--no-mkldnn"]),
+}
+CLEAR = set(PORTABLE_ENV) | {SWITCH, "MKL_ENABLE_INSTRUCTIONS", "DNNL_MAX_CPU_ISA", "DNNL_DEFAULT_FPMATH_MODE"}
+
+
+def run_row(env_vars: dict, extra: list[str], steps: int) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in CLEAR}
+    env.update(env_vars)
+    cmd = [sys.executable, "-m", "gcnn.portable", "--probe", "--steps", str(steps), *extra]
+    t0 = time.perf_counter()
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    res["wall"] = round(time.perf_counter() - t0, 1)
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--rows", default=";".join(ROWS), help="row names separated by ; (default: all)")
+    args = ap.parse_args()
+    wanted = args.rows.split(";")
+    names = [r for r in ROWS if r in wanted]
+    results = {}
+    print("| environment | capability | threads | final loss | parameter sum | train s | CPU s | = portable |", flush=True)
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |", flush=True)
+    for name in names:
+        env_vars, extra = ROWS[name]
+        r = run_row(env_vars, extra, args.steps)
+        results[name] = r
+        ref = results.get("portable mode (PORTABLE_ENV)")
+        same = "" if ref is None else ("yes" if (r["loss_hex"], r["param_sum_hex"]) == (ref["loss_hex"], ref["param_sum_hex"]) else "no")
+        print(f"| {name} | {r['capability']} | {r['threads']} | {float(r['loss']):.10f} | {float(r['param_sum']):.12f} "
+              f"| {r['seconds']} | {r['cpu_seconds']} | {same} |", flush=True)
+    print(json.dumps(results, indent=1), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""Where a run's numbers came from: code version, software, machine, and whether the portable mode was on.
+
+`collect()` returns a JSON-able dict for the run records; `machine_key()` condenses it into the one line that
+tables group runs by, naming exactly what makes float32 results differ between machines (CPU model, ATen
+capability and the portable mode on a CPU; GPU model, CUDA and cuDNN on a GPU; torch everywhere).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+from gcnn import portable
+
+KEY_PACKAGES = ("torch", "torchvision", "numpy", "hydra-core", "omegaconf", "albumentations", "pandas")
+UNKNOWN = "unknown"
+
+
+def _repo_root() -> Path:
+    return Path(__file__).resolve().parents[2]
+
+
+def git_state(root: Path | None = None) -> dict:
+    """{"commit": sha or "unknown", "dirty": bool or None}; "unknown" outside a git checkout or without git."""
+    root = root or _repo_root()
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10,
+                              check=True).stdout.strip()
+
+    try:
+        if Path(git("rev-parse", "--show-toplevel")).resolve() != root.resolve():
+            return {"commit": UNKNOWN, "dirty": None}  # an installed copy inside some other repository
+        commit = git("rev-parse", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+        return {"commit": commit, "dirty": dirty}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": UNKNOWN, "dirty": None}
+
+
+def package_versions(names=KEY_PACKAGES) -> dict:
+    out = {}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return " ".join(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or UNKNOWN
+
+
+def collect(num_threads: int | None = None) -> dict:
+    """Provenance of the current process. `num_threads`: the count the run uses, if not torch's current one."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    return {
+        "git": git_state(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        "packages": package_versions(),
+        "platform": platform.platform(),
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "num_threads": int(num_threads) if num_threads else torch.get_num_threads(),
+        "portable_mode": portable.in_effect(),
+        "portable_env": portable.env_in_effect(),
+        "gpu": torch.cuda.get_device_name(0) if cuda else None,
+        "executable": sys.executable,
+    }
+
+
+def machine_key(prov: dict, device: str | None = None) -> str:
+    """One line naming what makes numbers differ: runs with equal keys are comparable bit for bit (same seed).
+
+    `device`: the run's device ("cpu", "cuda", "cuda:0"); by default CUDA when the record has a GPU.
+    """
+    dev = device if device is not None else ("cuda" if prov.get("gpu") else "cpu")
+    torch_v = prov.get("torch", UNKNOWN)
+    if str(dev).startswith("cuda"):
+        return f"cuda: {prov.get('gpu') or UNKNOWN}, torch {torch_v}, CUDA {prov.get('cuda')}, cuDNN {prov.get('cudnn')}"
+    mode = "portable mode on" if prov.get("portable_mode") else "portable mode off"
+    return (f"cpu: {prov.get('cpu', UNKNOWN)}, capability {prov.get('cpu_capability', UNKNOWN)}, "
+            f"{prov.get('num_threads')} threads, {mode}, torch {torch_v}")

@@ -1,0 +1,118 @@
+"""Provenance records and the machine key that table footers group runs by; the portable mode's plumbing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from gcnn import portable, provenance
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_collect_records_code_software_and_machine():
+    prov = provenance.collect()
+    json.dumps(prov)  # a run record must be JSON
+    assert prov["torch"] == torch.__version__
+    assert prov["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert prov["num_threads"] == torch.get_num_threads()
+    assert prov["cpu"] and prov["cpu"] != "unknown"
+    assert set(provenance.KEY_PACKAGES) <= set(prov["packages"])
+    assert prov["packages"]["torch"] == torch.__version__.split("+")[0]
+    assert set(prov["portable_env"]) == set(portable.PORTABLE_ENV)
+    assert isinstance(prov["portable_mode"], bool)
+    assert (prov["gpu"] is None) == (not torch.cuda.is_available())
+    git = prov["git"]
+    assert git["commit"] == "unknown" or len(git["commit"]) == 40
+    assert provenance.collect(num_threads=7)["num_threads"] == 7
+
+
+def test_git_state_in_this_checkout_and_outside_one(tmp_path):
+    state = provenance.git_state()
+    if (REPO / ".git").exists():
+        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True).stdout
+        assert state["commit"] == head.strip() and isinstance(state["dirty"], bool)
+    assert provenance.git_state(tmp_path) == {"commit": "unknown", "dirty": None}
+
+
+def test_machine_key_names_what_makes_numbers_differ():
+    cpu = {"torch": "2.14.1", "cpu": "AMD EPYC 7B13", "cpu_capability": "AVX2", "num_threads": 2,
+           "portable_mode": False, "gpu": None, "cuda": None, "cudnn": None}
+    key = provenance.machine_key(cpu)
+    assert key.startswith("cpu: AMD EPYC 7B13") and "AVX2" in key and "portable mode off" in key and "2.14.1" in key
+    other = provenance.machine_key({**cpu, "cpu": "Intel(R) Xeon(R) Processor", "cpu_capability": "AVX512"})
+    assert other != key
+    assert provenance.machine_key({**cpu, "num_threads": 1}) != key
+    on = provenance.machine_key({**cpu, "portable_mode": True, "cpu_capability": "DEFAULT"})
+    assert "portable mode on" in on and "AMD EPYC 7B13" in on
+    gpu = {**cpu, "gpu": "NVIDIA H100 80GB HBM3", "cuda": "13.0", "cudnn": 92400}
+    assert provenance.machine_key(gpu) == "cuda: NVIDIA H100 80GB HBM3, torch 2.14.1, CUDA 13.0, cuDNN 92400"
+    assert provenance.machine_key(gpu, device="cpu").startswith("cpu: ")
+    assert provenance.machine_key({}).startswith("cpu: unknown")
+
+
+def test_make_exports_is_the_portable_env():
+    pairs = dict(kv.split("=", 1) for kv in portable.make_exports().split())
+    assert pairs == {**portable.PORTABLE_ENV, portable.SWITCH: "1"}
+    assert "ATEN_CPU_CAPABILITY" in pairs and "ONEDNN_MAX_CPU_ISA" in pairs and "MKL_CBWR" in pairs
+
+
+def test_makefile_portable_exports_the_mode():
+    """`make PORTABLE=1` gives every recipe the variables of PORTABLE_ENV, and `make demo` turns the mode on."""
+    extra_target = "\nshow-portable-env:\n\t@env\n"
+    mk = REPO / "Makefile"
+    text = mk.read_text() + extra_target
+    env = {k: v for k, v in os.environ.items() if k not in portable.PORTABLE_ENV and k not in ("PORTABLE", "MAKEFLAGS")}
+
+    def make_env(*args: str) -> dict:
+        out = subprocess.run(["make", "-s", "-f", "-", *args], input=text, capture_output=True, text=True,
+                             cwd=REPO, env=env, check=True).stdout
+        return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+    on = make_env("show-portable-env", "PORTABLE=1")
+    assert {k: on.get(k) for k in portable.PORTABLE_ENV} == portable.PORTABLE_ENV and on["GCNN_PORTABLE"] == "1"
+    off = make_env("show-portable-env")
+    assert off.get("PORTABLE") == "0" and "ATEN_CPU_CAPABILITY" not in off
+    # `make demo`: the mode is on at parse time (its sub-makes inherit the exported variables and PORTABLE).
+    shown = text + "\n$(info mode: PORTABLE=$(PORTABLE) ATEN=$(ATEN_CPU_CAPABILITY))\n"
+    for goal, expect in (("demo", "PORTABLE=1 ATEN=default"), ("table1", "PORTABLE=0 ATEN=")):
+        out = subprocess.run(["make", "-n", "-f", "-", goal, "-o", ".venv/.installed"], input=shown,
+                             capture_output=True, text=True, cwd=REPO, env=env).stdout
+        assert f"mode: {expect}\n" in out, out[:500]
+
+
+def test_import_gcnn_applies_the_mode_before_torch():
+    """GCNN_PORTABLE=1 alone: `import gcnn` sets the variables before torch loads, and the mode is in effect."""
+    env = {k: v for k, v in os.environ.items() if k not in portable.PORTABLE_ENV}
+    env.update({portable.SWITCH: "1", "ATEN_CPU_CAPABILITY": "avx2", "PYTHONPATH": str(REPO / "src")})
+    code = ("import gcnn, torch, json; from gcnn import portable; "
+            "print(json.dumps([torch.backends.cpu.get_cpu_capability(), torch.get_num_threads(), portable.in_effect()]))")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert json.loads(out) == ["DEFAULT", portable.THREADS, True]
+
+
+def test_mode_asked_for_after_torch_is_not_claimed():
+    """Set after `import torch`, the variables come too late: in_effect() says so, apply() refuses or warns."""
+    env = {k: v for k, v in os.environ.items() if k not in portable.PORTABLE_ENV and k != portable.SWITCH}
+    env["PYTHONPATH"] = str(REPO / "src")
+    code = ("import torch, os, warnings, json; from gcnn import portable\n"
+            "os.environ.update(portable.PORTABLE_ENV)\n"
+            "try:\n    portable.apply(reexec=False)\n    raised = False\nexcept RuntimeError:\n    raised = True\n"
+            "print(json.dumps([raised, portable.in_effect(), torch.backends.cpu.get_cpu_capability()]))")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    raised, active, capability = json.loads(out)
+    assert raised and not active
+
+
+def test_apply_reexecs_a_process_that_loaded_torch_too_early():
+    env = {k: v for k, v in os.environ.items() if k not in portable.PORTABLE_ENV and k != portable.SWITCH}
+    env["PYTHONPATH"] = str(REPO / "src")
+    code = ("import torch; from gcnn import portable; portable.apply(); "
+            "print(portable.in_effect(), torch.backends.cpu.get_cpu_capability())")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["True", "DEFAULT"]
