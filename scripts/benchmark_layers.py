@@ -37,8 +37,11 @@ def loop_group_conv(x, weight, bias, group, padding):
     for s in range(n):
         filt = weight[:, :, group.permutation(s)]  # ψ(s⁻¹h, ·)
         filt = group.act_on_image(s, filt)  # ψ(·, s⁻¹p)
-        outs.append(F.conv2d(x.reshape(b, c_in * n, h, w), filt.reshape(weight.shape[0], -1, *filt.shape[-2:]),
-                             bias, padding=padding))
+        outs.append(
+            F.conv2d(
+                x.reshape(b, c_in * n, h, w), filt.reshape(weight.shape[0], -1, *filt.shape[-2:]), bias, padding=padding
+            )
+        )
     return torch.stack(outs, 2)
 
 
@@ -62,8 +65,11 @@ def floor_fn(layer, x):
     n = layer.group.order
     weight = torch.randn(f_out * n, f_in * in_order, k, k, device=x.device, requires_grad=True)
     inp = x if x.dim() == 4 else x.reshape(x.shape[0], -1, *x.shape[-2:])
-    bias = torch.zeros(weight.shape[1] if isinstance(layer, GroupConvTranspose2d) else weight.shape[0],
-                       device=x.device, requires_grad=True)
+    bias = torch.zeros(
+        weight.shape[1] if isinstance(layer, GroupConvTranspose2d) else weight.shape[0],
+        device=x.device,
+        requires_grad=True,
+    )
     if isinstance(layer, GroupConvTranspose2d):
         return lambda: F.conv_transpose2d(inp, weight, bias, layer.stride, layer.padding).sum().backward()
     return lambda: F.conv2d(inp, weight, bias, layer.stride, layer.padding).sum().backward()
@@ -86,11 +92,19 @@ def main() -> None:
         print(line, flush=True)
         out.write(line + "\n")
 
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.processor() or 'cpu'}, {torch.get_num_threads()} threads"
-    emit(f"device: {device} ({name}); batch {bsz}, {c}→{c} channels, {size}×{size}, kernel 3, torch {torch.__version__}")
+    name = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"{platform.processor() or 'cpu'}, {torch.get_num_threads()} threads"
+    )
+    emit(
+        f"device: {device} ({name}); batch {bsz}, {c}→{c} channels, {size}×{size}, kernel 3, torch {torch.__version__}"
+    )
     emit()
-    header = (f"{'layer':<11}{'group':<7}{'|G|':>4}{'ours fwd+bwd ms':>17}{'loop fwd+bwd ms':>17}{'speed-up':>10}"
-              f"{'conv2d floor ms':>17}{'ours/floor':>12}{'eval fwd ms (cached bank)':>27}")
+    header = (
+        f"{'layer':<11}{'group':<7}{'|G|':>4}{'ours fwd+bwd ms':>17}{'loop fwd+bwd ms':>17}{'speed-up':>10}"
+        f"{'conv2d floor ms':>17}{'ours/floor':>12}{'eval fwd ms (cached bank)':>27}"
+    )
     emit(header)
     emit("-" * len(header))
     for gname in ("z2", "p4", "p4m", "p6", "p8"):
@@ -103,16 +117,20 @@ def main() -> None:
             else:  # the SegNet_T upsampling: stride 2, (n → 2n − 1) on odd sizes
                 layer = GroupConvTranspose2d(c, c, 3, g, stride=2, padding=1)
             layer = layer.to(device)
-            x = torch.randn(bsz, c, size, size, device=device) if kind == "lifting" else torch.randn(bsz, c, g.order, size, size, device=device)
+            x = (
+                torch.randn(bsz, c, size, size, device=device)
+                if kind == "lifting"
+                else torch.randn(bsz, c, g.order, size, size, device=device)
+            )
 
-            def ours():
+            def ours(layer=layer, x=x):
                 layer(x).sum().backward()
 
             loop_ms = float("nan")
             if kind == "group" and all(g.is_exact(a) for a in range(g.order)):
                 weight = layer.weight.detach().clone().requires_grad_(True)
 
-                def loop():
+                def loop(x=x, weight=weight, layer=layer, g=g):
                     loop_group_conv(x, weight, layer.bias, g, 1).sum().backward()
 
                 with torch.no_grad():  # the two implementations agree before we time them
@@ -122,12 +140,14 @@ def main() -> None:
             floor_ms = timed(floor_fn(layer, x), args.repeats, device)
             layer.eval()
             with torch.no_grad():
-                eval_ms = timed(lambda: layer(x), args.repeats, device)
+                eval_ms = timed(lambda layer=layer, x=x: layer(x), args.repeats, device)
             layer.train()
             speed = f"{loop_ms / ours_ms:.2f}×" if loop_ms == loop_ms else "–"
             loop_txt = f"{loop_ms:.2f}" if loop_ms == loop_ms else "–"
-            emit(f"{kind:<11}{gname:<7}{g.order:>4}{ours_ms:>17.2f}{loop_txt:>17}{speed:>10}"
-                 f"{floor_ms:>17.2f}{ours_ms / floor_ms:>11.2f}×{eval_ms:>27.2f}")
+            emit(
+                f"{kind:<11}{gname:<7}{g.order:>4}{ours_ms:>17.2f}{loop_txt:>17}{speed:>10}"
+                f"{floor_ms:>17.2f}{ours_ms / floor_ms:>11.2f}×{eval_ms:>27.2f}"
+            )
     emit()
     emit("loop: only for groups whose every element is exact (p6/p8 rotations other than 90° need interpolation).")
     emit("floor: one plain conv2d (conv_transpose2d for `transpose`) with the expanded weight, forward + backward.")

@@ -47,7 +47,11 @@ CLASSIFIERS = ["cnn", "p4cnn", "p6cnn", "p8cnn", "d4cnn"]
 SEGNETS = ["segnet", "p4segnet", "d4segnet"]
 SEGNETS_T = ["segnet_t", "p4segnet_t", "d4segnet_t"]
 MODELS = CLASSIFIERS + SEGNETS + SEGNETS_T
-EXPERIMENT = {**{m: "table1" for m in CLASSIFIERS}, **{m: "table3" for m in SEGNETS}, **{m: "table4" for m in SEGNETS_T}}
+EXPERIMENT = {
+    **{m: "table1" for m in CLASSIFIERS},
+    **{m: "table3" for m in SEGNETS},
+    **{m: "table4" for m in SEGNETS_T},
+}
 
 # The full protocol as written, per table: (train images per epoch, evaluation images per run, run names whose
 # speed stands for each row). Table 1: 60k train; test 10k + "+transforms" 10k. Table 2: 60k; test 10k.
@@ -63,8 +67,14 @@ SEEDS = 3
 
 # ----------------------------------------------------------------------------------------------- setup
 def make_cfg(model: str, device: str, steps: int, seg_size: int | None, batch: int | None = None):
-    overrides = [f"experiment={EXPERIMENT[model]}", f"model={model}", "logger=none", "trainer.progress=false",
-                 f"trainer.device={device}", f"trainer.limit_train_batches={steps}"]
+    overrides = [
+        f"experiment={EXPERIMENT[model]}",
+        f"model={model}",
+        "logger=none",
+        "trainer.progress=false",
+        f"trainer.device={device}",
+        f"trainer.limit_train_batches={steps}",
+    ]
     if seg_size and model not in CLASSIFIERS:  # the transposed-conv models take an odd size (≡ 1 mod 16)
         overrides.append(f"dataset.size={seg_size + 1 if model.endswith('_t') and seg_size % 2 == 0 else seg_size}")
     if batch:
@@ -166,7 +176,7 @@ def time_bare(cfg, device, steps, warmup):
     bs = int(cfg.trainer.batch_size)
     data = random_bundle(cfg, bs * max(steps, warmup), device)
     x, y = data.train
-    batches = [(x[i * bs:(i + 1) * bs], y[i * bs:(i + 1) * bs]) for i in range(max(steps, warmup))]
+    batches = [(x[i * bs : (i + 1) * bs], y[i * bs : (i + 1) * bs]) for i in range(max(steps, warmup))]
     model, opt = new_model(cfg, device)
     bf16 = bool(cfg.trainer.bf16)
     bare_steps(model, opt, batches[:warmup], task_of(cfg), bf16)
@@ -210,7 +220,8 @@ def time_eval(cfg, model, device, batches):
 
 # ----------------------------------------------------------------------------------------------- profile
 def profile(device, steps, out: Path, header: str, batch: int | None = None) -> Path:
-    from torch.profiler import ProfilerActivity, profile as torch_profile
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
 
     cfg = make_cfg("p4cnn", device.type, steps, None, batch)
     data = random_bundle(cfg, int(cfg.trainer.batch_size) * steps, device)
@@ -221,12 +232,18 @@ def profile(device, steps, out: Path, header: str, batch: int | None = None) -> 
         train_one_epoch(model, opt, data, cfg, 1, device)
         sync(device)
     averages = prof.key_averages()
-    text = [header, f"`torch.profiler` over {steps} trainer steps of p4cnn (batch {cfg.trainer.batch_size}, 33×33), "
-            "after one warm-up epoch of the same length.\n", "## Top 15 by self CPU time\n",
-            "```\n" + averages.table(sort_by="self_cpu_time_total", row_limit=15) + "\n```\n"]
+    text = [
+        header,
+        f"`torch.profiler` over {steps} trainer steps of p4cnn (batch {cfg.trainer.batch_size}, 33×33), "
+        "after one warm-up epoch of the same length.\n",
+        "## Top 15 by self CPU time\n",
+        "```\n" + averages.table(sort_by="self_cpu_time_total", row_limit=15) + "\n```\n",
+    ]
     if device.type == "cuda":
-        text += ["## Top 15 by self CUDA time\n",
-                 "```\n" + averages.table(sort_by="self_cuda_time_total", row_limit=15) + "\n```\n"]
+        text += [
+            "## Top 15 by self CUDA time\n",
+            "```\n" + averages.table(sort_by="self_cuda_time_total", row_limit=15) + "\n```\n",
+        ]
     path = out / f"profile_{device.type}.md"
     path.write_text("\n".join(text))
     return path
@@ -246,10 +263,13 @@ def fmt_time(seconds: float) -> str:
 
 def machine(device) -> str:
     cpu = platform.processor() or platform.machine()
-    text = f"{platform.node() or 'host'}: {platform.platform()}, {cpu}, {os.cpu_count()} CPUs, torch " \
-           f"{torch.__version__} ({torch.get_num_threads()} threads)"
+    text = (
+        f"{platform.node() or 'host'}: {platform.platform()}, {cpu}, {os.cpu_count()} CPUs, torch "
+        f"{torch.__version__} ({torch.get_num_threads()} threads)"
+    )
     if device.type == "cuda":
-        text += f", GPU {torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()})"
+        gpu = torch.cuda.get_device_name(device)
+        text += f", GPU {gpu} (CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()})"
     return text
 
 
@@ -260,10 +280,15 @@ def main(argv=None) -> None:
     p.add_argument("--steps", type=int, default=None, help="timed steps per loop (default 5 on CPU, 50 on CUDA)")
     p.add_argument("--seg-steps", type=int, default=None, help="timed steps for SegNets (default 2 on CPU, 20 on CUDA)")
     p.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 1 on CPU, 10 on CUDA)")
-    p.add_argument("--seg-size", type=int, default=None,
-                   help="SegNet input size (default: the study's 256 on CUDA, 64 on the CPU)")
-    p.add_argument("--batch", type=int, default=None,
-                   help="override every batch size (for tests; the default is the study's, stated in the file)")
+    p.add_argument(
+        "--seg-size", type=int, default=None, help="SegNet input size (default: the study's 256 on CUDA, 64 on the CPU)"
+    )
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=None,
+        help="override every batch size (for tests; the default is the study's, stated in the file)",
+    )
     p.add_argument("--eval-batches", type=int, default=2, help="batches timed for the evaluation estimate")
     p.add_argument("--profile-steps", type=int, default=None, help="trainer steps profiled (default 5 CPU, 20 CUDA)")
     p.add_argument("--no-profile", action="store_true")
@@ -283,8 +308,7 @@ def main(argv=None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     command = args.command or "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv or sys.argv[1:])])
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    header = (f"# Training throughput on {device.type}\n\nMade by: `{command}` on {when}\n\n"
-              f"Machine: {machine(device)}\n")
+    header = f"# Training throughput on {device.type}\n\nMade by: `{command}` on {when}\n\nMachine: {machine(device)}\n"
 
     rows = {}
     for name in models:
@@ -300,41 +324,70 @@ def main(argv=None) -> None:
         gc.collect()
         if cuda:
             torch.cuda.empty_cache()
-        rows[name] = dict(batch=int(cfg.trainer.batch_size), shape=shape, steps=n, epochs=int(cfg.trainer.epochs),
-                          trainer=trainer_ips, bare=bare_ips, mem=max(trainer_mem, bare_mem), eval=eval_ips)
+        rows[name] = dict(
+            batch=int(cfg.trainer.batch_size),
+            shape=shape,
+            steps=n,
+            epochs=int(cfg.trainer.epochs),
+            trainer=trainer_ips,
+            bare=bare_ips,
+            mem=max(trainer_mem, bare_mem),
+            eval=eval_ips,
+        )
         r = rows[name]
-        print(f"{name:<12} trainer {trainer_ips:8.1f} img/s  bare {bare_ips:8.1f} img/s  ratio {trainer_ips / bare_ips:5.2f}  "
-              f"peak {r['mem'] / 2**20:7.0f} MiB  eval {eval_ips:8.1f} img/s", flush=True)
+        print(
+            f"{name:<12} trainer {trainer_ips:8.1f} img/s  bare {bare_ips:8.1f} img/s  "
+            f"ratio {trainer_ips / bare_ips:5.2f}  "
+            f"peak {r['mem'] / 2**20:7.0f} MiB  eval {eval_ips:8.1f} img/s",
+            flush=True,
+        )
 
-    mem_what = ("`torch.cuda.max_memory_allocated` during the timed steps" if cuda else
-                "increase of the process's resident set (RSS, sampled every 5 ms from /proc/self/statm) during the "
-                "timed steps over its size before them; a lower bound of what the step allocates, since memory "
-                "freed earlier is reused")
-    seg_note = (f"SegNets at **{seg_size}×{seg_size}** ({seg_size + 1 if seg_size % 2 == 0 else seg_size}"
-                f" for `_T`), not the study's 256/257, to fit the CPU" if seg_size else "SegNets at the study's 256×256 (257×257 for `_T`)")
-    lines = [header,
-             f"Steps: {steps} timed steps per loop for classifiers, {seg_steps} for SegNets, after {warmup} "
-             f"untimed warm-up steps; {seg_note}"
-             f"{f'; **every batch size set to {args.batch}** (not the study’s)' if args.batch else ''}. Trainer = `gcnn.train.train_one_epoch` with "
-             f"`trainer.limit_train_batches`; bare = forward + loss + zero_grad + backward + Adam step over batches "
-             f"already on the device; same initialisation. Peak memory: {mem_what}. Evaluation: "
-             f"`gcnn.train.evaluate` over {args.eval_batches} batches at the eval batch size, after one warm-up pass.\n",
-             "| model | batch × input | trainer img/s | bare img/s | trainer / bare | peak memory MiB | eval img/s | s / epoch (full protocol) |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    mem_what = (
+        "`torch.cuda.max_memory_allocated` during the timed steps"
+        if cuda
+        else "increase of the process's resident set (RSS, sampled every 5 ms from /proc/self/statm) during the "
+        "timed steps over its size before them; a lower bound of what the step allocates, since memory "
+        "freed earlier is reused"
+    )
+    seg_note = (
+        f"SegNets at **{seg_size}×{seg_size}** ({seg_size + 1 if seg_size % 2 == 0 else seg_size}"
+        f" for `_T`), not the study's 256/257, to fit the CPU"
+        if seg_size
+        else "SegNets at the study's 256×256 (257×257 for `_T`)"
+    )
+    lines = [
+        header,
+        f"Steps: {steps} timed steps per loop for classifiers, {seg_steps} for SegNets, after {warmup} "
+        f"untimed warm-up steps; {seg_note}"
+        f"{f'; **every batch size set to {args.batch}** (not the study’s)' if args.batch else ''}. "
+        "Trainer = `gcnn.engine.train_one_epoch` with "
+        f"`trainer.limit_train_batches`; bare = forward + loss + zero_grad + backward + Adam step over batches "
+        f"already on the device; same initialisation. Peak memory: {mem_what}. Evaluation: "
+        f"`gcnn.engine.evaluate` over {args.eval_batches} batches at the eval batch size, after one warm-up pass.\n",
+        "| model | batch × input | trainer img/s | bare img/s | trainer / bare | peak memory MiB | eval img/s "
+        "| s / epoch (full protocol) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for name, r in rows.items():
         table = EXPERIMENT[name] if name not in CLASSIFIERS else "table1"
         epoch_s = TABLE_ROWS[table][0] / r["trainer"]
-        lines.append(f"| {name} | {r['batch']} × {'×'.join(map(str, r['shape']))} | {num(r['trainer'])} | {num(r['bare'])} | "
-                     f"{r['trainer'] / r['bare']:.3f} | {r['mem'] / 2**20:.0f} | {num(r['eval'])} | {num(epoch_s)} |")
-    lines += ["", "## Projected wall time of each table at full protocol\n",
-              f"Σ over the table's rows of (train images per epoch × epochs ÷ trainer img/s + evaluation images ÷ "
-              f"eval img/s) × {SEEDS} seeds, one run at a time. Assumptions: the throughput above holds for the whole "
-              "run (at the input size measured here); data loading, checkpointing and process start are not counted; "
-              "SegNet+ and P4SegNet+ run at the speed of SegNet and P4SegNet (the CPU-side flip/rot90 augmentation "
-              "is not timed). Train images per epoch / evaluation images: Table 1 60,000 / 20,000 (test and "
-              "+transforms test), Table 2 60,000 / 10,000, Tables 3–4 100 / 400 (train, val, test and the "
-              "4 rotations of test). Epochs: 30 (classifiers), 40 (SegNets).\n",
-              "| table | rows | projected wall time | missing models |", "| --- | ---: | ---: | --- |"]
+        lines.append(
+            f"| {name} | {r['batch']} × {'×'.join(map(str, r['shape']))} | {num(r['trainer'])} | {num(r['bare'])} | "
+            f"{r['trainer'] / r['bare']:.3f} | {r['mem'] / 2**20:.0f} | {num(r['eval'])} | {num(epoch_s)} |"
+        )
+    lines += [
+        "",
+        "## Projected wall time of each table at full protocol\n",
+        f"Σ over the table's rows of (train images per epoch × epochs ÷ trainer img/s + evaluation images ÷ "
+        f"eval img/s) × {SEEDS} seeds, one run at a time. Assumptions: the throughput above holds for the whole "
+        "run (at the input size measured here); data loading, checkpointing and process start are not counted; "
+        "SegNet+ and P4SegNet+ run at the speed of SegNet and P4SegNet (the CPU-side flip/rot90 augmentation "
+        "is not timed). Train images per epoch / evaluation images: Table 1 60,000 / 20,000 (test and "
+        "+transforms test), Table 2 60,000 / 10,000, Tables 3–4 100 / 400 (train, val, test and the "
+        "4 rotations of test). Epochs: 30 (classifiers), 40 (SegNets).\n",
+        "| table | rows | projected wall time | missing models |",
+        "| --- | ---: | ---: | --- |",
+    ]
     total = 0.0
     for table, (n_train, n_eval, names) in TABLE_ROWS.items():
         have = [m for m in names if m in rows]
@@ -347,8 +400,13 @@ def main(argv=None) -> None:
     path.write_text("\n".join(lines) + "\n")
     print(f"written: {path}")
     if not args.no_profile:
-        ppath = profile(device, args.profile_steps or (20 if cuda else 5), out,
-                        header.replace("Training throughput", "Profile of the training loop"), args.batch)
+        ppath = profile(
+            device,
+            args.profile_steps or (20 if cuda else 5),
+            out,
+            header.replace("Training throughput", "Profile of the training loop"),
+            args.batch,
+        )
         print(f"written: {ppath}")
 
 

@@ -40,10 +40,15 @@ ROWS: dict[str, tuple[dict, list[str]]] = {
     "portable + MKL_ENABLE_INSTRUCTIONS=SSE4_2": ({**PORTABLE_ENV, "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"}, []),
     "portable, FPMATH BF16": ({**PORTABLE_ENV, "ONEDNN_DEFAULT_FPMATH_MODE": "BF16"}, []),
     "portable, oneDNN uncapped, FPMATH BF16": (
-        {**{k: v for k, v in PORTABLE_ENV.items() if k != "ONEDNN_MAX_CPU_ISA"}, "ONEDNN_DEFAULT_FPMATH_MODE": "BF16"}, []),
+        {**{k: v for k, v in PORTABLE_ENV.items() if k != "ONEDNN_MAX_CPU_ISA"}, "ONEDNN_DEFAULT_FPMATH_MODE": "BF16"},
+        [],
+    ),
     "portable, 1 thread": ({**PORTABLE_ENV, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}, []),
     "portable, 4 threads": ({**PORTABLE_ENV, "OMP_NUM_THREADS": "4", "MKL_NUM_THREADS": "4"}, []),
-    "ATen default, MKL CBWR, oneDNN off": ({"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE"}, ["--no-mkldnn"]),
+    "ATen default, MKL CBWR, oneDNN off": (
+        {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE"},
+        ["--no-mkldnn"],
+    ),
 }
 CLEAR = set(PORTABLE_ENV) | {SWITCH, "MKL_ENABLE_INSTRUCTIONS", "DNNL_MAX_CPU_ISA", "DNNL_DEFAULT_FPMATH_MODE"}
 
@@ -67,16 +72,25 @@ def main() -> None:
     wanted = args.rows.split(";")
     names = [r for r in ROWS if r in wanted]
     results = {}
-    print("| environment | capability | threads | final loss | parameter sum | train s | CPU s | = portable |", flush=True)
+    print(
+        "| environment | capability | threads | final loss | parameter sum | train s | CPU s | = portable |", flush=True
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |", flush=True)
     for name in names:
         env_vars, extra = ROWS[name]
         r = run_row(env_vars, extra, args.steps)
         results[name] = r
         ref = results.get("portable mode (PORTABLE_ENV)")
-        same = "" if ref is None else ("yes" if (r["loss_hex"], r["param_sum_hex"]) == (ref["loss_hex"], ref["param_sum_hex"]) else "no")
-        print(f"| {name} | {r['capability']} | {r['threads']} | {float(r['loss']):.10f} | {float(r['param_sum']):.12f} "
-              f"| {r['seconds']} | {r['cpu_seconds']} | {same} |", flush=True)
+        same = (
+            ""
+            if ref is None
+            else ("yes" if (r["loss_hex"], r["param_sum_hex"]) == (ref["loss_hex"], ref["param_sum_hex"]) else "no")
+        )
+        print(
+            f"| {name} | {r['capability']} | {r['threads']} | {float(r['loss']):.10f} | {float(r['param_sum']):.12f} "
+            f"| {r['seconds']} | {r['cpu_seconds']} | {same} |",
+            flush=True,
+        )
     print(json.dumps(results, indent=1), file=sys.stderr)
 
 

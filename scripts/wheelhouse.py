@@ -21,8 +21,9 @@ import json
 import subprocess
 import sys
 import tempfile
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCE_ONLY = ["antlr4-python3-runtime==4.9.3"]  # pure-Python packages without a wheel on the index
@@ -36,8 +37,21 @@ def resolve(requirements: list[str], target: list[str]) -> dict[str, str]:
     """{name: version} of everything pip would install for these requirements on the target."""
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
-        cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
-               "--target", str(Path(tmp) / "t"), "--report", str(report), *target, *requirements]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--dry-run",
+            "--ignore-installed",
+            "--quiet",
+            "--target",
+            str(Path(tmp) / "t"),
+            "--report",
+            str(report),
+            *target,
+            *requirements,
+        ]
         subprocess.run(cmd, check=True)
         items = json.loads(report.read_text())["install"]
     return {norm(i["metadata"]["name"]): i["metadata"]["version"] for i in items}
@@ -56,26 +70,50 @@ def main(argv=None) -> int:
     wanted = list(project["dependencies"])
     for extra in filter(None, args.extras.split(",")):
         wanted += project.get("optional-dependencies", {}).get(extra, [])
-    target = ["--only-binary=:all:", "--python-version", args.python_version,
-              *[a for plat in args.platform.split() for a in ("--platform", plat)]]
+    target = [
+        "--only-binary=:all:",
+        "--python-version",
+        args.python_version,
+        *[a for plat in args.platform.split() for a in ("--platform", plat)],
+    ]
 
     Path(args.dest).mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", args.dest,
-                    *SOURCE_ONLY], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", args.dest, *SOURCE_ONLY],
+        check=True,
+    )
     target += ["--find-links", str(Path(args.dest).resolve())]
     need = resolve(wanted + ["setuptools>=64"], target)
     have_names = args.have.split()
     have = resolve(have_names, target) if have_names else {}
     have.update({norm(n): "" for n in have_names})
     missing = {n: v for n, v in sorted(need.items()) if n not in have}
-    print(f"wheelhouse: {len(need)} packages resolved for Python {args.python_version} on {args.platform}; "
-          f"{len(need) - len(missing)} come with the machine ({' '.join(have_names) or 'nothing given'}); "
-          f"downloading {len(missing)}: {' '.join(missing)}", flush=True)
-    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--dest", args.dest, *target,
-                    *[f"{n}=={v}" for n, v in missing.items()]], check=True)
+    print(
+        f"wheelhouse: {len(need)} packages resolved for Python {args.python_version} on {args.platform}; "
+        f"{len(need) - len(missing)} come with the machine ({' '.join(have_names) or 'nothing given'}); "
+        f"downloading {len(missing)}: {' '.join(missing)}",
+        flush=True,
+    )
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--dest",
+            args.dest,
+            *target,
+            *[f"{n}=={v}" for n, v in missing.items()],
+        ],
+        check=True,
+    )
     wheels = sorted(Path(args.dest).glob("*.whl"))
     size = sum(w.stat().st_size for w in wheels) / 2**20
-    print(f"wheelhouse: {len(wheels)} wheels, {size:.0f} MiB in {args.dest}; offline: make install WHEELHOUSE={args.dest}")
+    print(
+        f"wheelhouse: {len(wheels)} wheels, {size:.0f} MiB in {args.dest}; offline: make install WHEELHOUSE={args.dest}"
+    )
     return 0
 
 

@@ -20,8 +20,13 @@ CONF_DIR = str(REPO / "conf")
 
 
 # Trainer overrides for a tiny run of any experiment: two short epochs, two batches each way.
-TINY = ("trainer.epochs=2", "trainer.batch_size=16", "trainer.eval_batch_size=32", "trainer.limit_train_batches=2",
-        "trainer.limit_eval_batches=2")
+TINY = (
+    "trainer.epochs=2",
+    "trainer.batch_size=16",
+    "trainer.eval_batch_size=32",
+    "trainer.limit_train_batches=2",
+    "trainer.limit_eval_batches=2",
+)
 
 
 def _shared_data() -> Path:

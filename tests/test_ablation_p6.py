@@ -16,13 +16,27 @@ from gcnn.train import ConfigError, _instantiate, run
 
 REPO = Path(__file__).resolve().parents[1]
 # model config → (its pixel counterpart, that counterpart's count as the study ran it)
-HARMONIC = {"p4cnn_harmonic": ("p4cnn", 393_786), "p6cnn_harmonic": ("p6cnn", 395_362),
-            "p8cnn_harmonic": ("p8cnn", 392_858), "d4cnn_harmonic": ("d4cnn", 392_858)}
-EXPECTED = {"p4cnn_harmonic": 392_984, "p6cnn_harmonic": 393_551, "p8cnn_harmonic": 392_335,
-            "d4cnn_harmonic": 392_335}  # the counts quoted in the yaml comments
+HARMONIC = {
+    "p4cnn_harmonic": ("p4cnn", 393_786),
+    "p6cnn_harmonic": ("p6cnn", 395_362),
+    "p8cnn_harmonic": ("p8cnn", 392_858),
+    "d4cnn_harmonic": ("d4cnn", 392_858),
+}
+EXPECTED = {
+    "p4cnn_harmonic": 392_984,
+    "p6cnn_harmonic": 393_551,
+    "p8cnn_harmonic": 392_335,
+    "d4cnn_harmonic": 392_335,
+}  # the counts quoted in the yaml comments
 ABLATION_MODELS = [name for _, name in TABLES["ablation_p6_table1"].rows]  # the one list (gcnn.specs)
-TINY = ["trainer.epochs=1", "trainer.batch_size=16", "trainer.eval_batch_size=32", "trainer.limit_train_batches=2",
-        "trainer.limit_eval_batches=2", "logger=none"]
+TINY = [
+    "trainer.epochs=1",
+    "trainer.batch_size=16",
+    "trainer.eval_batch_size=32",
+    "trainer.limit_train_batches=2",
+    "trainer.limit_eval_batches=2",
+    "logger=none",
+]
 
 
 def _model(make_cfg, name):
@@ -55,8 +69,10 @@ def _settled(model):
     return model.eval()
 
 
-@pytest.mark.parametrize("name,turns,mirror", [("p4cnn_harmonic", (1, 2, 3), False), ("p6cnn_harmonic", (2,), False),
-                                               ("d4cnn_harmonic", (1, 2, 3), True)])
+@pytest.mark.parametrize(
+    "name,turns,mirror",
+    [("p4cnn_harmonic", (1, 2, 3), False), ("p6cnn_harmonic", (2,), False), ("d4cnn_harmonic", (1, 2, 3), True)],
+)
 def test_harmonic_classifiers_are_invariant_to_their_exact_rotations(make_cfg, name, turns, mirror):
     model = _settled(_model(make_cfg, name))
     x = torch.randn(2, 1, 33, 33)
@@ -84,14 +100,18 @@ def test_ablation_configs_follow_their_table_protocol(make_cfg, experiment, prot
         assert cfg.dataset == reference.dataset and cfg.trainer == reference.trainer and cfg.model == reference.model
 
 
-@pytest.mark.parametrize("experiment,dataset,models", [
-    ("ablation_p6_table1", "mnist_sample", ["p6cnn_harmonic", "p6cnn_bilinear", "p8cnn_harmonic"]),
-    ("ablation_p6_table2", "rot_mnist_sample", ["d4cnn_harmonic", "p4cnn_harmonic", "p8cnn_bilinear"]),
-])
+@pytest.mark.parametrize(
+    "experiment,dataset,models",
+    [
+        ("ablation_p6_table1", "mnist_sample", ["p6cnn_harmonic", "p6cnn_bilinear", "p8cnn_harmonic"]),
+        ("ablation_p6_table2", "rot_mnist_sample", ["d4cnn_harmonic", "p4cnn_harmonic", "p8cnn_bilinear"]),
+    ],
+)
 def test_ablation_configs_run_a_tiny_version_end_to_end(make_cfg, experiment, dataset, models, tmp_path):
     for model in models:
-        cfg = make_cfg(f"experiment={experiment}", f"model={model}", f"dataset={dataset}",
-                       f"paths.results_dir={tmp_path}", *TINY)
+        cfg = make_cfg(
+            f"experiment={experiment}", f"model={model}", f"dataset={dataset}", f"paths.results_dir={tmp_path}", *TINY
+        )
         result = run(cfg)
         saved = json.loads((Path(cfg.run_dir) / "metrics.json").read_text())
         assert saved == result and saved["experiment"] == experiment and saved["model"] == model
@@ -100,8 +120,10 @@ def test_ablation_configs_run_a_tiny_version_end_to_end(make_cfg, experiment, da
 
 
 def test_bad_filter_basis_in_a_config_is_one_line_before_training(make_cfg):
-    for override, pattern in [("model.filter_basis=foo", r"model\.filter_basis='foo' is unknown; use pixel or harmonic"),
-                              ("model.max_frequency=5", r"model\.max_frequency=5 is too high for model\.kernel_size=3")]:
+    for override, pattern in [
+        ("model.filter_basis=foo", r"model\.filter_basis='foo' is unknown; use pixel or harmonic"),
+        ("model.max_frequency=5", r"model\.max_frequency=5 is too high for model\.kernel_size=3"),
+    ]:
         cfg = make_cfg("experiment=ablation_p6_table1", "model=p6cnn_harmonic", override)
         with pytest.raises(ConfigError, match=pattern) as err:
             _instantiate(cfg.model, "model")

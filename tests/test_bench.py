@@ -9,14 +9,33 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-MODELS = ["cnn", "p4cnn", "p6cnn", "p8cnn", "d4cnn", "segnet", "p4segnet", "d4segnet", "segnet_t", "p4segnet_t",
-          "d4segnet_t"]
+MODELS = [
+    "cnn",
+    "p4cnn",
+    "p6cnn",
+    "p8cnn",
+    "d4cnn",
+    "segnet",
+    "p4segnet",
+    "d4segnet",
+    "segnet_t",
+    "p4segnet_t",
+    "d4segnet_t",
+]
 
 
 def test_make_bench_train_writes_every_model_row_and_a_profile(tmp_path):
     tiny = f"--out {tmp_path} --batch 2 --seg-size 16 --steps 1 --warmup 0 --eval-batches 1 --profile-steps 1"
-    cmd = ["make", "--no-print-directory", "-o", "py-check", "bench-train", f"PY={sys.executable}", "DEVICE=cpu",
-           f"BENCH_ARGS={tiny}"]
+    cmd = [
+        "make",
+        "--no-print-directory",
+        "-o",
+        "py-check",
+        "bench-train",
+        f"PY={sys.executable}",
+        "DEVICE=cpu",
+        f"BENCH_ARGS={tiny}",
+    ]
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600, env={**os.environ})
     assert done.returncode == 0, done.stdout + done.stderr
     text = (tmp_path / "training_cpu.md").read_text()

@@ -56,8 +56,15 @@ def outcomes(tmp_path_factory):
         i, (overrides, _) = i_case
         results = root / f"case{i}"
         quiet = [] if any(o.startswith("logger") for o in overrides) else ["logger=none"]
-        cmd = [sys.executable, "-m", "gcnn.train", *overrides, *quiet, f"paths.results_dir={results}",
-               f"paths.data_dir={root / 'data'}"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "gcnn.train",
+            *overrides,
+            *quiet,
+            f"paths.results_dir={results}",
+            f"paths.data_dir={root / 'data'}",
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120, cwd=root)
         return proc, results
 

@@ -51,10 +51,23 @@ def _setup(n_batches: int, progress=False, log_every=50):
     data = DataBundle("classification", "random", (x, y), {"test": (x[:16], y[:16])})
     model = GroupClassifier("p4", channels=(4, 4, 4, 4, 4))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    cfg = OmegaConf.create({"seed": 0, "trainer": {
-        "epochs": 1, "batch_size": 8, "shuffle": True, "limit_train_batches": None, "bf16": False,
-        "channels_last": False, "progress": progress, "log_every": log_every, "eval_batch_size": 8,
-        "limit_eval_batches": None}})
+    cfg = OmegaConf.create(
+        {
+            "seed": 0,
+            "trainer": {
+                "epochs": 1,
+                "batch_size": 8,
+                "shuffle": True,
+                "limit_train_batches": None,
+                "bf16": False,
+                "channels_last": False,
+                "progress": progress,
+                "log_every": log_every,
+                "eval_batch_size": 8,
+                "limit_eval_batches": None,
+            },
+        }
+    )
     return model, opt, data, cfg
 
 

@@ -99,8 +99,10 @@ def _layers(group, basis="harmonic", cin=3, cout=4):
     return {
         "lifting": (LiftingConv2d(cin, cout, 3, group, padding=1, filter_basis=basis), torch.randn(2, cin, 9, 9)),
         "group": (GroupConv2d(cin, cout, 3, group, padding=1, filter_basis=basis), torch.randn(2, cin, order, 9, 9)),
-        "transpose": (GroupConvTranspose2d(cin, cout, 3, group, stride=2, padding=1, filter_basis=basis),
-                      torch.randn(2, cin, order, 9, 9)),
+        "transpose": (
+            GroupConvTranspose2d(cin, cout, 3, group, stride=2, padding=1, filter_basis=basis),
+            torch.randn(2, cin, order, 9, 9),
+        ),
         "lifting5x5": (LiftingConv2d(cin, cout, 5, group, padding=2, filter_basis=basis), torch.randn(2, cin, 10, 10)),
     }
 
@@ -151,8 +153,10 @@ def test_harmonic_filters_shrink_the_error_off_the_grid(group, degrees, kind, ca
             runs.append(_rel_error(layer, x, g, g.index(0, 1)))
         errors[f"{basis}/{interpolation}"] = sum(runs) / len(runs)
     with capsys.disabled():
-        print(f"\n{group} {kind} conv at {degrees}°, smooth 41×41 disc input, mean max relative error: "
-              + ", ".join(f"{k} {v:.3f}" for k, v in errors.items()))
+        print(
+            f"\n{group} {kind} conv at {degrees}°, smooth 41×41 disc input, mean max relative error: "
+            + ", ".join(f"{k} {v:.3f}" for k, v in errors.items())
+        )
     assert errors["harmonic/nearest"] < errors["pixel/bilinear"]
     if group == "p6":  # the P6 question: the harmonic basis removes most of the error at 60°
         assert errors["harmonic/nearest"] < 0.5 * min(errors["pixel/nearest"], errors["pixel/bilinear"])
@@ -175,11 +179,14 @@ def test_harmonic_parameter_counts_and_unit_scale_init():
     assert 0.85 < y.std().item() < 1.15
 
 
-@pytest.mark.parametrize("make,shape", [
-    (lambda: LiftingConv2d(2, 2, 3, "p6", padding=1, filter_basis="harmonic"), (1, 2, 4, 4)),
-    (lambda: GroupConv2d(2, 2, 3, "p6m", padding=1, filter_basis="harmonic"), (1, 2, 12, 4, 4)),
-    (lambda: GroupConvTranspose2d(2, 2, 3, "p8", stride=2, padding=1, filter_basis="harmonic"), (1, 2, 8, 3, 3)),
-])
+@pytest.mark.parametrize(
+    "make,shape",
+    [
+        (lambda: LiftingConv2d(2, 2, 3, "p6", padding=1, filter_basis="harmonic"), (1, 2, 4, 4)),
+        (lambda: GroupConv2d(2, 2, 3, "p6m", padding=1, filter_basis="harmonic"), (1, 2, 12, 4, 4)),
+        (lambda: GroupConvTranspose2d(2, 2, 3, "p8", stride=2, padding=1, filter_basis="harmonic"), (1, 2, 8, 3, 3)),
+    ],
+)
 def test_harmonic_gradcheck(make, shape):
     layer = make().double()
     x = torch.randn(*shape, dtype=torch.float64, requires_grad=True)

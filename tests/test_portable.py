@@ -57,8 +57,14 @@ def _launch(env_vars: dict[str, str]) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k not in DISPATCH_VARS}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env.update(env_vars)
-    return subprocess.Popen([sys.executable, "-m", "gcnn.portable", "--probe", *PROBE_ARGS], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    return subprocess.Popen(
+        [sys.executable, "-m", "gcnn.portable", "--probe", *PROBE_ARGS],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
 
 
 def _collect(proc: subprocess.Popen) -> dict:
@@ -71,7 +77,7 @@ def _run_all(cases: dict[str, dict[str, str]]) -> dict[str, dict]:
     """Two at a time: the start (importing torch) of one overlaps the training of the other."""
     names, results = list(cases), {}
     for i in range(0, len(names), 2):
-        procs = {n: _launch(cases[n]) for n in names[i:i + 2]}
+        procs = {n: _launch(cases[n]) for n in names[i : i + 2]}
         results.update({n: _collect(p) for n, p in procs.items()})
     return results
 
@@ -81,8 +87,14 @@ def _cases(best: str) -> dict[str, dict[str, str]]:
         # The mode on, as make PORTABLE=1 does it (the variables in the environment), ATen forced to baseline.
         "portable/default": {**PORTABLE_ENV, SWITCH: "1", "ATEN_CPU_CAPABILITY": "default"},
         # The mode asked for by GCNN_PORTABLE=1 alone, in an environment that forces the other dispatch paths.
-        f"portable/{best}": {SWITCH: "1", "ATEN_CPU_CAPABILITY": best, "ONEDNN_MAX_CPU_ISA": "ALL",
-                             "ONEDNN_DEFAULT_FPMATH_MODE": "BF16", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
+        f"portable/{best}": {
+            SWITCH: "1",
+            "ATEN_CPU_CAPABILITY": best,
+            "ONEDNN_MAX_CPU_ISA": "ALL",
+            "ONEDNN_DEFAULT_FPMATH_MODE": "BF16",
+            "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+        },
         "native/default": {"ATEN_CPU_CAPABILITY": "default"},
         f"native/{best}": {"ATEN_CPU_CAPABILITY": best},
     }
@@ -114,7 +126,8 @@ def test_portable_runs_match_the_committed_reference(runs):
         pytest.skip(f"reference made with torch {ref['torch']}, this is {torch.__version__}: regenerate it")
     got = res["portable/default"]
     assert {k: got[k] for k in FINGERPRINT} == {k: ref[k] for k in FINGERPRINT}, (
-        f"portable-mode result differs from the reference made on {ref['cpu']}: {got} vs {ref}")
+        f"portable-mode result differs from the reference made on {ref['cpu']}: {got} vs {ref}"
+    )
     assert ref["probe_args"] == PROBE_ARGS and ref["env"] == PORTABLE_ENV, "the mode or probe changed: regenerate"
 
 
@@ -126,7 +139,8 @@ def test_without_the_mode_capabilities_differ(runs):
     assert (a["capability"], b["capability"]) == ("DEFAULT", best.upper())
     assert {k: a[k] for k in FINGERPRINT} != {k: b[k] for k in FINGERPRINT}, (
         f"DEFAULT and {best.upper()} agree bit for bit without the mode here: the test no longer shows that "
-        "the mode is what makes results equal")
+        "the mode is what makes results equal"
+    )
 
 
 def _regenerate() -> None:

@@ -15,11 +15,15 @@ from gcnn import reproduce, rundir
 from gcnn.specs import TABLES
 
 REPO = Path(__file__).resolve().parents[1]
-CLS_ARGS = ("dataset=mnist_sample trainer=quick trainer.epochs=1 trainer.limit_train_batches=1 "
-            "trainer.limit_eval_batches=1 trainer.batch_size=8 trainer.eval_batch_size=8")
-SEG_ARGS = ("dataset=ph2_synthetic dataset.n_images=12 dataset.n_train=6 dataset.n_val=2 dataset.n_test=4 "
-            "dataset.size=32 dataset.width=40 dataset.height=32 trainer.epochs=1 trainer.batch_size=3 "
-            "trainer.eval_batch_size=8")
+CLS_ARGS = (
+    "dataset=mnist_sample trainer=quick trainer.epochs=1 trainer.limit_train_batches=1 "
+    "trainer.limit_eval_batches=1 trainer.batch_size=8 trainer.eval_batch_size=8"
+)
+SEG_ARGS = (
+    "dataset=ph2_synthetic dataset.n_images=12 dataset.n_train=6 dataset.n_val=2 dataset.n_test=4 "
+    "dataset.size=32 dataset.width=40 dataset.height=32 trainer.epochs=1 trainer.batch_size=3 "
+    "trainer.eval_batch_size=8"
+)
 
 
 def test_the_full_plan_is_seed_major_over_all_four_tables(tmp_path):
@@ -60,13 +64,16 @@ def test_budget_stops_new_starts_and_jobs_keep_the_list_order(tmp_path):
     assert out["not_started"] == more and not out["done"]
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--budget-min", "abc"], "BUDGET_MIN='abc' is not a number"),
-    (["--jobs", "0"], "JOBS='0'"),
-    (["--seeds", "a,b"], "SEEDS='a,b'"),
-    (["--tables", "table9"], "TABLES='table9'"),
-    (["--models", "resnet"], "MODELS: unknown run name(s) resnet"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--budget-min", "abc"], "BUDGET_MIN='abc' is not a number"),
+        (["--jobs", "0"], "JOBS='0'"),
+        (["--seeds", "a,b"], "SEEDS='a,b'"),
+        (["--tables", "table9"], "TABLES='table9'"),
+        (["--models", "resnet"], "MODELS: unknown run name(s) resnet"),
+    ],
+)
 def test_bad_input_is_one_line(args, message, capsys):
     assert reproduce.main(args) == 2
     err = capsys.readouterr().err
@@ -75,9 +82,22 @@ def test_bad_input_is_one_line(args, message, capsys):
 
 def _make_reproduce(results: Path, data: Path, budget: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "GCNN_DATA_DIR": str(data), "WANDB_MODE": "disabled"}
-    cmd = ["make", "--no-print-directory", "-o", "py-check", "reproduce", f"PY={sys.executable}", f"RESULTS={results}",
-           "SEEDS=0,1", "TABLES=table1,table3", "MODELS=cnn,segnet", f"BUDGET_MIN={budget}", "ARGS=logger=none",
-           f"CLS_ARGS={CLS_ARGS}", f"SEG_ARGS={SEG_ARGS}"]
+    cmd = [
+        "make",
+        "--no-print-directory",
+        "-o",
+        "py-check",
+        "reproduce",
+        f"PY={sys.executable}",
+        f"RESULTS={results}",
+        "SEEDS=0,1",
+        "TABLES=table1,table3",
+        "MODELS=cnn,segnet",
+        f"BUDGET_MIN={budget}",
+        "ARGS=logger=none",
+        f"CLS_ARGS={CLS_ARGS}",
+        f"SEG_ARGS={SEG_ARGS}",
+    ]
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
 
 

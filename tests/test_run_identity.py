@@ -17,14 +17,27 @@ from gcnn.rundir import RunDirError
 from gcnn.tables import build_table
 from gcnn.train import ConfigError, run
 
-TINY = ["trainer.batch_size=16", "trainer.eval_batch_size=32", "trainer.limit_train_batches=2",
-        "trainer.limit_eval_batches=1"]
+TINY = [
+    "trainer.batch_size=16",
+    "trainer.eval_batch_size=32",
+    "trainer.limit_train_batches=2",
+    "trainer.limit_eval_batches=1",
+]
 
 
 def _cfg(results: Path, *more: str):
-    return compose_cfg("experiment=table1", "model=cnn", "dataset=mnist_sample", "dataset.max_train=64",
-                       "dataset.max_test=32", f"paths.results_dir={results}", "logger=none", "trainer.epochs=1",
-                       *TINY, *more)
+    return compose_cfg(
+        "experiment=table1",
+        "model=cnn",
+        "dataset=mnist_sample",
+        "dataset.max_train=64",
+        "dataset.max_test=32",
+        f"paths.results_dir={results}",
+        "logger=none",
+        "trainer.epochs=1",
+        *TINY,
+        *more,
+    )
 
 
 @pytest.fixture
@@ -34,9 +47,14 @@ def finished(tmp_path) -> Path:
     return tmp_path / "runs/table1/cnn/seed=0/metrics.json"
 
 
-@pytest.mark.parametrize("change,key", [("trainer.epochs=2", "trainer.epochs: 1 -> 2"),
-                                        ("dataset.max_train=48", "dataset.max_train: 64 -> 48"),
-                                        ("model.dropout=0.1", "model.dropout: 0.0 -> 0.1")])
+@pytest.mark.parametrize(
+    "change,key",
+    [
+        ("trainer.epochs=2", "trainer.epochs: 1 -> 2"),
+        ("dataset.max_train=48", "dataset.max_train: 64 -> 48"),
+        ("model.dropout=0.1", "model.dropout: 0.0 -> 0.1"),
+    ],
+)
 def test_a_finished_run_with_other_settings_is_refused_and_kept(finished, change, key):
     before = finished.read_bytes()
     with pytest.raises(RunDirError) as err:
@@ -47,8 +65,16 @@ def test_a_finished_run_with_other_settings_is_refused_and_kept(finished, change
     assert finished.read_bytes() == before
 
 
-@pytest.mark.parametrize("change", ["logger=wandb", "logger.mode=disabled", "trainer.num_threads=1",
-                                    "trainer.progress=false", "paths.data_dir=elsewhere"])
+@pytest.mark.parametrize(
+    "change",
+    [
+        "logger=wandb",
+        "logger.mode=disabled",
+        "trainer.num_threads=1",
+        "trainer.progress=false",
+        "paths.data_dir=elsewhere",
+    ],
+)
 def test_settings_that_cannot_change_a_result_still_skip_the_finished_run(finished, change):
     stamp = finished.stat().st_mtime_ns
     again = run(_cfg(finished.parents[4], change))
@@ -120,8 +146,14 @@ def test_a_refused_setting_writes_no_run(tmp_path):
 
 def test_identity_ignores_exactly_the_listed_settings():
     a = compose_cfg("experiment=table1", "model=p4cnn")
-    b = compose_cfg("experiment=table1", "model=p4cnn", "logger=none", "trainer.force=true", "paths.results_dir=x",
-                    "trainer.num_threads=3")
+    b = compose_cfg(
+        "experiment=table1",
+        "model=p4cnn",
+        "logger=none",
+        "trainer.force=true",
+        "paths.results_dir=x",
+        "trainer.num_threads=3",
+    )
     assert rundir.differences(rundir.flat_settings(a), rundir.flat_settings(b)) == []
     c = compose_cfg("experiment=table1", "model=p4cnn", "trainer.shuffle=false")
     assert rundir.differences(rundir.flat_settings(a), rundir.flat_settings(c)) == ["trainer.shuffle: True -> False"]

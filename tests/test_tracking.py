@@ -11,7 +11,6 @@ from gcnn.tracking import _resolve_mode
 from gcnn.train import run
 
 
-
 class FakeRun:
     def __init__(self, **kwargs):
         self.init, self.logged, self.summary, self.finished = kwargs, [], {}, []
@@ -38,8 +37,19 @@ def fake_wandb(monkeypatch):
 
 
 def _cfg(tmp_path, logger="logger.mode=offline"):
-    return compose_cfg(*["experiment=table1", "model=cnn", "dataset=mnist_sample", "dataset.max_train=64",
-                     "dataset.max_test=32", f"paths.results_dir={tmp_path}", "seed=3", logger, *TINY])
+    return compose_cfg(
+        *[
+            "experiment=table1",
+            "model=cnn",
+            "dataset=mnist_sample",
+            "dataset.max_train=64",
+            "dataset.max_test=32",
+            f"paths.results_dir={tmp_path}",
+            "seed=3",
+            logger,
+            *TINY,
+        ]
+    )
 
 
 def test_run_name_group_config_metrics_and_finish(fake_wandb, tmp_path):
@@ -67,10 +77,26 @@ def test_the_run_is_finished_when_training_raises(fake_wandb, tmp_path, monkeypa
 
 
 def test_synthetic_data_is_tagged(fake_wandb, tmp_path):
-    run(compose_cfg(*["experiment=table3", "model=segnet", "dataset=ph2_synthetic", "dataset.n_images=12",
-                  "dataset.n_train=6", "dataset.n_val=2", "dataset.n_test=4", "dataset.size=16",
-                  "model.channels=[4,4,4,4]", "trainer.epochs=1", "trainer.batch_size=3", f"paths.data_dir={tmp_path}",
-                  f"paths.results_dir={tmp_path}", "logger.mode=offline"]))
+    run(
+        compose_cfg(
+            *[
+                "experiment=table3",
+                "model=segnet",
+                "dataset=ph2_synthetic",
+                "dataset.n_images=12",
+                "dataset.n_train=6",
+                "dataset.n_val=2",
+                "dataset.n_test=4",
+                "dataset.size=16",
+                "model.channels=[4,4,4,4]",
+                "trainer.epochs=1",
+                "trainer.batch_size=3",
+                f"paths.data_dir={tmp_path}",
+                f"paths.results_dir={tmp_path}",
+                "logger.mode=offline",
+            ]
+        )
+    )
     assert "synthetic" in fake_wandb[0].init["tags"] and fake_wandb[0].summary["synthetic"] is True
 
 

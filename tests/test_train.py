@@ -21,7 +21,6 @@ from gcnn.train import ConfigError, run
 REPO = Path(__file__).resolve().parents[1]
 
 
-
 def _write_amat(path: Path, n: int, seed: int) -> None:
     g = torch.Generator().manual_seed(seed)
     pixels = torch.rand(n, 784, generator=g)
@@ -49,14 +48,26 @@ def make_cfg(overrides: list[str]):
 
 
 def _seg_overrides(size=32):
-    return ["dataset=ph2_synthetic", "dataset.n_images=12", "dataset.n_train=6", "dataset.n_val=2",
-            "dataset.n_test=4", f"dataset.size={size}", "dataset.width=40", "dataset.height=32",
-            "trainer.epochs=1", "trainer.batch_size=3", "trainer.eval_batch_size=8"]
+    return [
+        "dataset=ph2_synthetic",
+        "dataset.n_images=12",
+        "dataset.n_train=6",
+        "dataset.n_val=2",
+        "dataset.n_test=4",
+        f"dataset.size={size}",
+        "dataset.width=40",
+        "dataset.height=32",
+        "trainer.epochs=1",
+        "trainer.batch_size=3",
+        "trainer.eval_batch_size=8",
+    ]
 
 
 # Every model of every table, from the tables' own list (gcnn.specs); "+" rows are the same model augmented.
-EXPERIMENTS = [(t, list(dict.fromkeys(m for m, _ in runs_of(t))), TINY if t in ("table1", "table2") else None)
-               for t in ("table1", "table2", "table3", "table4")]
+EXPERIMENTS = [
+    (t, list(dict.fromkeys(m for m, _ in runs_of(t))), TINY if t in ("table1", "table2") else None)
+    for t in ("table1", "table2", "table3", "table4")
+]
 
 
 @pytest.mark.parametrize("experiment,models,_", EXPERIMENTS)
@@ -85,15 +96,38 @@ def test_every_experiment_and_model_config_composes_and_instantiates(experiment,
 def test_every_experiment_runs_a_tiny_version_end_to_end(experiment, models, tiny, data_dir, tmp_path):
     model = models[1]  # a group model: the most complicated path
     extra = tiny if tiny else _seg_overrides(33 if experiment == "table4" else 32)
-    cfg = make_cfg([f"experiment={experiment}", f"model={model}", f"paths.results_dir={tmp_path}",
-                    f"paths.data_dir={data_dir}", "logger.mode=offline", *extra])
+    cfg = make_cfg(
+        [
+            f"experiment={experiment}",
+            f"model={model}",
+            f"paths.results_dir={tmp_path}",
+            f"paths.data_dir={data_dir}",
+            "logger.mode=offline",
+            *extra,
+        ]
+    )
     result = run(cfg)
     run_dir = Path(cfg.run_dir)
     saved = json.loads((run_dir / "metrics.json").read_text())
     assert saved == result
-    for key in ("experiment", "run", "model", "group", "dataset", "seed", "params", "epochs", "device", "train_seconds", "metrics"):
+    for key in (
+        "experiment",
+        "run",
+        "model",
+        "group",
+        "dataset",
+        "seed",
+        "params",
+        "epochs",
+        "device",
+        "train_seconds",
+        "metrics",
+    ):
         assert key in saved
     assert saved["experiment"] == experiment and saved["run"] == saved["model"] == model and saved["device"] == "cpu"
+    origin = saved["provenance"]  # where the numbers came from: code, software, machine
+    assert {"git", "python", "torch", "packages", "cpu", "cpu_capability", "num_threads", "gpu"} <= set(origin)
+    assert "commit" in origin["git"] and saved["machine"].startswith("cpu: ")
     history = pd.read_csv(run_dir / "history.csv")
     assert list(history["epoch"]) == list(range(1, cfg.trainer.epochs + 1))
     offline_runs = list((run_dir / "wandb").glob("offline-run-*"))
@@ -103,8 +137,15 @@ def test_every_experiment_runs_a_tiny_version_end_to_end(experiment, models, tin
         assert set(saved["metrics"]) == expected
         assert all(0.0 <= v <= 1.0 for v in saved["metrics"].values())
     else:
-        for key in ("train_iou", "test_iou", "test_rotated_iou", "train_iou_score", "test_iou_score",
-                    "test_rotated_iou_score", "test_dice"):
+        for key in (
+            "train_iou",
+            "test_iou",
+            "test_rotated_iou",
+            "train_iou_score",
+            "test_iou_score",
+            "test_rotated_iou_score",
+            "test_dice",
+        ):
             assert 0.0 <= saved["metrics"][key] <= 1.0
         assert saved["synthetic"] is True
         assert json.loads((run_dir / "data_info.json").read_text())["split"]["test"]
@@ -116,8 +157,18 @@ def test_augmented_runs_get_their_own_directory(tmp_path):
 
 
 def _cls_cfg(results, data_dir, *more):
-    return make_cfg(["experiment=table1", "model=cnn", f"paths.results_dir={results}", f"paths.data_dir={data_dir}",
-                     "logger=none", *TINY, "trainer.epochs=3", *more])
+    return make_cfg(
+        [
+            "experiment=table1",
+            "model=cnn",
+            f"paths.results_dir={results}",
+            f"paths.data_dir={data_dir}",
+            "logger=none",
+            *TINY,
+            "trainer.epochs=3",
+            *more,
+        ]
+    )
 
 
 def test_interrupted_run_resumes_to_the_same_metrics(data_dir, tmp_path, monkeypatch):
@@ -172,24 +223,57 @@ def test_a_different_seed_gives_different_training(data_dir, tmp_path):
 
 def test_a_model_that_does_not_fit_the_data_is_a_clear_error_and_writes_nothing(data_dir, tmp_path):
     with pytest.raises(ConfigError, match="segmentation model"):
-        run(make_cfg(["experiment=table1", "model=segnet", f"paths.results_dir={tmp_path}",
-                      f"paths.data_dir={data_dir}", "logger=none", *TINY]))
+        run(
+            make_cfg(
+                [
+                    "experiment=table1",
+                    "model=segnet",
+                    f"paths.results_dir={tmp_path}",
+                    f"paths.data_dir={data_dir}",
+                    "logger=none",
+                    *TINY,
+                ]
+            )
+        )
     assert not (tmp_path / "runs").exists()
 
 
 def test_a_classification_trainer_profile_simply_works_for_segmentation(tmp_path):
     """The task comes with the data; a trainer profile holds only numbers."""
-    result = run(make_cfg(["experiment=table3", "trainer=quick", f"paths.results_dir={tmp_path}",
-                           f"paths.data_dir={tmp_path}", "logger=none", *_seg_overrides(), "trainer.epochs=1"]))
+    result = run(
+        make_cfg(
+            [
+                "experiment=table3",
+                "trainer=quick",
+                f"paths.results_dir={tmp_path}",
+                f"paths.data_dir={tmp_path}",
+                "logger=none",
+                *_seg_overrides(),
+                "trainer.epochs=1",
+            ]
+        )
+    )
     assert 0.0 <= result["metrics"]["test_iou"] <= 1.0
 
 
 def test_missing_data_is_one_clear_line_and_a_nonzero_exit(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     proc = subprocess.run(
-        [sys.executable, "-m", "gcnn.train", "experiment=table1", "dataset=mnist", "dataset.download=false",
-         f"paths.data_dir={tmp_path / 'nowhere'}", f"paths.results_dir={tmp_path}", "logger=none"],
-        capture_output=True, text=True, env=env, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "gcnn.train",
+            "experiment=table1",
+            "dataset=mnist",
+            "dataset.download=false",
+            f"paths.data_dir={tmp_path / 'nowhere'}",
+            f"paths.results_dir={tmp_path}",
+            "logger=none",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]
@@ -201,7 +285,11 @@ def test_missing_data_is_one_clear_line_and_a_nonzero_exit(tmp_path):
 
 def test_missing_ph2_says_where_to_get_it(tmp_path):
     with pytest.raises(DataError, match="PH2"):
-        run(make_cfg(["experiment=table3", f"paths.results_dir={tmp_path}", f"paths.data_dir={tmp_path}", "logger=none"]))
+        run(
+            make_cfg(
+                ["experiment=table3", f"paths.results_dir={tmp_path}", f"paths.data_dir={tmp_path}", "logger=none"]
+            )
+        )
 
 
 def test_splits_move_to_an_accelerator_once_except_an_augmented_train_split():
@@ -220,6 +308,16 @@ def test_splits_move_to_an_accelerator_once_except_an_augmented_train_split():
 
 def test_an_input_size_the_segnet_cannot_pool_exactly_is_one_clear_error(tmp_path):
     with pytest.raises(ConfigError, match=r"dataset\.size"):
-        run(make_cfg(["experiment=table3", f"paths.results_dir={tmp_path}", f"paths.data_dir={tmp_path}",
-                      "logger=none", *_seg_overrides(), "dataset.size=40"]))
+        run(
+            make_cfg(
+                [
+                    "experiment=table3",
+                    f"paths.results_dir={tmp_path}",
+                    f"paths.data_dir={tmp_path}",
+                    "logger=none",
+                    *_seg_overrides(),
+                    "dataset.size=40",
+                ]
+            )
+        )
     assert not (tmp_path / "runs/table3/segnet/seed=0/checkpoint.pt").exists()

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -81,7 +81,9 @@ def train_one_epoch(model, optimizer, data: DataBundle, cfg, epoch: int, device)
     if meter is not None:
         row.update({f"train_{k}": v for k, v in meter.compute().items() if k != "n"})
     bar.close()
-    log.info("epoch %d/%d  %s", epoch + 1, tcfg.epochs, "  ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch"))
+    log.info(
+        "epoch %d/%d  %s", epoch + 1, tcfg.epochs, "  ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch")
+    )
     return row
 
 
@@ -160,8 +162,10 @@ class Progress:
         width = 24
         filled = int(width * self.done / max(self.total, 1))
         shown = " ".join(f"{k} {v:.4f}" for k, v in values.items())
-        sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
-                         f"{shown} {images_per_s:.0f} img/s")
+        sys.stderr.write(
+            f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
+            f"{shown} {images_per_s:.0f} img/s"
+        )
         sys.stderr.flush()
 
     def close(self) -> None:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import re
-from functools import lru_cache
+from functools import cache
 
 import torch
 import torch.nn.functional as F
@@ -184,13 +184,13 @@ def get_group(name: str | Group, filter_interpolation: str | None = None) -> Gro
     return _cached_group(int(match.group(1)), bool(match.group(2)), filter_interpolation or "nearest")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _cached_group(n: int, mirror: bool, filter_interpolation: str) -> Group:
     return Group(n, mirror, filter_interpolation)
 
 
 # -------------------------------------------------------------------- filter-transform construction
-@lru_cache(maxsize=None)
+@cache
 def _filter_matrices(n: int, mirror: bool, interpolation: str, k: int) -> torch.Tensor:
     """Build T_a = R(φ_a) · Rot90^{q_a} · Flip^{m_a}: the nearest quarter turn is done exactly and only the
     remainder |φ| <= 45° is interpolated, so every multiple of 90° in any pN is an exact permutation."""

@@ -18,7 +18,7 @@ permutation of B (rot90, flip) to round-off: the sampled functions transform exa
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache
 
 import torch
 
@@ -53,16 +53,20 @@ def check_filter_basis(filter_basis: str, kernel_size: int, max_frequency: int |
     if filter_basis != "harmonic":
         return
     if kernel_size < 1 or kernel_size % 2 == 0:
-        raise ValueError(f"{prefix}filter_basis=harmonic needs an odd {prefix}kernel_size (rings about the centre "
-                         f"pixel), got {kernel_size}")
+        raise ValueError(
+            f"{prefix}filter_basis=harmonic needs an odd {prefix}kernel_size (rings about the centre "
+            f"pixel), got {kernel_size}"
+        )
     if max_frequency is not None:
         if max_frequency < 0:
             raise ValueError(f"{prefix}max_frequency must be >= 0 or null, got {max_frequency}")
         available = max(band_limits(kernel_size))
         if max_frequency > available:
-            raise ValueError(f"{prefix}max_frequency={max_frequency} is too high for {prefix}kernel_size={kernel_size}"
-                             f" (a {kernel_size}×{kernel_size} grid samples harmonics up to frequency {available}); "
-                             f"use a larger {prefix}kernel_size or a lower {prefix}max_frequency")
+            raise ValueError(
+                f"{prefix}max_frequency={max_frequency} is too high for {prefix}kernel_size={kernel_size}"
+                f" (a {kernel_size}×{kernel_size} grid samples harmonics up to frequency {available}); "
+                f"use a larger {prefix}kernel_size or a lower {prefix}max_frequency"
+            )
 
 
 def _grid_polar(kernel_size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -72,7 +76,7 @@ def _grid_polar(kernel_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.hypot(rows, cols).flatten(), torch.atan2(-cols, -rows).flatten()
 
 
-@lru_cache(maxsize=None)
+@cache
 def harmonic_basis(kernel_size: int, max_frequency: int | None = None) -> tuple[torch.Tensor, tuple[int, ...]]:
     """(k², n_basis) float64 sampled basis B and the frequency of each column.
 
@@ -96,9 +100,10 @@ def harmonic_basis(kernel_size: int, max_frequency: int | None = None) -> tuple[
     return torch.stack(columns, dim=1), tuple(frequencies)
 
 
-@lru_cache(maxsize=None)
-def coefficient_representation(n_rotations: int, mirror: bool, kernel_size: int,
-                               max_frequency: int | None = None) -> torch.Tensor:
+@cache
+def coefficient_representation(
+    n_rotations: int, mirror: bool, kernel_size: int, max_frequency: int | None = None
+) -> torch.Tensor:
     """(|G|, n_basis, n_basis) float64 ρ(a) with L_a(B·c) = B·ρ(a)·c, for the group's element order."""
     frequencies = harmonic_basis(kernel_size, max_frequency)[1]
     mats = []

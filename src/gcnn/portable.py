@@ -13,7 +13,8 @@ so it is a set of environment variables, defined here once (`PORTABLE_ENV`) and 
 * `gcnn.portable.apply()` in a script, before `import torch`.
 
 Which variable changes results and what each costs is measured by `scripts/portable_probe.py` (README,
-"Reproducibility guarantees"). The claim covers x86-64 processors with AVX2 and FMA, at THREADS threads. This module imports nothing heavy: it must run before torch loads.
+"Reproducibility guarantees"). The claim covers x86-64 processors with AVX2 and FMA, at THREADS threads.
+This module imports nothing heavy: it must run before torch loads.
 """
 
 from __future__ import annotations
@@ -111,8 +112,10 @@ def apply(reexec: bool = True, strict: bool = True) -> bool:
         sys.stdout.flush()
         sys.stderr.flush()
         os.execve(sys.executable, [sys.executable, *_original_argv()], env)
-    message = (f"the portable mode was asked for after `import torch`, too late to take effect; set {SWITCH}=1 "
-               "in the environment (or make PORTABLE=1), or call gcnn.portable.apply() before importing torch")
+    message = (
+        f"the portable mode was asked for after `import torch`, too late to take effect; set {SWITCH}=1 "
+        "in the environment (or make PORTABLE=1), or call gcnn.portable.apply() before importing torch"
+    )
     if strict:
         raise RuntimeError(message)
     import warnings
@@ -219,8 +222,14 @@ def _main(argv: list[str]) -> int:
             import torch
 
             torch.backends.mkldnn.enabled = False
-        out = probe(args.steps, args.batch, args.group, tuple(int(c) for c in args.channels.split(",")),
-                    args.size, threads=args.threads)
+        out = probe(
+            args.steps,
+            args.batch,
+            args.group,
+            tuple(int(c) for c in args.channels.split(",")),
+            args.size,
+            threads=args.threads,
+        )
         out["portable"] = in_effect()
         print(json.dumps(out))
         return 0

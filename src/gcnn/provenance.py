@@ -29,8 +29,9 @@ def git_state(root: Path | None = None) -> dict:
     root = root or _repo_root()
 
     def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10,
-                              check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
 
     try:
         if Path(git("rev-parse", "--show-toplevel")).resolve() != root.resolve():
@@ -95,7 +96,12 @@ def machine_key(prov: dict, device: str | None = None) -> str:
     dev = device if device is not None else ("cuda" if prov.get("gpu") else "cpu")
     torch_v = prov.get("torch", UNKNOWN)
     if str(dev).startswith("cuda"):
-        return f"cuda: {prov.get('gpu') or UNKNOWN}, torch {torch_v}, CUDA {prov.get('cuda')}, cuDNN {prov.get('cudnn')}"
-    mode = "portable mode on" if prov.get("portable_mode") else "portable mode off"
-    return (f"cpu: {prov.get('cpu', UNKNOWN)}, capability {prov.get('cpu_capability', UNKNOWN)}, "
-            f"{prov.get('num_threads')} threads, {mode}, torch {torch_v}")
+        return (
+            f"cuda: {prov.get('gpu') or UNKNOWN}, torch {torch_v}, CUDA {prov.get('cuda')}, cuDNN {prov.get('cudnn')}"
+        )
+    if prov.get("portable_mode"):  # the mode's claim: the processor does not change the numbers
+        return f"cpu: portable mode (any x86-64 with AVX2), {prov.get('num_threads')} threads, torch {torch_v}"
+    return (
+        f"cpu: {prov.get('cpu', UNKNOWN)}, capability {prov.get('cpu_capability', UNKNOWN)}, "
+        f"{prov.get('num_threads')} threads, portable mode off, torch {torch_v}"
+    )

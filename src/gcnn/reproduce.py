@@ -85,8 +85,15 @@ class Run:
 
 
 # ----------------------------------------------------------------------------------------------- 1. the plan
-def plan(results_dir: Path, seeds: list[int], tables: list[str], models: list[str] | None = None,
-         cls_args: list[str] = (), seg_args: list[str] = (), args: list[str] = ()) -> list[Run]:
+def plan(
+    results_dir: Path,
+    seeds: list[int],
+    tables: list[str],
+    models: list[str] | None = None,
+    cls_args: list[str] = (),
+    seg_args: list[str] = (),
+    args: list[str] = (),
+) -> list[Run]:
     """Every run of the reproduction, in launch order (seed-major)."""
     runs = []
     for seed in seeds:
@@ -97,9 +104,19 @@ def plan(results_dir: Path, seeds: list[int], tables: list[str], models: list[st
                 name = model + ("+" if "dataset.augment=true" in extra else "")
                 if models and name not in models:
                     continue
-                overrides = (f"experiment={table}", f"model={model}", f"seed={seed}", f"paths.results_dir={results_dir}",
-                             *dataset, *extra, *task_args, *args)
-                runs.append(Run(table, name, seed, overrides, Path(results_dir) / "runs" / table / name / f"seed={seed}"))
+                overrides = (
+                    f"experiment={table}",
+                    f"model={model}",
+                    f"seed={seed}",
+                    f"paths.results_dir={results_dir}",
+                    *dataset,
+                    *extra,
+                    *task_args,
+                    *args,
+                )
+                runs.append(
+                    Run(table, name, seed, overrides, Path(results_dir) / "runs" / table / name / f"seed={seed}")
+                )
     return runs
 
 
@@ -109,8 +126,9 @@ def launch(run: Run) -> int:
     return subprocess.call([sys.executable, "-m", "gcnn.train", *run.overrides])
 
 
-def execute(runs: list[Run], budget_s: float | None, jobs: int = 1, start: float | None = None,
-            launch=launch) -> dict[str, list[Run]]:
+def execute(
+    runs: list[Run], budget_s: float | None, jobs: int = 1, start: float | None = None, launch=launch
+) -> dict[str, list[Run]]:
     """Launch the unfinished runs in order, `jobs` at a time; none starts once `budget_s` has passed."""
     outcome = {"skipped": [], "done": [], "failed": [], "not_started": []}
     lock = threading.Lock()
@@ -153,8 +171,20 @@ def execute(runs: list[Run], budget_s: float | None, jobs: int = 1, start: float
 
 # ----------------------------------------------------------------------------------------------- 4. the tables
 def aggregate(results_dir: Path, tables: list[str], seeds: list[int], command: str) -> int:
-    return subprocess.call([sys.executable, "-m", "gcnn.tables", *tables, "--results-dir", str(results_dir),
-                            "--seeds", ",".join(map(str, seeds)), "--command", command])
+    return subprocess.call(
+        [
+            sys.executable,
+            "-m",
+            "gcnn.tables",
+            *tables,
+            "--results-dir",
+            str(results_dir),
+            "--seeds",
+            ",".join(map(str, seeds)),
+            "--command",
+            command,
+        ]
+    )
 
 
 # ----------------------------------------------------------------------------------------------- command line
@@ -226,21 +256,33 @@ def main(argv=None) -> int:
             print(f"{i + 1:3d}  {run}  [{state}]  python -m gcnn.train {' '.join(run.overrides)}")
         return 0
     budget = "no budget" if ns.budget_s is None else f"budget {ns.budget_s / 60:g} min"
-    print(f"[reproduce] {len(runs)} runs in {results_dir}, {sum(r.finished for r in runs)} finished; "
-          f"{ns.jobs} at once; {budget}", flush=True)
+    print(
+        f"[reproduce] {len(runs)} runs in {results_dir}, {sum(r.finished for r in runs)} finished; "
+        f"{ns.jobs} at once; {budget}",
+        flush=True,
+    )
 
     outcome = execute(runs, ns.budget_s, ns.jobs)  # the budget counts from the first launch
     aggregate(results_dir, ns.tables, ns.seeds, ns.command)
 
     finished = sum(r.finished for r in runs)
-    print(f"[reproduce] {finished} of {len(runs)} runs finished ({len(outcome['done'])} this time, "
-          f"{len(outcome['skipped'])} skipped as already finished); tables in {results_dir}/", flush=True)
+    print(
+        f"[reproduce] {finished} of {len(runs)} runs finished ({len(outcome['done'])} this time, "
+        f"{len(outcome['skipped'])} skipped as already finished); tables in {results_dir}/",
+        flush=True,
+    )
     if outcome["not_started"]:
-        print(f"[reproduce] budget reached: {len(outcome['not_started'])} runs not started; "
-              f"the same command continues with them", flush=True)
+        print(
+            f"[reproduce] budget reached: {len(outcome['not_started'])} runs not started; "
+            f"the same command continues with them",
+            flush=True,
+        )
     if outcome["failed"]:
-        print(f"[reproduce] {len(outcome['failed'])} runs FAILED: {', '.join(map(str, outcome['failed']))}",
-              file=sys.stderr, flush=True)
+        print(
+            f"[reproduce] {len(outcome['failed'])} runs FAILED: {', '.join(map(str, outcome['failed']))}",
+            file=sys.stderr,
+            flush=True,
+        )
         return 1
     return 0
 

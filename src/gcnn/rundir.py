@@ -63,8 +63,11 @@ def differences(stored: dict, requested: dict) -> list[str]:
     """`key: old -> new` for every setting that differs (absent settings show as <absent>)."""
     absent = "<absent>"
     keys = sorted(set(stored) | set(requested))
-    return [f"{k}: {stored.get(k, absent)} -> {requested.get(k, absent)}" for k in keys
-            if stored.get(k, absent) != requested.get(k, absent)]
+    return [
+        f"{k}: {stored.get(k, absent)} -> {requested.get(k, absent)}"
+        for k in keys
+        if stored.get(k, absent) != requested.get(k, absent)
+    ]
 
 
 def check_identity(run_dir: Path, cfg: DictConfig) -> None:

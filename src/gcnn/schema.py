@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
@@ -47,22 +47,22 @@ class TrainerConf:
     cudnn_benchmark: bool = False
     compile: bool = False
     deterministic: bool = True
-    limit_train_batches: Optional[int] = setting(None, ge=1)
-    limit_eval_batches: Optional[int] = setting(None, ge=1)
+    limit_train_batches: int | None = setting(None, ge=1)
+    limit_eval_batches: int | None = setting(None, ge=1)
     log_every: int = setting(50, ge=1)
     force: bool = False
     progress: Any = setting("auto", choices=("auto", True, False))
-    num_threads: Optional[int] = setting(None, ge=1)
+    num_threads: int | None = setting(None, ge=1)
 
 
 @dataclass
 class LoggerConf:
     name: str = setting("none", choices=("wandb", "none"))
     project: str = "gcnn"
-    entity: Optional[str] = None
+    entity: str | None = None
     mode: str = setting("auto", choices=("auto", "online", "offline", "disabled"))
-    group: Optional[str] = None
-    run_name: Optional[str] = None
+    group: str | None = None
+    run_name: str | None = None
     tags: list = setting([])
 
 
@@ -82,7 +82,7 @@ class ClassifierConf:
     num_classes: int = setting(10, ge=2)
     kernel_size: int = setting(3, ge=1, odd=True)
     filter_basis: str = setting("pixel", choices=("pixel", "harmonic"))
-    max_frequency: Optional[int] = setting(None, ge=0)
+    max_frequency: int | None = setting(None, ge=0)
     dropout: float = setting(0.0, ge=0, lt=1)
     filter_interpolation: str = setting("nearest", choices=("nearest", "bilinear"))
 
@@ -111,7 +111,7 @@ class MnistConf:
     rotate_test: bool = False
     rotation_seed: int = setting(0, ge=0)
     rotation_mode: str = setting("bilinear", choices=("bilinear", "nearest"))
-    pad_to: Optional[int] = setting(33, ge=28)
+    pad_to: int | None = setting(33, ge=28)
     pad_mode: str = setting("edge", choices=("edge", "zeros"))
     transformed_test: bool = True
     transformed_seed: int = setting(1234, ge=0)
@@ -119,8 +119,8 @@ class MnistConf:
     transformed_flip_p: float = setting(0.5, ge=0, le=1)
     transformed_translate: float = setting(0.0, ge=0, lt=1)
     transformed_mode: str = setting("nearest", choices=("nearest", "bilinear"))
-    max_train: Optional[int] = setting(None, ge=1)
-    max_test: Optional[int] = setting(None, ge=1)
+    max_train: int | None = setting(None, ge=1)
+    max_test: int | None = setting(None, ge=1)
     download: bool = True
     larochelle_transpose: bool = False
     name: str = "mnist"
@@ -241,8 +241,12 @@ def _walk(node: DictConfig, prefix: str, problems: list[str]) -> None:
                 problems.append(f"{path}={_show(value)}: {message}")
 
 
-_BOUNDS = (("ge", ">=", lambda v, b: v >= b), ("gt", ">", lambda v, b: v > b),
-           ("le", "<=", lambda v, b: v <= b), ("lt", "<", lambda v, b: v < b))
+_BOUNDS = (
+    ("ge", ">=", lambda v, b: v >= b),
+    ("gt", ">", lambda v, b: v > b),
+    ("le", "<=", lambda v, b: v <= b),
+    ("lt", "<", lambda v, b: v < b),
+)
 
 
 def check(value, rules: dict) -> str | None:

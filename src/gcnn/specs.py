@@ -26,10 +26,15 @@ class TableSpec:
 
 CLASSIFIERS = (("CNN", "cnn"), ("P4CNN", "p4cnn"), ("P6CNN", "p6cnn"), ("P8CNN", "p8cnn"), ("D4CNN", "d4cnn"))
 ABLATION_P6_ROWS = (
-    ("P6CNN pixel, nearest (as run)", "p6cnn"), ("P6CNN pixel, bilinear (as written)", "p6cnn_bilinear"),
-    ("P6CNN harmonic (exact)", "p6cnn_harmonic"), ("P8CNN pixel, nearest (as run)", "p8cnn"),
-    ("P8CNN pixel, bilinear", "p8cnn_bilinear"), ("P8CNN harmonic (exact)", "p8cnn_harmonic"),
-    ("P4CNN pixel", "p4cnn"), ("P4CNN harmonic", "p4cnn_harmonic"), ("D4CNN pixel", "d4cnn"),
+    ("P6CNN pixel, nearest (as run)", "p6cnn"),
+    ("P6CNN pixel, bilinear (as written)", "p6cnn_bilinear"),
+    ("P6CNN harmonic (exact)", "p6cnn_harmonic"),
+    ("P8CNN pixel, nearest (as run)", "p8cnn"),
+    ("P8CNN pixel, bilinear", "p8cnn_bilinear"),
+    ("P8CNN harmonic (exact)", "p8cnn_harmonic"),
+    ("P4CNN pixel", "p4cnn"),
+    ("P4CNN harmonic", "p4cnn_harmonic"),
+    ("D4CNN pixel", "d4cnn"),
     ("D4CNN harmonic", "d4cnn_harmonic"),
 )
 TABLES = {
@@ -41,13 +46,22 @@ TABLES = {
         percent=True,
     ),
     "table2": TableSpec(
-        "Table 2: accuracy of models on rotated MNIST", "table2", CLASSIFIERS, (("Test accuracy", "test_acc"),), percent=True
+        "Table 2: accuracy of models on rotated MNIST",
+        "table2",
+        CLASSIFIERS,
+        (("Test accuracy", "test_acc"),),
+        percent=True,
     ),
     "table3": TableSpec(
         "Table 3: SegNet models on PH2 (study's thresholded IoU score; raw IoU in its own columns)",
         "table3",
-        (("SegNet", "segnet"), ("P4SegNet", "p4segnet"), ("D4SegNet", "d4segnet"), ("SegNet+", "segnet+"),
-         ("P4SegNet+", "p4segnet+")),
+        (
+            ("SegNet", "segnet"),
+            ("P4SegNet", "p4segnet"),
+            ("D4SegNet", "d4segnet"),
+            ("SegNet+", "segnet+"),
+            ("P4SegNet+", "p4segnet+"),
+        ),
         (("test IoU score", "test_iou_score"), ("rotated test IoU score", "test_rotated_iou_score")),
         (("test IoU (raw)", "test_iou"), ("rotated test IoU (raw)", "test_rotated_iou"), ("test Dice", "test_dice")),
     ),
@@ -86,8 +100,9 @@ def study_reference() -> pd.DataFrame:
 
 def runs_of(table: str) -> list[tuple[str, list[str]]]:
     """(model config, extra overrides) for every row of `table`, in order: "segnet+" is segnet augmented."""
-    return [(name[:-1], ["dataset.augment=true"]) if name.endswith("+") else (name, [])
-            for _, name in TABLES[table].rows]
+    return [
+        (name[:-1], ["dataset.augment=true"]) if name.endswith("+") else (name, []) for _, name in TABLES[table].rows
+    ]
 
 
 def main(argv=None) -> None:
@@ -97,8 +112,11 @@ def main(argv=None) -> None:
     parser.add_argument("--augmented", action="store_true", help="only the models of the '+' rows")
     parser.add_argument("--plain", action="store_true", help="only the models of the rows without '+'")
     args = parser.parse_args(argv)
-    rows = [(m, extra) for m, extra in runs_of(args.table)
-            if not (args.augmented and not extra) and not (args.plain and extra)]
+    rows = [
+        (m, extra)
+        for m, extra in runs_of(args.table)
+        if not (args.augmented and not extra) and not (args.plain and extra)
+    ]
     print(",".join(m for m, _ in rows))
 
 

@@ -35,8 +35,16 @@ def collect_runs(results_dir: Path, experiment: str) -> tuple[pd.DataFrame, list
         if metrics_file.exists():
             try:
                 data = json.loads(metrics_file.read_text())
-                records.append({**{k: v for k, v in data.items() if k != "metrics"}, **data["metrics"], "run": name,
-                                "input_size": _input_size(run_dir), "settings": _settings(run_dir)})
+                records.append(
+                    {
+                        **{k: v for k, v in data.items() if k not in ("metrics", "provenance")},
+                        **data["metrics"],
+                        "run": name,
+                        "machine": data.get("machine", "machine not recorded"),
+                        "input_size": _input_size(run_dir),
+                        "settings": _settings(run_dir),
+                    }
+                )
             except (json.JSONDecodeError, KeyError) as err:
                 problems.append({"model": name, "seed": seed, "status": f"unreadable metrics.json ({err})"})
         elif (run_dir / "failed.json").exists():
@@ -46,7 +54,11 @@ def collect_runs(results_dir: Path, experiment: str) -> tuple[pd.DataFrame, list
                 error = "failed.json unreadable"
             problems.append({"model": name, "seed": seed, "status": f"failed: {error}"})
         else:
-            status = "unfinished (rerun the same command to resume)" if (run_dir / "checkpoint.pt").exists() else "started, no epoch finished"
+            status = (
+                "unfinished (rerun the same command to resume)"
+                if (run_dir / "checkpoint.pt").exists()
+                else "started, no epoch finished"
+            )
             problems.append({"model": name, "seed": seed, "status": status})
     return pd.DataFrame.from_records(records), problems
 
@@ -70,8 +82,14 @@ def split_mixed_rows(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[dict]]:
         settings = sel["settings"].tolist()
         if any(s is None for s in settings):
             unknown = [str(seed) for seed, s in zip(sel["seed"], settings) if s is None]
-            problems.append({"model": name, "seed": ",".join(unknown), "status": "config.yaml missing or unreadable: "
-                             "settings unknown, not averaged (rerun with trainer.force=true)"})
+            problems.append(
+                {
+                    "model": name,
+                    "seed": ",".join(unknown),
+                    "status": "config.yaml missing or unreadable: "
+                    "settings unknown, not averaged (rerun with trainer.force=true)",
+                }
+            )
             sel = sel[[s is not None for s in settings]]
             settings = [s for s in settings if s is not None]
         first = settings[0] if settings else None
@@ -79,10 +97,15 @@ def split_mixed_rows(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[dict]]:
         if odd:
             diff = differences(first, settings[odd[0]])
             shown = "; ".join(diff[:5]) + (f"; and {len(diff) - 5} more" if len(diff) > 5 else "")
-            problems.append({"model": name, "seed": ",".join(str(s) for s in sorted(sel["seed"])),
-                             "status": f"runs with different settings, not averaged (seed {sel['seed'].iloc[0]} vs "
-                                       f"seed {sel['seed'].iloc[odd[0]]}: {shown}); rerun them with one setting "
-                                       f"(trainer.force=true) or keep each setting in its own RESULTS folder"})
+            problems.append(
+                {
+                    "model": name,
+                    "seed": ",".join(str(s) for s in sorted(sel["seed"])),
+                    "status": f"runs with different settings, not averaged (seed {sel['seed'].iloc[0]} vs "
+                    f"seed {sel['seed'].iloc[odd[0]]}: {shown}); rerun them with one setting "
+                    f"(trainer.force=true) or keep each setting in its own RESULTS folder",
+                }
+            )
         else:
             keep.append(sel)
     return (pd.concat(keep) if keep else runs.iloc[0:0]), problems
@@ -149,26 +172,47 @@ def render_markdown(spec, table, runs, problems, missing, command) -> str:
     for _, r in table.iterrows():
         cells = [r["model"]]
         for _, key in spec.columns:
-            cells += [_fmt(r[f"{key}_mean"], r[f"{key}_std"], r["n"], spec.percent),
-                      _fmt_study(r.get(f"{key}_study"), spec.percent)]
+            cells += [
+                _fmt(r[f"{key}_mean"], r[f"{key}_std"], r["n"], spec.percent),
+                _fmt_study(r.get(f"{key}_study"), spec.percent),
+            ]
         cells += [_fmt(r[f"{key}_mean"], r[f"{key}_std"], r["n"], spec.percent) for _, key in spec.extra]
-        cells += [f"{int(r['params']):,}" if r["params"] is not None and not pd.isna(r["params"]) else "–",
-                  _fmt_time(r["train_seconds_mean"])]
+        cells += [
+            f"{int(r['params']):,}" if r["params"] is not None and not pd.isna(r["params"]) else "–",
+            _fmt_time(r["train_seconds_mean"]),
+        ]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
 
-    lines += ["", "Ours: mean ± sample std over seeds (n runs). Study: the report's figures, from "
-              "`src/gcnn/reference/study_results.csv`, never mixed with ours."]
+    lines += [
+        "",
+        "Ours: mean ± sample std over seeds (n runs). Study: the report's figures, from "
+        "`src/gcnn/reference/study_results.csv`, never mixed with ours.",
+    ]
     if len(runs):
-        setups = runs.groupby(["dataset", "input_size", "epochs", "device", "synthetic"]).size().reset_index(name="runs")
+        setups = (
+            runs.groupby(["dataset", "input_size", "epochs", "device", "synthetic"]).size().reset_index(name="runs")
+        )
         lines += ["", "Runs aggregated (dataset, input size, epochs, device):"]
         for _, s in setups.iterrows():
             synthetic = " — SYNTHETIC data, not comparable with the study" if s["synthetic"] else ""
             epochs = f"{s['epochs']} epoch{'' if s['epochs'] == 1 else 's'}"
-            lines.append(f"- {s['dataset']} at {s['input_size']}, {epochs}, {s['device']}: "
-                         f"{s['runs']} run{'' if s['runs'] == 1 else 's'}{synthetic}")
+            lines.append(
+                f"- {s['dataset']} at {s['input_size']}, {epochs}, {s['device']}: "
+                f"{s['runs']} run{'' if s['runs'] == 1 else 's'}{synthetic}"
+            )
         if len(setups) > 1:
-            lines.append("- WARNING: the rows come from different setups (above): compare them with care; keep one "
-                         "setting per `RESULTS=` folder.")
+            lines.append(
+                "- WARNING: the rows come from different setups (above): compare them with care; keep one "
+                "setting per `RESULTS=` folder."
+            )
+        machines = runs.groupby("machine", sort=True)["run"].agg(lambda r: ", ".join(dict.fromkeys(r)))
+        lines += ["", "Machines (each run's provenance is in its metrics.json):"]
+        lines += [f"- {key}: {names}" for key, names in machines.items()]
+        if len(machines) > 1:
+            lines.append(
+                "- WARNING: these runs come from different machines, whose numbers may differ beyond "
+                "round-off (README, Reproducibility)."
+            )
     if missing or problems:
         lines += ["", "Missing, unfinished or unaveraged runs:"]
         lines += [f"- {m} seed={s}: missing" for m, s in missing]
@@ -192,8 +236,9 @@ def build_table(name: str, results_dir: Path, seeds: list[int] | None = None, co
     expected_seeds = seeds if seeds is not None else (found_seeds or [0])
     done = set(zip(runs["run"], runs["seed"].astype(int))) if len(runs) else set()
     reported = {(p["model"], str(s)) for p in problems for s in str(p["seed"]).split(",")}
-    missing = [(n, s) for _, n in spec.rows for s in expected_seeds
-               if (n, s) not in done and (n, str(s)) not in reported]
+    missing = [
+        (n, s) for _, n in spec.rows for s in expected_seeds if (n, s) not in done and (n, str(s)) not in reported
+    ]
     command = command or " ".join(["python -m gcnn.tables", *sys.argv[1:]])
     results_dir.mkdir(parents=True, exist_ok=True)
     out = results_dir / f"{name}.md"

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from gcnn import rundir, schema
+from gcnn import provenance, rundir, schema
 from gcnn.data.bundle import DataBundle, DataError
 from gcnn.engine import evaluate, prepare, train_one_epoch
 from gcnn.models import count_parameters
@@ -63,8 +63,11 @@ def run(cfg: DictConfig) -> dict:
     """Train and evaluate as `cfg` says; returns the content of metrics.json."""
     problems = schema.validate(cfg)
     if problems:
-        raise ConfigError(problems[0] if len(problems) == 1 else f"{problems[0]} (and {len(problems) - 1} more: "
-                                                                   + "; ".join(problems[1:]) + ")")
+        raise ConfigError(
+            problems[0]
+            if len(problems) == 1
+            else f"{problems[0]} (and {len(problems) - 1} more: " + "; ".join(problems[1:]) + ")"
+        )
     run_dir = Path(cfg.run_dir)
     if rundir.has_results(run_dir):
         if cfg.trainer.force:
@@ -95,8 +98,10 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict:
     data = _instantiate(cfg.dataset, "dataset")
     model = _instantiate(cfg.model, "model")
     if model.task != data.task:
-        raise ConfigError(f"model={cfg.model.name} is a {model.task} model but dataset={data.name} holds {data.task} "
-                          f"data; choose a {model.task} dataset or model")
+        raise ConfigError(
+            f"model={cfg.model.name} is a {model.task} model but dataset={data.name} holds {data.task} "
+            f"data; choose a {model.task} dataset or model"
+        )
     if hasattr(model, "check_input_size"):  # fail before training, in one line, not inside the first forward
         try:
             model.check_input_size(*data.train[0].shape[-2:])
@@ -122,17 +127,23 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict:
         log.info("resuming %s from epoch %d", run_dir, start_epoch)
 
     params, epochs = count_parameters(model), int(tcfg.epochs)
+    origin = provenance.collect(num_threads=torch.get_num_threads())
     resolved = OmegaConf.to_container(cfg, resolve=True)
     with make_tracker(cfg.logger, resolved, run_dir, tags=_tags(cfg, data)) as tracker:
         tracker.summary({"params": params, "synthetic": data.synthetic})
-        for row in history[tracker.logged_epochs(history):]:  # a resumed run continues the same W&B curve
+        for row in history[tracker.logged_epochs(history) :]:  # a resumed run continues the same W&B curve
             tracker.log(row, step=row["epoch"])
         for epoch in range(start_epoch, epochs):
             row = train_one_epoch(step_model, optimizer, data, cfg, epoch, device)
             history.append(row)
             tracker.log(row, step=row["epoch"])
-            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                     "torch_rng": torch.get_rng_state(), "epoch": epoch + 1, "history": history}
+            state = {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "epoch": epoch + 1,
+                "history": history,
+            }
             rundir.save_checkpoint(state, run_dir / "checkpoint.pt")
         metrics = evaluate(step_model, data, tcfg, device)
         tracker.summary(metrics)
@@ -150,6 +161,8 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict:
             "device": str(device),
             "train_seconds": round(sum(r["seconds"] for r in history), 3),
             "metrics": metrics,
+            "machine": provenance.machine_key(origin, str(device)),
+            "provenance": origin,
         }
         rundir.write_history(run_dir / "history.csv", history)
         rundir.write_json(run_dir / "metrics.json", result)

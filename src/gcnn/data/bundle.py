@@ -6,8 +6,8 @@ tensors, so a batch is a slice and a whole split can move to the GPU at once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 import torch
 
@@ -33,7 +33,7 @@ class DataBundle:
     name: str
     train: Split
     evals: dict[str, Split]
-    augment: Optional[Augment] = None
+    augment: Augment | None = None
     synthetic: bool = False
     info: dict = field(default_factory=dict)
 

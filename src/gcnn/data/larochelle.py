@@ -1,7 +1,7 @@
 """Larochelle et al. 2007's MNIST variants, the datasets the study's notebooks ran: `.amat` reader and download.
 
-    basic    <data_dir>/mnist_larochelle/mnist_train.amat + mnist_test.amat                    12k / 50k
-    rotated  <data_dir>/mnist_rotation_new/mnist_all_rotation_normalized_float_{train_valid,test}.amat
+basic    <data_dir>/mnist_larochelle/mnist_train.amat + mnist_test.amat                    12k / 50k
+rotated  <data_dir>/mnist_rotation_new/mnist_all_rotation_normalized_float_{train_valid,test}.amat
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ def read_idx(path, magic: int) -> torch.Tensor:
     """
     path = Path(path)
     try:
-        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as fh:
+        with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as fh:
             data = fh.read()
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise DataError(f"{path} cannot be read ({first_line(exc)}): delete it and download it again") from None

@@ -86,7 +86,9 @@ def synthetic_cases(n_images: int, width: int, height: int, seed: int):
         yield (f"IMD{i:03d}", *synthetic_case(rng, width, height))
 
 
-def write_synthetic_ph2(root, n_images: int = 40, width: int = 96, height: int = 72, seed: int = 0, ext: str = "png") -> Path:
+def write_synthetic_ph2(
+    root, n_images: int = 40, width: int = 96, height: int = 72, seed: int = 0, ext: str = "png"
+) -> Path:
     """Write the synthetic tree `root/PH2 Dataset images/IMDnnn/...` and return `root`.
 
     Skipped when `root/.complete` records the same parameters. Otherwise the tree is rewritten from

@@ -111,9 +111,7 @@ def make_augment(seed: int = 0) -> Augment:
     """
     import albumentations as A  # imported here: only PH2 augmentation needs it
 
-    compose = A.Compose(
-        [A.HorizontalFlip(p=0.5), A.VerticalFlip(p=0.5), A.RandomRotate90(p=0.5)], seed=seed
-    )
+    compose = A.Compose([A.HorizontalFlip(p=0.5), A.VerticalFlip(p=0.5), A.RandomRotate90(p=0.5)], seed=seed)
 
     def augment(images: torch.Tensor, masks: torch.Tensor, generator: torch.Generator):
         compose.set_random_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))

@@ -14,7 +14,7 @@ channels by √(9/6) to keep the parameter budget.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
@@ -49,8 +49,15 @@ class GroupClassifier(nn.Module):
         for i, (c_in, c_out) in enumerate(zip([in_channels, *channels[:-1]], channels)):
             conv_cls = LiftingConv2d if i == 0 else GroupConv2d
             layers = [
-                conv_cls(c_in, c_out, kernel_size, self.group, padding=kernel_size // 2, filter_basis=filter_basis,
-                         max_frequency=max_frequency),
+                conv_cls(
+                    c_in,
+                    c_out,
+                    kernel_size,
+                    self.group,
+                    padding=kernel_size // 2,
+                    filter_basis=filter_basis,
+                    max_frequency=max_frequency,
+                ),
                 GroupBatchNorm(c_out),
                 SpatialMaxPool(3, 2, 1),
                 nn.ReLU(inplace=True),

@@ -21,7 +21,7 @@ filter (6 instead of 9 for 3×3), so widen the channels to compare at equal budg
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
@@ -112,8 +112,10 @@ class SegNet(nn.Module):
                 convs = [GroupConv2d(c_in + c_skip, c_out, 3, g, padding=1, **basis)]
             else:
                 up = SpatialUpsample(2, upsample_mode)
-                convs = [GroupConv2d(c_in + c_skip, c_in, 3, g, padding=1, **basis),
-                         GroupConv2d(c_in, c_out, 3, g, padding=1, **basis)]
+                convs = [
+                    GroupConv2d(c_in + c_skip, c_in, 3, g, padding=1, **basis),
+                    GroupConv2d(c_in, c_out, 3, g, padding=1, **basis),
+                ]
             layers = [m for conv in convs for m in _conv_relu_bn(conv)]
             self.decoder.append(_DecoderBlock(up, nn.Sequential(*layers)))
 
@@ -151,9 +153,13 @@ def input_size_problem(height: int, width: int, decoder: str, depth: int) -> str
     m = 2**depth
     if decoder == "upsample":
         if height % m or width % m or min(height, width) < m:
-            return (f"(decoder=upsample) needs H and W divisible by {m}, got {height}×{width}: set dataset.size to a "
-                    f"multiple of {m} (e.g. {16 * m}, {4 * m})")
+            return (
+                f"(decoder=upsample) needs H and W divisible by {m}, got {height}×{width}: set dataset.size to a "
+                f"multiple of {m} (e.g. {16 * m}, {4 * m})"
+            )
     elif height % m != 1 or width % m != 1 or min(height, width) <= m:
-        return (f"(decoder=transpose) needs H and W ≡ 1 mod {m} (e.g. {16 * m + 1}, {4 * m + 1}), got {height}×{width}: "
-                f"set dataset.size to {16 * m + 1} (≡ 1 mod {m})")
+        return (
+            f"(decoder=transpose) needs H and W ≡ 1 mod {m} (e.g. {16 * m + 1}, {4 * m + 1}), got {height}×{width}: "
+            f"set dataset.size to {16 * m + 1} (≡ 1 mod {m})"
+        )
     return None

@@ -37,8 +37,19 @@ class _GroupConvBase(nn.Module):
     in_group_axis = True  # the input is a feature map on the group (False: lifting an image)
     transposed = False  # the weight is stored (C_in, C_out, …), as nn.ConvTranspose2d's is
 
-    def __init__(self, in_channels, out_channels, kernel_size, group, stride=1, padding=0, bias=True, *,
-                 filter_basis="pixel", max_frequency=None):
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        kernel_size,
+        group,
+        stride=1,
+        padding=0,
+        bias=True,
+        *,
+        filter_basis="pixel",
+        max_frequency=None,
+    ):
         super().__init__()
         check_filter_basis(filter_basis, kernel_size, max_frequency)
         self.in_channels, self.out_channels = in_channels, out_channels
@@ -164,10 +175,31 @@ class GroupConvTranspose2d(_GroupConvBase):
 
     transposed = True
 
-    def __init__(self, in_channels, out_channels, kernel_size, group, stride=1, padding=0, output_padding=0,
-                 bias=True, *, filter_basis="pixel", max_frequency=None):
-        super().__init__(in_channels, out_channels, kernel_size, group, stride, padding, bias,
-                         filter_basis=filter_basis, max_frequency=max_frequency)
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        kernel_size,
+        group,
+        stride=1,
+        padding=0,
+        output_padding=0,
+        bias=True,
+        *,
+        filter_basis="pixel",
+        max_frequency=None,
+    ):
+        super().__init__(
+            in_channels,
+            out_channels,
+            kernel_size,
+            group,
+            stride,
+            padding,
+            bias,
+            filter_basis=filter_basis,
+            max_frequency=max_frequency,
+        )
         self.output_padding = output_padding
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
