@@ -1,0 +1,93 @@
+"""The settings' schemas: each describes exactly what its builder takes, every shipped config passes its
+checks, and the one checking function gives the one-line messages the command line prints."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from pathlib import Path
+
+import hydra
+import pytest
+from omegaconf import OmegaConf
+
+from gcnn import schema
+from gcnn.data.mnist import build_mnist
+from gcnn.data.ph2 import build_ph2
+from gcnn.data.ph2_synthetic import build_ph2_synthetic
+from gcnn.models import GroupClassifier, SegNet
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+@pytest.mark.parametrize(
+    "conf,target",
+    [
+        (schema.MnistConf, build_mnist),
+        (schema.PH2Conf, build_ph2),
+        (schema.PH2SyntheticConf, build_ph2_synthetic),
+        (schema.ClassifierConf, GroupClassifier),
+        (schema.SegNetConf, SegNet),
+    ],
+)
+def test_each_schema_holds_exactly_the_settings_its_builder_takes(conf, target):
+    fields = {f.name for f in dataclasses.fields(conf)} - {"_target_"}
+    params = set(inspect.signature(target).parameters) - {"self"}
+    assert fields == params, fields ^ params
+    default_target = conf.__dataclass_fields__["_target_"].default
+    assert hydra.utils.get_object(default_target) is target
+
+
+@pytest.mark.parametrize("group", ["dataset", "model", "trainer", "logger"])
+def test_every_shipped_config_composes_typed_and_passes_the_checks(make_cfg, group):
+    names = sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+    assert names
+    experiment = {"dataset": "table1", "model": "table1", "trainer": "table1", "logger": "table1"}[group]
+    for name in names:
+        overrides = [f"experiment={experiment}", f"{group}={name}"]
+        if group == "dataset" and name.startswith("ph2") or group == "model" and "segnet" in name:
+            overrides = ["experiment=table4" if name.endswith("_t") else "experiment=table3", f"{group}={name}"]
+            if name == "ph2_synthetic":
+                overrides.append("dataset.size=32")
+        cfg = make_cfg(*overrides)
+        node = cfg[group]
+        assert OmegaConf.get_type(node) in set(schema.SCHEMAS.values()), name  # typed by its group's schema
+        assert schema.validate(cfg) == [], (name, schema.validate(cfg))
+
+
+@pytest.mark.parametrize(
+    "value,rules,message",
+    [
+        (-1, {"ge": 1}, "must be >= 1"),
+        (0.0, {"gt": 0}, "must be > 0"),
+        (1.5, {"ge": 0, "lt": 1}, "must be < 1"),
+        ([8, 0], {"ge": 1}, "every entry must be >= 1"),
+        ([], {"nonempty": True}, "must not be empty"),
+        ("cubic", {"choices": ("nearest", "bilinear")}, "must be one of nearest, bilinear"),
+        ("q4", {"pattern": schema.GROUP_PATTERN, "help": schema.GROUP_HELP}, "must be a group name"),
+        (2, {"odd": True}, "must be odd"),
+    ],
+)
+def test_the_one_check_says_what_is_allowed(value, rules, message):
+    assert message in schema.check(value, rules)
+
+
+@pytest.mark.parametrize(
+    "value,rules",
+    [
+        (1, {"ge": 1}),
+        (None, {"ge": 1}),
+        ("p12m", {"pattern": schema.GROUP_PATTERN}),
+        ("D4", {"pattern": schema.GROUP_PATTERN}),
+    ],
+)
+def test_allowed_values_pass(value, rules):
+    assert schema.check(value, rules) is None
+
+
+def test_every_broken_rule_is_reported_with_its_full_key(make_cfg):
+    cfg = make_cfg("experiment=table3", "trainer.epochs=0", "model.group=q4", "dataset.n_train=0")
+    problems = schema.validate(cfg)
+    assert any(p.startswith("trainer.epochs=0: ") for p in problems)
+    assert any(p.startswith("model.group=q4: ") for p in problems)
+    assert any(p.startswith("dataset.n_train=0: ") for p in problems)
