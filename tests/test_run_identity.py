@@ -171,3 +171,12 @@ def test_the_aggregator_lists_runs_with_different_settings_instead_of_averaging(
     p4_row = next(line for line in text.splitlines() if line.startswith("| P4CNN |"))
     assert "(n=2)" in p4_row  # same settings, two seeds: averaged
     assert "- cnn seed=0: missing" not in text and "- cnn seed=1: missing" not in text
+
+
+def test_a_run_that_failed_before_it_started_is_simply_started_again(tmp_path):
+    run_dir = tmp_path / "runs/table1/cnn/seed=0"
+    (run_dir / ".hydra/launch1").mkdir(parents=True)
+    (run_dir / "failed.json").write_text('{"error": "DataError: MNIST files missing"}')
+    assert not rundir.has_results(run_dir)
+    assert run(_cfg(tmp_path))["epochs"] == 1
+    assert not (run_dir / "failed.json").exists()

@@ -97,8 +97,10 @@ _FORCE = "trainer.force=true archives the run and starts it again"
 
 # ----------------------------------------------------------------------------------------------- state
 def has_results(run_dir: Path) -> bool:
-    """True when the directory holds anything besides the records of launches."""
-    return Path(run_dir).is_dir() and any(p.name not in LAUNCH_FILES for p in Path(run_dir).iterdir())
+    """True when the directory holds anything besides the records of launches (a run that failed before it
+    wrote its config, e.g. for missing data, holds only failed.json: the next launch simply starts it)."""
+    records = (*LAUNCH_FILES, "failed.json")
+    return Path(run_dir).is_dir() and any(p.name not in records for p in Path(run_dir).iterdir())
 
 
 def read_metrics(run_dir: Path) -> dict | None:
