@@ -42,6 +42,14 @@ def test_rot90_invariance_of_logits(name, load_model):
             assert (rotated - logits).abs().max() <= 1e-5 * logits.abs().max()
 
 
+def test_p6cnn_is_invariant_to_180_degrees(load_model):
+    model = _trained_looking(load_model("p6cnn"))
+    x = torch.randn(4, 1, 33, 33)
+    with torch.no_grad():
+        logits = model(x)
+        assert (model(torch.rot90(x, 2, (-2, -1))) - logits).abs().max() <= 1e-5 * logits.abs().max()
+
+
 def test_d4cnn_is_also_mirror_invariant_and_p4cnn_is_not(load_model):
     x = torch.randn(4, 1, 33, 33)
     mirrored = torch.flip(x, (-1,))

@@ -111,6 +111,19 @@ def test_p6_filter_transform_is_not_a_group_action_but_180_is_exact():
     assert torch.equal(mats[3] @ psi, torch.rot90(psi.view(3, 3), 2).flatten())
 
 
+@pytest.mark.parametrize("name", ["p6", "p12", "p6m"])
+@pytest.mark.parametrize("k", [3, 5])
+def test_the_180_degree_subgroup_acts_exactly_on_nearest_rotated_filters(name, k):
+    """Nearest rounding is symmetric about the filter's centre, so rot180 commutes with every transformed
+    filter: T(s)·T(b) = T(s∘b) for s in {0°, 180°} (and their mirrors), which makes P6CNN 180°-invariant."""
+    g = get_group(name)
+    mats = g.filter_matrices(k)
+    half = [a for a in range(g.order) if (2 * g.elements[a][1]) % g.n_rotations == 0]
+    for s in half:
+        for b in range(g.order):
+            assert torch.equal(mats[s] @ mats[b], mats[g.compose(s, b)]), (s, b)
+
+
 def test_bilinear_filter_interpolation_offers_interpolated_pixel_values():
     g = get_group("p6", filter_interpolation="bilinear")
     index, coef = g.filter_taps(3)

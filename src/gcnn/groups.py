@@ -20,7 +20,9 @@ What is exact:
       of a whole layer holds only approximately (tests report the error).
     * p6 (and odd N): only the 180° subgroup (N even) is exact. Nearest-neighbour rotation of a 3×3 filter by
       60° is not a group action (two 60° steps differ from one 120° step, six steps from the identity): this is
-      what the study ran and a likely cause of its weak P6 result. `filter_interpolation="bilinear"` is offered
+      what the study ran and a likely cause of its weak P6 result. The rounding is symmetric about the centre
+      (ties away from it), so rot180 commutes with every transformed filter and a P6 network is exactly
+      invariant to 180°; rounding ties one way (floor(x + 0.5)) would break even that. `filter_interpolation="bilinear"` is offered
       as the "interpolated pixel values" of the study's text; it is not a group action either. The steerable
       filters of `gcnn.harmonic` (`filter_basis="harmonic"` in the layers) are transformed exactly for every N.
 """
@@ -220,7 +222,12 @@ def _interpolated_rotation(k: int, phi: float, interpolation: str) -> torch.Tens
             y, x = i - c, j - c
             sy, sx = y * cos + x * sin + c, -y * sin + x * cos + c
             if interpolation == "nearest":
-                taps = [(math.floor(sy + 0.5), math.floor(sx + 0.5), 1.0)]
+                # Round half away from the centre: symmetric under the point reflection, so the rotation
+                # commutes with rot180 (and rot90), and the 180° subgroup of p6 or p12 stays exact.
+                if k % 2:
+                    taps = [(int(c) + _round_half_away(sy - c), int(c) + _round_half_away(sx - c), 1.0)]
+                else:  # no centre pixel, no point symmetry to keep
+                    taps = [(math.floor(sy + 0.5), math.floor(sx + 0.5), 1.0)]
             else:
                 y0, x0 = math.floor(sy), math.floor(sx)
                 dy, dx = sy - y0, sx - x0
@@ -234,6 +241,11 @@ def _interpolated_rotation(k: int, phi: float, interpolation: str) -> torch.Tens
                 if 0 <= yy < k and 0 <= xx < k and wgt > 1e-12:
                     mat[i * k + j, yy * k + xx] += wgt
     return mat
+
+
+def _round_half_away(v: float) -> int:
+    v = round(v, 9)  # 0.49999999999 from cos/sin round-off is a tie: treat it as one
+    return int(math.copysign(math.floor(abs(v) + 0.5), v))
 
 
 def _taps_from_matrices(mats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
