@@ -66,3 +66,19 @@ bench: install ## benchmark the group layers (forward/backward time per layer an
 clean: ## remove caches (keeps .venv, data and results)
 	rm -rf .pytest_cache src/*.egg-info
 	find . -name __pycache__ -prune -exec rm -rf {} +
+
+# ------------------------------------------------------------------------------------------------ figures
+# make figures [RESULTS=<folder>] [FIG_ARGS="--n-images 200 --device cpu"]. Without RESULTS on the command line it
+# draws results/demo, running `make demo` first (which resumes or skips finished runs) when a demo run is missing.
+comma := ,
+FIG_RESULTS = $(if $(filter command line environment,$(origin RESULTS)),$(RESULTS),results/demo)
+FIG_ARGS ?=
+DEMO_METRICS := $(foreach e,table1 table2,$(foreach m,$(subst $(comma), ,$(CLS_MODELS)),results/demo/runs/$(e)/$(m)/seed=0/metrics.json)) \
+	$(foreach m,$(subst $(comma), ,$(SEG_MODELS)),results/demo/runs/table3/$(m)/seed=0/metrics.json) \
+	$(foreach m,$(subst $(comma), ,$(SEG_AUG_MODELS)),results/demo/runs/table3/$(m)+/seed=0/metrics.json) \
+	$(foreach m,$(subst $(comma), ,$(SEG_T_MODELS)),results/demo/runs/table4/$(m)/seed=0/metrics.json)
+
+.PHONY: figures
+figures: install ## Figures 1-3, accuracy vs angle, equivariance report, training curves of RESULTS (default results/demo)
+	$(if $(and $(filter results/demo,$(FIG_RESULTS)),$(filter-out $(wildcard $(DEMO_METRICS)),$(DEMO_METRICS))),$(MAKE) --no-print-directory demo)
+	$(PY) -m gcnn.figures --results-dir $(FIG_RESULTS) $(FIG_ARGS)
