@@ -136,7 +136,7 @@ def test_angle_sweep_at_0_degrees_is_the_evaluated_test_accuracy(drawn, results,
 def test_p4_and_p4m_sweeps_repeat_every_90_degrees_and_the_cnn_is_not_invariant(drawn, results):
     for run in ("p4cnn", "d4cnn", "cnn"):
         loaded = load_run(results / f"runs/table1/{run}/seed=0")
-        x, y = loaded.data.evals["test"]
+        x = loaded.data.evals["test"][0]
         pred = predictions_vs_angle(loaded.model, x, (0, 90, 180, 270), batch_size=25)
         with torch.no_grad():
             ties = torch.stack([_near_ties(loaded.model(torch.rot90(x, k, (-2, -1)))) for k in range(4)]).any(0)

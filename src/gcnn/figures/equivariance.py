@@ -152,7 +152,7 @@ def verdict(error: float, in_group: bool) -> str:
 
 
 # ----------------------------------------------------------------------------------------------- report
-def summarise(rows) -> "pd.DataFrame":
+def summarise(rows):
     """Per-seed rows (experiment, run, seed, group, transform, error, in_group, quantity) → one row per
     (experiment, run, transform): mean and max of the error over seeds, n seeds."""
     import pandas as pd
@@ -202,7 +202,7 @@ def equivariance_markdown(rows, n_inputs: dict[str, int], source: str) -> str:
     lines += ["## Summary", ""]
     if len(exact):
         lines.append(f"- Exact (round-off): {len(exact)} (model, g) pairs, largest error over seeds "
-                     f"{exact['max'].max():.1e}: " + ", ".join(f"{r.run} {r.transform}" for r in exact.itertuples()) + ".")
+                     f"{exact['max'].max():.1e}: " + ", ".join(f"{r.experiment}/{r.run} {r.transform}" for r in exact.itertuples()) + ".")
     if len(approx):
         lines.append("- Approximate although g ∈ G: " + ", ".join(
             f"{r.experiment}/{r.run} {r.transform} {r.mean:.2g}" for r in approx.itertuples()) + ".")

@@ -135,6 +135,7 @@ def predictions_figure(models: dict, images: torch.Tensor, masks: torch.Tensor):
     """Rows: each test image upright, then turned 90° with the prediction turned back. Columns: the input with
     its ground-truth contour (yellow), then each model's prediction (red contour, shaded) and its IoU."""
     import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
 
     k = len(images)
     fig, axes = plt.subplots(2 * k, len(models) + 1, figsize=(2.2 * (len(models) + 1), 2.3 * 2 * k), squeeze=False)
@@ -154,8 +155,8 @@ def predictions_figure(models: dict, images: torch.Tensor, masks: torch.Tensor):
                 iou = float(iou_per_image(pred, gt.cpu() > 0.5)[0])
                 ax = ax_row[j + 1]
                 _show(ax, _rgb(x[0]), f"{label}{' (turned back)' if turn else ''}\nIoU {iou:.3f}")
-                ax.imshow(np.ma.masked_where(~pred[0, 0].numpy(), pred[0, 0].numpy()), cmap="autumn", alpha=0.35,
-                          vmin=0, vmax=1)
+                ax.imshow(np.ma.masked_where(~pred[0, 0].numpy(), pred[0, 0].numpy()), cmap=ListedColormap(["red"]),
+                          alpha=0.3, vmin=0, vmax=1)
                 if pred.any():
                     ax.contour(pred[0, 0].numpy().astype(float), levels=[0.5], colors="red", linewidths=1)
                 ax.contour(gt_np, levels=[0.5], colors="yellow", linewidths=1)
