@@ -147,3 +147,17 @@ HAVE ?= torch torchvision pandas matplotlib opencv-python opencv-python-headless
 wheelhouse: ## download the wheels an offline machine lacks into WHEELHOUSE (PYVER=, PLATFORM=, HAVE=)
 	@test -n "$(WHEELHOUSE)" || { echo "error: give the folder, e.g. make wheelhouse WHEELHOUSE=.whl" >&2; exit 2; }
 	$(PYTHON) scripts/wheelhouse.py --dest '$(WHEELHOUSE)' --python-version '$(PYVER)' --platform '$(PLATFORM)' --have '$(HAVE)'
+
+# ------------------------------------------------------------------------------------------------ figures
+# make figures [RESULTS=<folder>] [FIG_ARGS="--n-images 200 --device cpu"]. Without RESULTS on the command line it
+# draws results/demo, running `make demo` first (which skips finished runs) when a demo run is missing.
+FIG_RESULTS = $(if $(filter command line environment,$(origin RESULTS)),$(RESULTS),results/demo)
+FIG_ARGS ?=
+DEMO_RUNS = $$($(PY) -c "from gcnn.specs import TABLES; print(sum(len(TABLES[f'table{i}'].rows) for i in range(1, 5)))")
+
+.PHONY: figures
+figures: install ## Figures 1-3, accuracy vs angle, equivariance report, training curves of RESULTS (default results/demo)
+	@if [ "$(FIG_RESULTS)" = results/demo ] && \
+	  [ "$$(find results/demo/runs -name metrics.json 2>/dev/null | wc -l)" -lt "$(DEMO_RUNS)" ]; then \
+	  $(MAKE) --no-print-directory demo; fi
+	$(PY) -m gcnn.figures --results-dir $(FIG_RESULTS) $(FIG_ARGS)

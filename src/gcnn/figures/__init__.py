@@ -1,0 +1,66 @@
+"""The study's figures from finished runs (Figures 1-3, accuracy vs angle, equivariance report, training curves).
+
+`python -m gcnn.figures --results-dir results/demo` (or `make figures`) draws them all; each figure is also one
+function here, and `run_figures(model, data)` draws a single trained model's figures (for W&B at run end).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import torch
+
+from gcnn.figures.angles import ANGLES, accuracy_vs_angle, angle_figure, predictions_vs_angle
+from gcnn.figures.curves import training_curves_figure
+from gcnn.figures.equivariance import (
+    TRANSFORMS,
+    equivariance_errors,
+    equivariance_figure,
+    equivariance_markdown,
+    relative_error,
+    transform_images,
+)
+from gcnn.figures.maps import feature_maps_figure, group_maps_figure, predictions_figure
+from gcnn.figures.runs import MissingRuns, find_runs, load_run
+
+__all__ = [
+    "ANGLES", "TRANSFORMS", "MissingRuns", "accuracy_vs_angle", "angle_figure", "equivariance_errors",
+    "equivariance_figure", "equivariance_markdown", "feature_maps_figure", "find_runs", "group_maps_figure",
+    "load_run", "predictions_figure", "predictions_vs_angle", "relative_error", "run_figures",
+    "training_curves_figure", "transform_images",
+]
+
+
+def run_figures(model: torch.nn.Module, data, n_images: int = 100, angle_step: int = 15) -> dict:
+    """{name: matplotlib Figure} for one trained model and its DataBundle, drawn on the model's device.
+
+    Classifiers: "feature_maps" (first layer, digit upright and turned), "accuracy_vs_angle" (first
+    `n_images` test digits, every `angle_step` degrees), "equivariance". SegNets: "group_maps" (last layer
+    before group pooling), "predictions" (3 test images upright and turned 90°), "equivariance". The model's
+    train/eval mode is restored afterwards; the caller closes the figures (plt.close) once logged.
+    """
+    was_training = model.training
+    model.eval()
+    name = getattr(model, "name", "model")
+    try:
+        x, y = data.evals["test"]
+        figures = {}
+        if getattr(model, "task", "classification") == "classification":
+            figures["feature_maps"] = feature_maps_figure({name: model}, x[:1])
+            xs, ys = x[:n_images], y[:n_images]
+            angles = tuple(range(0, 360, angle_step))
+            acc = accuracy_vs_angle(model, xs, ys, angles)
+            df = pd.DataFrame({"experiment": "run", "run": name, "seed": 0, "angle": angles, "accuracy": acc,
+                               "n_images": len(xs)})
+            figures["accuracy_vs_angle"] = angle_figure(df)
+            n_equiv = min(n_images, 100)
+        else:
+            figures["group_maps"] = group_maps_figure(model, x[:1], y[:1])
+            figures["predictions"] = predictions_figure({name: model}, x[:3], y[:3])
+            n_equiv = min(n_images, 8)
+        errors = equivariance_errors(model, x[:n_equiv])
+        group = model.group.name if hasattr(model, "group") else "z2"
+        rows = [{"experiment": "run", "run": name, "seed": 0, "group": group, "transform": k, **v} for k, v in errors.items()]
+        figures["equivariance"] = equivariance_figure(rows)
+        return figures
+    finally:
+        model.train(was_training)

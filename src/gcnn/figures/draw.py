@@ -1,0 +1,228 @@
+"""Draw every figure from the finished runs of a results folder: `python -m gcnn.figures --results-dir results/demo`.
+
+Writes `<results>/figures/*.png` (+ the CSVs behind the angle curve and the equivariance heat map) and
+`<results>/equivariance.md`. A figure whose runs are missing is skipped with one line on stderr naming them;
+the others are still drawn. Exit status 0 when at least one figure was drawn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from gcnn.data.bundle import DataError
+from gcnn.figures.angles import ANGLES, accuracy_vs_angle, angle_figure
+from gcnn.figures.curves import training_curves_figure
+from gcnn.figures.equivariance import equivariance_errors, equivariance_figure, equivariance_markdown
+from gcnn.figures.maps import feature_maps_figure, group_maps_figure, predictions_figure
+from gcnn.figures.runs import MissingRuns, find_runs, load_run, read_history, require, select
+
+CLASSIFIER_RUNS = ("cnn", "p4cnn", "p6cnn", "p8cnn", "d4cnn")
+SEG_RUNS = {"table3": ("segnet", "p4segnet", "d4segnet", "segnet+", "p4segnet+"),
+            "table4": ("segnet_t", "p4segnet_t", "d4segnet_t")}
+LABELS = {"cnn": "CNN", "p4cnn": "P4CNN", "p6cnn": "P6CNN", "p8cnn": "P8CNN", "d4cnn": "D4CNN", "segnet": "SegNet",
+          "p4segnet": "P4SegNet", "d4segnet": "D4SegNet", "segnet+": "SegNet+", "p4segnet+": "P4SegNet+",
+          "segnet_t": "SegNet_T", "p4segnet_t": "P4SegNet_T", "d4segnet_t": "D4SegNet_T"}
+EQUIV_IMAGES = {"classification": 100, "segmentation": 8}  # held-out inputs per run (capped by n_images)
+FIG3_IMAGES = 3
+# Test digits per classifier for the 72-angle sweep: 100 × 72 angles × 10 models is 2-3 minutes on 2 CPU cores.
+DEFAULT_IMAGES = {"cpu": 100, "cuda": 1000}
+
+
+def save(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+class Context:
+    """What every figure step shares: the results folder, the runs found there and loaded models."""
+
+    def __init__(self, results_dir, n_images: int, device: str, data_dir=None, out_dir=None):
+        self.results_dir = Path(results_dir)
+        self.out_dir = Path(out_dir) if out_dir else self.results_dir / "figures"
+        self.n_images, self.device, self.data_dir = int(n_images), torch.device(device), data_dir
+        self.runs = find_runs(self.results_dir)
+        self.notes: list[str] = []
+        self._loaded = {}
+
+    def load(self, ref):
+        if ref.path not in self._loaded:
+            self._loaded[ref.path] = load_run(ref.path, self.device, self.data_dir)
+        return self._loaded[ref.path]
+
+    def expected(self, experiments_runs, what: str):
+        """The finished runs of the expected (experiment, run) pairs; a note names the absent ones."""
+        present = [r for e, runs in experiments_runs for run in runs for r in select(self.runs, e, run)]
+        absent = [f"{e}/{run}" for e, runs in experiments_runs for run in runs if not select(self.runs, e, run)]
+        if not present:
+            raise MissingRuns(f"{what}: skipped, no finished run of {', '.join(absent)} in {self.results_dir / 'runs'}")
+        if absent:
+            self.notes.append(f"{what}: drawn without {', '.join(absent)} (no finished run in {self.results_dir / 'runs'})")
+        return present
+
+
+# ----------------------------------------------------------------------------------------------- the figures
+def figure1(ctx: Context):
+    """Figure 1: first-layer maps of the Table 1 P4CNN and CNN (lowest seed) on the first test digit."""
+    chosen = require(ctx.runs, [("table1", "p4cnn"), ("table1", "cnn")], ctx.results_dir, "Figure 1")
+    p4, cnn = ctx.load(chosen["table1/p4cnn"]), ctx.load(chosen["table1/cnn"])
+    digit = p4.data.evals["test"][0][:1]
+    return feature_maps_figure({"P4CNN": p4.model, "CNN": cnn.model}, digit)
+
+
+def _lesion_index(masks: torch.Tensor) -> int:
+    """The first test image whose mask holds a lesion (0 when none does)."""
+    has = (masks.flatten(1).sum(1) > 0).nonzero()
+    return int(has[0, 0]) if len(has) else 0
+
+
+def figure2(ctx: Context):
+    """Figure 2: the Table 3 D4SegNet's 8 maps before group pooling on its first test image with a lesion."""
+    run = ctx.load(require(ctx.runs, [("table3", "d4segnet")], ctx.results_dir, "Figure 2")["table3/d4segnet"])
+    x, y = run.data.evals["test"]
+    i = _lesion_index(y)
+    return group_maps_figure(run.model, x[i:i + 1], y[i:i + 1], title=f"D4SegNet (table3, seed {run.ref.seed}): "
+                             f"the 8 maps before group pooling, test image {i}")
+
+
+def figure3(ctx: Context):
+    """Figure 3: the five Table 3 models' predictions on the first test images, upright and turned 90°."""
+    names = SEG_RUNS["table3"]
+    chosen = require(ctx.runs, [("table3", n) for n in names], ctx.results_dir, "Figure 3")
+    loaded = {LABELS[n]: ctx.load(chosen[f"table3/{n}"]) for n in names}
+    x, y = next(iter(loaded.values())).data.evals["test"]
+    k = min(FIG3_IMAGES, len(x))
+    return predictions_figure({label: run.model for label, run in loaded.items()}, x[:k], y[:k])
+
+
+def angle_sweep(ctx: Context) -> pd.DataFrame:
+    """Accuracy of every Table 1 / Table 2 classifier run on its first n_images test digits at 0°, 5°, …, 355°."""
+    refs = ctx.expected([(e, CLASSIFIER_RUNS) for e in ("table1", "table2")], "Accuracy vs angle")
+    rows = []
+    for ref in refs:
+        run = ctx.load(ref)
+        x, y = run.data.evals["test"]
+        x, y = x[: ctx.n_images], y[: ctx.n_images]
+        acc = accuracy_vs_angle(run.model, x, y, ANGLES, device=ctx.device)
+        rows += [{"experiment": ref.experiment, "run": ref.run, "seed": ref.seed, "angle": a, "accuracy": float(v),
+                  "n_images": len(x)} for a, v in zip(ANGLES, acc)]
+    return pd.DataFrame(rows)
+
+
+def equivariance_rows(ctx: Context) -> tuple[list[dict], dict[str, int]]:
+    """Relative equivariance errors of every finished run (one row per run and transform), and inputs used."""
+    if not ctx.runs:
+        raise MissingRuns(f"Equivariance report: skipped, no finished run in {ctx.results_dir / 'runs'}")
+    rows, n_inputs = [], {}
+    for ref in ctx.runs:
+        run = ctx.load(ref)
+        x = run.data.evals["test"][0]
+        x = x[: min(ctx.n_images, EQUIV_IMAGES.get(run.task, 8))]
+        n_inputs[ref.experiment] = len(x)
+        errors = equivariance_errors(run.model, x, device=ctx.device)
+        group = run.model.group.name if hasattr(run.model, "group") else "z2"
+        rows += [{"experiment": ref.experiment, "run": ref.run, "seed": ref.seed, "group": group, "transform": label,
+                  **value} for label, value in errors.items()]
+    return rows, n_inputs
+
+
+def curve_figures(ctx: Context) -> dict:
+    """{experiment: training-curve Figure} from every finished run's history.csv."""
+    figures = {}
+    for experiment in sorted({r.experiment for r in ctx.runs}):
+        histories = {}
+        for ref in (r for r in ctx.runs if r.experiment == experiment):
+            history = read_history(ref.path)
+            if history:
+                histories.setdefault(ref.run, []).append(history)
+        if histories:
+            figures[experiment] = training_curves_figure(histories, f"{experiment}: training curves (mean over seeds)")
+    if not figures:
+        raise MissingRuns(f"Training curves: skipped, no finished run with a history.csv in {ctx.results_dir / 'runs'}")
+    return figures
+
+
+# ----------------------------------------------------------------------------------------------- writing them
+def _write_angles(ctx: Context) -> list[Path]:
+    df = angle_sweep(ctx)
+    ctx.out_dir.mkdir(parents=True, exist_ok=True)
+    csv = ctx.out_dir / "accuracy_vs_angle.csv"
+    df.to_csv(csv, index=False)
+    return [save(angle_figure(df), ctx.out_dir / "accuracy_vs_angle.png"), csv]
+
+
+def _write_equivariance(ctx: Context) -> list[Path]:
+    rows, n_inputs = equivariance_rows(ctx)
+    ctx.out_dir.mkdir(parents=True, exist_ok=True)
+    csv = ctx.out_dir / "equivariance.csv"
+    pd.DataFrame(rows).to_csv(csv, index=False)
+    md = ctx.results_dir / "equivariance.md"
+    md.write_text(equivariance_markdown(rows, n_inputs, str(ctx.results_dir)))
+    return [md, save(equivariance_figure(rows), ctx.out_dir / "equivariance.png"), csv]
+
+
+STEPS = {
+    "figure1": lambda ctx: [save(figure1(ctx), ctx.out_dir / "figure1_feature_maps.png")],
+    "figure2": lambda ctx: [save(figure2(ctx), ctx.out_dir / "figure2_d4segnet_group_maps.png")],
+    "figure3": lambda ctx: [save(figure3(ctx), ctx.out_dir / "figure3_predictions.png")],
+    "angles": _write_angles,
+    "equivariance": _write_equivariance,
+    "curves": lambda ctx: [save(fig, ctx.out_dir / f"training_curves_{e}.png") for e, fig in curve_figures(ctx).items()],
+}
+
+
+def draw_all(results_dir, n_images: int = DEFAULT_IMAGES["cpu"], device: str = "cpu", data_dir=None, out_dir=None, only=None,
+             err=sys.stderr, out=sys.stdout) -> dict[str, list[Path]]:
+    """Run every step (or those in `only`); returns {step: written paths} for the steps that drew something."""
+    ctx = Context(results_dir, n_images, device, data_dir, out_dir)
+    drawn = {}
+    for name, step in STEPS.items():
+        if only and name not in only:
+            continue
+        start = time.perf_counter()
+        try:
+            drawn[name] = step(ctx)
+        except (MissingRuns, DataError) as problem:
+            print(str(problem).splitlines()[0], file=err)
+            continue
+        print(f"{name}: wrote {', '.join(str(p) for p in drawn[name])} ({time.perf_counter() - start:.1f} s)", file=out)
+    for note in ctx.notes:
+        print(note, file=err)
+    return drawn
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results-dir", default="results/demo", help="folder holding runs/<experiment>/<run>/seed=<s>")
+    parser.add_argument("--n-images", type=int, default=None, help="test images per run for the angle sweep (default: "
+                        f"{DEFAULT_IMAGES['cpu']} on a CPU, {DEFAULT_IMAGES['cuda']} on a GPU) and the cap for the "
+                        "equivariance report (at most 100 digits, 8 PH2 images per run)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, … (auto: CUDA when present)")
+    parser.add_argument("--data-dir", default=None, help="replace the data_dir recorded in each run's config.yaml")
+    parser.add_argument("--only", nargs="*", choices=sorted(STEPS), help="draw only these figures")
+    args = parser.parse_args(argv)
+    import matplotlib
+
+    matplotlib.use("Agg")  # the command line writes files and never opens a window
+    results = Path(args.results_dir)
+    if not results.is_dir():
+        print(f"error: results folder {results} does not exist (make demo, or make tableN RESULTS={results})",
+              file=sys.stderr)
+        return 1
+    if not find_runs(results):
+        print(f"error: no finished runs in {results / 'runs'} (make demo, or make tableN RESULTS={results})",
+              file=sys.stderr)
+        return 1
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    n_images = args.n_images or DEFAULT_IMAGES["cpu" if device == "cpu" else "cuda"]
+    drawn = draw_all(results, n_images, device, args.data_dir, only=args.only)
+    return 0 if drawn else 1

@@ -1,0 +1,130 @@
+"""Find finished runs in a results folder and load them back: model (eval mode), config and data.
+
+A run is `<results>/runs/<experiment>/<run_name>/seed=<seed>/`; experiment, run name and seed are read from
+that path (never from metrics.json, whose keys may change). A run is *finished* when its metrics.json exists.
+The model is rebuilt from config.yaml (`hydra.utils.instantiate(cfg.model)`) and given checkpoint["model"];
+the data is built on first use from `cfg.dataset` (optionally with another data_dir) and shared between runs
+whose dataset settings are the same.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import hydra
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+import gcnn.config  # noqa: F401  (registers the resolvers that config.yaml may still contain)
+from gcnn.data.bundle import DataBundle
+
+
+class MissingRuns(LookupError):
+    """Runs a figure needs are not in the results folder; the message is one line naming them."""
+
+
+@dataclass(frozen=True)
+class RunRef:
+    experiment: str
+    run: str
+    seed: int
+    path: Path
+
+    @property
+    def key(self) -> str:
+        return f"{self.experiment}/{self.run}"
+
+
+def find_runs(results_dir) -> list[RunRef]:
+    """Every finished run (metrics.json and checkpoint.pt present) under `<results_dir>/runs`, sorted."""
+    found = []
+    for metrics in Path(results_dir).glob("runs/*/*/seed=*/metrics.json"):
+        run_dir = metrics.parent
+        seed = run_dir.name.split("=", 1)[1]
+        if (run_dir / "checkpoint.pt").is_file() and (run_dir / "config.yaml").is_file() and seed.lstrip("-").isdigit():
+            found.append(RunRef(run_dir.parent.parent.name, run_dir.parent.name, int(seed), run_dir))
+    return sorted(found, key=lambda r: (r.experiment, r.run, r.seed))
+
+
+def select(runs: list[RunRef], experiment: str, run: str) -> list[RunRef]:
+    return [r for r in runs if r.experiment == experiment and r.run == run]
+
+
+def require(runs: list[RunRef], needed: list[tuple[str, str]], results_dir, what: str) -> dict[str, RunRef]:
+    """The lowest-seed run of each (experiment, run) in `needed`; MissingRuns naming all that are absent."""
+    chosen, missing = {}, []
+    for experiment, run in needed:
+        matches = select(runs, experiment, run)
+        if matches:
+            chosen[f"{experiment}/{run}"] = matches[0]
+        else:
+            missing.append(f"{experiment}/{run}")
+    if missing:
+        raise MissingRuns(f"{what}: skipped, no finished run of {', '.join(missing)} in {Path(results_dir) / 'runs'}")
+    return chosen
+
+
+def read_history(run_dir) -> list[dict]:
+    """history.csv as a list of {column: float} rows ([] when absent)."""
+    path = Path(run_dir) / "history.csv"
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return [{k: float(v) for k, v in row.items() if v not in (None, "")} for row in csv.DictReader(f)]
+
+
+# ----------------------------------------------------------------------------------------------- loading
+@dataclass
+class LoadedRun:
+    ref: RunRef | None
+    model: torch.nn.Module
+    cfg: DictConfig
+    _data_fn: object = field(repr=False, default=None)
+
+    @property
+    def data(self) -> DataBundle:
+        """The run's DataBundle, built on first access (shared with runs that have the same dataset)."""
+        return self._data_fn()
+
+    @property
+    def task(self) -> str:
+        return getattr(self.model, "task", "classification")
+
+
+_DATA_CACHE: dict[str, DataBundle] = {}
+
+
+def build_data(cfg: DictConfig, data_dir=None) -> DataBundle:
+    """`instantiate(cfg.dataset)`, with `data_dir` replacing the path recorded when the run was trained."""
+    node = OmegaConf.to_container(cfg.dataset, resolve=True)
+    if data_dir is not None and "data_dir" in node:
+        node["data_dir"] = str(data_dir)
+    # The augmentation settings only change training batches, never the evaluation splits figures use.
+    key = repr(sorted((k, v) for k, v in node.items() if k not in ("augment", "augment_seed")))
+    if key not in _DATA_CACHE:
+        if "augment" in node:
+            node["augment"] = False
+        _DATA_CACHE[key] = hydra.utils.instantiate(node)
+    return _DATA_CACHE[key]
+
+
+def load_run(run_dir, device="cpu", data_dir=None) -> LoadedRun:
+    """The trained model of one run directory in eval mode on `device`, its config, and its data (lazy)."""
+    run_dir = Path(run_dir)
+    for name in ("config.yaml", "checkpoint.pt"):
+        if not (run_dir / name).is_file():
+            raise MissingRuns(f"{run_dir} has no {name}: it is not a finished run")
+    cfg = OmegaConf.load(run_dir / "config.yaml")
+    model = hydra.utils.instantiate(cfg.model)
+    state = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=False)
+    model.load_state_dict(state["model"])
+    model.to(device).eval()
+    seed = run_dir.name.split("=", 1)[-1]
+    ref = RunRef(run_dir.parent.parent.name, run_dir.parent.name, int(seed) if seed.lstrip("-").isdigit() else 0, run_dir)
+    return LoadedRun(ref, model, cfg, lambda: build_data(cfg, data_dir))
+
+
+def clear_data_cache() -> None:
+    _DATA_CACHE.clear()

@@ -1,0 +1,237 @@
+"""gcnn.figures on tiny runs trained for two steps: every figure is a readable PNG, the angle sweep agrees with
+the trainer's evaluation and with the p4 symmetry, the equivariance report tells exact from broken, bad input
+gives one line, and notebooks/results.ipynb runs."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib
+import pandas as pd
+import pytest
+import torch
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from gcnn.figures import (  # noqa: E402
+    feature_maps_figure,
+    load_run,
+    predictions_vs_angle,
+    relative_error,
+    run_figures,
+    transform_images,
+)
+from gcnn.figures.draw import draw_all  # noqa: E402
+from gcnn.train import run as train_run  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+N_TEST = 32  # digits per tiny classifier test set: exactly what its evaluation (2 batches of 16) sees
+# Narrow models (same architecture and groups, few channels) keep the 72-angle sweep cheap on a shared CPU.
+CLS = ["dataset=mnist_sample", "dataset.max_train=64", f"dataset.max_test={N_TEST}", "trainer.epochs=1",
+       "trainer.batch_size=16", "trainer.eval_batch_size=16", "trainer.limit_train_batches=2",
+       "trainer.limit_eval_batches=2", "logger=none", "model.channels=[6,6,8,8,12]"]
+SEG = ["dataset=ph2_synthetic", "dataset.n_images=12", "dataset.n_train=6", "dataset.n_val=2", "dataset.n_test=4",
+       "dataset.size=32", "dataset.width=40", "dataset.height=32", "trainer.epochs=1", "trainer.batch_size=3",
+       "trainer.eval_batch_size=8", "logger=none", "model.channels=[4,8]"]
+RUNS = [("table1", "cnn", []), ("table1", "p4cnn", []), ("table1", "d4cnn", []),
+        ("table3", "segnet", []), ("table3", "p4segnet", []), ("table3", "d4segnet", []),
+        ("table3", "segnet", ["dataset.augment=true"]), ("table3", "p4segnet", ["dataset.augment=true"])]
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    """A results folder with tiny Table 1 and Table 3 runs, each trained once for two steps."""
+    from conftest import compose_cfg
+
+    root = tmp_path_factory.mktemp("results")
+    data = tmp_path_factory.mktemp("data")
+    for experiment, model, extra in RUNS:
+        tiny = CLS if experiment == "table1" else SEG
+        train_run(compose_cfg(f"experiment={experiment}", f"model={model}", f"paths.results_dir={root}",
+                              f"paths.data_dir={data}", *tiny, *extra))
+    return root
+
+
+@pytest.fixture(scope="module")
+def drawn(results):
+    """Every figure drawn once from the tiny results (the angle sweep on all N_TEST digits)."""
+    out, err = io.StringIO(), io.StringIO()
+    written = draw_all(results, n_images=N_TEST, device="cpu", out=out, err=err)
+    return written, err.getvalue()
+
+
+def assert_png(path: Path) -> None:
+    assert path.read_bytes()[:8] == PNG_SIGNATURE, f"{path} is not a PNG"
+    image = plt.imread(path)
+    assert image.ndim == 3 and image.shape[2] in (3, 4) and min(image.shape[:2]) >= 100, image.shape
+    assert image[..., :3].std() > 0.01, f"{path} is blank"
+
+
+def _near_ties(logits: torch.Tensor, tol: float = 1e-4) -> torch.Tensor:
+    """Images whose two best logits are within float32 round-off of each other (their argmax may flip)."""
+    top = logits.double().topk(2, dim=1).values
+    return (top[:, 0] - top[:, 1]) <= tol * top.abs().amax(dim=1).clamp(min=1.0)
+
+
+# ----------------------------------------------------------------------------------------------- figures
+def test_every_figure_is_a_readable_png(drawn, results):
+    written, err = drawn
+    assert set(written) == {"figure1", "figure2", "figure3", "angles", "equivariance", "curves"}, err
+    pngs = [p for paths in written.values() for p in paths if p.suffix == ".png"]
+    names = {p.name for p in pngs}
+    assert {"figure1_feature_maps.png", "figure2_d4segnet_group_maps.png", "figure3_predictions.png",
+            "accuracy_vs_angle.png", "equivariance.png", "training_curves_table1.png",
+            "training_curves_table3.png"} <= names
+    for path in pngs:
+        assert path.parent == results / "figures"
+        assert_png(path)
+    assert (results / "equivariance.md").is_file()
+    # Only the angle sweep notes what it lacks (no p6/p8 and no Table 2 runs here); nothing is skipped.
+    assert "skipped" not in err and err.count("\n") <= 1, err
+    assert err.startswith("Accuracy vs angle: drawn without table1/p6cnn, table1/p8cnn, table2/cnn"), err
+
+
+def test_run_figures_draws_one_model_for_wandb(results, tmp_path):
+    for run_dir, expected in [(results / "runs/table1/p4cnn/seed=0", {"feature_maps", "accuracy_vs_angle", "equivariance"}),
+                              (results / "runs/table3/d4segnet/seed=0", {"group_maps", "predictions", "equivariance"})]:
+        run = load_run(run_dir)
+        run.model.train()
+        figures = run_figures(run.model, run.data, n_images=16, angle_step=90)
+        assert set(figures) == expected
+        assert run.model.training, "run_figures restores the model's mode"
+        for name, fig in figures.items():
+            path = tmp_path / f"{run_dir.parent.name}_{name}.png"
+            fig.savefig(path)
+            plt.close(fig)
+            assert_png(path)
+
+
+# ----------------------------------------------------------------------------------------------- angle sweep
+def _metrics(results, experiment, run):
+    return json.loads((results / f"runs/{experiment}/{run}/seed=0/metrics.json").read_text())["metrics"]
+
+
+@pytest.mark.parametrize("run", ["cnn", "p4cnn", "d4cnn"])
+def test_angle_sweep_at_0_degrees_is_the_evaluated_test_accuracy(drawn, results, run):
+    df = pd.read_csv(results / "figures/accuracy_vs_angle.csv")
+    row = df[(df.experiment == "table1") & (df.run == run) & (df.angle == 0)]
+    assert len(row) == 1 and int(row.n_images.iloc[0]) == N_TEST
+    evaluated = _metrics(results, "table1", run)["test_acc"]
+    loaded = load_run(results / f"runs/table1/{run}/seed=0")
+    x = loaded.data.evals["test"][0]
+    assert len(x) == N_TEST  # the trainer evaluated exactly these images
+    with torch.no_grad():
+        ties = int(_near_ties(loaded.model(x)).sum())
+    assert abs(row.accuracy.iloc[0] - evaluated) * N_TEST <= ties + 1e-9
+
+
+def test_p4_and_p4m_sweeps_repeat_every_90_degrees_and_the_cnn_is_not_invariant(drawn, results):
+    for run in ("p4cnn", "d4cnn", "cnn"):
+        loaded = load_run(results / f"runs/table1/{run}/seed=0")
+        x = loaded.data.evals["test"][0]
+        pred = predictions_vs_angle(loaded.model, x, (0, 90, 180, 270), batch_size=25)
+        with torch.no_grad():
+            ties = torch.stack([_near_ties(loaded.model(torch.rot90(x, k, (-2, -1)))) for k in range(4)]).any(0)
+        differ = (pred != pred[:1]).any(dim=0)
+        if run == "cnn":  # two training steps may leave it predicting one class: compare its logits instead
+            with torch.no_grad():
+                assert relative_error(loaded.model(torch.rot90(x, 1, (-2, -1))), loaded.model(x)) > 1e-2
+            continue
+        assert not (differ & ~ties).any(), f"{run}: predictions changed under a quarter turn beyond round-off ties"
+        df = pd.read_csv(results / "figures/accuracy_vs_angle.csv")
+        acc = df[(df.run == run)].set_index("angle").accuracy
+        assert max(abs(acc[a] - acc[0]) for a in (90, 180, 270)) * len(x) <= int(ties.sum())
+        assert acc.index.tolist() == list(range(0, 360, 5))
+
+
+# ----------------------------------------------------------------------------------------------- equivariance
+def test_relative_error_is_the_normalised_distance():
+    a = torch.ones(2, 3)
+    assert relative_error(a, a) == 0.0
+    assert relative_error(a + 1, a) == pytest.approx(1.0)
+    assert relative_error(torch.zeros(1, 4), torch.ones(1, 4), f_x=2 * torch.ones(1, 4)) == pytest.approx(0.5)
+    x = torch.arange(16.0).reshape(1, 1, 4, 4)
+    assert torch.equal(transform_images(x, 90), torch.rot90(x, 1, (-2, -1)))
+    assert torch.equal(transform_images(x, 0, mirror=True), torch.flip(x, (-1,)))
+
+
+def test_equivariance_report_is_round_off_for_p4_and_p4m_and_large_for_the_cnn(drawn, results):
+    df = pd.read_csv(results / "figures/equivariance.csv")
+    err = df.set_index(["experiment", "run", "transform"]).error
+    for run in ("p4cnn", "d4cnn"):
+        assert err["table1", run, "90°"] < 1e-5 and err["table1", run, "180°"] < 1e-5
+    assert err["table1", "d4cnn", "mirror"] < 1e-5
+    for run in ("p4segnet", "d4segnet", "p4segnet+"):  # the pre-pooling group map
+        assert err["table3", run, "90°"] < 1e-5
+    assert err["table3", "d4segnet", "mirror"] < 1e-5
+    assert err["table1", "cnn", "90°"] > 1e-2 and err["table3", "segnet", "90°"] > 1e-2
+    assert err["table1", "p4cnn", "mirror"] > 1e-2, "p4 has no mirror: nothing makes it invariant to one"
+    quantity = df.set_index(["run", "transform"]).quantity
+    assert quantity["d4segnet", "90°"] == "pre-pooling group map" and quantity["segnet", "90°"] == "pooled logits"
+    report = (results / "equivariance.md").read_text()
+    line = next(line for line in report.splitlines() if line.startswith("| d4segnet |"))
+    assert line.count("**exact**") == 3, line  # 90°, 180° and the mirror
+
+
+def test_feature_maps_of_a_p4_layer_rotate_and_cycle(results):
+    loaded = load_run(results / "runs/table1/p4cnn/seed=0")
+    fig = feature_maps_figure({"p4": loaded.model}, loaded.data.evals["test"][0][:1])
+    titles = [ax.get_title() for ax in fig.axes]
+    plt.close(fig)
+    error = next(t for t in titles if "rel. error" in t).split("rel. error")[1]
+    assert float(error) < 1e-5
+
+
+# ----------------------------------------------------------------------------------------------- bad input
+def _cli(*args, cwd=None):
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    return subprocess.run([sys.executable, "-m", "gcnn.figures", *args], capture_output=True, text=True, env=env,
+                          cwd=cwd, timeout=600)
+
+
+def test_missing_runs_are_named_in_one_line_and_the_other_figures_still_drawn(results, tmp_path):
+    partial = tmp_path / "partial"
+    shutil.copytree(results / "runs/table1", partial / "runs/table1")
+    shutil.copytree(results / "runs/table3/d4segnet", partial / "runs/table3/d4segnet")
+    done = _cli("--results-dir", str(partial), "--device", "cpu", "--only", "figure1", "figure2", "figure3", "curves")
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr
+    assert lines[0].startswith("Figure 3: skipped") and "table3/segnet," in lines[0] and "table3/p4segnet+" in lines[0]
+    assert "table3/d4segnet" not in lines[0]
+    for name in ("figure1_feature_maps.png", "figure2_d4segnet_group_maps.png", "training_curves_table1.png"):
+        assert_png(partial / "figures" / name)
+    assert not (partial / "figures/figure3_predictions.png").exists()
+
+
+@pytest.mark.parametrize("make", [lambda p: p.mkdir(), lambda p: None], ids=["empty", "absent"])
+def test_an_empty_or_absent_folder_is_one_line(tmp_path, make):
+    folder = tmp_path / "nothing"
+    make(folder)
+    done = _cli("--results-dir", str(folder))
+    assert done.returncode == 1
+    assert len(done.stderr.strip().splitlines()) == 1 and str(folder) in done.stderr and "Traceback" not in done.stderr
+
+
+# ----------------------------------------------------------------------------------------------- notebook
+def test_results_notebook_runs_on_a_results_folder(results, monkeypatch):
+    monkeypatch.setenv("GCNN_RESULTS_DIR", str(results))
+    monkeypatch.setenv("GCNN_FIGURE_IMAGES", "16")
+    path = REPO / "notebooks/results.ipynb"
+    notebook = json.loads(path.read_text())
+    namespace = {}
+    for cell in notebook["cells"]:
+        assert not cell.get("outputs"), "notebooks are stored without outputs"
+        if cell["cell_type"] == "code":
+            exec(compile("".join(cell["source"]), path.name, "exec"), namespace)
+    assert Path(namespace["RESULTS"]) == results
+    assert {"figure1", "figure2", "figure3", "angles", "equivariance", "curves"} <= set(namespace["shown"])
+    plt.close("all")
