@@ -35,15 +35,43 @@ REPO = Path(__file__).resolve().parents[1]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 N_TEST = 32  # digits per tiny classifier test set: exactly what its evaluation (2 batches of 16) sees
 # Narrow models (same architecture and groups, few channels) keep the 72-angle sweep cheap on a shared CPU.
-CLS = ["dataset=mnist_sample", "dataset.max_train=64", f"dataset.max_test={N_TEST}", "trainer.epochs=1",
-       "trainer.batch_size=16", "trainer.eval_batch_size=16", "trainer.limit_train_batches=2",
-       "trainer.limit_eval_batches=2", "logger=none", "model.channels=[6,6,8,8,12]"]
-SEG = ["dataset=ph2_synthetic", "dataset.n_images=12", "dataset.n_train=6", "dataset.n_val=2", "dataset.n_test=4",
-       "dataset.size=32", "dataset.width=40", "dataset.height=32", "trainer.epochs=1", "trainer.batch_size=3",
-       "trainer.eval_batch_size=8", "logger=none", "model.channels=[4,8]"]
-RUNS = [("table1", "cnn", []), ("table1", "p4cnn", []), ("table1", "d4cnn", []),
-        ("table3", "segnet", []), ("table3", "p4segnet", []), ("table3", "d4segnet", []),
-        ("table3", "segnet", ["dataset.augment=true"]), ("table3", "p4segnet", ["dataset.augment=true"])]
+CLS = [
+    "dataset=mnist_sample",
+    "dataset.max_train=64",
+    f"dataset.max_test={N_TEST}",
+    "trainer.epochs=1",
+    "trainer.batch_size=16",
+    "trainer.eval_batch_size=16",
+    "trainer.limit_train_batches=2",
+    "trainer.limit_eval_batches=2",
+    "logger=none",
+    "model.channels=[6,6,8,8,12]",
+]
+SEG = [
+    "dataset=ph2_synthetic",
+    "dataset.n_images=12",
+    "dataset.n_train=6",
+    "dataset.n_val=2",
+    "dataset.n_test=4",
+    "dataset.size=32",
+    "dataset.width=40",
+    "dataset.height=32",
+    "trainer.epochs=1",
+    "trainer.batch_size=3",
+    "trainer.eval_batch_size=8",
+    "logger=none",
+    "model.channels=[4,8]",
+]
+RUNS = [
+    ("table1", "cnn", []),
+    ("table1", "p4cnn", []),
+    ("table1", "d4cnn", []),
+    ("table3", "segnet", []),
+    ("table3", "p4segnet", []),
+    ("table3", "d4segnet", []),
+    ("table3", "segnet", ["dataset.augment=true"]),
+    ("table3", "p4segnet", ["dataset.augment=true"]),
+]
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +83,16 @@ def results(tmp_path_factory):
     data = tmp_path_factory.mktemp("data")
     for experiment, model, extra in RUNS:
         tiny = CLS if experiment == "table1" else SEG
-        train_run(compose_cfg(f"experiment={experiment}", f"model={model}", f"paths.results_dir={root}",
-                              f"paths.data_dir={data}", *tiny, *extra))
+        train_run(
+            compose_cfg(
+                f"experiment={experiment}",
+                f"model={model}",
+                f"paths.results_dir={root}",
+                f"paths.data_dir={data}",
+                *tiny,
+                *extra,
+            )
+        )
     return root
 
 
@@ -87,9 +123,15 @@ def test_every_figure_is_a_readable_png(drawn, results):
     assert set(written) == {"figure1", "figure2", "figure3", "angles", "equivariance", "curves"}, err
     pngs = [p for paths in written.values() for p in paths if p.suffix == ".png"]
     names = {p.name for p in pngs}
-    assert {"figure1_feature_maps.png", "figure2_d4segnet_group_maps.png", "figure3_predictions.png",
-            "accuracy_vs_angle.png", "equivariance.png", "training_curves_table1.png",
-            "training_curves_table3.png"} <= names
+    assert {
+        "figure1_feature_maps.png",
+        "figure2_d4segnet_group_maps.png",
+        "figure3_predictions.png",
+        "accuracy_vs_angle.png",
+        "equivariance.png",
+        "training_curves_table1.png",
+        "training_curves_table3.png",
+    } <= names
     for path in pngs:
         assert path.parent == results / "figures"
         assert_png(path)
@@ -100,8 +142,10 @@ def test_every_figure_is_a_readable_png(drawn, results):
 
 
 def test_run_figures_draws_one_model_for_wandb(results, tmp_path):
-    for run_dir, expected in [(results / "runs/table1/p4cnn/seed=0", {"feature_maps", "accuracy_vs_angle", "equivariance"}),
-                              (results / "runs/table3/d4segnet/seed=0", {"group_maps", "predictions", "equivariance"})]:
+    for run_dir, expected in [
+        (results / "runs/table1/p4cnn/seed=0", {"feature_maps", "accuracy_vs_angle", "equivariance"}),
+        (results / "runs/table3/d4segnet/seed=0", {"group_maps", "predictions", "equivariance"}),
+    ]:
         run = load_run(run_dir)
         run.model.train()
         figures = run_figures(run.model, run.data, n_images=16, angle_step=90)
@@ -193,8 +237,9 @@ def test_feature_maps_of_a_p4_layer_rotate_and_cycle(results):
 # ----------------------------------------------------------------------------------------------- bad input
 def _cli(*args, cwd=None):
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    return subprocess.run([sys.executable, "-m", "gcnn.figures", *args], capture_output=True, text=True, env=env,
-                          cwd=cwd, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "gcnn.figures", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=600
+    )
 
 
 def test_missing_runs_are_named_in_one_line_and_the_other_figures_still_drawn(results, tmp_path):

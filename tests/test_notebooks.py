@@ -7,7 +7,9 @@ import matplotlib
 import pytest
 
 # results.ipynb needs trained runs: tests/test_figures.py runs it on a tiny results folder it trains.
-NOTEBOOKS = sorted(p for p in (Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb") if p.name != "results.ipynb")
+NOTEBOOKS = sorted(
+    p for p in (Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb") if p.name != "results.ipynb"
+)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -32,6 +32,7 @@ def fake_wandb(monkeypatch):
         return runs[-1]
 
     module.init = init
+    module.Image = lambda figure: ("image", figure)
     monkeypatch.setitem(sys.modules, "wandb", module)
     return runs
 
@@ -64,6 +65,9 @@ def test_run_name_group_config_metrics_and_finish(fake_wandb, tmp_path):
     assert wandb_run.summary["params"] == result["params"] == 395_882
     assert wandb_run.summary["test_acc"] == result["metrics"]["test_acc"]
     assert wandb_run.finished == [0]
+    figures = {k: v for _, values in wandb_run.logged for k, v in values.items() if k.startswith("figures/")}
+    assert {"figures/feature_maps", "figures/accuracy_vs_angle", "figures/equivariance"} <= set(figures)
+    assert all(kind == "image" for kind, _ in figures.values())
 
 
 def test_the_run_is_finished_when_training_raises(fake_wandb, tmp_path, monkeypatch):

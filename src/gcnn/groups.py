@@ -22,9 +22,10 @@ What is exact:
       60° is not a group action (two 60° steps differ from one 120° step, six steps from the identity): this is
       what the study ran and a likely cause of its weak P6 result. The rounding is symmetric about the centre
       (ties away from it), so rot180 commutes with every transformed filter and a P6 network is exactly
-      invariant to 180°; rounding ties one way (floor(x + 0.5)) would break even that. `filter_interpolation="bilinear"` is offered
-      as the "interpolated pixel values" of the study's text; it is not a group action either. The steerable
-      filters of `gcnn.harmonic` (`filter_basis="harmonic"` in the layers) are transformed exactly for every N.
+      invariant to 180°; rounding ties one way (floor(x + 0.5)) would break even that.
+      `filter_interpolation="bilinear"` is offered as the "interpolated pixel values" of the study's text; it is
+      not a group action either. The steerable filters of `gcnn.harmonic` (`filter_basis="harmonic"` in the
+      layers) are transformed exactly for every N.
 """
 
 from __future__ import annotations

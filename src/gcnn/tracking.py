@@ -27,6 +27,9 @@ class NullTracker:
     def finish(self, exit_code: int = 0) -> None:
         pass
 
+    def log_figures(self, make_figures, step: int | None = None) -> None:
+        """Log the figures `make_figures()` draws ({name: matplotlib Figure}); a null tracker draws nothing."""
+
     def logged_epochs(self, history: list[dict]) -> int:
         """How many rows of `history` the tracker already holds (they are not logged again)."""
         return len(history)
@@ -66,6 +69,14 @@ class WandbTracker(NullTracker):
 
     def log(self, values: dict, step: int | None = None) -> None:
         self.run.log(values, step=step)
+
+    def log_figures(self, make_figures, step: int | None = None) -> None:
+        import matplotlib.pyplot as plt
+
+        figures = make_figures()
+        self.run.log({f"figures/{k}": self._wandb.Image(fig) for k, fig in figures.items()}, step=step)
+        for fig in figures.values():
+            plt.close(fig)
 
     def logged_epochs(self, history: list[dict]) -> int:
         # A resumed W&B run already holds the epochs before its current step; a new one holds none.

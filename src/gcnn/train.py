@@ -148,6 +148,7 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict:
         metrics = evaluate(step_model, data, tcfg, device)
         tracker.summary(metrics)
         tracker.log({f"final/{k}": v for k, v in metrics.items()}, step=epochs)
+        tracker.log_figures(lambda: _final_figures(model, data), step=epochs)
         result = {
             "experiment": cfg.experiment_name,
             "run": cfg.run_name,
@@ -201,6 +202,13 @@ def _place(data: DataBundle, device: torch.device) -> DataBundle:
     move = lambda split: tuple(t.to(device) for t in split)  # noqa: E731
     train = data.train if data.augment is not None else move(data.train)
     return dataclasses.replace(data, train=train, evals={k: move(v) for k, v in data.evals.items()})
+
+
+def _final_figures(model, data) -> dict:
+    """The trained model's figures for W&B (feature maps, accuracy vs angle, predictions, equivariance)."""
+    from gcnn.figures import run_figures  # matplotlib is imported only when a tracker wants the figures
+
+    return run_figures(model, data)
 
 
 def _tags(cfg, data) -> list[str]:

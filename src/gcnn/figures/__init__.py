@@ -23,10 +23,24 @@ from gcnn.figures.maps import feature_maps_figure, group_maps_figure, prediction
 from gcnn.figures.runs import MissingRuns, find_runs, load_run
 
 __all__ = [
-    "ANGLES", "TRANSFORMS", "MissingRuns", "accuracy_vs_angle", "angle_figure", "equivariance_errors",
-    "equivariance_figure", "equivariance_markdown", "feature_maps_figure", "find_runs", "group_maps_figure",
-    "load_run", "predictions_figure", "predictions_vs_angle", "relative_error", "run_figures",
-    "training_curves_figure", "transform_images",
+    "ANGLES",
+    "TRANSFORMS",
+    "MissingRuns",
+    "accuracy_vs_angle",
+    "angle_figure",
+    "equivariance_errors",
+    "equivariance_figure",
+    "equivariance_markdown",
+    "feature_maps_figure",
+    "find_runs",
+    "group_maps_figure",
+    "load_run",
+    "predictions_figure",
+    "predictions_vs_angle",
+    "relative_error",
+    "run_figures",
+    "training_curves_figure",
+    "transform_images",
 ]
 
 
@@ -49,8 +63,9 @@ def run_figures(model: torch.nn.Module, data, n_images: int = 100, angle_step: i
             xs, ys = x[:n_images], y[:n_images]
             angles = tuple(range(0, 360, angle_step))
             acc = accuracy_vs_angle(model, xs, ys, angles)
-            df = pd.DataFrame({"experiment": "run", "run": name, "seed": 0, "angle": angles, "accuracy": acc,
-                               "n_images": len(xs)})
+            df = pd.DataFrame(
+                {"experiment": "run", "run": name, "seed": 0, "angle": angles, "accuracy": acc, "n_images": len(xs)}
+            )
             figures["accuracy_vs_angle"] = angle_figure(df)
             n_equiv = min(n_images, 100)
         else:
@@ -59,7 +74,10 @@ def run_figures(model: torch.nn.Module, data, n_images: int = 100, angle_step: i
             n_equiv = min(n_images, 8)
         errors = equivariance_errors(model, x[:n_equiv])
         group = model.group.name if hasattr(model, "group") else "z2"
-        rows = [{"experiment": "run", "run": name, "seed": 0, "group": group, "transform": k, **v} for k, v in errors.items()]
+        rows = [
+            {"experiment": "run", "run": name, "seed": 0, "group": group, "transform": k, **v}
+            for k, v in errors.items()
+        ]
         figures["equivariance"] = equivariance_figure(rows)
         return figures
     finally:

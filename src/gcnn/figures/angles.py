@@ -16,21 +16,23 @@ ANGLES = tuple(range(0, 360, 5))
 
 
 @torch.no_grad()
-def predictions_vs_angle(model: torch.nn.Module, x: torch.Tensor, angles=ANGLES, batch_size: int = 500,
-                         device=None) -> torch.Tensor:
+def predictions_vs_angle(
+    model: torch.nn.Module, x: torch.Tensor, angles=ANGLES, batch_size: int = 500, device=None
+) -> torch.Tensor:
     """Predicted classes (len(angles), N) of `model` on the images x (N, C, H, W) rotated by each angle (degrees)."""
     device = device or next(model.parameters()).device
     model.eval()
     out = torch.empty(len(angles), len(x), dtype=torch.long)
     for start in range(0, len(x), batch_size):
-        chunk = x[start:start + batch_size].to(device)
+        chunk = x[start : start + batch_size].to(device)
         for i, angle in enumerate(angles):
-            out[i, start:start + len(chunk)] = model(transform_images(chunk, float(angle))).argmax(dim=1).cpu()
+            out[i, start : start + len(chunk)] = model(transform_images(chunk, float(angle))).argmax(dim=1).cpu()
     return out
 
 
-def accuracy_vs_angle(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, angles=ANGLES, batch_size: int = 500,
-                      device=None) -> np.ndarray:
+def accuracy_vs_angle(
+    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, angles=ANGLES, batch_size: int = 500, device=None
+) -> np.ndarray:
     """Accuracy (len(angles),) of `model` on (x, y) rotated by each angle in degrees; angle 0 is the upright set."""
     pred = predictions_vs_angle(model, x, angles, batch_size, device)
     return (pred == y.cpu().view(1, -1)).double().mean(dim=1).numpy()
@@ -38,8 +40,11 @@ def accuracy_vs_angle(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, 
 
 def summarise_angles(df):
     """Per-seed rows (experiment, run, seed, angle, accuracy) → mean, std, min, max and n over seeds."""
-    return (df.groupby(["experiment", "run", "angle"], sort=False)["accuracy"]
-            .agg(mean="mean", std="std", min="min", max="max", n="count").reset_index())
+    return (
+        df.groupby(["experiment", "run", "angle"], sort=False)["accuracy"]
+        .agg(mean="mean", std="std", min="min", max="max", n="count")
+        .reset_index()
+    )
 
 
 TITLES = {"table1": "Table 1 models (trained upright)", "table2": "Table 2 models (trained on rotated digits)"}
@@ -59,7 +64,7 @@ def angle_figure(df, order=("cnn", "p4cnn", "p6cnn", "p8cnn", "d4cnn")):
         for run in runs:
             sel = part[part.run == run].sort_values("angle")
             n = int(sel["n"].max())
-            line, = ax.plot(sel["angle"], 100 * sel["mean"], label=f"{run} (n={n})", lw=1.5)
+            (line,) = ax.plot(sel["angle"], 100 * sel["mean"], label=f"{run} (n={n})", lw=1.5)
             if n > 1:
                 ax.fill_between(sel["angle"], 100 * sel["min"], 100 * sel["max"], color=line.get_color(), alpha=0.2)
         for v in (90, 180, 270):
@@ -67,8 +72,11 @@ def angle_figure(df, order=("cnn", "p4cnn", "p6cnn", "p8cnn", "d4cnn")):
         ax.set_xticks(range(0, 361, 45))
         ax.set_xlim(0, 355)
         ax.set_xlabel("rotation of the test images (degrees)")
-        ax.set_title(f"{TITLES.get(experiment, experiment)}, {int(df[df.experiment == experiment]['n_images'].max())} "
-                     "test images", fontsize=10)
+        ax.set_title(
+            f"{TITLES.get(experiment, experiment)}, {int(df[df.experiment == experiment]['n_images'].max())} "
+            "test images",
+            fontsize=10,
+        )
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower left")
     axes[0, 0].set_ylabel("accuracy (%): mean over seeds, band = min–max")

@@ -13,8 +13,9 @@ def training_curves_figure(histories: dict[str, list[list[dict]]], title: str):
     present in any history; one line per model (mean over seeds, band = min–max where there are several)."""
     import matplotlib.pyplot as plt
 
-    columns = ["train_loss"] + [c for c in METRIC_COLUMNS
-                                if any(c in row for seeds in histories.values() for h in seeds for row in h)]
+    columns = ["train_loss"] + [
+        c for c in METRIC_COLUMNS if any(c in row for seeds in histories.values() for h in seeds for row in h)
+    ]
     fig, axes = plt.subplots(1, len(columns), figsize=(5.2 * len(columns), 3.8), squeeze=False)
     for ax, column in zip(axes[0], columns):
         for run, seeds in histories.items():
@@ -25,10 +26,11 @@ def training_curves_figure(histories: dict[str, list[list[dict]]], title: str):
             epochs = sorted(set().union(*curves))
             values = np.array([[c.get(e, np.nan) for e in epochs] for c in curves])
             mean = np.nanmean(values, axis=0)
-            line, = ax.plot(epochs, mean, marker="o", ms=3, label=f"{run} (n={len(curves)})")
+            (line,) = ax.plot(epochs, mean, marker="o", ms=3, label=f"{run} (n={len(curves)})")
             if len(curves) > 1:
-                ax.fill_between(epochs, np.nanmin(values, axis=0), np.nanmax(values, axis=0), color=line.get_color(),
-                                alpha=0.2)
+                ax.fill_between(
+                    epochs, np.nanmin(values, axis=0), np.nanmax(values, axis=0), color=line.get_color(), alpha=0.2
+                )
         ax.set_xlabel("epoch")
         ax.set_ylabel(column.replace("_", " "))
         if column == "train_loss":

@@ -23,11 +23,25 @@ from gcnn.figures.maps import feature_maps_figure, group_maps_figure, prediction
 from gcnn.figures.runs import MissingRuns, find_runs, load_run, read_history, require, select
 
 CLASSIFIER_RUNS = ("cnn", "p4cnn", "p6cnn", "p8cnn", "d4cnn")
-SEG_RUNS = {"table3": ("segnet", "p4segnet", "d4segnet", "segnet+", "p4segnet+"),
-            "table4": ("segnet_t", "p4segnet_t", "d4segnet_t")}
-LABELS = {"cnn": "CNN", "p4cnn": "P4CNN", "p6cnn": "P6CNN", "p8cnn": "P8CNN", "d4cnn": "D4CNN", "segnet": "SegNet",
-          "p4segnet": "P4SegNet", "d4segnet": "D4SegNet", "segnet+": "SegNet+", "p4segnet+": "P4SegNet+",
-          "segnet_t": "SegNet_T", "p4segnet_t": "P4SegNet_T", "d4segnet_t": "D4SegNet_T"}
+SEG_RUNS = {
+    "table3": ("segnet", "p4segnet", "d4segnet", "segnet+", "p4segnet+"),
+    "table4": ("segnet_t", "p4segnet_t", "d4segnet_t"),
+}
+LABELS = {
+    "cnn": "CNN",
+    "p4cnn": "P4CNN",
+    "p6cnn": "P6CNN",
+    "p8cnn": "P8CNN",
+    "d4cnn": "D4CNN",
+    "segnet": "SegNet",
+    "p4segnet": "P4SegNet",
+    "d4segnet": "D4SegNet",
+    "segnet+": "SegNet+",
+    "p4segnet+": "P4SegNet+",
+    "segnet_t": "SegNet_T",
+    "p4segnet_t": "P4SegNet_T",
+    "d4segnet_t": "D4SegNet_T",
+}
 EQUIV_IMAGES = {"classification": 100, "segmentation": 8}  # held-out inputs per run (capped by n_images)
 FIG3_IMAGES = 3
 # Test digits per classifier for the 72-angle sweep: 100 × 72 angles × 10 models is 2-3 minutes on 2 CPU cores.
@@ -66,7 +80,9 @@ class Context:
         if not present:
             raise MissingRuns(f"{what}: skipped, no finished run of {', '.join(absent)} in {self.results_dir / 'runs'}")
         if absent:
-            self.notes.append(f"{what}: drawn without {', '.join(absent)} (no finished run in {self.results_dir / 'runs'})")
+            self.notes.append(
+                f"{what}: drawn without {', '.join(absent)} (no finished run in {self.results_dir / 'runs'})"
+            )
         return present
 
 
@@ -90,8 +106,12 @@ def figure2(ctx: Context):
     run = ctx.load(require(ctx.runs, [("table3", "d4segnet")], ctx.results_dir, "Figure 2")["table3/d4segnet"])
     x, y = run.data.evals["test"]
     i = _lesion_index(y)
-    return group_maps_figure(run.model, x[i:i + 1], y[i:i + 1], title=f"D4SegNet (table3, seed {run.ref.seed}): "
-                             f"the 8 maps before group pooling, test image {i}")
+    return group_maps_figure(
+        run.model,
+        x[i : i + 1],
+        y[i : i + 1],
+        title=f"D4SegNet (table3, seed {run.ref.seed}): the 8 maps before group pooling, test image {i}",
+    )
 
 
 def figure3(ctx: Context):
@@ -113,8 +133,17 @@ def angle_sweep(ctx: Context) -> pd.DataFrame:
         x, y = run.data.evals["test"]
         x, y = x[: ctx.n_images], y[: ctx.n_images]
         acc = accuracy_vs_angle(run.model, x, y, ANGLES, device=ctx.device)
-        rows += [{"experiment": ref.experiment, "run": ref.run, "seed": ref.seed, "angle": a, "accuracy": float(v),
-                  "n_images": len(x)} for a, v in zip(ANGLES, acc)]
+        rows += [
+            {
+                "experiment": ref.experiment,
+                "run": ref.run,
+                "seed": ref.seed,
+                "angle": a,
+                "accuracy": float(v),
+                "n_images": len(x),
+            }
+            for a, v in zip(ANGLES, acc)
+        ]
     return pd.DataFrame(rows)
 
 
@@ -130,8 +159,17 @@ def equivariance_rows(ctx: Context) -> tuple[list[dict], dict[str, int]]:
         n_inputs[ref.experiment] = len(x)
         errors = equivariance_errors(run.model, x, device=ctx.device)
         group = run.model.group.name if hasattr(run.model, "group") else "z2"
-        rows += [{"experiment": ref.experiment, "run": ref.run, "seed": ref.seed, "group": group, "transform": label,
-                  **value} for label, value in errors.items()]
+        rows += [
+            {
+                "experiment": ref.experiment,
+                "run": ref.run,
+                "seed": ref.seed,
+                "group": group,
+                "transform": label,
+                **value,
+            }
+            for label, value in errors.items()
+        ]
     return rows, n_inputs
 
 
@@ -176,12 +214,22 @@ STEPS = {
     "figure3": lambda ctx: [save(figure3(ctx), ctx.out_dir / "figure3_predictions.png")],
     "angles": _write_angles,
     "equivariance": _write_equivariance,
-    "curves": lambda ctx: [save(fig, ctx.out_dir / f"training_curves_{e}.png") for e, fig in curve_figures(ctx).items()],
+    "curves": lambda ctx: [
+        save(fig, ctx.out_dir / f"training_curves_{e}.png") for e, fig in curve_figures(ctx).items()
+    ],
 }
 
 
-def draw_all(results_dir, n_images: int = DEFAULT_IMAGES["cpu"], device: str = "cpu", data_dir=None, out_dir=None, only=None,
-             err=sys.stderr, out=sys.stdout) -> dict[str, list[Path]]:
+def draw_all(
+    results_dir,
+    n_images: int = DEFAULT_IMAGES["cpu"],
+    device: str = "cpu",
+    data_dir=None,
+    out_dir=None,
+    only=None,
+    err=sys.stderr,
+    out=sys.stdout,
+) -> dict[str, list[Path]]:
     """Run every step (or those in `only`); returns {step: written paths} for the steps that drew something."""
     ctx = Context(results_dir, n_images, device, data_dir, out_dir)
     drawn = {}
@@ -203,9 +251,14 @@ def draw_all(results_dir, n_images: int = DEFAULT_IMAGES["cpu"], device: str = "
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results-dir", default="results/demo", help="folder holding runs/<experiment>/<run>/seed=<s>")
-    parser.add_argument("--n-images", type=int, default=None, help="test images per run for the angle sweep (default: "
-                        f"{DEFAULT_IMAGES['cpu']} on a CPU, {DEFAULT_IMAGES['cuda']} on a GPU) and the cap for the "
-                        "equivariance report (at most 100 digits, 8 PH2 images per run)")
+    parser.add_argument(
+        "--n-images",
+        type=int,
+        default=None,
+        help="test images per run for the angle sweep (default: "
+        f"{DEFAULT_IMAGES['cpu']} on a CPU, {DEFAULT_IMAGES['cuda']} on a GPU) and the cap for the "
+        "equivariance report (at most 100 digits, 8 PH2 images per run)",
+    )
     parser.add_argument("--device", default="auto", help="cpu, cuda, … (auto: CUDA when present)")
     parser.add_argument("--data-dir", default=None, help="replace the data_dir recorded in each run's config.yaml")
     parser.add_argument("--only", nargs="*", choices=sorted(STEPS), help="draw only these figures")
@@ -215,12 +268,16 @@ def main(argv=None) -> int:
     matplotlib.use("Agg")  # the command line writes files and never opens a window
     results = Path(args.results_dir)
     if not results.is_dir():
-        print(f"error: results folder {results} does not exist (make demo, or make tableN RESULTS={results})",
-              file=sys.stderr)
+        print(
+            f"error: results folder {results} does not exist (make demo, or make tableN RESULTS={results})",
+            file=sys.stderr,
+        )
         return 1
     if not find_runs(results):
-        print(f"error: no finished runs in {results / 'runs'} (make demo, or make tableN RESULTS={results})",
-              file=sys.stderr)
+        print(
+            f"error: no finished runs in {results / 'runs'} (make demo, or make tableN RESULTS={results})",
+            file=sys.stderr,
+        )
         return 1
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     n_images = args.n_images or DEFAULT_IMAGES["cpu" if device == "cpu" else "cuda"]

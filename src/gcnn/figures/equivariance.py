@@ -33,8 +33,12 @@ class Transform:
 
 
 TRANSFORMS = (
-    Transform("90°", 90), Transform("180°", 180), Transform("mirror", 0, True),
-    Transform("45°", 45), Transform("60°", 60), Transform("30°", 30),
+    Transform("90°", 90),
+    Transform("180°", 180),
+    Transform("mirror", 0, True),
+    Transform("45°", 45),
+    Transform("60°", 60),
+    Transform("30°", 30),
 )
 
 
@@ -58,13 +62,15 @@ def group_element(group: Group, t: Transform) -> int | None:
 
 def disc_mask(h: int, w: int, device=None) -> torch.Tensor:
     """(H, W) bool: pixels strictly inside the inscribed circle, less one pixel of interpolation border."""
-    yy, xx = torch.meshgrid(torch.arange(h, device=device) - (h - 1) / 2, torch.arange(w, device=device) - (w - 1) / 2,
-                            indexing="ij")
+    yy, xx = torch.meshgrid(
+        torch.arange(h, device=device) - (h - 1) / 2, torch.arange(w, device=device) - (w - 1) / 2, indexing="ij"
+    )
     return (yy**2 + xx**2) <= (min(h, w) / 2 - 1.5) ** 2
 
 
-def relative_error(f_gx: torch.Tensor, g_fx: torch.Tensor, f_x: torch.Tensor | None = None,
-                   mask: torch.Tensor | None = None) -> float:
+def relative_error(
+    f_gx: torch.Tensor, g_fx: torch.Tensor, f_x: torch.Tensor | None = None, mask: torch.Tensor | None = None
+) -> float:
     """‖f(g·x) − g·f(x)‖ / ‖f(x)‖, Frobenius norms over the whole batch, in float64.
 
     mask (broadcast over the trailing spatial axes) restricts both norms to some pixels. f_x defaults to g_fx
@@ -104,8 +110,9 @@ def group_feature_map(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Te
 
 
 @torch.no_grad()
-def equivariance_errors(model: torch.nn.Module, x: torch.Tensor, transforms=TRANSFORMS, batch_size: int = 64,
-                        device=None) -> dict[str, dict]:
+def equivariance_errors(
+    model: torch.nn.Module, x: torch.Tensor, transforms=TRANSFORMS, batch_size: int = 64, device=None
+) -> dict[str, dict]:
     """{label: {"error": relative error, "in_group": bool, "exact_on_grid": bool, "quantity": str}} for one model
     on held-out inputs x (N, C, H, W); sums of squares are accumulated over batches of `batch_size`."""
     device = device or next(model.parameters()).device
@@ -139,8 +146,12 @@ def equivariance_errors(model: torch.nn.Module, x: torch.Tensor, transforms=TRAN
     for t in transforms:
         num, den = sums[t.label]
         a = group_element(group, t) if group is not None else None
-        out[t.label] = {"error": math.sqrt(num / den) if den > 0 else float("nan"),
-                        "in_group": a is not None, "exact_on_grid": t.exact_on_grid, "quantity": quantity[t.label]}
+        out[t.label] = {
+            "error": math.sqrt(num / den) if den > 0 else float("nan"),
+            "in_group": a is not None,
+            "exact_on_grid": t.exact_on_grid,
+            "quantity": quantity[t.label],
+        }
     return out
 
 
@@ -181,9 +192,12 @@ def equivariance_markdown(rows, n_inputs: dict[str, int], source: str) -> str:
         "",
     ]
     for experiment, part in summary.groupby("experiment", sort=True):
-        lines += [f"## {experiment} ({n_inputs.get(experiment, '?')} test inputs per run)", "",
-                  "| model | group | n | " + " | ".join(labels) + " |",
-                  "| --- | --- | --- | " + " | ".join("---" for _ in labels) + " |"]
+        lines += [
+            f"## {experiment} ({n_inputs.get(experiment, '?')} test inputs per run)",
+            "",
+            "| model | group | n | " + " | ".join(labels) + " |",
+            "| --- | --- | --- | " + " | ".join("---" for _ in labels) + " |",
+        ]
         for run, rows_run in part.groupby("run", sort=False):
             cells = []
             for label in labels:
@@ -194,18 +208,27 @@ def equivariance_markdown(rows, n_inputs: dict[str, int], source: str) -> str:
                 r = sel.iloc[0]
                 mark = verdict(r["max"], bool(r["in_group"]))
                 cells.append(f"{r['mean']:.1e}" + (f" **{mark}**" if mark else ""))
-            lines.append(f"| {run} | {rows_run.iloc[0]['group']} | {int(rows_run['n'].max())} | " + " | ".join(cells) + " |")
+            lines.append(
+                f"| {run} | {rows_run.iloc[0]['group']} | {int(rows_run['n'].max())} | " + " | ".join(cells) + " |"
+            )
         lines.append("")
     exact = summary[summary.in_group & (summary["max"] < EXACT_TOL)]
     approx = summary[summary.in_group & (summary["max"] >= EXACT_TOL)]
     outside = summary[~summary.in_group]
     lines += ["## Summary", ""]
     if len(exact):
-        lines.append(f"- Exact (round-off): {len(exact)} (model, g) pairs, largest error over seeds "
-                     f"{exact['max'].max():.1e}: " + ", ".join(f"{r.experiment}/{r.run} {r.transform}" for r in exact.itertuples()) + ".")
+        lines.append(
+            f"- Exact (round-off): {len(exact)} (model, g) pairs, largest error over seeds "
+            f"{exact['max'].max():.1e}: "
+            + ", ".join(f"{r.experiment}/{r.run} {r.transform}" for r in exact.itertuples())
+            + "."
+        )
     if len(approx):
-        lines.append("- Approximate although g ∈ G: " + ", ".join(
-            f"{r.experiment}/{r.run} {r.transform} {r.mean:.2g}" for r in approx.itertuples()) + ".")
+        lines.append(
+            "- Approximate although g ∈ G: "
+            + ", ".join(f"{r.experiment}/{r.run} {r.transform} {r.mean:.2g}" for r in approx.itertuples())
+            + "."
+        )
     if len(outside):
         lines.append(f"- Not built in (g ∉ G): errors from {outside['mean'].min():.2g} to {outside['mean'].max():.2g}.")
     return "\n".join(lines) + "\n"

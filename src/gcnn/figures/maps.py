@@ -48,7 +48,9 @@ def feature_maps_figure(models: dict, image: torch.Tensor, n_maps: int = 4):
     along the group axis, so the difference is zero; a CNN's maps are not a rotation of each other."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2 * len(models), n_maps + 2, figsize=(1.9 * (n_maps + 2), 3.9 * len(models)), squeeze=False)
+    fig, axes = plt.subplots(
+        2 * len(models), n_maps + 2, figsize=(1.9 * (n_maps + 2), 3.9 * len(models)), squeeze=False
+    )
     for k, (label, model) in enumerate(models.items()):
         device = next(model.parameters()).device
         group = model.group
@@ -60,8 +62,10 @@ def feature_maps_figure(models: dict, image: torch.Tensor, n_maps: int = 4):
             a = group_element(group, Transform("g", degrees))
             expected = group.act_on_group_map(a, maps)
             channel = int(maps[0].flatten(1).var(dim=1).argmax())
-            show = [(maps[0, channel, e], maps_g[0, channel, e], f"ch {channel}, {_element_label(group, e)}")
-                    for e in range(min(n_maps, group.order))]
+            show = [
+                (maps[0, channel, e], maps_g[0, channel, e], f"ch {channel}, {_element_label(group, e)}")
+                for e in range(min(n_maps, group.order))
+            ]
         else:
             expected = transform_images(maps, degrees)
             channels = maps[0, :, 0].flatten(1).var(dim=1).argsort(descending=True)[:n_maps].tolist()
@@ -71,19 +75,31 @@ def feature_maps_figure(models: dict, image: torch.Tensor, n_maps: int = 4):
         diff = (maps_g - expected).abs()[0].amax(dim=(0, 1))
         for row, (inp, which) in enumerate(((x, 0), (gx, 1))):
             ax_row = axes[2 * k + row]
-            _show(ax_row[0], inp[0].mean(0).cpu(), f"{label}: input" + (f" turned {degrees:.0f}°" if row else " upright"),
-                  cmap="gray")
+            _show(
+                ax_row[0],
+                inp[0].mean(0).cpu(),
+                f"{label}: input" + (f" turned {degrees:.0f}°" if row else " upright"),
+                cmap="gray",
+            )
             for j, triple in enumerate(show):
                 _show(ax_row[j + 1], triple[which].cpu(), triple[2], cmap="RdBu_r", vmin=-vmax, vmax=vmax)
             for j in range(len(show) + 1, n_maps + 1):
                 ax_row[j].axis("off")
             if row:
-                _show(ax_row[-1], diff.cpu(), f"|Φ(gx) − g·Φ(x)| (all ch.)\nrel. error {err:.1e}", cmap="magma",
-                      vmin=0, vmax=vmax)
+                _show(
+                    ax_row[-1],
+                    diff.cpu(),
+                    f"|Φ(gx) − g·Φ(x)| (all ch.)\nrel. error {err:.1e}",
+                    cmap="magma",
+                    vmin=0,
+                    vmax=vmax,
+                )
             else:
                 ax_row[-1].axis("off")
-    fig.suptitle("First-layer feature maps: a group CNN's maps rotate and cycle along the group axis, a CNN's do not",
-                 fontsize=10)
+    fig.suptitle(
+        "First-layer feature maps: a group CNN's maps rotate and cycle along the group axis, a CNN's do not",
+        fontsize=10,
+    )
     fig.tight_layout()
     return fig
 
@@ -109,7 +125,7 @@ def group_maps_figure(model: torch.nn.Module, image: torch.Tensor, mask: torch.T
     gt = mask[0, 0].cpu().numpy()
     _show(axes[0, 0], _rgb(image[0]), "test image")
     _show(axes[1, 0], gt, "ground-truth mask", cmap="gray")
-    for ax in axes[:, 1:cols + 1].flat:
+    for ax in axes[:, 1 : cols + 1].flat:
         ax.axis("off")
     for a in range(group.order):
         m, r = group.elements[a]
@@ -124,8 +140,12 @@ def group_maps_figure(model: torch.nn.Module, image: torch.Tensor, mask: torch.T
     axes[1, -1].contour(gt, levels=[0.5], colors="yellow", linewidths=1)
     for ax in axes[2:, :].flat:
         ax.axis("off")
-    fig.suptitle(title or f"{getattr(model, 'name', 'model')}: last layer before group pooling, one map per element "
-                 "of the group (logits; red > 0)", fontsize=10)
+    fig.suptitle(
+        title
+        or f"{getattr(model, 'name', 'model')}: last layer before group pooling, one map per element "
+        "of the group (logits; red > 0)",
+        fontsize=10,
+    )
     fig.tight_layout()
     return fig
 
@@ -140,14 +160,15 @@ def predictions_figure(models: dict, images: torch.Tensor, masks: torch.Tensor):
     k = len(images)
     fig, axes = plt.subplots(2 * k, len(models) + 1, figsize=(2.2 * (len(models) + 1), 2.3 * 2 * k), squeeze=False)
     for i in range(k):
-        x, gt = images[i:i + 1], masks[i:i + 1]
+        x, gt = images[i : i + 1], masks[i : i + 1]
         gt_np = gt[0, 0].cpu().numpy()
         for row, turn in enumerate((0, 1)):
             ax_row = axes[2 * i + row]
             shown_input = torch.rot90(x, turn, (-2, -1))
             _show(ax_row[0], _rgb(shown_input[0]), f"test image {i}" + (", turned 90°" if turn else ""))
-            ax_row[0].contour(torch.rot90(gt, turn, (-2, -1))[0, 0].cpu().numpy(), levels=[0.5], colors="yellow",
-                              linewidths=1)
+            ax_row[0].contour(
+                torch.rot90(gt, turn, (-2, -1))[0, 0].cpu().numpy(), levels=[0.5], colors="yellow", linewidths=1
+            )
             for j, (label, model) in enumerate(models.items()):
                 device = next(model.parameters()).device
                 logits = model(shown_input.to(device)).cpu()
@@ -155,12 +176,19 @@ def predictions_figure(models: dict, images: torch.Tensor, masks: torch.Tensor):
                 iou = float(iou_per_image(pred, gt.cpu() > 0.5)[0])
                 ax = ax_row[j + 1]
                 _show(ax, _rgb(x[0]), f"{label}{' (turned back)' if turn else ''}\nIoU {iou:.3f}")
-                ax.imshow(np.ma.masked_where(~pred[0, 0].numpy(), pred[0, 0].numpy()), cmap=ListedColormap(["red"]),
-                          alpha=0.3, vmin=0, vmax=1)
+                ax.imshow(
+                    np.ma.masked_where(~pred[0, 0].numpy(), pred[0, 0].numpy()),
+                    cmap=ListedColormap(["red"]),
+                    alpha=0.3,
+                    vmin=0,
+                    vmax=1,
+                )
                 if pred.any():
                     ax.contour(pred[0, 0].numpy().astype(float), levels=[0.5], colors="red", linewidths=1)
                 ax.contour(gt_np, levels=[0.5], colors="yellow", linewidths=1)
-    fig.suptitle("Predictions (red) and ground truth (yellow) on test images and on their 90° rotations, turned back",
-                 fontsize=10)
+    fig.suptitle(
+        "Predictions (red) and ground truth (yellow) on test images and on their 90° rotations, turned back",
+        fontsize=10,
+    )
     fig.tight_layout()
     return fig

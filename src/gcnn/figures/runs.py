@@ -17,7 +17,7 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-import gcnn.config  # noqa: F401  (registers the resolvers that config.yaml may still contain)
+from gcnn import schema
 from gcnn.data.bundle import DataBundle
 
 
@@ -35,6 +35,11 @@ class RunRef:
     @property
     def key(self) -> str:
         return f"{self.experiment}/{self.run}"
+
+
+def _load_config(path) -> DictConfig:
+    schema.register()  # the resolvers an older, unresolved config.yaml may still name
+    return OmegaConf.load(path)
 
 
 def find_runs(results_dir) -> list[RunRef]:
@@ -116,13 +121,15 @@ def load_run(run_dir, device="cpu", data_dir=None) -> LoadedRun:
     for name in ("config.yaml", "checkpoint.pt"):
         if not (run_dir / name).is_file():
             raise MissingRuns(f"{run_dir} has no {name}: it is not a finished run")
-    cfg = OmegaConf.load(run_dir / "config.yaml")
+    cfg = _load_config(run_dir / "config.yaml")
     model = hydra.utils.instantiate(cfg.model)
     state = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=False)
     model.load_state_dict(state["model"])
     model.to(device).eval()
     seed = run_dir.name.split("=", 1)[-1]
-    ref = RunRef(run_dir.parent.parent.name, run_dir.parent.name, int(seed) if seed.lstrip("-").isdigit() else 0, run_dir)
+    ref = RunRef(
+        run_dir.parent.parent.name, run_dir.parent.name, int(seed) if seed.lstrip("-").isdigit() else 0, run_dir
+    )
     return LoadedRun(ref, model, cfg, lambda: build_data(cfg, data_dir))
 
 
