@@ -1,4 +1,4 @@
-"""MNIST, Rot-MNIST and the "+transforms" test set of Table 1 and Table 2 (see shared/notes/seed-protocol.md).
+"""MNIST, Rot-MNIST and the "+transforms" test set of Table 1 and Table 2 (see docs/protocol.md).
 
 The study's text says MNIST (60,000 / 10,000) and MNIST rotated uniformly in [0, 2π); its notebooks ran
 Larochelle et al. 2007's "MNIST basic" (12,000 / 50,000) and `mnist_rotation_new`. Both are here:
