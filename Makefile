@@ -38,7 +38,7 @@ MODELS_OF = $$($(PY) -m gcnn.specs $(1))
 .PHONY: help install py-check lint format test test-full demo table1 table2 table3 table4 tables bench clean
 
 help: ## list the targets
-	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 # With WHEELHOUSE the venv sees the interpreter's own packages (torch, ...) and takes the rest from the folder.
 $(VENV)/.installed: pyproject.toml
