@@ -117,7 +117,7 @@ ablation-p6: install ## P6 ablation: pixel / bilinear / harmonic filters on the 
 .PHONY: reproduce
 BUDGET_MIN ?=
 JOBS   ?= 1
-TABLES ?= table1,table2,table3,table4
+TABLES ?= table1,table2,table3,table4,ablation_p6_table1,ablation_p6_table2
 MODELS ?=
 CLS_ARGS ?=
 SEG_ARGS ?=

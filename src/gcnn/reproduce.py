@@ -1,7 +1,9 @@
-"""Reproduce all four tables at the study's protocol as written: `python -m gcnn.reproduce` (or `make reproduce`).
+"""Reproduce all four tables at the study's protocol as written, and the P6 ablation on the same protocols:
+`python -m gcnn.reproduce` (or `make reproduce`).
 
-1. The run list, seed-major: for seed in seeds, for table in 1..4, for model in the table's rows. One pass over
-   the first seed is a complete first version of every table; the next seeds add the error bars.
+1. The run list, seed-major: for seed in seeds, for table in 1..4 and then the two P6 ablation tables, for model
+   in the table's rows. One pass over the first seed is a complete first version of every table; the next
+   seeds add the error bars.
    Table 1 trains on `dataset=mnist`, Table 2 on `dataset=rot_mnist` (the official 60k / 10k), Tables 3-4 on
    `ph2` at full size; Table 3's "+" rows add `dataset.augment=true`.
 2. Runs finished with the same settings are skipped (records kept in git count as finished); a record made
@@ -10,7 +12,8 @@
    interpreter as this one, so `make reproduce PY=python3` carries through), `--jobs` of them at once.
    Before each new run the budget is checked: after `--budget-min` minutes no new run starts; the runs under
    way finish, and the command exits 0 saying how many runs are done and that the same command continues.
-4. The aggregator writes `<results-dir>/table{1..4}.md/.csv` from whatever is finished.
+4. The aggregator writes `<results-dir>/table{1..4}.md/.csv` and `ablation_p6_table{1,2}.md/.csv` from whatever
+   is finished.
 
 Parallel runs use joblib directly (threads that each wait on one subprocess), not `hydra/launcher=joblib`:
 a Hydra multirun is one cartesian sweep of one experiment and launches all its jobs at once, so it can keep
@@ -38,6 +41,9 @@ PROTOCOL = {
     "table2": (["dataset=rot_mnist"], runs_of("table2")),
     "table3": (["dataset=ph2"], runs_of("table3")),
     "table4": (["dataset=ph2"], runs_of("table4")),
+    # The P6 ablation (make ablation-p6) on the same protocols: pixel / bilinear / harmonic filters.
+    "ablation_p6_table1": (["dataset=mnist"], runs_of("ablation_p6_table1")),
+    "ablation_p6_table2": (["dataset=rot_mnist"], runs_of("ablation_p6_table2")),
 }
 SEGMENTATION = {"table3", "table4"}
 
@@ -207,7 +213,7 @@ def parse(argv=None) -> argparse.Namespace:
     p = _Parser(description=__doc__.splitlines()[0])
     p.add_argument("--results-dir", default="results/full", help="paths.results_dir of the runs (RESULTS)")
     p.add_argument("--seeds", default="0,1,2", help="SEEDS, e.g. 0,1,2")
-    p.add_argument("--tables", default="table1,table2,table3,table4", help="TABLES, a subset of table1..table4")
+    p.add_argument("--tables", default=",".join(PROTOCOL), help="TABLES, a subset of " + ", ".join(PROTOCOL))
     p.add_argument("--models", default="", help="MODELS: only these run names, e.g. cnn,segnet+ (default: all)")
     p.add_argument("--budget-min", default="", help="BUDGET_MIN: no new run starts after this many minutes")
     p.add_argument("--jobs", default="1", help="JOBS: runs at once")
