@@ -29,6 +29,10 @@ TINY = (
 )
 
 
+# A classifier run on 64 of the sample digits: the smallest real run of the trainer.
+SAMPLE_RUN = ("experiment=table1", "model=cnn", "dataset=mnist_sample", "dataset.max_train=64", "dataset.max_test=32")
+
+
 def _shared_data() -> Path:
     env = os.environ.get("GCNN_SHARED_DATA")
     return Path(env) if env else REPO.parent / "shared" / "data"
@@ -45,6 +49,28 @@ def compose_cfg(*overrides: str, config_name: str = "train"):
 def make_cfg():
     """`make_cfg("experiment=table1", "model=p4cnn")` → the composed DictConfig."""
     return compose_cfg
+
+
+@pytest.fixture
+def interrupt_at_epoch(monkeypatch):
+    """`interrupt_at_epoch(n)`: the trainer's n-th epoch raises KeyboardInterrupt, as a killed run would; the
+    epochs after it train normally, so the same command can resume."""
+    from gcnn import train
+
+    real_epoch = train.train_one_epoch
+
+    def interrupt(n: int) -> None:
+        calls = {"n": 0}
+
+        def epoch(*args, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == n:
+                raise KeyboardInterrupt("simulated interruption")
+            return real_epoch(*args, **kwargs)
+
+        monkeypatch.setattr(train, "train_one_epoch", epoch)
+
+    return interrupt
 
 
 @pytest.fixture

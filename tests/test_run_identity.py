@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import compose_cfg
+from conftest import SAMPLE_RUN, compose_cfg
 
 from gcnn import rundir
 from gcnn import train as train_module
@@ -26,18 +26,7 @@ TINY = [
 
 
 def _cfg(results: Path, *more: str):
-    return compose_cfg(
-        "experiment=table1",
-        "model=cnn",
-        "dataset=mnist_sample",
-        "dataset.max_train=64",
-        "dataset.max_test=32",
-        f"paths.results_dir={results}",
-        "logger=none",
-        "trainer.epochs=1",
-        *TINY,
-        *more,
-    )
+    return compose_cfg(*SAMPLE_RUN, f"paths.results_dir={results}", "logger=none", "trainer.epochs=1", *TINY, *more)
 
 
 @pytest.fixture
@@ -81,20 +70,10 @@ def test_settings_that_cannot_change_a_result_still_skip_the_finished_run(finish
     assert again == json.loads(finished.read_text()) and finished.stat().st_mtime_ns == stamp
 
 
-def test_a_checkpoint_is_resumed_only_with_the_same_settings(tmp_path, monkeypatch):
-    real_epoch = train_module.train_one_epoch
-    calls = {"n": 0}
-
-    def dies_in_second_epoch(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt("simulated interruption")
-        return real_epoch(*args, **kwargs)
-
-    monkeypatch.setattr(train_module, "train_one_epoch", dies_in_second_epoch)
+def test_a_checkpoint_is_resumed_only_with_the_same_settings(tmp_path, interrupt_at_epoch):
+    interrupt_at_epoch(2)
     with pytest.raises(KeyboardInterrupt):
         run(_cfg(tmp_path, "trainer.epochs=3"))
-    monkeypatch.setattr(train_module, "train_one_epoch", real_epoch)
     ckpt = tmp_path / "runs/table1/cnn/seed=0/checkpoint.pt"
     assert ckpt.exists()
     with pytest.raises(RunDirError, match=r"trainer\.lr: 5e-05 -> 0\.002"):

@@ -4,7 +4,7 @@ import sys
 import types
 
 import pytest
-from conftest import TINY, compose_cfg
+from conftest import SAMPLE_RUN, TINY, compose_cfg
 
 from gcnn import train as train_module
 from gcnn.tracking import _resolve_mode
@@ -38,19 +38,7 @@ def fake_wandb(monkeypatch):
 
 
 def _cfg(tmp_path, logger="logger.mode=offline"):
-    return compose_cfg(
-        *[
-            "experiment=table1",
-            "model=cnn",
-            "dataset=mnist_sample",
-            "dataset.max_train=64",
-            "dataset.max_test=32",
-            f"paths.results_dir={tmp_path}",
-            "seed=3",
-            logger,
-            *TINY,
-        ]
-    )
+    return compose_cfg(*SAMPLE_RUN, f"paths.results_dir={tmp_path}", "seed=3", logger, *TINY)
 
 
 def test_run_name_group_config_metrics_and_finish(fake_wandb, tmp_path):

@@ -13,7 +13,6 @@ import pytest
 import torch
 from conftest import TINY, compose_cfg
 
-from gcnn import train as train_module
 from gcnn.data.bundle import DataError
 from gcnn.specs import runs_of
 from gcnn.train import ConfigError, run
@@ -171,26 +170,16 @@ def _cls_cfg(results, data_dir, *more):
     )
 
 
-def test_interrupted_run_resumes_to_the_same_metrics(data_dir, tmp_path, monkeypatch):
+def test_interrupted_run_resumes_to_the_same_metrics(data_dir, tmp_path, interrupt_at_epoch):
     reference = run(_cls_cfg(tmp_path / "a", data_dir))
 
-    real_epoch = train_module.train_one_epoch
-    calls = {"n": 0}
-
-    def dies_in_second_epoch(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt("simulated interruption")
-        return real_epoch(*args, **kwargs)
-
     cfg = _cls_cfg(tmp_path / "b", data_dir)
-    monkeypatch.setattr(train_module, "train_one_epoch", dies_in_second_epoch)
+    interrupt_at_epoch(2)
     with pytest.raises(KeyboardInterrupt):
         run(cfg)
     run_dir = Path(cfg.run_dir)
     assert (run_dir / "checkpoint.pt").exists() and (run_dir / "failed.json").exists()
     assert not (run_dir / "metrics.json").exists()
-    monkeypatch.setattr(train_module, "train_one_epoch", real_epoch)
     resumed = run(cfg)
     assert resumed["metrics"] == reference["metrics"]
     assert not (run_dir / "failed.json").exists()
