@@ -107,18 +107,11 @@ class Group:
     def exact_elements(self) -> list[int]:
         return [a for a in range(self.order) if self.is_exact(a)]
 
-    def _quarter_turns(self, a: int) -> int:
-        return (4 * self.elements[a][1]) // self.n_rotations
-
     # ---------------------------------------------------------------- actions
     def act_on_image(self, a: int, x: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
         """[L_a x](p) = x(a^{-1} p) on the last two axes: mirror (if any), then rotate about the centre."""
         m, r = self.elements[a]
-        if m:
-            x = torch.flip(x, dims=(-1,))
-        if self.is_exact(a):
-            return torch.rot90(x, self._quarter_turns(a), dims=(-2, -1))
-        return rotate_images(x, self.angle(a), mode=mode)
+        return transform_images(x, 360.0 * r / self.n_rotations, mirror=bool(m), mode=mode)
 
     def permutation(self, a: int) -> torch.Tensor:
         """perm with [L_a f](g) = f(perm[g]) on the group axis, i.e. perm[g] = a^{-1}∘g."""
@@ -142,6 +135,16 @@ class Group:
         from outside the filter). T = 1 for permutations and nearest-neighbour rotation, up to 4 for bilinear.
         """
         return _taps_from_matrices(self.filter_matrices(kernel_size))
+
+
+def transform_images(x: torch.Tensor, degrees: float, mirror: bool = False, mode: str = "bilinear") -> torch.Tensor:
+    """Mirror (flip of the width axis) if asked, then rotate by `degrees` in the direction of torch.rot90: an
+    exact index permutation for multiples of 90°, an interpolated rotation (`rotate_images`) otherwise."""
+    if mirror:
+        x = torch.flip(x, dims=(-1,))
+    if degrees % 90 == 0:
+        return torch.rot90(x, int(degrees // 90) % 4, dims=(-2, -1))
+    return rotate_images(x, math.radians(degrees), mode=mode)
 
 
 def rotate_images(x: torch.Tensor, angles, mode: str = "bilinear", padding_mode: str = "zeros") -> torch.Tensor:

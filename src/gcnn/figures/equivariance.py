@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from gcnn.groups import Group, rotate_images
+from gcnn.groups import Group, transform_images
 
 EXACT_TOL = 1e-4  # a relative error below this is float32 round-off, not an approximation
 
@@ -40,16 +40,6 @@ TRANSFORMS = (
     Transform("60°", 60),
     Transform("30°", 30),
 )
-
-
-def transform_images(x: torch.Tensor, degrees: float, mirror: bool = False, mode: str = "bilinear") -> torch.Tensor:
-    """Mirror (flip of the width axis) if asked, then rotate by `degrees` in the direction of torch.rot90:
-    exact index permutations for multiples of 90°, interpolation otherwise (as `Group.act_on_image`)."""
-    if mirror:
-        x = torch.flip(x, dims=(-1,))
-    if degrees % 90 == 0:
-        return torch.rot90(x, int(degrees // 90) % 4, dims=(-2, -1))
-    return rotate_images(x, math.radians(degrees), mode=mode)
 
 
 def group_element(group: Group, t: Transform) -> int | None:
