@@ -4,8 +4,8 @@ exactly where the grid allows them, equivariant layers, a smaller 60° error tha
 import math
 
 import pytest
+from conftest import smooth_disc
 import torch
-import torch.nn as nn
 
 from gcnn.groups import get_group
 from gcnn.harmonic import (
@@ -123,17 +123,6 @@ def test_harmonic_layers_are_equivariant_to_their_exact_elements(group, kind):
     assert max(_rel_error(layer, x, g, a) for a in g.exact_elements) <= TOL
 
 
-def _smooth_disc(size, channels):
-    """Band-limited input: white noise blurred three times, inside a disc, so rotations lose little."""
-    x = torch.randn(1, channels, size, size)
-    kernel = torch.ones(channels, 1, 5, 5) / 25
-    for _ in range(3):
-        x = nn.functional.conv2d(x, kernel, padding=2, groups=channels)
-    c = (size - 1) / 2
-    yy, xx = torch.meshgrid(torch.arange(size) - c, torch.arange(size) - c, indexing="ij")
-    return x * ((yy**2 + xx**2).sqrt() < size / 2 - 6)
-
-
 @pytest.mark.parametrize("group,degrees", [("p6", 60), ("p8", 45)])
 @pytest.mark.parametrize("kind", ["lifting", "group"])
 def test_harmonic_filters_shrink_the_error_off_the_grid(group, degrees, kind, capsys):
@@ -146,10 +135,10 @@ def test_harmonic_filters_shrink_the_error_off_the_grid(group, degrees, kind, ca
         for seed in range(3):
             torch.manual_seed(seed)
             if kind == "lifting":
-                layer, x = LiftingConv2d(2, 4, 3, g, padding=1, filter_basis=basis), _smooth_disc(41, 2)
+                layer, x = LiftingConv2d(2, 4, 3, g, padding=1, filter_basis=basis), smooth_disc(41, 2)
             else:
                 layer = GroupConv2d(2, 4, 3, g, padding=1, filter_basis=basis)
-                x = _smooth_disc(41, 2 * g.order).view(1, 2, g.order, 41, 41)
+                x = smooth_disc(41, 2 * g.order).view(1, 2, g.order, 41, 41)
             runs.append(_rel_error(layer, x, g, g.index(0, 1)))
         errors[f"{basis}/{interpolation}"] = sum(runs) / len(runs)
     with capsys.disabled():

@@ -3,6 +3,7 @@
 import math
 
 import pytest
+from conftest import smooth_disc
 import torch
 import torch.nn as nn
 
@@ -105,23 +106,12 @@ def test_p8_is_exact_on_its_90_degree_subgroup(kind):
     assert _max_rel_error(layer, x, g, g.exact_elements, acts_on_input=acts_on) <= TOL
 
 
-def _smooth_disc_image(size, channels=2):
-    """A smooth random image inside a disc, so interpolated rotations lose little and nothing leaves the frame."""
-    x = torch.randn(1, channels, size, size)
-    kernel = torch.ones(channels, 1, 5, 5) / 25
-    for _ in range(3):
-        x = nn.functional.conv2d(x, kernel, padding=2, groups=channels)
-    c = (size - 1) / 2
-    yy, xx = torch.meshgrid(torch.arange(size) - c, torch.arange(size) - c, indexing="ij")
-    return x * ((yy**2 + xx**2).sqrt() < size / 2 - 6)
-
-
 @pytest.mark.parametrize("group,bound", [("p8", 0.35), ("p6", 0.6)])
 def test_non_right_angle_rotations_are_approximate_and_reported(group, bound, capsys):
     """45° (p8) and 60° (p6) need an interpolated image rotation: report the error, bound it, claim nothing exact."""
     g = get_group(group)
     layer = LiftingConv2d(2, 4, 3, group, padding=1)
-    x = _smooth_disc_image(41)
+    x = smooth_disc(41)
     inexact = [a for a in range(g.order) if not g.is_exact(a)]
     errors = {a: _max_rel_error(layer, x, g, [a]) for a in inexact}
     with capsys.disabled():
