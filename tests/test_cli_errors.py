@@ -93,3 +93,26 @@ def test_the_error_says_what_is_allowed(outcomes):
     assert "auto, cpu, cuda" in messages["trainer.device=gpu"]
     assert "auto, online, offline, disabled" in messages["logger.mode=sometimes"]
     assert "pN" in messages["model.group=q4"]
+
+
+def test_a_bad_setting_in_a_multirun_refuses_every_job_and_ends_without_a_traceback(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "HYDRA_FULL_ERROR": ""}
+    cmd = [sys.executable, "-m", "gcnn.train", "--multirun", *CLS, "model=cnn,p4cnn", "trainer.epochs=-1"]
+    cmd += ["logger=none", f"paths.results_dir={tmp_path / 'results'}", f"paths.data_dir={tmp_path / 'data'}"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    own = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert own == ["error: trainer.epochs=-1: must be >= 1"] * 2  # each job refused, the sweep went on
+    assert "Error executing job with overrides" in proc.stderr  # Hydra's summary names the first failed job
+    left = [p for p in (tmp_path / "results").rglob("*") if p.is_file() and p.name != "multirun.yaml"]
+    assert left == []  # no run directory; only Hydra's record of the sweep itself
+
+
+def test_a_refused_sweep_job_survives_pickling_for_process_launchers():
+    import pickle
+
+    from gcnn.train import SweepJobRefused
+
+    err = pickle.loads(pickle.dumps(SweepJobRefused("trainer.epochs=-1: must be >= 1")))
+    assert isinstance(err, SweepJobRefused) and str(err) == "trainer.epochs=-1: must be >= 1"

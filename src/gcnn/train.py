@@ -20,6 +20,7 @@ from pathlib import Path
 import hydra
 import numpy as np
 import torch
+from hydra.errors import CompactHydraException
 from omegaconf import DictConfig, OmegaConf
 
 from gcnn import provenance, rundir, schema
@@ -48,9 +49,14 @@ def main(cfg: DictConfig) -> dict | None:
         print(f"error: {err}", file=sys.stderr)
         if isinstance(err, ConfigError):  # refused before it started: leave no directory behind
             rundir.remove_if_unused(Path(cfg.run_dir), Path(cfg.paths.results_dir))
-        if _hydra_mode() == "MULTIRUN":
-            raise  # the sweep runs its other jobs, then reports the first failure and exits non-zero
+        if _hydra_mode() == "MULTIRUN":  # the sweep runs its other jobs, then reports the first failure, exit 1
+            raise SweepJobRefused(str(err)) from None
         sys.exit(1)
+
+
+class SweepJobRefused(CompactHydraException):
+    """A user error inside a multirun job. Hydra prints a compact exception as its message alone, so the
+    sweep ends with the job's overrides and this one line instead of a traceback."""
 
 
 def _hydra_mode() -> str | None:
