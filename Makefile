@@ -148,6 +148,11 @@ wheelhouse: ## download the wheels an offline machine lacks into WHEELHOUSE (PYV
 	@test -n "$(WHEELHOUSE)" || { echo "error: give the folder, e.g. make wheelhouse WHEELHOUSE=.whl" >&2; exit 2; }
 	$(PYTHON) scripts/wheelhouse.py --dest '$(WHEELHOUSE)' --python-version '$(PYVER)' --platform '$(PLATFORM)' --have '$(HAVE)'
 
+# ------------------------------------------------------------------------------------------------ claims
+.PHONY: claims
+claims: install ## check the study's claims against the tables of RESULTS (written to RESULTS/claims.md)
+	$(PY) -m gcnn.claims --results-dir $(RESULTS)
+
 # ------------------------------------------------------------------------------------------------ figures
 # make figures [RESULTS=<folder>] [FIG_ARGS="--n-images 200 --device cpu"]. Without RESULTS on the command line it
 # draws results/demo, running `make demo` first (which skips finished runs) when a demo run is missing.

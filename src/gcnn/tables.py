@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from gcnn import claims
 from gcnn.rundir import IGNORED, differences, flat_settings
 from gcnn.specs import TABLES, TableSpec, study_reference
 
@@ -259,6 +260,8 @@ def main(argv=None) -> None:
         out = build_table(name, Path(args.results_dir), seeds, args.command)
         print(out.read_text())
         print(f"wrote {out} and {out.with_suffix('.csv')}")
+    if {"table1", "table2", "table3", "table4"} & set(args.tables):  # the verdicts follow the tables they read
+        print(f"wrote {claims.write(Path(args.results_dir))} (the study's claims checked against these tables)")
 
 
 if __name__ == "__main__":
