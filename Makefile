@@ -47,9 +47,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q $(PIP_FROM) -e '.[dev]'
 	touch $@
 
-# PY=...: no venv; install the missing packages from WHEELHOUSE if given, then check that everything imports.
+# PY=...: no venv; install the wheels of WHEELHOUSE if given, then check that everything a run needs imports.
+# --no-deps: a wheel folder made with HAVE="... wandb mlxtend" or EXTRAS= lacks what such runs do not use, and
+# gcnn itself is read from src/ (PYTHONPATH above), so nothing has to resolve; the import check is the guard.
 py-check:
-	$(if $(WHEELHOUSE),$(PY) -m pip install -q $(PIP_FROM) -e '.[dev]')
+	$(if $(WHEELHOUSE),$(PY) -m pip install -q --no-index --no-deps $(abspath $(WHEELHOUSE))/*.whl)
 	@$(PY) -c "import torch, torchvision, hydra, omegaconf, hydra_plugins.hydra_joblib_launcher, pandas, albumentations, gcnn" \
 	  || { echo "error: PY=$(PY) lacks packages gcnn needs (see above); install them, or use WHEELHOUSE=dir (make wheelhouse)" >&2; exit 1; }
 
@@ -137,16 +139,19 @@ bench-train: install ## trainer vs bare-step images/s, memory and projected tabl
 	$(PY) scripts/benchmark_training.py --device $(DEVICE) $(BENCH_ARGS)
 
 # ----------------------------------------------------------------------------------------------- offline install
-# make wheelhouse WHEELHOUSE=.whl [PYVER=3.12] [PLATFORM=manylinux_2_28_x86_64] [HAVE="torch torchvision ..."]
+# make wheelhouse WHEELHOUSE=.whl [PYVER=3.12] [PLATFORM="manylinux_2_28_x86_64 ..."] [HAVE="torch ..."] [EXTRAS=dev]
 #   Downloads (from a machine that reaches the package index) the wheels gcnn needs beyond what the target
 #   machine HAS, for its Python version and platform; then there: make install WHEELHOUSE=.whl [PY=python3].
+#   pip matches platform tags exactly, so PLATFORM lists every manylinux tag a glibc-2.28 machine accepts.
+#   HAVE also leaves out what a run will not use: HAVE="$(HAVE) wandb mlxtend" with logger=none on the real data.
 .PHONY: wheelhouse
 PYVER ?= $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-PLATFORM ?= manylinux_2_28_x86_64
+PLATFORM ?= manylinux_2_28_x86_64 manylinux_2_27_x86_64 manylinux_2_24_x86_64 manylinux_2_17_x86_64 manylinux2014_x86_64 manylinux1_x86_64
 HAVE ?= torch torchvision pandas matplotlib opencv-python opencv-python-headless joblib
-wheelhouse: ## download the wheels an offline machine lacks into WHEELHOUSE (PYVER=, PLATFORM=, HAVE=)
+EXTRAS ?= dev
+wheelhouse: ## download the wheels an offline machine lacks into WHEELHOUSE (PYVER=, PLATFORM=, HAVE=, EXTRAS=)
 	@test -n "$(WHEELHOUSE)" || { echo "error: give the folder, e.g. make wheelhouse WHEELHOUSE=.whl" >&2; exit 2; }
-	$(PYTHON) scripts/wheelhouse.py --dest '$(WHEELHOUSE)' --python-version '$(PYVER)' --platform '$(PLATFORM)' --have '$(HAVE)'
+	$(PYTHON) scripts/wheelhouse.py --dest '$(WHEELHOUSE)' --python-version '$(PYVER)' --platform '$(PLATFORM)' --have '$(HAVE)' --extras '$(EXTRAS)'
 
 # ------------------------------------------------------------------------------------------------ claims
 .PHONY: claims

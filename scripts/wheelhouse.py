@@ -1,12 +1,12 @@
 """Fill a folder with the wheels an offline machine lacks: `make wheelhouse WHEELHOUSE=.whl PYVER=3.12`.
 
-    python scripts/wheelhouse.py --dest .whl --python-version 3.12 --platform manylinux_2_28_x86_64 \
+    python scripts/wheelhouse.py --dest .whl --python-version 3.12 --platform "manylinux_2_28_x86_64 ..." \
         --have "torch torchvision pandas matplotlib opencv-python opencv-python-headless joblib"
 
-1. pip resolves gcnn's dependencies (pyproject.toml, with the dev extras) for the target Python and platform,
-   binary wheels only, without installing anything (`pip install --dry-run --report`).
-2. It resolves the packages the target already HAS the same way; those and everything they pull in are
-   dropped from the list (e.g. torch's CUDA wheels, numpy under pandas).
+1. pip resolves gcnn's dependencies (pyproject.toml, with the dev extras) other than those the target HAS, for
+   the target Python and platforms, binary wheels only, without installing anything (`pip install --dry-run`).
+2. It resolves each package the target HAS the same way, where this machine's index allows (torch's CUDA wheels
+   may not be there); those and what they pull in (numpy under pandas) are dropped from the list.
 3. `pip download --no-deps` fetches exactly the rest, plus setuptools to build gcnn itself, into --dest.
 antlr4-python3-runtime 4.9.3 (omegaconf's pin) is published only as source; it is pure Python, so it is built
 into a wheel here first (`pip wheel`), and the folder holds wheels only.
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -26,6 +27,9 @@ from pathlib import Path
 import tomllib
 
 REPO = Path(__file__).resolve().parents[1]
+PLATFORMS = (
+    "manylinux_2_28_x86_64 manylinux_2_27_x86_64 manylinux_2_24_x86_64 manylinux_2_17_x86_64 manylinux2014_x86_64"
+)
 SOURCE_ONLY = ["antlr4-python3-runtime==4.9.3"]  # pure-Python packages without a wheel on the index
 
 
@@ -33,7 +37,12 @@ def norm(name: str) -> str:
     return name.lower().replace("_", "-").replace(".", "-")
 
 
-def resolve(requirements: list[str], target: list[str]) -> dict[str, str]:
+def requirement_name(requirement: str) -> str:
+    """ "torch>=2.2" -> "torch"."""
+    return norm(re.split(r"[\s\[<>=!~;]", requirement.strip(), maxsplit=1)[0])
+
+
+def resolve(requirements: list[str], target: list[str], quiet: bool = False) -> dict[str, str]:
     """{name: version} of everything pip would install for these requirements on the target."""
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
@@ -52,7 +61,7 @@ def resolve(requirements: list[str], target: list[str]) -> dict[str, str]:
             *target,
             *requirements,
         ]
-        subprocess.run(cmd, check=True)
+        subprocess.run(cmd, check=True, capture_output=quiet)
         items = json.loads(report.read_text())["install"]
     return {norm(i["metadata"]["name"]): i["metadata"]["version"] for i in items}
 
@@ -61,7 +70,11 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dest", required=True)
     p.add_argument("--python-version", required=True, help="e.g. 3.12")
-    p.add_argument("--platform", default="manylinux_2_28_x86_64", help="one or more pip platform tags, space-separated")
+    p.add_argument(
+        "--platform",
+        default=PLATFORMS,
+        help="pip platform tags, space-separated: pip matches each exactly, so list every one the target accepts",
+    )
     p.add_argument("--have", default="", help="packages the target machine already has, space-separated")
     p.add_argument("--extras", default="dev", help="gcnn extras to include (comma-separated; '' for none)")
     args = p.parse_args(argv)
@@ -83,10 +96,18 @@ def main(argv=None) -> int:
         check=True,
     )
     target += ["--find-links", str(Path(args.dest).resolve())]
-    need = resolve(wanted + ["setuptools>=64"], target)
     have_names = args.have.split()
-    have = resolve(have_names, target) if have_names else {}
-    have.update({norm(n): "" for n in have_names})
+    # The machine's own packages are not resolved with the rest: their wheels (torch's CUDA ones) may not even
+    # be on the index this machine reaches. Their dependencies are dropped below, as far as they resolve here.
+    need = resolve(
+        [r for r in wanted if requirement_name(r) not in {norm(n) for n in have_names}] + ["setuptools>=64"], target
+    )
+    have = {norm(n): "" for n in have_names}
+    for name in have_names:
+        try:
+            have.update(resolve([name], target, quiet=True))
+        except subprocess.CalledProcessError:
+            print(f"wheelhouse: {name} does not resolve here; only the package itself counts as present", flush=True)
     missing = {n: v for n, v in sorted(need.items()) if n not in have}
     print(
         f"wheelhouse: {len(need)} packages resolved for Python {args.python_version} on {args.platform}; "

@@ -125,3 +125,23 @@ def test_make_reproduce_stops_at_the_budget_and_the_same_command_continues(tmp_p
     seg = json.loads((results / "runs" / "table3" / "segnet" / "seed=0" / "metrics.json").read_text())
     assert seg["experiment"] == "table3" and seg["dataset"] == "ph2_synthetic"
     assert not (results / "runs" / "table1" / "cnn" / "seed=1").exists()
+
+
+def test_a_gpu_stint_packs_the_records_a_clone_keeps_and_no_checkpoint(tmp_path):
+    import tarfile
+
+    out, results = tmp_path / "out", tmp_path / "full"
+    env = {**os.environ, "OUT": str(out), "BUDGET_MIN": "0.001", "PY": sys.executable, "RESULTS": str(results)}
+    env |= {"TABLES": "table1", "MODELS": "cnn", "SEEDS": "0", "CLS_ARGS": CLS_ARGS, "GCNN_DATA_DIR": str(tmp_path)}
+    proc = subprocess.run(
+        [str(REPO / "scripts" / "gpu_stint.sh")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "finished runs: 1" in proc.stdout
+    with tarfile.open(out / "stint.tar.gz") as tar:
+        names = tar.getnames()
+    run = str(results / "runs" / "table1" / "cnn" / "seed=0").lstrip("/")
+    for kept in ("metrics.json", "history.csv", "config.yaml", "data_info.json"):
+        assert f"{run}/{kept}" in names
+    assert str(results / "table1.md").lstrip("/") in names and str(results / "claims.md").lstrip("/") in names
+    assert not [n for n in names if n.endswith(".pt") or "/wandb/" in n or "/.hydra/" in n]

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# One stint of `make reproduce` on a GPU node you cannot commit from, packed into one archive to bring back.
+#
+#   OUT=/somewhere BUDGET_MIN=5 GCNN_DATA_DIR=/data [WHEELHOUSE=.whl] [PY=python3] scripts/gpu_stint.sh
+#
+# 1. With WHEELHOUSE: installs its wheels into PY (`make install PY=... WHEELHOUSE=...`, offline).
+# 2. The first stint on a device kind (results/bench/training_cuda.md missing) runs `make bench-train DEVICE=cuda`.
+# 3. `make reproduce` with the W&B logger off: no new run starts after BUDGET_MIN minutes; a run under way
+#    finishes. Give the node BUDGET_MIN plus the longest run.
+# 4. Packs what a clone keeps into $OUT/stint.tar.gz: the tables, claims and small run records of RESULTS
+#    (never checkpoints or W&B files) and the CUDA benchmark files. Back home:
+#    tar -xzf stint.tar.gz && git add results && git commit -m "full reproduction: more runs (<device>)"
+set -uo pipefail
+: "${OUT:?set OUT to the folder that comes back}" "${BUDGET_MIN:?set BUDGET_MIN (minutes; no new run starts after)}"
+PY=${PY:-python3}
+RESULTS=${RESULTS:-results/full}
+cd "$(dirname "$0")/.."
+mkdir -p "$OUT"
+log() { echo "[stint $(date +%H:%M:%S)] $*"; }
+
+if [ -n "${WHEELHOUSE:-}" ]; then
+  make --no-print-directory install PY="$PY" WHEELHOUSE="$WHEELHOUSE" || exit 1
+fi
+"$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')"
+
+status=0
+if [ ! -f results/bench/training_cuda.md ] && "$PY" -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then
+  log "make bench-train DEVICE=cuda"
+  make --no-print-directory bench-train PY="$PY" DEVICE=cuda || status=$?
+fi
+log "make reproduce BUDGET_MIN=$BUDGET_MIN"
+make --no-print-directory reproduce PY="$PY" RESULTS="$RESULTS" BUDGET_MIN="$BUDGET_MIN" ARGS="logger=none ${ARGS:-}" \
+  ${TABLES:+TABLES="$TABLES"} ${MODELS:+MODELS="$MODELS"} ${CLS_ARGS:+CLS_ARGS="$CLS_ARGS"} ${SEG_ARGS:+SEG_ARGS="$SEG_ARGS"} \
+  || status=$?
+
+# What git keeps of RESULTS (see .gitignore): tables, claims, and four small files per run.
+{
+  find "$RESULTS" -maxdepth 1 -type f \( -name '*.md' -o -name '*.csv' \)
+  find "$RESULTS/runs" -type f \( -name metrics.json -o -name history.csv -o -name config.yaml -o -name data_info.json \) \
+    -not -path '*/.hydra/*' -not -path '*/previous/*' 2>/dev/null
+  find results/bench -type f -name '*_cuda*' 2>/dev/null
+} | sort > "$OUT/stint_files.txt"
+tar -czf "$OUT/stint.tar.gz" -T "$OUT/stint_files.txt"
+log "packed $(wc -l < "$OUT/stint_files.txt") files into $OUT/stint.tar.gz; finished runs: $(grep -c metrics.json "$OUT/stint_files.txt")"
+exit $status
