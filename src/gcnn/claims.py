@@ -150,13 +150,8 @@ def check(frames: dict[str, pd.DataFrame]) -> list[tuple[str, str, str, str, str
     ]
 
 
-def write(results_dir: Path) -> Path | None:
-    """Write `claims.md` for the tables found in `results_dir`; None when it holds none of Tables 1–4."""
-    results_dir = Path(results_dir)
-    frames = {t: pd.read_csv(results_dir / f"{t}.csv") for t in ("table1", "table2", "table3", "table4")
-              if (results_dir / f"{t}.csv").exists()}  # fmt: skip
-    if not frames:
-        return None
+def render(frames: dict[str, pd.DataFrame]) -> str:
+    """claims.md's text for these tables ({"table1": the aggregator's frame, ...})."""
     lines = [
         "# The study's claims, checked against these tables",
         "",
@@ -167,9 +162,17 @@ def write(results_dir: Path) -> Path | None:
         "| Claim | Where | Ours | Study | Verdict on ours |",
         "|---|---|---|---|---|",
     ]
-    lines += ["| " + " | ".join(row) + " |" for row in check(frames)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in check(frames)]) + "\n"
+
+
+def write(results_dir: Path) -> Path | None:
+    """Write `claims.md` for the tables found in `results_dir`; None when it holds none of Tables 1–4."""
+    results_dir = Path(results_dir)
+    found = [t for t in ("table1", "table2", "table3", "table4") if (results_dir / f"{t}.csv").exists()]
+    if not found:
+        return None
     out = results_dir / "claims.md"
-    out.write_text("\n".join(lines) + "\n")
+    out.write_text(render({t: pd.read_csv(results_dir / f"{t}.csv") for t in found}))
     return out
 
 
