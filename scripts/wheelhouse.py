@@ -76,6 +76,11 @@ def main(argv=None) -> int:
         help="pip platform tags, space-separated: pip matches each exactly, so list every one the target accepts",
     )
     p.add_argument("--have", default="", help="packages the target machine already has, space-separated")
+    p.add_argument(
+        "--skip",
+        default="",
+        help="dependencies its runs will not use (wandb with logger=none), left out with what only they need",
+    )
     p.add_argument("--extras", default="dev", help="gcnn extras to include (comma-separated; '' for none)")
     args = p.parse_args(argv)
 
@@ -96,11 +101,12 @@ def main(argv=None) -> int:
         check=True,
     )
     target += ["--find-links", str(Path(args.dest).resolve())]
-    have_names = args.have.split()
+    have_names, skip = args.have.split(), args.skip.split()
     # The machine's own packages are not resolved with the rest: their wheels (torch's CUDA ones) may not even
     # be on the index this machine reaches. Their dependencies are dropped below, as far as they resolve here.
     need = resolve(
-        [r for r in wanted if requirement_name(r) not in {norm(n) for n in have_names}] + ["setuptools>=64"], target
+        [r for r in wanted if requirement_name(r) not in {norm(n) for n in have_names + skip}] + ["setuptools>=64"],
+        target,
     )
     have = {norm(n): "" for n in have_names}
     for name in have_names:
@@ -112,7 +118,7 @@ def main(argv=None) -> int:
     print(
         f"wheelhouse: {len(need)} packages resolved for Python {args.python_version} on {args.platform}; "
         f"{len(need) - len(missing)} come with the machine ({' '.join(have_names) or 'nothing given'}); "
-        f"downloading {len(missing)}: {' '.join(missing)}",
+        f"left out as unused: {' '.join(skip) or 'nothing'}; downloading {len(missing)}: {' '.join(missing)}",
         flush=True,
     )
     subprocess.run(

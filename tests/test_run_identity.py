@@ -159,3 +159,12 @@ def test_a_run_that_failed_before_it_started_is_simply_started_again(tmp_path):
     assert not rundir.has_results(run_dir)
     assert run(_cfg(tmp_path))["epochs"] == 1
     assert not (run_dir / "failed.json").exists()
+
+
+def test_the_wandb_logger_without_wandb_installed_is_refused_in_one_line(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "wandb", None)  # as if not installed: importing it raises ImportError
+    with pytest.raises(ConfigError, match=r"logger=wandb \(logger.mode=offline\) needs the wandb package.*logger=none"):
+        run(_cfg(tmp_path, "logger=wandb", "logger.mode=offline"))
+    assert not (tmp_path / "runs").exists()

@@ -15,6 +15,7 @@ import os
 import random
 import sys
 import time
+from importlib.util import find_spec
 from pathlib import Path
 
 import hydra
@@ -59,6 +60,11 @@ class SweepJobRefused(CompactHydraException):
     sweep ends with the job's overrides and this one line instead of a traceback."""
 
 
+def _installed(package: str) -> bool:
+    """Importable, without importing it (an already imported module counts, a None entry blocks it)."""
+    return sys.modules[package] is not None if package in sys.modules else find_spec(package) is not None
+
+
 def _hydra_mode() -> str | None:
     from hydra.core.hydra_config import HydraConfig
 
@@ -73,6 +79,11 @@ def run(cfg: DictConfig) -> dict:
             problems[0]
             if len(problems) == 1
             else f"{problems[0]} (and {len(problems) - 1} more: " + "; ".join(problems[1:]) + ")"
+        )
+    if cfg.logger.name == "wandb" and not _installed("wandb"):
+        raise ConfigError(  # a slim offline install (make wheelhouse SKIP=wandb) leaves it out
+            f"logger=wandb (logger.mode={cfg.logger.get('mode')}) needs the wandb package, which is not installed: "
+            "install it (pip install wandb) or run with logger=none"
         )
     run_dir = Path(cfg.run_dir)
     if rundir.has_results(run_dir):
