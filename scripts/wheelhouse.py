@@ -27,8 +27,10 @@ from pathlib import Path
 import tomllib
 
 REPO = Path(__file__).resolve().parents[1]
-PLATFORMS = (
-    "manylinux_2_28_x86_64 manylinux_2_27_x86_64 manylinux_2_24_x86_64 manylinux_2_17_x86_64 manylinux2014_x86_64"
+# Every manylinux tag a glibc-2.28 x86-64 machine accepts: pip matches tags exactly, and wheels carry older ones.
+PLATFORMS = " ".join(
+    ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_24_x86_64", "manylinux_2_17_x86_64"]
+    + ["manylinux2014_x86_64", "manylinux1_x86_64"]
 )
 SOURCE_ONLY = ["antlr4-python3-runtime==4.9.3"]  # pure-Python packages without a wheel on the index
 

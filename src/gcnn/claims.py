@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from gcnn.specs import TABLES
+from gcnn.specs import CLASSIFIERS, TABLES
 
 EXACT = 1e-9  # "the same" score: equal means to float precision, not merely to the table's three decimals
 
@@ -114,27 +114,30 @@ def overfits_least(frames: dict[str, pd.DataFrame], winner: str) -> tuple[str, s
     return ours, study, f"**does not hold**: {train[runner_up].label}'s gap is {-margin:.3f} smaller"
 
 
+def _other_classifiers(winner: str) -> list[str]:
+    return [name for _, name in CLASSIFIERS if name != winner]
+
+
 def check(frames: dict[str, pd.DataFrame]) -> list[tuple[str, str, str, str, str]]:
     """(claim, where, ours, study, verdict) for every claim of the study."""
     t1_up, t1_tr = _rows(frames, "table1", "test_acc"), _rows(frames, "table1", "test_transformed_acc")
     t2 = _rows(frames, "table2", "test_acc")
     t3, t3_rot = _rows(frames, "table3", "test_iou_score"), _rows(frames, "table3", "test_rotated_iou_score")
     t4 = _rows(frames, "table4", "test_iou_score")
-    cls = ["cnn", "p4cnn", "p6cnn", "p8cnn", "d4cnn"]
     t1_tr_at, t1_up_at, t2_at = "Table 1, +transforms, %", "Table 1, upright, %", "Table 2, Rot-MNIST, %"
     t3_at = "Table 3, IoU score test / rotated"
     return [
         (
             "D4CNN is best on the transformed test set",
             t1_tr_at,
-            *beats(t1_tr, "d4cnn", [c for c in cls if c != "d4cnn"], True),
+            *beats(t1_tr, "d4cnn", _other_classifiers("d4cnn"), True),
         ),
-        ("CNN is best on the upright test set", t1_up_at, *beats(t1_up, "cnn", cls[1:], True)),
+        ("CNN is best on the upright test set", t1_up_at, *beats(t1_up, "cnn", _other_classifiers("cnn"), True)),
         ("P4CNN beats P6CNN", t1_tr_at, *beats(t1_tr, "p4cnn", ["p6cnn"], True)),
         ("P8CNN beats P6CNN", t1_tr_at, *beats(t1_tr, "p8cnn", ["p6cnn"], True)),
         ("P4CNN beats P6CNN", t2_at, *beats(t2, "p4cnn", ["p6cnn"], True)),
         ("P8CNN beats P6CNN", t2_at, *beats(t2, "p8cnn", ["p6cnn"], True)),
-        ("P4CNN is best on Rot-MNIST", t2_at, *beats(t2, "p4cnn", [c for c in cls if c != "p4cnn"], True)),
+        ("P4CNN is best on Rot-MNIST", t2_at, *beats(t2, "p4cnn", _other_classifiers("p4cnn"), True)),
         (
             "Group SegNets score the same on the test and rotated test sets",
             t3_at,
