@@ -15,6 +15,12 @@ from gcnn import portable, provenance
 REPO = Path(__file__).resolve().parents[1]
 
 
+def _env_without_portable_mode() -> dict:
+    """This process's environment minus the portable mode's variables and switch, with gcnn on the path."""
+    env = {k: v for k, v in os.environ.items() if k not in portable.PORTABLE_ENV and k != portable.SWITCH}
+    return env | {"PYTHONPATH": str(REPO / "src")}
+
+
 def test_collect_records_code_software_and_machine():
     prov = provenance.collect()
     json.dumps(prov)  # a run record must be JSON
@@ -105,8 +111,7 @@ def test_makefile_portable_exports_the_mode():
 
 def test_import_gcnn_applies_the_mode_before_torch():
     """GCNN_PORTABLE=1 alone: `import gcnn` sets the variables before torch loads, and the mode is in effect."""
-    env = {k: v for k, v in os.environ.items() if k not in portable.PORTABLE_ENV}
-    env.update({portable.SWITCH: "1", "ATEN_CPU_CAPABILITY": "avx2", "PYTHONPATH": str(REPO / "src")})
+    env = _env_without_portable_mode() | {portable.SWITCH: "1", "ATEN_CPU_CAPABILITY": "avx2"}
     code = (
         "import gcnn, torch, json; from gcnn import portable; "
         "print(json.dumps([torch.backends.cpu.get_cpu_capability(), torch.get_num_threads(), portable.in_effect()]))"
@@ -117,8 +122,7 @@ def test_import_gcnn_applies_the_mode_before_torch():
 
 def test_mode_asked_for_after_torch_is_not_claimed():
     """Set after `import torch`, the variables come too late: in_effect() says so, apply() refuses or warns."""
-    env = {k: v for k, v in os.environ.items() if k not in portable.PORTABLE_ENV and k != portable.SWITCH}
-    env["PYTHONPATH"] = str(REPO / "src")
+    env = _env_without_portable_mode()
     code = (
         "import torch, os, warnings, json; from gcnn import portable\n"
         "os.environ.update(portable.PORTABLE_ENV)\n"
@@ -131,8 +135,7 @@ def test_mode_asked_for_after_torch_is_not_claimed():
 
 
 def test_apply_reexecs_a_process_that_loaded_torch_too_early():
-    env = {k: v for k, v in os.environ.items() if k not in portable.PORTABLE_ENV and k != portable.SWITCH}
-    env["PYTHONPATH"] = str(REPO / "src")
+    env = _env_without_portable_mode()
     code = (
         "import torch; from gcnn import portable; portable.apply(); "
         "print(portable.in_effect(), torch.backends.cpu.get_cpu_capability())"
