@@ -106,10 +106,18 @@ def main(argv=None) -> int:
     have_names, skip = args.have.split(), args.skip.split()
     # The machine's own packages are not resolved with the rest: their wheels (torch's CUDA ones) may not even
     # be on the index this machine reaches. Their dependencies are dropped below, as far as they resolve here.
-    need = resolve(
-        [r for r in wanted if requirement_name(r) not in {norm(n) for n in have_names + skip}] + ["setuptools>=64"],
-        target,
-    )
+    try:
+        need = resolve(
+            [r for r in wanted if requirement_name(r) not in {norm(n) for n in have_names + skip}] + ["setuptools>=64"],
+            target,
+        )
+    except subprocess.CalledProcessError:
+        print(
+            f"error: pip could not resolve gcnn's dependencies for Python {args.python_version} on {args.platform} "
+            "(its message is above): check PYVER and PLATFORM, or add the package it names to HAVE or SKIP",
+            file=sys.stderr,
+        )
+        return 1
     have = {norm(n): "" for n in have_names}
     for name in have_names:
         try:
