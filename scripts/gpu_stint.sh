@@ -5,8 +5,8 @@
 #
 # 1. With WHEELHOUSE: installs its wheels into PY (`make install PY=... WHEELHOUSE=...`, offline).
 # 2. The first stint on a device kind (results/bench/training_cuda.md missing) runs `make bench-train DEVICE=cuda`.
-# 3. `make reproduce` with the W&B logger off: no new run starts after BUDGET_MIN minutes; a run under way
-#    finishes. Give the node BUDGET_MIN plus the longest run.
+# 3. `make reproduce` with the W&B logger off, within BUDGET_MIN minutes: a run starts when it fits, a long one
+#    stops after its last epoch that fits (the same command resumes it): give the node BUDGET_MIN and a margin.
 # 4. Packs what a clone keeps into $OUT/stint.tar.gz: the tables, claims and small run records of RESULTS
 #    (never checkpoints or W&B files) and the CUDA benchmark files. Back home:
 #    tar -xzf stint.tar.gz && git add results && git commit -m "full reproduction: more runs (<device>)"

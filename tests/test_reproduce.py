@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -33,8 +35,11 @@ def test_the_full_plan_is_seed_major_over_all_four_tables(tmp_path):
     assert len(per_seed) == 18 + 20  # the study's four tables first, then the P6 ablation
     assert [(r.seed, r.table, r.name) for r in runs] == [(s, t, m) for s in (0, 1, 2) for t, m in per_seed]
     by_key = {(r.table, r.name, r.seed): r for r in runs}
-    assert "dataset=mnist" in by_key["table1", "cnn", 0].overrides
-    assert "dataset=rot_mnist" in by_key["table2", "d4cnn", 2].overrides
+    # the protocol as written is an experiment config of its own, with its own runs folder
+    assert by_key["table1", "cnn", 0].overrides[0] == "experiment=table1_written"
+    assert by_key["table2", "d4cnn", 2].overrides[0] == "experiment=table2_written"
+    assert by_key["table1", "cnn", 0].run_dir == tmp_path / "runs" / "table1_written" / "cnn" / "seed=0"
+    assert not [r for r in runs if any(o.startswith("dataset=") for o in r.overrides)]
     plus = by_key["table3", "p4segnet+", 1]
     assert "model=p4segnet" in plus.overrides and "dataset.augment=true" in plus.overrides
     assert "dataset.augment=true" not in by_key["table3", "p4segnet", 1].overrides
@@ -46,22 +51,86 @@ def test_each_run_dir_is_the_one_the_trainer_composes(tmp_path, make_cfg):
         assert Path(make_cfg(*run.overrides).run_dir) == run.run_dir
 
 
-def test_budget_stops_new_starts_and_jobs_keep_the_list_order(tmp_path):
-    runs = reproduce.plan(tmp_path, [0, 1], ["table1"])
-    started = []
+def test_the_written_protocol_is_the_dataset_as_written_and_nothing_else(make_cfg):
+    """experiment=table1_written is experiment=table1 with the official MNIST (and its own name), key for key."""
+    for table, dataset in (("table1", "mnist"), ("table2", "rot_mnist")):
+        written = make_cfg(f"experiment={table}_written", "model=p4cnn")
+        as_run = make_cfg(f"experiment={table}", f"dataset={dataset}", "model=p4cnn")
+        assert written.experiment_name == f"{table}_written"
+        written.experiment_name = as_run.experiment_name = "x"
+        assert rundir.flat_settings(written) == rundir.flat_settings(as_run)
 
-    def fake_launch(run):
+
+def _fake_project(hours):
+    """A projection per run name: (total, next epoch) in seconds."""
+    return lambda run: reproduce.Projection(*hours[run.name], source="test")
+
+
+def _fake_launch(started, stops=None):
+    def launch(run, stop_at=None):
         started.append(str(run))
+        if stops is not None:
+            stops.append(stop_at)
         run.run_dir.mkdir(parents=True)
         rundir.write_config(run.run_dir / "config.yaml", run.config())  # what the trainer records first
         (run.run_dir / "metrics.json").write_text("{}")
         return 0
 
+    return launch
+
+
+def test_with_a_budget_a_run_starts_only_when_it_or_its_next_epoch_fits(tmp_path):
+    runs = reproduce.plan(tmp_path, [0], ["table1"])  # cnn, p4cnn, p6cnn, p8cnn, d4cnn
+    hours = {  # (whole run, next epoch): p4cnn fits, p6cnn only epoch by epoch, p8cnn not even one epoch
+        "cnn": (100.0, 10.0),
+        "p4cnn": (500.0, 50.0),
+        "p6cnn": (10_000.0, 300.0),
+        "p8cnn": (20_000.0, 5_000.0),
+        "d4cnn": (20_000.0, 5_000.0),
+    }
+    started, stops = [], []
+    out = reproduce.execute(runs, 3600.0, launch=_fake_launch(started, stops), project=_fake_project(hours))
+    assert [s.split()[1] for s in started] == ["cnn", "p4cnn", "p6cnn"]
+    assert [r.name for r in out["not_started"]] == ["p8cnn", "d4cnn"]
+    assert all(stop is not None and abs(stop - (time.time() + 3600)) < 60 for stop in stops)  # the deadline
+    # a later, shorter run still starts when an earlier one cannot
+    more = reproduce.plan(tmp_path, [1], ["table1"])
+    hours["cnn"] = (30_000.0, 30_000.0)
+    started = []
+    out = reproduce.execute(more, 3600.0, launch=_fake_launch(started), project=_fake_project(hours))
+    assert [s.split()[1] for s in started] == ["p4cnn", "p6cnn"]
+
+
+def test_a_paused_run_is_neither_done_nor_failed(tmp_path):
+    runs = reproduce.plan(tmp_path, [0], ["table1"], models=["cnn"])
+    out = reproduce.execute(
+        runs, 3600.0, launch=lambda run, stop_at: reproduce.PAUSED_EXIT, project=_fake_project({"cnn": (1e5, 60.0)})
+    )
+    assert out["paused"] == runs and not out["failed"] and not out["done"]
+
+
+def test_projection_from_flop_then_from_the_runs_own_epochs(tmp_path):
+    (run,) = reproduce.plan(tmp_path, [0], ["table3"], models=["p4segnet"])
+    p = reproduce.project_run(run, {"p4segnet": 100.0}, done=[])
+    work = reproduce.projection.work_of(run.config())
+    assert work.train_images == 100 and work.epochs == 40 and work.eval_images == 400
+    assert 170 < work.gflop_per_image < 180  # the study's P4SegNet at 256x256, forward + backward
+    assert p.source == "bench" and p.total == pytest.approx(work.gflop / 100.0)
+    # ten measured epochs of 60 s: 30 left, then the evaluation of 400 images at a third of a training image
+    p = reproduce.project_run(run, {}, done=[{"seconds": 60.0}] * 10)
+    assert p.source == "own epochs" and p.total == pytest.approx(60 * 30 + 60 * 400 / 3 / 100)
+
+
+def test_budget_stops_new_starts_and_jobs_keep_the_list_order(tmp_path):
+    runs = reproduce.plan(tmp_path, [0, 1], ["table1"])
+    started = []
+    fake_launch = _fake_launch(started)
     out = reproduce.execute(runs, budget_s=None, jobs=3, launch=fake_launch)
     assert sorted(started) == sorted(map(str, runs)) and len(out["done"]) == 10
     assert reproduce.execute(runs, budget_s=None, launch=fake_launch)["skipped"] == runs  # all finished: none run
     more = reproduce.plan(tmp_path, [2], ["table1"])
-    out = reproduce.execute(more, budget_s=0.0, jobs=2, launch=fake_launch)
+    any_run = _fake_project(defaultdict(lambda: (1.0, 1.0)))
+    out = reproduce.execute(more, budget_s=0.0, jobs=2, launch=fake_launch, project=any_run)
     assert out["not_started"] == more and not out["done"]
 
 
@@ -104,34 +173,34 @@ def _make_reproduce(results: Path, data: Path, budget: str) -> subprocess.Comple
 
 def test_make_reproduce_stops_at_the_budget_and_the_same_command_continues(tmp_path):
     results, data = tmp_path / "full", tmp_path / "data"
-    order = ["table1 cnn seed=0", "table3 segnet seed=0", "table1 cnn seed=1", "table3 segnet seed=1"]
+    record = results / "runs" / "table1_written" / "cnn" / "seed=0" / "metrics.json"
 
-    # A budget of 0.001 min: the first run starts at once, none after it.
-    first = _make_reproduce(results, data, "0.001")
+    # No time left: nothing starts, the tables are written (all missing), and the command says so.
+    first = _make_reproduce(results, data, "0")
     assert first.returncode == 0, first.stdout + first.stderr
-    assert re.findall(r"start \d+/\d+: (.+)", first.stdout) == order[:1]
-    assert "1 of 4 runs finished" in first.stdout and "the same command continues" in first.stdout
-    record = results / "runs" / "table1" / "cnn" / "seed=0" / "metrics.json"
-    assert json.loads(record.read_text())["seed"] == 0
-    stamp = record.stat().st_mtime_ns
-    assert (results / "table1.md").exists() and (results / "table3.md").exists()  # partial tables already
+    assert not re.findall(r"start \d+/\d+", first.stdout)
+    assert "0 of 4 runs finished" in first.stdout and "4 runs not started" in first.stdout
+    assert (results / "table1.md").exists() and (results / "table3.md").exists()
 
-    second = _make_reproduce(results, data, "0.001")
+    second = _make_reproduce(results, data, "")  # no budget: every run
     assert second.returncode == 0, second.stdout + second.stderr
-    assert "skip table1 cnn seed=0" in second.stdout
-    assert re.findall(r"start \d+/\d+: (.+)", second.stdout) == order[1:2]
-    assert "2 of 4 runs finished" in second.stdout and "the same command continues" in second.stdout
-    assert record.stat().st_mtime_ns == stamp  # the first call's record was not touched
+    assert "4 of 4 runs finished" in second.stdout
+    assert json.loads(record.read_text())["seed"] == 0
     seg = json.loads((results / "runs" / "table3" / "segnet" / "seed=0" / "metrics.json").read_text())
     assert seg["experiment"] == "table3" and seg["dataset"] == "ph2_synthetic"
-    assert not (results / "runs" / "table1" / "cnn" / "seed=1").exists()
+    stamp = record.stat().st_mtime_ns
+
+    third = _make_reproduce(results, data, "0")
+    assert third.returncode == 0 and "skip table1 cnn seed=0" in third.stdout
+    assert "4 of 4 runs finished" in third.stdout and not re.findall(r"start \d+/\d+", third.stdout)
+    assert record.stat().st_mtime_ns == stamp  # the finished record was not touched
 
 
 def test_a_gpu_stint_packs_the_records_a_clone_keeps_and_no_checkpoint(tmp_path):
     import tarfile
 
     out, results = tmp_path / "out", tmp_path / "full"
-    env = {**os.environ, "OUT": str(out), "BUDGET_MIN": "0.001", "PY": sys.executable, "RESULTS": str(results)}
+    env = {**os.environ, "OUT": str(out), "BUDGET_MIN": "5", "PY": sys.executable, "RESULTS": str(results)}
     env |= {"TABLES": "table1", "MODELS": "cnn", "SEEDS": "0", "CLS_ARGS": CLS_ARGS, "GCNN_DATA_DIR": str(tmp_path)}
     proc = subprocess.run(
         [str(REPO / "scripts" / "gpu_stint.sh")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
@@ -140,7 +209,7 @@ def test_a_gpu_stint_packs_the_records_a_clone_keeps_and_no_checkpoint(tmp_path)
     assert "finished runs: 1" in proc.stdout
     with tarfile.open(out / "stint.tar.gz") as tar:
         names = tar.getnames()
-    run = str(results / "runs" / "table1" / "cnn" / "seed=0").lstrip("/")
+    run = str(results / "runs" / "table1_written" / "cnn" / "seed=0").lstrip("/")
     for kept in ("metrics.json", "history.csv", "config.yaml", "data_info.json"):
         assert f"{run}/{kept}" in names
     assert str(results / "table1.md").lstrip("/") in names and str(results / "claims.md").lstrip("/") in names

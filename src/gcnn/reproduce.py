@@ -31,21 +31,20 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from gcnn.specs import runs_of
+from gcnn import projection
+from gcnn.specs import experiment_of, runs_of
 
 CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
-# The study's tables as written: (dataset override, rows); the rows are the tables' own (gcnn.specs).
+# The study's tables as written (gcnn.specs: experiment=<table>_written where the text and the notebooks differ),
+# then the P6 ablation on the same protocols. Each is an experiment config: no override is added here.
 PROTOCOL = {
-    "table1": (["dataset=mnist"], runs_of("table1")),
-    "table2": (["dataset=rot_mnist"], runs_of("table2")),
-    "table3": (["dataset=ph2"], runs_of("table3")),
-    "table4": (["dataset=ph2"], runs_of("table4")),
-    # The P6 ablation (make ablation-p6) on the same protocols: pixel / bilinear / harmonic filters.
-    "ablation_p6_table1": (["dataset=mnist"], runs_of("ablation_p6_table1")),
-    "ablation_p6_table2": (["dataset=rot_mnist"], runs_of("ablation_p6_table2")),
+    table: runs_of(table)
+    for table in ("table1", "table2", "table3", "table4", "ablation_p6_table1", "ablation_p6_table2")
 }
 SEGMENTATION = {"table3", "table4"}
+#: Exit status of a training run that stopped at its deadline with epochs left (gcnn.train.PAUSED_EXIT).
+PAUSED_EXIT = 75
 
 
 _COMPOSE_LOCK = threading.Lock()
@@ -89,6 +88,55 @@ class Run:
     def __str__(self) -> str:
         return f"{self.table} {self.name} seed={self.seed}"
 
+    def history(self) -> list[dict]:
+        """The epochs this run has finished so far (its checkpoint), [] when none."""
+        if not (self.run_dir / "checkpoint.pt").exists():
+            return []
+        from gcnn import rundir
+
+        try:
+            return list(rundir.load_checkpoint(self.run_dir, "cpu")["history"])
+        except Exception:  # an unreadable checkpoint is the trainer's to report; project from scratch
+            return []
+
+    def sibling_history(self) -> list[dict]:
+        """Epochs of the same experiment and model under another seed (same machine, same load): the best
+        estimate of this run's epoch time before it has one of its own."""
+        import csv
+
+        for other in sorted(self.run_dir.parent.glob("seed=*")):
+            if other != self.run_dir and (other / "history.csv").exists():
+                with open(other / "history.csv", newline="") as f:
+                    return list(csv.DictReader(f))
+        return []
+
+
+@dataclass(frozen=True)
+class Projection:
+    """A run's projected seconds: to its end, and for its next epoch (with the final evaluation if last)."""
+
+    total: float
+    next_epoch: float
+    source: str  # "own epochs", "another seed", "bench", "default rate"
+
+
+def project_run(run: Run, rates: dict[str, float], done: list[dict] | None = None) -> Projection:
+    """How long `run` still needs, from its own epochs, another seed's, or its FLOP and the measured rate."""
+    cfg = run.config()
+    work = projection.work_of(cfg)
+    done = run.history() if done is None else done
+    left = max(work.epochs - len(done), 0)
+    measured, source = done, "own epochs"
+    if not projection.epoch_seconds(measured):
+        measured, source = run.sibling_history(), "another seed"
+    per_epoch = projection.epoch_seconds(measured)
+    if per_epoch is None:
+        gflops, source = projection.rate_for(str(cfg.model.name), rates)
+        per_epoch = work.gflop_per_image * work.train_images / gflops
+    ratio = projection.EVAL_COST * work.eval_images / work.train_images if work.train_images else 0.0
+    final = per_epoch * ratio
+    return Projection(per_epoch * left + final, per_epoch + (final if left == 1 else 0.0), source)
+
 
 # ----------------------------------------------------------------------------------------------- 1. the plan
 def plan(
@@ -104,67 +152,110 @@ def plan(
     runs = []
     for seed in seeds:
         for table in tables:
-            dataset, rows = PROTOCOL[table]
+            rows, experiment = PROTOCOL[table], experiment_of(table, "written")
             task_args = seg_args if table in SEGMENTATION else cls_args
             for model, extra in rows:
                 name = model + ("+" if "dataset.augment=true" in extra else "")
                 if models and name not in models:
                     continue
                 overrides = (
-                    f"experiment={table}",
+                    f"experiment={experiment}",
                     f"model={model}",
                     f"seed={seed}",
                     f"paths.results_dir={results_dir}",
-                    *dataset,
                     *extra,
                     *task_args,
                     *args,
                 )
                 runs.append(
-                    Run(table, name, seed, overrides, Path(results_dir) / "runs" / table / name / f"seed={seed}")
+                    Run(table, name, seed, overrides, Path(results_dir) / "runs" / experiment / name / f"seed={seed}")
                 )
     return runs
 
 
+def machine_rates() -> dict[str, float]:
+    """GFLOP/s per model measured on this machine by `make bench-train` ({} when it was not measured here)."""
+    from gcnn import provenance
+
+    return projection.measured_rates(provenance.machine_key(provenance.collect(), "cpu"))
+
+
 # ----------------------------------------------------------------------------------------------- 2-3. launching
-def launch(run: Run) -> int:
-    """One training run in its own process; returns its exit code."""
-    return subprocess.call([sys.executable, "-m", "gcnn.train", *run.overrides])
+def launch(run: Run, stop_at: float | None = None) -> int:
+    """One training run in its own process; returns its exit code (PAUSED_EXIT: stopped at `stop_at`)."""
+    deadline = [f"trainer.stop_at={stop_at:.0f}"] if stop_at is not None else []
+    return subprocess.call([sys.executable, "-m", "gcnn.train", *run.overrides, *deadline])
 
 
 def execute(
-    runs: list[Run], budget_s: float | None, jobs: int = 1, start: float | None = None, launch=launch
+    runs: list[Run],
+    budget_s: float | None,
+    jobs: int = 1,
+    start: float | None = None,
+    launch=launch,
+    project=None,
 ) -> dict[str, list[Run]]:
-    """Launch the unfinished runs in order, `jobs` at a time; none starts once `budget_s` has passed."""
-    outcome = {"skipped": [], "done": [], "failed": [], "not_started": []}
+    """Launch the unfinished runs in list order, `jobs` at a time, within `budget_s` (from `start`).
+
+    With a budget, a run starts only when its projected time fits what is left, or, for a run longer than
+    that, when at least its next epoch fits: it then trains the epochs that fit and stops in order at the
+    deadline (`trainer.stop_at`), and the same command resumes it. A run that cannot even do one epoch waits
+    for the next launch; a later, shorter run in the list may still start. `project(run)` gives a Projection.
+    """
+    outcome = {"skipped": [], "done": [], "paused": [], "failed": [], "not_started": []}
     lock = threading.Lock()
     finished = [r.finished for r in runs]
-    start = time.monotonic() if start is None else start  # the budget counts from the first start
+    start_wall = time.time() - (time.monotonic() - start if start is not None else 0.0)
+    deadline = None if budget_s is None else start_wall + budget_s  # wall clock: the trainer compares with it
     todo = [r for r, f in zip(runs, finished) if not f]
     outcome["skipped"] = [r for r, f in zip(runs, finished) if f]
     for r in outcome["skipped"]:
         print(f"[reproduce] skip {r}: finished with these settings", flush=True)
-
     queue = list(enumerate(todo))
 
+    def take() -> tuple[int, Run] | None:
+        """The next run that can start now (under the lock), or None when no run in the queue can."""
+        for k, (_, run) in enumerate(queue):
+            if deadline is None:
+                return queue.pop(k)
+            left = deadline - time.time()
+            p = project(run)
+            if p.total <= left or p.next_epoch <= left:
+                fits = "fits" if p.total <= left else f"only its next epochs fit ({p.next_epoch / 60:.0f} min each)"
+                print(
+                    f"[reproduce] {run}: projected {p.total / 3600:.2f} h ({p.source}), "
+                    f"{left / 3600:.2f} h left: {fits}",
+                    flush=True,
+                )
+                return queue.pop(k)
+        return None
+
     def worker() -> None:
-        """Take the next run of the list, until none is left or the budget has passed."""
         while True:
-            with lock:  # the budget check and the start happen in list order
+            with lock:  # the projection and the start happen in list order
                 if not queue:
                     return
-                if budget_s is not None and time.monotonic() - start >= budget_s:
+                chosen = take()
+                if chosen is None:
                     outcome["not_started"] += [r for _, r in queue]
                     queue.clear()
                     return
-                i, run = queue.pop(0)
+                i, run = chosen
                 print(f"[reproduce] start {i + 1}/{len(todo)}: {run}", flush=True)
-            code = launch(run)
+            code = launch(run, deadline) if deadline is not None else launch(run)
             with lock:
-                outcome["done" if code == 0 and run.finished else "failed"].append(run)
-                if code != 0 or not run.finished:
+                if code == 0 and run.finished:
+                    outcome["done"].append(run)
+                elif code == PAUSED_EXIT:
+                    outcome["paused"].append(run)
+                    print(f"[reproduce] paused {run} at the deadline; the same command resumes it", flush=True)
+                else:
+                    outcome["failed"].append(run)
                     print(f"[reproduce] FAILED {run} (exit {code}); see {run.run_dir}/train.log", flush=True)
 
+    if project is None:
+        rates = machine_rates()
+        project = lambda run: project_run(run, rates)  # noqa: E731
     if jobs <= 1:
         worker()
     else:
@@ -173,6 +264,25 @@ def execute(
         # `jobs` threads, each waiting on one training process at a time, all taking runs from the one list.
         Parallel(n_jobs=jobs, backend="threading")(delayed(worker)() for _ in range(jobs))
     return outcome
+
+
+def dry_run(runs: list[Run]) -> None:
+    """The run list in launch order with each run's projected hours, then the hours per table and seed."""
+    rates, hours = machine_rates(), {}
+    for i, run in enumerate(runs):
+        if run.finished:
+            state, h = "finished", 0.0
+        else:
+            p = project_run(run, rates)
+            state, h = f"to run, {p.total / 3600:.2f} h ({p.source})", p.total / 3600
+        hours[(run.seed, run.table)] = hours.get((run.seed, run.table), 0.0) + h
+        print(f"{i + 1:3d}  {run}  [{state}]  python -m gcnn.train {' '.join(run.overrides)}")
+    print("\nprojected hours still to run (one run at a time; JOBS=n shares the machine):")
+    for seed in sorted({s for s, _ in hours}):
+        per_table = {t: h for (s, t), h in hours.items() if s == seed}
+        cells = ", ".join(f"{t} {h:.1f} h" for t, h in per_table.items())
+        print(f"  seed {seed}: {sum(per_table.values()):.1f} h  ({cells})")
+    print(f"  in all: {sum(hours.values()):.1f} h")
 
 
 # ----------------------------------------------------------------------------------------------- 4. the tables
@@ -230,7 +340,7 @@ def parse(argv=None) -> argparse.Namespace:
     if bad or not ns.tables:
         raise UsageError(f"TABLES={','.join(ns.tables)!r}: each must be one of {', '.join(PROTOCOL)}")
     ns.models = [m.strip() for m in ns.models.split(",") if m.strip()]
-    known = {m + ("+" if e else "") for _, rows in PROTOCOL.values() for m, e in rows}
+    known = {m + ("+" if e else "") for rows in PROTOCOL.values() for m, e in rows}
     if unknown := [m for m in ns.models if m not in known]:
         raise UsageError(f"MODELS: unknown run name(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     try:
@@ -257,9 +367,7 @@ def main(argv=None) -> int:
     results_dir = Path(ns.results_dir)
     runs = plan(results_dir, ns.seeds, ns.tables, ns.models, ns.cls_args, ns.seg_args, ns.args)
     if ns.dry_run:
-        for i, run in enumerate(runs):
-            state = "finished" if run.finished else "to run"
-            print(f"{i + 1:3d}  {run}  [{state}]  python -m gcnn.train {' '.join(run.overrides)}")
+        dry_run(runs)
         return 0
     budget = "no budget" if ns.budget_s is None else f"budget {ns.budget_s / 60:g} min"
     print(
@@ -277,6 +385,12 @@ def main(argv=None) -> int:
         f"{len(outcome['skipped'])} skipped as already finished); tables in {results_dir}/",
         flush=True,
     )
+    if outcome["paused"]:
+        print(
+            f"[reproduce] deadline reached: {len(outcome['paused'])} runs paused after their last epoch that fitted; "
+            "the same command resumes them",
+            flush=True,
+        )
     if outcome["not_started"]:
         print(
             f"[reproduce] budget reached: {len(outcome['not_started'])} runs not started; "

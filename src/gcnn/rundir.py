@@ -18,8 +18,8 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 # Settings that do not define a run: where files live, how progress is shown and logged, how many CPU
-# threads it may use (a resource, like the machine: the machine is recorded in provenance instead), and
-# whether to redo it.
+# threads it may use (a resource, like the machine: the machine is recorded in provenance instead), when it
+# must pause (a deadline only splits the same epochs over several launches), and whether to redo it.
 IGNORED = (
     "paths",
     "run_dir",
@@ -29,6 +29,7 @@ IGNORED = (
     "trainer.progress",
     "trainer.log_every",
     "trainer.num_threads",
+    "trainer.stop_at",
     "hydra",
 )
 # Files of a run that are records of launches, not results: they stay when a run is archived or refused.

@@ -53,6 +53,7 @@ class TrainerConf:
     force: bool = False
     progress: Any = setting("auto", choices=("auto", True, False))
     num_threads: int | None = setting(None, ge=1)
+    stop_at: float | None = setting(None, ge=0)
 
 
 @dataclass

@@ -92,6 +92,27 @@ TABLES = {
 }
 
 
+#: The protocols a table can be run at. "run" is what the study's notebooks ran (`make table1` ... `make table4`,
+#: experiment=<table>); "written" is what its text describes (`make reproduce`, experiment=<table>_written where
+#: the two differ: official MNIST instead of the Larochelle subsets for Tables 1-2; Tables 3-4 are the same).
+#: Each protocol's runs live under their own runs/<experiment>/, so the two never share a run directory.
+PROTOCOLS = ("run", "written")
+WRITTEN_EXPERIMENTS = {
+    "table1": "table1_written",
+    "table2": "table2_written",
+    "ablation_p6_table1": "ablation_p6_table1_written",
+    "ablation_p6_table2": "ablation_p6_table2_written",
+}
+
+
+def experiment_of(table: str, protocol: str = "run") -> str:
+    """The experiment config (and runs/ folder) of `table` at `protocol`."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol {protocol!r}: choose one of {', '.join(PROTOCOLS)}")
+    as_run = TABLES[table].experiment
+    return WRITTEN_EXPERIMENTS.get(table, as_run) if protocol == "written" else as_run
+
+
 def study_reference() -> pd.DataFrame:
     """The study's own figures: the only place they live."""
     with resources.files("gcnn.reference").joinpath("study_results.csv").open() as f:

@@ -20,7 +20,7 @@ import pandas as pd
 
 from gcnn import claims
 from gcnn.rundir import IGNORED, differences, flat_settings
-from gcnn.specs import TABLES, TableSpec, study_reference
+from gcnn.specs import PROTOCOLS, TABLES, TableSpec, experiment_of, study_reference
 
 # What may differ between the runs of one row: what cannot change a result, and the seed.
 ROW_IGNORED = (*IGNORED, "seed", "dataset.augment_seed")
@@ -224,12 +224,32 @@ def render_markdown(spec, table, runs, problems, missing, command) -> str:
     return "\n".join(lines)
 
 
-def build_table(name: str, results_dir: Path, seeds: list[int] | None = None, command: str | None = None) -> Path:
+def protocol_of(name: str, results_dir: Path) -> str:
+    """The protocol whose runs `results_dir` holds for table `name`: the one of gcnn.specs.PROTOCOLS whose
+    runs/<experiment>/ exists ("run" when none does). Both present is refused: say which with --protocol."""
+    present = [p for p in PROTOCOLS if (Path(results_dir) / "runs" / experiment_of(name, p)).is_dir()]
+    if len({experiment_of(name, p) for p in present}) > 1:
+        raise SystemExit(
+            f"error: {results_dir}/runs holds {name} runs of both protocols "
+            f"({', '.join(experiment_of(name, p) for p in present)}); choose one with --protocol run|written"
+        )
+    return present[0] if present else "run"
+
+
+def build_table(
+    name: str,
+    results_dir: Path,
+    seeds: list[int] | None = None,
+    command: str | None = None,
+    protocol: str | None = None,
+) -> Path:
+    """Write `<results_dir>/<name>.md/.csv` from the runs of `name` at `protocol` (None: protocol_of)."""
     if name not in TABLES:
         raise SystemExit(f"error: unknown table {name!r}; choose one of {', '.join(TABLES)}")
     spec = TABLES[name]
     results_dir = Path(results_dir)
-    runs, problems = collect_runs(results_dir, spec.experiment)
+    protocol = protocol or protocol_of(name, results_dir)
+    runs, problems = collect_runs(results_dir, experiment_of(name, protocol))
     runs, mixed = split_mixed_rows(runs)
     problems += mixed
     table = aggregate(spec, runs, study_reference())
@@ -254,10 +274,17 @@ def main(argv=None) -> None:
     parser.add_argument("--results-dir", default="results", help="the paths.results_dir of the runs")
     parser.add_argument("--seeds", default=None, help="expected seeds, e.g. 0,1,2 (missing ones are listed)")
     parser.add_argument("--command", default=None, help="the command that made the runs, written under the table")
+    parser.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default=None,
+        help="the runs of the protocol as run (runs/<table>/) or as written (runs/<table>_written/ where it "
+        "differs); default: the one the results directory holds",
+    )
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
     for name in args.tables:
-        out = build_table(name, Path(args.results_dir), seeds, args.command)
+        out = build_table(name, Path(args.results_dir), seeds, args.command, args.protocol)
         print(out.read_text())
         print(f"wrote {out} and {out.with_suffix('.csv')}")
     if {"table1", "table2", "table3", "table4"} & set(args.tables):  # the verdicts follow the tables they read

@@ -24,7 +24,7 @@ import torch
 from hydra.errors import CompactHydraException
 from omegaconf import DictConfig, OmegaConf
 
-from gcnn import provenance, rundir, schema
+from gcnn import projection, provenance, rundir, schema
 from gcnn.data.bundle import DataBundle, DataError
 from gcnn.engine import evaluate, prepare, train_one_epoch
 from gcnn.models import count_parameters
@@ -40,12 +40,21 @@ class ConfigError(ValueError):
 
 
 USER_ERRORS = (DataError, ConfigError, rundir.RunDirError)
+#: Exit status of a run that stopped at trainer.stop_at with epochs left (EX_TEMPFAIL: try again later).
+PAUSED_EXIT = 75
+
+
+class Paused(Exception):
+    """The next epoch would end after trainer.stop_at: the run stops with its last epoch saved."""
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def main(cfg: DictConfig) -> dict | None:
     try:
         return run(cfg)
+    except Paused as stop:
+        print(f"paused: {stop}", file=sys.stderr)
+        sys.exit(PAUSED_EXIT)
     except USER_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)
         if isinstance(err, ConfigError):  # refused before it started: leave no directory behind
@@ -97,8 +106,8 @@ def run(cfg: DictConfig) -> dict:
                 return finished
     try:
         return _train(cfg, run_dir)
-    except ConfigError:
-        raise  # refused before the run started: nothing of it was written
+    except (ConfigError, Paused):
+        raise  # refused before the run started, or stopped in order with its epochs saved
     except BaseException as err:
         run_dir.mkdir(parents=True, exist_ok=True)
         rundir.write_json(run_dir / "failed.json", {"error": f"{type(err).__name__}: {err}", "time": time.time()})
@@ -151,6 +160,7 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict:
         for row in history[tracker.logged_epochs(history) :]:  # a resumed run continues the same W&B curve
             tracker.log(row, step=row["epoch"])
         for epoch in range(start_epoch, epochs):
+            _check_deadline(tcfg.stop_at, history, epoch, epochs, data, run_dir)
             row = train_one_epoch(step_model, optimizer, data, cfg, epoch, device)
             history.append(row)
             tracker.log(row, step=row["epoch"])
@@ -190,6 +200,24 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------- helpers
+def _check_deadline(stop_at, history: list[dict], epoch: int, epochs: int, data: DataBundle, run_dir: Path) -> None:
+    """Raise Paused when epoch `epoch` (and, for the last one, the final evaluation) is projected to end after
+    `stop_at`, from the mean time of the run's epochs so far. The first epoch of a run always starts: whoever
+    set the deadline projected it (gcnn.reproduce)."""
+    per_epoch = projection.epoch_seconds(history)
+    if stop_at is None or per_epoch is None:
+        return
+    need = per_epoch
+    if epoch == epochs - 1:
+        evaluated = sum(len(x) for x, _ in data.evals.values())
+        need += projection.eval_seconds(history, len(data.train[0]), evaluated)
+    if time.time() + need > float(stop_at):
+        raise Paused(
+            f"{run_dir} stopped before epoch {epoch + 1}/{epochs} (about {need / 60:.0f} min) to end before "
+            f"trainer.stop_at; epochs 1-{epoch} are saved and the same command resumes from them"
+        )
+
+
 def seed_everything(seed: int, deterministic: bool = True) -> None:
     random.seed(seed)
     np.random.seed(seed)

