@@ -35,7 +35,7 @@ endif
 # The models of each table come from gcnn/specs.py (the one list), read when a recipe runs.
 MODELS_OF = $$($(PY) -m gcnn.specs $(1))
 
-.PHONY: help install py-check lint format test test-full demo table1 table2 table3 table4 tables bench clean
+.PHONY: help install py-check lint format portable-reference test test-full demo table1 table2 table3 table4 tables bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -56,6 +56,9 @@ py-check:
 	  || { echo "error: PY=$(PY) lacks packages gcnn needs (see above); install them, or use WHEELHOUSE=dir (make wheelhouse)" >&2; exit 1; }
 
 install: $(if $(OWN_VENV),$(VENV)/.installed,py-check) ## create .venv and install gcnn (PY=python3: use that interpreter; WHEELHOUSE=dir: offline)
+
+portable-reference: install ## record this processor's portable-mode fingerprint (tests/reference/fingerprints/) and print the README claim
+	$(PY) tests/test_portable.py --regenerate
 
 test: install ## run the default test suite (slow tests excluded)
 	$(PY) -m pytest

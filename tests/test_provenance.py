@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from gcnn import portable, provenance
@@ -63,9 +64,13 @@ def test_machine_key_names_what_makes_numbers_differ():
     assert other != key
     assert provenance.machine_key({**cpu, "num_threads": 1}) != key
     on = provenance.machine_key({**cpu, "portable_mode": True, "cpu_capability": "DEFAULT"})
-    # the mode's claim: the processor does not change the numbers, so portable runs group together
-    assert "portable mode" in on and "AMD EPYC" not in on
-    assert provenance.machine_key({**cpu, "cpu": "Intel(R) Xeon(R)", "portable_mode": True}) == on
+    # the mode is shown identical only across the processors its fingerprints list, so the processor stays
+    assert "portable mode" in on and "AMD EPYC 7B13" in on and "portable mode off" not in on
+    assert provenance.machine_key({**cpu, "cpu": "Intel(R) Xeon(R)", "portable_mode": True}) != on
+    zen4 = {"name": "AMD EPYC", "vendor": "AuthenticAMD", "family": 25, "model": 17}
+    key4 = provenance.machine_key({**cpu, "portable_mode": True, "processor": zen4})
+    assert "AMD EPYC (AuthenticAMD family 25 model 17), portable mode" in key4
+    assert key4 != provenance.machine_key({**cpu, "portable_mode": True, "processor": {**zen4, "model": 1}})
     gpu = {**cpu, "gpu": "NVIDIA H100 80GB HBM3", "cuda": "13.0", "cudnn": 92400}
     assert provenance.machine_key(gpu) == "cuda: NVIDIA H100 80GB HBM3, torch 2.14.1, CUDA 13.0, cuDNN 92400"
     assert provenance.machine_key(gpu, device="cpu").startswith("cpu: ")
@@ -142,3 +147,14 @@ def test_apply_reexecs_a_process_that_loaded_torch_too_early():
     )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert out.split() == ["True", "DEFAULT"]
+
+
+def test_processor_names_vendor_family_model_and_dispatch_flags():
+    proc = provenance.processor()
+    if not Path("/proc/cpuinfo").exists():
+        pytest.skip("no /proc/cpuinfo")
+    assert proc["vendor"] in ("GenuineIntel", "AuthenticAMD") or proc["vendor"] != "unknown"
+    assert isinstance(proc["family"], int) and isinstance(proc["model"], int)
+    assert set(proc["flags"]) <= set(provenance.DISPATCH_FLAGS)
+    assert provenance.processor_key(proc).endswith(f"family {proc['family']} model {proc['model']})")
+    assert "portable mode" in provenance.machine_key({**provenance.collect(), "portable_mode": True}, "cpu")

@@ -64,6 +64,55 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or UNKNOWN
 
 
+#: The instruction-set flags that steer PyTorch's CPU dispatch (ATen capability, oneDNN ISA, MKL code path).
+DISPATCH_FLAGS = (
+    "sse4_2",
+    "avx",
+    "avx2",
+    "fma",
+    "f16c",
+    "avx512f",
+    "avx512bw",
+    "avx512vl",
+    "avx512_vnni",
+    "avx512_bf16",
+    "amx_tile",
+    "amx_bf16",
+)
+
+
+def processor() -> dict:
+    """What identifies the processor for float32 results: vendor, family and model numbers, the name, the
+    dispatch flags it has, and its cache sizes (oneDNN chooses its blocking from them). Linux (/proc, /sys)."""
+    info: dict = {"name": cpu_model(), "vendor": UNKNOWN, "family": None, "model": None, "flags": [], "cache_kib": {}}
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return info
+    first = text.split("\n\n", 1)[0]
+    fields = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in first.splitlines())}
+    info["vendor"] = fields.get("vendor_id", UNKNOWN)
+    info["family"] = int(fields["cpu family"]) if fields.get("cpu family", "").isdigit() else None
+    info["model"] = int(fields["model"]) if fields.get("model", "").isdigit() else None
+    info["flags"] = [f for f in DISPATCH_FLAGS if f in fields.get("flags", "").split()]
+    for index in sorted(Path("/sys/devices/system/cpu/cpu0/cache").glob("index*")):
+        try:
+            level, kind = (index / "level").read_text().strip(), (index / "type").read_text().strip()
+            size = (index / "size").read_text().strip()
+        except OSError:
+            continue
+        name = f"L{level}" + {"Data": "d", "Instruction": "i"}.get(kind, "")
+        info["cache_kib"][name] = int(size[:-1]) * (1024 if size.endswith("M") else 1) if size[:-1].isdigit() else size
+    return info
+
+
+def processor_key(proc: dict) -> str:
+    """The processor in one phrase: "AMD EPYC (AuthenticAMD family 25 model 17)"; numbers not recorded say so."""
+    known = [f"{k} {proc[k]}" for k in ("family", "model") if proc.get(k) is not None]
+    ident = " ".join([proc.get("vendor", UNKNOWN), *known]) + ("" if len(known) == 2 else ", model not recorded")
+    return f"{proc.get('name', UNKNOWN)} ({ident})"
+
+
 def collect(num_threads: int | None = None) -> dict:
     """Provenance of the current process. `num_threads`: the count the run uses, if not torch's current one."""
     import torch
@@ -78,6 +127,7 @@ def collect(num_threads: int | None = None) -> dict:
         "packages": package_versions(),
         "platform": platform.platform(),
         "cpu": cpu_model(),
+        "processor": processor(),
         "cpu_count": os.cpu_count(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "num_threads": int(num_threads) if num_threads else torch.get_num_threads(),
@@ -99,8 +149,9 @@ def machine_key(prov: dict, device: str | None = None) -> str:
         return (
             f"cuda: {prov.get('gpu') or UNKNOWN}, torch {torch_v}, CUDA {prov.get('cuda')}, cuDNN {prov.get('cudnn')}"
         )
-    if prov.get("portable_mode"):  # the mode's claim: the processor does not change the numbers
-        return f"cpu: portable mode (any x86-64 with AVX2), {prov.get('num_threads')} threads, torch {torch_v}"
+    if prov.get("portable_mode"):  # identical across the processors the README lists (tests/reference/)
+        cpu = processor_key(prov["processor"]) if prov.get("processor") else prov.get("cpu", UNKNOWN)
+        return f"cpu: {cpu}, portable mode, {prov.get('num_threads')} threads, torch {torch_v}"
     return (
         f"cpu: {prov.get('cpu', UNKNOWN)}, capability {prov.get('cpu_capability', UNKNOWN)}, "
         f"{prov.get('num_threads')} threads, portable mode off, torch {torch_v}"
