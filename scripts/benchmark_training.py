@@ -1,10 +1,10 @@
 """Trainer efficiency: images/s of a training epoch against a bare step loop, for the study's 11 models.
 
     python scripts/benchmark_training.py [--device auto|cpu|cuda] [--steps N] [--warmup N] [--models cnn,segnet]
-                                         [--seg-size S] [--out results/bench] [--no-profile]
+                                         [--threads N] [--copies K] [--options] [--out results/bench] [--no-profile]
 
-For each model, at the study's batch size and input size (classifiers: batch 64, 33×33; SegNets: batch 20,
-256×256, 257×257 for the `_T` models; on the CPU the SegNets default to --seg-size 64, stated in the file):
+For each model, at the protocol's input size (classifiers: batch 64, 33×33; SegNets: 256×256, 257×257 for the
+`_T` models, at the study's batch 20 on a GPU and --seg-batch 2 on the CPU, stated in the file):
 
 - bare step: `loss = lossfn(model(x), y); opt.zero_grad(); loss.backward(); opt.step()` over a list of
   batches already on the device;
@@ -14,10 +14,18 @@ For each model, at the study's batch size and input size (classifiers: batch 64,
 - both from the same model initialisation (seed 0) and the same Adam settings; --warmup steps run first and
   are not timed; each timing is wall-clock around --steps steps, with a device synchronisation at both ends.
 
-Then: peak memory, evaluation images/s (`evaluate`, forward only), seconds per epoch at full protocol and the
-projected wall time of each table, written with the machine, torch version and command to
-`<out>/training_<device>.md`. A `torch.profiler` run over a few trainer steps of p4cnn goes to
-`<out>/profile_<device>.md`.
+Then: peak memory, evaluation images/s (`evaluate`, forward only), GFLOP per training image (forward +
+backward, `gcnn.projection`), the GFLOP/s achieved against the machine's sgemm rate (the best of a few 2048²
+float32 matrix products at the same thread count), and the projected hours of each table at the protocol as
+written (`make reproduce`: FLOP of every run ÷ its model's measured GFLOP/s), written with the machine, torch
+version and command to `<out>/training_<device>.md`. The rates go to `<out>/rates.csv`, where `make reproduce`
+looks them up to decide which run fits its budget. A `torch.profiler` run over a few trainer steps of p4cnn
+goes to `<out>/profile_<device>.md`.
+
+`--threads N --copies K` measures as `make reproduce JOBS=K ARGS=trainer.num_threads=N` runs: K copies of this
+script at once, N threads each; the table shows one copy's rate. `--options` compares, for P4CNN and
+P4SegNet, the CPU paths worth trying: channels_last, torch.compile, and two 1-thread copies against one 2-thread
+process (`<out>/cpu_options.md`).
 """
 
 from __future__ import annotations
@@ -38,7 +46,7 @@ import hydra
 import torch
 from hydra import compose, initialize_config_dir
 
-from gcnn import schema
+from gcnn import projection, provenance, schema
 from gcnn.data.bundle import DataBundle
 from gcnn.engine import TASKS, evaluate, prepare, train_one_epoch
 from gcnn.train import CONF_DIR, resolve_device, seed_everything
@@ -52,17 +60,6 @@ EXPERIMENT = {
     **{m: "table3" for m in SEGNETS},
     **{m: "table4" for m in SEGNETS_T},
 }
-
-# The full protocol as written, per table: (train images per epoch, evaluation images per run, run names whose
-# speed stands for each row). Table 1: 60k train; test 10k + "+transforms" 10k. Table 2: 60k; test 10k.
-# Tables 3-4: PH2 100 train; evaluation of train 100 + val 50 + test 50 + rotated test 4×50 = 400 images.
-TABLE_ROWS = {
-    "table1": (60_000, 20_000, CLASSIFIERS),
-    "table2": (60_000, 10_000, CLASSIFIERS),
-    "table3": (100, 400, SEGNETS + ["segnet", "p4segnet"]),  # SegNet+, P4SegNet+ timed as SegNet, P4SegNet
-    "table4": (100, 400, SEGNETS_T),
-}
-SEEDS = 3
 
 
 # ----------------------------------------------------------------------------------------------- setup
@@ -273,15 +270,176 @@ def machine(device) -> str:
     return text
 
 
+def sgemm_gflops(repeats: int = 5, n: int = 2048) -> float:
+    """The machine's matrix-product rate at the current thread count: the best of `repeats` n×n float32 products."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b  # warm-up
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * n**3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def measure(name: str, device, args, seg_batch: int | None, options: dict | None = None) -> dict:
+    """One model's row: trainer, bare and eval img/s, peak memory, GFLOP per image and GFLOP/s."""
+    seg = name not in CLASSIFIERS
+    n = args.seg_steps_ if seg else args.steps_
+    cfg = make_cfg(name, device.type, n, args.seg_size_ if seg else None, args.batch or (seg_batch if seg else None))
+    for key, value in (options or {}).items():
+        cfg.trainer[key] = value
+    gflop = projection.gflop_per_image(cfg)
+    bare_ips, bare_mem = time_bare(cfg, device, n, args.warmup_)
+    gc.collect()
+    trainer_ips, trainer_mem, model = time_trainer(cfg, device, n, args.warmup_)
+    eval_ips = time_eval(cfg, model, device, args.eval_batches)
+    del model
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    return dict(
+        batch=int(cfg.trainer.batch_size),
+        shape=list(input_shape(cfg)),
+        steps=n,
+        epochs=int(cfg.trainer.epochs),
+        trainer=trainer_ips,
+        bare=bare_ips,
+        mem=max(trainer_mem, bare_mem),
+        eval=eval_ips,
+        gflop=gflop,
+        gflops=trainer_ips * gflop,
+    )
+
+
+def run_copies(argv: list[str], copies: int) -> list[dict]:
+    """`copies` instances of this script at once (each with --copies 1 --json-out); their measurements."""
+    import json
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        outs = [Path(tmp) / f"copy{i}.json" for i in range(copies)]
+        base = [a for a in argv if a != "--options"]
+        procs = [
+            subprocess.Popen([sys.executable, __file__, *base, "--copies", "1", "--json-out", str(o)]) for o in outs
+        ]
+        if any(p.wait() for p in procs):
+            raise SystemExit("error: a copy of the benchmark failed (see above)")
+        return [json.loads(o.read_text()) for o in outs]
+
+
+def mean_rows(copies: list[dict]) -> dict:
+    """One copy's rate: the mean over the copies of every number, model by model."""
+    rows = {}
+    for name in copies[0]["rows"]:
+        per = [c["rows"][name] for c in copies]
+        rows[name] = {k: (sum(p[k] for p in per) / len(per) if isinstance(v, float) else v) for k, v in per[0].items()}
+    return rows
+
+
+def protocol_hours(rows: dict, copies: int) -> list[tuple[str, int, float, list[str]]]:
+    """(table, runs, hours for one seed at `copies` runs at once, models not measured) at the protocol as written,
+    from every run's FLOP (gcnn.projection) and its model's measured GFLOP/s."""
+    from gcnn import reproduce
+
+    out = []
+    for table in ("table1", "table2", "table3", "table4"):
+        runs = reproduce.plan(Path("results/full"), [0], [table])
+        seconds, missing = 0.0, []
+        for run in runs:
+            cfg = run.config()
+            model = str(cfg.model.name)
+            if model not in rows:
+                missing.append(model)
+                continue
+            seconds += projection.work_of(cfg).gflop / rows[model]["gflops"]
+        out.append((table, len(runs), seconds / copies / 3600, sorted(set(missing))))
+    return out
+
+
+def write_rates(path: Path, key: str, threads: int, copies: int, rows: dict, when: str) -> None:
+    """Replace this machine's rows (same threads and copies) in rates.csv with the new measurement."""
+    import csv
+
+    fields = ["machine", "threads", "copies", "model", "gflops", "measured"]
+    kept = []
+    if path.exists():
+        with open(path, newline="") as f:
+            kept = [
+                r
+                for r in csv.DictReader(f)
+                if (r["machine"], r["threads"], r["copies"]) != (key, str(threads), str(copies))
+            ]
+    new = [
+        {
+            "machine": key,
+            "threads": threads,
+            "copies": copies,
+            "model": m,
+            "gflops": f"{r['gflops']:.2f}",
+            "measured": when,
+        }
+        for m, r in rows.items()
+    ]
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(kept + new)
+
+
+def options_report(args, argv: list[str], device, header: str, out: Path) -> Path:
+    """channels_last, torch.compile and 2 × 1 thread against the default, for P4CNN and P4SegNet."""
+    lines = [
+        header.replace("Training throughput", "CPU training paths compared"),
+        "Trainer img/s per model (SegNet at --seg-batch). `2 copies × 1 thread` is the sum of two copies running at "
+        "once (`make reproduce JOBS=2 ARGS=trainer.num_threads=1`); the others are one process at the default "
+        "thread count. A path that fails is listed with its error.\n",
+        "| model | default | channels_last | torch.compile | 2 copies × 1 thread (sum) |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for name in ("p4cnn", "p4segnet"):
+        cells = []
+        for opts in ({}, {"channels_last": True}, {"compile": True}):
+            try:
+                cells.append(num(measure(name, device, args, args.seg_batch_, opts)["trainer"]))
+            except Exception as err:  # a path that does not work is a result too
+                cells.append(f"fails: {type(err).__name__}: {str(err).splitlines()[0][:80]}")
+        two = run_copies([*argv_without(argv, "--models", "--threads"), "--models", name, "--threads", "1"], 2)
+        cells.append(num(sum(c["rows"][name]["trainer"] for c in two)))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        print(lines[-1], flush=True)
+    path = out / f"cpu_options_{device.type}.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def argv_without(argv: list[str], *flags: str) -> list[str]:
+    """argv without the given flags and their values."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a in flags:
+            skip = True
+        elif a != "--options":
+            out.append(a)
+    return out
+
+
 def main(argv=None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--models", default=",".join(MODELS), help="comma-separated, default all 11")
     p.add_argument("--steps", type=int, default=None, help="timed steps per loop (default 5 on CPU, 50 on CUDA)")
     p.add_argument("--seg-steps", type=int, default=None, help="timed steps for SegNets (default 2 on CPU, 20 on CUDA)")
     p.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 1 on CPU, 10 on CUDA)")
+    p.add_argument("--seg-size", type=int, default=None, help="SegNet input size (default: the protocol's 256)")
     p.add_argument(
-        "--seg-size", type=int, default=None, help="SegNet input size (default: the study's 256 on CUDA, 64 on the CPU)"
+        "--seg-batch", type=int, default=None, help="SegNet batch (default: the study's 20 on CUDA, 2 on CPU)"
     )
     p.add_argument(
         "--batch",
@@ -289,58 +447,60 @@ def main(argv=None) -> None:
         default=None,
         help="override every batch size (for tests; the default is the study's, stated in the file)",
     )
+    p.add_argument("--threads", type=int, default=None, help="torch threads per copy (default: torch's)")
+    p.add_argument("--copies", type=int, default=1, help="copies measured at once (as make reproduce JOBS=)")
+    p.add_argument("--options", action="store_true", help="also compare channels_last, compile, 2 × 1 thread")
     p.add_argument("--eval-batches", type=int, default=2, help="batches timed for the evaluation estimate")
     p.add_argument("--profile-steps", type=int, default=None, help="trainer steps profiled (default 5 CPU, 20 CUDA)")
     p.add_argument("--no-profile", action="store_true")
     p.add_argument("--out", default="results/bench")
+    p.add_argument("--json-out", default=None, help=argparse.SUPPRESS)  # one copy's measurements (--copies)
     p.add_argument("--command", default=None, help="the command written at the top of the file")
     args = p.parse_args(argv)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     if unknown := [m for m in models if m not in MODELS]:
         p.error(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     cuda = device.type == "cuda"
-    steps = args.steps or (50 if cuda else 5)
-    seg_steps = args.seg_steps or args.steps or (20 if cuda else 2)
-    warmup = args.warmup if args.warmup is not None else (10 if cuda else 1)
-    seg_size = args.seg_size or (None if cuda else 64)
+    args.steps_ = args.steps or (50 if cuda else 5)
+    args.seg_steps_ = args.seg_steps or args.steps or (20 if cuda else 2)
+    args.warmup_ = args.warmup if args.warmup is not None else (10 if cuda else 1)
+    args.seg_size_ = args.seg_size
+    args.seg_batch_ = args.seg_batch or (None if cuda else 2)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    command = args.command or "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv or sys.argv[1:])])
+    command = args.command or "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *argv])
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    header = f"# Training throughput on {device.type}\n\nMade by: `{command}` on {when}\n\nMachine: {machine(device)}\n"
+    threads = torch.get_num_threads()
 
-    rows = {}
-    for name in models:
-        seg = name not in CLASSIFIERS
-        n = seg_steps if seg else steps
-        cfg = make_cfg(name, device.type, n, seg_size if seg else None, args.batch)
-        shape = input_shape(cfg)
-        bare_ips, bare_mem = time_bare(cfg, device, n, warmup)
-        gc.collect()
-        trainer_ips, trainer_mem, model = time_trainer(cfg, device, n, warmup)
-        eval_ips = time_eval(cfg, model, device, args.eval_batches)
-        del model
-        gc.collect()
-        if cuda:
-            torch.cuda.empty_cache()
-        rows[name] = dict(
-            batch=int(cfg.trainer.batch_size),
-            shape=shape,
-            steps=n,
-            epochs=int(cfg.trainer.epochs),
-            trainer=trainer_ips,
-            bare=bare_ips,
-            mem=max(trainer_mem, bare_mem),
-            eval=eval_ips,
-        )
-        r = rows[name]
-        print(
-            f"{name:<12} trainer {trainer_ips:8.1f} img/s  bare {bare_ips:8.1f} img/s  "
-            f"ratio {trainer_ips / bare_ips:5.2f}  "
-            f"peak {r['mem'] / 2**20:7.0f} MiB  eval {eval_ips:8.1f} img/s",
-            flush=True,
-        )
+    if args.json_out:  # one copy of a --copies measurement: numbers only
+        import json
+
+        peak = sgemm_gflops() if not cuda else None
+        rows = {name: measure(name, device, args, args.seg_batch_) for name in models}
+        Path(args.json_out).write_text(json.dumps({"peak": peak, "rows": rows}))
+        return
+    if args.copies > 1:
+        copies = run_copies(argv, args.copies)
+        rows, peak = mean_rows(copies), sum(c["peak"] for c in copies) / len(copies) if not cuda else None
+    else:
+        peak = sgemm_gflops() if not cuda else None
+        rows = {}
+        for name in models:
+            rows[name] = r = measure(name, device, args, args.seg_batch_)
+            print(
+                f"{name:<12} trainer {r['trainer']:8.1f} img/s  bare {r['bare']:8.1f} img/s  "
+                f"ratio {r['trainer'] / r['bare']:5.2f}  {r['gflops']:6.1f} GFLOP/s  "
+                f"peak {r['mem'] / 2**20:7.0f} MiB  eval {r['eval']:8.1f} img/s",
+                flush=True,
+            )
+    copies_note = f", {args.copies} copies at once (the rates are one copy's)" if args.copies > 1 else ""
+    header = (
+        f"# Training throughput on {device.type}\n\nMade by: `{command}` on {when}\n\n"
+        f"Machine: {machine(device)}{copies_note}\n"
+    )
 
     mem_what = (
         "`torch.cuda.max_memory_allocated` during the timed steps"
@@ -350,56 +510,61 @@ def main(argv=None) -> None:
         "freed earlier is reused"
     )
     seg_note = (
-        f"SegNets at **{seg_size}×{seg_size}** ({seg_size + 1 if seg_size % 2 == 0 else seg_size}"
-        f" for `_T`), not the study's 256/257, to fit the CPU"
-        if seg_size
-        else "SegNets at the study's 256×256 (257×257 for `_T`)"
+        f"SegNets at **{args.seg_size}×{args.seg_size}**, not the protocol's 256/257"
+        if args.seg_size
+        else "SegNets at the protocol's 256×256 (257×257 for `_T`)"
     )
+    if args.seg_batch_ and not args.batch:
+        seg_note += (
+            f", batch **{args.seg_batch_}** (the study's is 20; at 256² the rate per image hardly depends on it)"
+        )
+    peak_note = f"{peak:.0f} GFLOP/s (2048² sgemm, {threads} threads)" if peak else "not measured on a GPU"
     lines = [
         header,
-        f"Steps: {steps} timed steps per loop for classifiers, {seg_steps} for SegNets, after {warmup} "
-        f"untimed warm-up steps; {seg_note}"
+        f"Steps: {args.steps_} timed steps per loop for classifiers, {args.seg_steps_} for SegNets, after "
+        f"{args.warmup_} untimed warm-up steps; {seg_note}"
         f"{f'; **every batch size set to {args.batch}** (not the study’s)' if args.batch else ''}. "
         "Trainer = `gcnn.engine.train_one_epoch` with "
         f"`trainer.limit_train_batches`; bare = forward + loss + zero_grad + backward + Adam step over batches "
         f"already on the device; same initialisation. Peak memory: {mem_what}. Evaluation: "
-        f"`gcnn.engine.evaluate` over {args.eval_batches} batches at the eval batch size, after one warm-up pass.\n",
+        f"`gcnn.engine.evaluate` over {args.eval_batches} batches at the eval batch size, after one warm-up pass. "
+        f"GFLOP per image: forward + backward (`torch.utils.flop_counter`). The machine's peak: {peak_note}.\n",
         "| model | batch × input | trainer img/s | bare img/s | trainer / bare | peak memory MiB | eval img/s "
-        "| s / epoch (full protocol) |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| GFLOP / image | GFLOP/s | share of sgemm |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, r in rows.items():
-        table = EXPERIMENT[name] if name not in CLASSIFIERS else "table1"
-        epoch_s = TABLE_ROWS[table][0] / r["trainer"]
+        share = f"{100 * r['gflops'] / peak:.0f} %" if peak else "–"
         lines.append(
             f"| {name} | {r['batch']} × {'×'.join(map(str, r['shape']))} | {num(r['trainer'])} | {num(r['bare'])} | "
-            f"{r['trainer'] / r['bare']:.3f} | {r['mem'] / 2**20:.0f} | {num(r['eval'])} | {num(epoch_s)} |"
+            f"{r['trainer'] / r['bare']:.3f} | {r['mem'] / 2**20:.0f} | {num(r['eval'])} | {r['gflop']:.4g} | "
+            f"{r['gflops']:.1f} | {share} |"
         )
     lines += [
         "",
-        "## Projected wall time of each table at full protocol\n",
-        f"Σ over the table's rows of (train images per epoch × epochs ÷ trainer img/s + evaluation images ÷ "
-        f"eval img/s) × {SEEDS} seeds, one run at a time. Assumptions: the throughput above holds for the whole "
-        "run (at the input size measured here); data loading, checkpointing and process start are not counted; "
-        "SegNet+ and P4SegNet+ run at the speed of SegNet and P4SegNet (the CPU-side flip/rot90 augmentation "
-        "is not timed). Train images per epoch / evaluation images: Table 1 60,000 / 20,000 (test and "
-        "+transforms test), Table 2 60,000 / 10,000, Tables 3–4 100 / 400 (train, val, test and the "
-        "4 rotations of test). Epochs: 30 (classifiers), 40 (SegNets).\n",
-        "| table | rows | projected wall time | missing models |",
+        "## Projected hours of each table at the protocol as written, one seed\n",
+        f"Σ over the table's runs (`make reproduce`) of GFLOP per run (training images × epochs + a third of the "
+        f"evaluated images, `gcnn.projection`) ÷ the model's GFLOP/s above, ÷ {args.copies} run(s) at once. "
+        "SegNet+ and P4SegNet+ are counted at SegNet's and P4SegNet's rate. Data loading, checkpoints and process "
+        "start are not counted.\n",
+        "| table | runs | projected hours | models not measured |",
         "| --- | ---: | ---: | --- |",
     ]
-    total = 0.0
-    for table, (n_train, n_eval, names) in TABLE_ROWS.items():
-        have = [m for m in names if m in rows]
-        missing = sorted(set(names) - set(rows))
-        seconds = sum(n_train * rows[m]["epochs"] / rows[m]["trainer"] + n_eval / rows[m]["eval"] for m in have) * SEEDS
-        total += seconds
-        lines.append(f"| {table} | {len(names)} | {fmt_time(seconds)} | {', '.join(missing) or '–'} |")
-    lines.append(f"| all four | | {fmt_time(total)} | |")
-    path = out / f"training_{device.type}.md"
+    hours = protocol_hours(rows, args.copies)
+    for table, n_runs, h, missing in hours:
+        lines.append(f"| {table} | {n_runs} | {h:.1f} | {', '.join(missing) or '–'} |")
+    lines.append(f"| all four | | {sum(h for _, _, h, _ in hours):.1f} | |")
+    suffix = "" if args.copies == 1 and not args.threads else f"_{threads}t_{args.copies}x"
+    path = out / f"training_{device.type}{suffix}.md"
     path.write_text("\n".join(lines) + "\n")
     print(f"written: {path}")
-    if not args.no_profile:
+    if not cuda:
+        key = provenance.machine_key(provenance.collect(num_threads=threads), "cpu")
+        write_rates(out / "rates.csv", key, threads, args.copies, rows, when)
+        print(f"written: {out / 'rates.csv'}")
+    if args.options:
+        print(f"written: {options_report(args, argv, device, header, out)}")
+    if not args.no_profile and args.copies == 1:
         ppath = profile(
             device,
             args.profile_steps or (20 if cuda else 5),

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 MODELS = [
     "cnn",
@@ -41,11 +43,17 @@ def test_make_bench_train_writes_every_model_row_and_a_profile(tmp_path):
     text = (tmp_path / "training_cpu.md").read_text()
     assert "torch " in text and "Made by: `" in text and "Machine: " in text
     assert "every batch size set to 2" in text and "16×16" in text  # the reduced settings are stated
+    assert re.search(r"The machine's peak: \d+ GFLOP/s \(2048² sgemm", text)
     rows = {m.group(1): m.group(0) for m in re.finditer(r"^\| (\w+) \| \d+ × [\d×]+ \|.*$", text, re.M)}
     assert sorted(rows) == sorted(MODELS)
-    for line in rows.values():  # trainer, bare, ratio, memory, eval, s/epoch: numbers, ratio = trainer / bare
-        trainer, bare, ratio = (float(v) for v in line.split("|")[3:6])
+    for line in rows.values():  # trainer, bare, ratio, memory, eval, GFLOP/img, GFLOP/s, share
+        cells = [c.strip() for c in line.split("|")[1:-1]]
+        trainer, bare, ratio, gflop, gflops = (float(cells[i]) for i in (2, 3, 4, 7, 8))
         assert trainer > 0 and bare > 0 and abs(ratio - trainer / bare) <= 0.002 * (1 + ratio)
-    assert re.search(r"^\| table4 \| 3 \| [\d.]+ (s|min|h) \| – \|$", text, re.M)
+        assert gflops == pytest.approx(trainer * gflop, rel=0.01, abs=0.06) and cells[9].endswith("%")
+    # the projection is at the protocol (FLOP at 256², not at the measured 16²): hours per table, none missing
+    assert re.search(r"^\| table4 \| 3 \| [\d.]+ \| – \|$", text, re.M)
+    rates = (tmp_path / "rates.csv").read_text().splitlines()
+    assert rates[0] == "machine,threads,copies,model,gflops,measured" and len(rates) == 1 + len(MODELS)
     profile = (tmp_path / "profile_cpu.md").read_text()
     assert "Self CPU" in profile and "aten::" in profile

@@ -87,12 +87,18 @@ def work_of(cfg) -> Work:
 
 
 # ----------------------------------------------------------------------------------------------- rates
-def measured_rates(machine: str, path: Path = RATES_FILE) -> dict[str, float]:
-    """{model: GFLOP/s} measured by `make bench-train` on `machine` (gcnn.provenance.machine_key)."""
+def measured_rates(machine: str, copies: int = 1, path: Path = RATES_FILE) -> dict[str, float]:
+    """{model: GFLOP/s of one run} measured by `make bench-train` on `machine` (gcnn.provenance.machine_key, which
+    names the thread count) with `copies` runs at once; measurements with another number of copies otherwise."""
     if not Path(path).exists():
         return {}
     with open(path, newline="") as f:
-        return {row["model"]: float(row["gflops"]) for row in csv.DictReader(f) if row["machine"] == machine}
+        rows = [r for r in csv.DictReader(f) if r["machine"] == machine]
+    rows.sort(key=lambda r: r["copies"] != str(copies))  # the same number of copies first, then the others
+    rates: dict[str, float] = {}
+    for r in rows:
+        rates.setdefault(r["model"], float(r["gflops"]))
+    return rates
 
 
 def rate_for(model: str, rates: dict[str, float]) -> tuple[float, str]:

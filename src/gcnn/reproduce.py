@@ -173,11 +173,18 @@ def plan(
     return runs
 
 
-def machine_rates() -> dict[str, float]:
-    """GFLOP/s per model measured on this machine by `make bench-train` ({} when it was not measured here)."""
+def machine_rates(threads: int | None = None, jobs: int = 1) -> dict[str, float]:
+    """GFLOP/s per model measured on this machine by `make bench-train` at `threads` threads with `jobs` runs at
+    once ({} when it was not measured here)."""
     from gcnn import provenance
 
-    return projection.measured_rates(provenance.machine_key(provenance.collect(), "cpu"))
+    return projection.measured_rates(provenance.machine_key(provenance.collect(num_threads=threads), "cpu"), jobs)
+
+
+def run_threads(args: list[str]) -> int | None:
+    """The thread count the runs are given (trainer.num_threads in ARGS), None for torch's default."""
+    values = [a.split("=", 1)[1] for a in args if a.startswith("trainer.num_threads=")]
+    return int(values[-1]) if values and values[-1].isdigit() else None
 
 
 # ----------------------------------------------------------------------------------------------- 2-3. launching
@@ -194,6 +201,7 @@ def execute(
     start: float | None = None,
     launch=launch,
     project=None,
+    rates: dict[str, float] | None = None,
 ) -> dict[str, list[Run]]:
     """Launch the unfinished runs in list order, `jobs` at a time, within `budget_s` (from `start`).
 
@@ -254,7 +262,7 @@ def execute(
                     print(f"[reproduce] FAILED {run} (exit {code}); see {run.run_dir}/train.log", flush=True)
 
     if project is None:
-        rates = machine_rates()
+        rates = machine_rates(jobs=jobs) if rates is None else rates
         project = lambda run: project_run(run, rates)  # noqa: E731
     if jobs <= 1:
         worker()
@@ -266,9 +274,9 @@ def execute(
     return outcome
 
 
-def dry_run(runs: list[Run]) -> None:
+def dry_run(runs: list[Run], rates: dict[str, float]) -> None:
     """The run list in launch order with each run's projected hours, then the hours per table and seed."""
-    rates, hours = machine_rates(), {}
+    hours = {}
     for i, run in enumerate(runs):
         if run.finished:
             state, h = "finished", 0.0
@@ -277,7 +285,7 @@ def dry_run(runs: list[Run]) -> None:
             state, h = f"to run, {p.total / 3600:.2f} h ({p.source})", p.total / 3600
         hours[(run.seed, run.table)] = hours.get((run.seed, run.table), 0.0) + h
         print(f"{i + 1:3d}  {run}  [{state}]  python -m gcnn.train {' '.join(run.overrides)}")
-    print("\nprojected hours still to run (one run at a time; JOBS=n shares the machine):")
+    print("\nprojected hours still to run, as run-hours (JOBS=n runs n at once, each at its measured rate):")
     for seed in sorted({s for s, _ in hours}):
         per_table = {t: h for (s, t), h in hours.items() if s == seed}
         cells = ", ".join(f"{t} {h:.1f} h" for t, h in per_table.items())
@@ -366,8 +374,9 @@ def main(argv=None) -> int:
         return 2
     results_dir = Path(ns.results_dir)
     runs = plan(results_dir, ns.seeds, ns.tables, ns.models, ns.cls_args, ns.seg_args, ns.args)
+    rates = machine_rates(run_threads(ns.args), ns.jobs)
     if ns.dry_run:
-        dry_run(runs)
+        dry_run(runs, rates)
         return 0
     budget = "no budget" if ns.budget_s is None else f"budget {ns.budget_s / 60:g} min"
     print(
@@ -376,7 +385,7 @@ def main(argv=None) -> int:
         flush=True,
     )
 
-    outcome = execute(runs, ns.budget_s, ns.jobs)  # the budget counts from the first launch
+    outcome = execute(runs, ns.budget_s, ns.jobs, rates=rates)  # the budget counts from the first launch
     aggregate(results_dir, ns.tables, ns.seeds, ns.command)
 
     finished = sum(r.finished for r in runs)
