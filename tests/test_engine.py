@@ -134,3 +134,21 @@ def test_meters_accumulate_over_batches_of_any_size():
     seg.update(target * 2 - 1, target)  # exact: IoU 1
     out = seg.compute()
     assert out["iou"] == 0.5 and out["iou_dataset"] == 0.5 and out["n"] == 2
+
+
+@pytest.mark.parametrize("group", ["z2", "p4"])
+def test_channels_last_trains_group_and_plain_models_alike(group):
+    """trainer.channels_last lays out 4-D weights and inputs; the group models' 5-D filter banks stay as they are.
+    The same step in either layout gives the same loss up to float32 summation order."""
+    from gcnn.engine import prepare
+
+    losses = []
+    for channels_last in (False, True):
+        model, opt, data, cfg = _setup(2)
+        model = GroupClassifier(group, channels=(4, 4, 4, 4, 4))
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        cfg.trainer.channels_last = channels_last
+        cfg.trainer.compile = False
+        step_model = prepare(model, cfg.trainer, torch.device("cpu"))
+        losses.append(train_one_epoch(step_model, opt, data, cfg, 0, torch.device("cpu"))["train_loss"])
+    assert losses[0] == pytest.approx(losses[1], rel=1e-4)

@@ -113,8 +113,10 @@ def prepare(model, tcfg, device: torch.device):
     when trainer.compile: it shares the parameters, so checkpoints still come from `model`)."""
     configure_backends(tcfg, device)
     model.to(device)
-    if tcfg.channels_last:
-        model.to(memory_format=torch.channels_last)
+    if tcfg.channels_last:  # 4-D weights only: the group models keep 5-D filter banks, which have no such layout
+        for param in model.parameters():
+            if param.dim() == 4:
+                param.data = param.data.contiguous(memory_format=torch.channels_last)
     return torch.compile(model) if tcfg.compile else model
 
 
