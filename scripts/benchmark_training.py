@@ -449,7 +449,7 @@ def main(argv=None) -> None:
     )
     p.add_argument("--threads", type=int, default=None, help="torch threads per copy (default: torch's)")
     p.add_argument("--copies", type=int, default=1, help="copies measured at once (as make reproduce JOBS=)")
-    p.add_argument("--options", action="store_true", help="also compare channels_last, compile, 2 × 1 thread")
+    p.add_argument("--options", action="store_true", help="only compare channels_last, compile, 2 × 1 thread")
     p.add_argument("--eval-batches", type=int, default=2, help="batches timed for the evaluation estimate")
     p.add_argument("--profile-steps", type=int, default=None, help="trainer steps profiled (default 5 CPU, 20 CUDA)")
     p.add_argument("--no-profile", action="store_true")
@@ -475,6 +475,11 @@ def main(argv=None) -> None:
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     threads = torch.get_num_threads()
 
+    if args.options:  # the CPU paths compared, on their own
+        header = f"# Training throughput on {device.type}\n\nMade by: `{command}` on {when}\n\n"
+        header += f"Machine: {machine(device)}\n"
+        print(f"written: {options_report(args, argv, device, header, out)}")
+        return
     if args.json_out:  # one copy of a --copies measurement: numbers only
         import json
 
@@ -562,8 +567,6 @@ def main(argv=None) -> None:
         key = provenance.machine_key(provenance.collect(num_threads=threads), "cpu")
         write_rates(out / "rates.csv", key, threads, args.copies, rows, when)
         print(f"written: {out / 'rates.csv'}")
-    if args.options:
-        print(f"written: {options_report(args, argv, device, header, out)}")
     if not args.no_profile and args.copies == 1:
         ppath = profile(
             device,

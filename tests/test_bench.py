@@ -57,3 +57,16 @@ def test_make_bench_train_writes_every_model_row_and_a_profile(tmp_path):
     assert rates[0] == "machine,threads,copies,model,gflops,measured" and len(rates) == 1 + len(MODELS)
     profile = (tmp_path / "profile_cpu.md").read_text()
     assert "Self CPU" in profile and "aten::" in profile
+
+
+@pytest.mark.slow
+def test_bench_options_compare_the_cpu_paths(tmp_path):
+    tiny = ["--batch", "2", "--seg-size", "16", "--steps", "1", "--warmup", "0", "--eval-batches", "1"]
+    cmd = [sys.executable, "scripts/benchmark_training.py", "--device", "cpu", "--options", "--out", str(tmp_path)]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    done = subprocess.run([*cmd, *tiny], cwd=REPO, capture_output=True, text=True, timeout=900, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    text = (tmp_path / "cpu_options_cpu.md").read_text()
+    for model in ("p4cnn", "p4segnet"):  # default, channels_last, compile, 2 copies: four numbers (or a failure)
+        (row,) = [line for line in text.splitlines() if line.startswith(f"| {model} |")]
+        assert len(row.split("|")[2:-1]) == 4 and "fails" not in row
