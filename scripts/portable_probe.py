@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -45,6 +46,7 @@ ROWS: dict[str, tuple[dict, list[str]]] = {
     ),
     "portable, 1 thread": ({**PORTABLE_ENV, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}, []),
     "portable, 4 threads": ({**PORTABLE_ENV, "OMP_NUM_THREADS": "4", "MKL_NUM_THREADS": "4"}, []),
+    "portable mode, oneDNN off": (PORTABLE_ENV, ["--no-mkldnn"]),
     "ATen default, MKL CBWR, oneDNN off": (
         {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE"},
         ["--no-mkldnn"],
@@ -68,14 +70,18 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--rows", default=";".join(ROWS), help="row names separated by ; (default: all)")
+    ap.add_argument("--out", default=None, help="also write the table, with the command and machine, to this file")
     args = ap.parse_args()
     wanted = args.rows.split(";")
     names = [r for r in ROWS if r in wanted]
-    results = {}
-    print(
-        "| environment | capability | threads | final loss | parameter sum | train s | CPU s | = portable |", flush=True
-    )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |", flush=True)
+    results, lines = {}, []
+
+    def emit(line: str) -> None:
+        lines.append(line)
+        print(line, flush=True)
+
+    emit("| environment | capability | threads | final loss | parameter sum | train s | CPU s | = portable |")
+    emit("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for name in names:
         env_vars, extra = ROWS[name]
         r = run_row(env_vars, extra, args.steps)
@@ -86,12 +92,27 @@ def main() -> None:
             if ref is None
             else ("yes" if (r["loss_hex"], r["param_sum_hex"]) == (ref["loss_hex"], ref["param_sum_hex"]) else "no")
         )
-        print(
+        emit(
             f"| {name} | {r['capability']} | {r['threads']} | {float(r['loss']):.10f} | {float(r['param_sum']):.12f} "
-            f"| {r['seconds']} | {r['cpu_seconds']} | {same} |",
-            flush=True,
+            f"| {r['seconds']} | {r['cpu_seconds']} | {same} |"
         )
     print(json.dumps(results, indent=1), file=sys.stderr)
+    if args.out:
+        from datetime import datetime, timezone
+
+        from gcnn.provenance import processor, processor_key
+
+        command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
+        when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        head = [
+            "# What each CPU setting changes, and what it costs\n",
+            f"Made by: `{command}` on {when}\n",
+            f"Machine: {processor_key(processor())}, {os.cpu_count()} CPUs\n",
+            f"P4CNN, {args.steps} Adam steps on one batch of 64 33×33 images (`python -m gcnn.portable --probe`), each "
+            "row in a fresh process with only its variables set. Train s: wall time of the steps; CPU s: the "
+            "process's CPU time in them.\n",
+        ]
+        Path(args.out).write_text("\n".join(head + lines) + "\n")
 
 
 if __name__ == "__main__":
