@@ -52,7 +52,7 @@ $(VENV)/.installed: pyproject.toml
 # gcnn itself is read from src/ (PYTHONPATH above), so nothing has to resolve; the import check is the guard.
 py-check:
 	$(if $(WHEELHOUSE),$(PY) -m pip install -q --no-index --no-deps $(abspath $(WHEELHOUSE))/*.whl)
-	@$(PY) -c "import torch, torchvision, hydra, omegaconf, hydra_plugins.hydra_joblib_launcher, pandas, albumentations, gcnn" \
+	@$(PY) -c "import torch, torchvision, hydra, omegaconf, hydra_plugins.hydra_joblib_launcher, pandas, scipy, albumentations, gcnn" \
 	  || { echo "error: PY=$(PY) lacks packages gcnn needs (see above); install them, or use WHEELHOUSE=dir (make wheelhouse)" >&2; exit 1; }
 
 install: $(if $(OWN_VENV),$(VENV)/.installed,py-check) ## create .venv and install gcnn (PY=python3: use that interpreter; WHEELHOUSE=dir: offline)
