@@ -155,6 +155,11 @@ def test_a_ratio_claim_against_its_range(p4, std, tag):
     assert o.tag == tag and f"ratio {p4 / 0.3:.2f}" in o.detail and "range [1.75, 2.25]" in o.detail
 
 
+def test_a_ratio_over_zero_is_not_checked():
+    o = outcome({"table1": table1(up={"cnn": 0.0})}, A_THIRD)  # a tiny run may score 0 upright
+    assert o.tag == claims.UNCHECKED and "undefined" in o.detail
+
+
 def test_a_third_reads_two_columns_of_one_row():
     o = outcome({"table1": table1({"cnn": 0.33}, up={"cnn": 0.99}, std=0.002)}, A_THIRD)
     assert o.tag == claims.HOLDS and "ratio 0.33" in o.detail and "ratio 0.33" in o.ours

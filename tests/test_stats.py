@@ -60,6 +60,7 @@ def test_the_ratio_interval_reduces_to_the_t_interval_when_the_divisor_has_no_sp
     half = 4.302652729911275 * (1 / math.sqrt(3)) / 2  # t_{0.975, 2} · s/√n / 2
     assert r.value == 1 and (r.low, r.high) == (pytest.approx(1 - half), pytest.approx(1 + half))
     assert not ratio(sample([1.0]), sample([2, 2.1])).testable
+    assert math.isnan(ratio(sample([1.0, 2.0]), sample([0.0, 0.0])).value)  # a zero divisor: no ratio
 
 
 def test_the_ratio_interval_covers_the_true_ratio_about_95_percent_of_the_time():

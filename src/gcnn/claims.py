@@ -343,6 +343,8 @@ class RatioNear:
         percent = _percent(self.a)
         names = [f"{q.label} {q.column}" if self.a.metric != self.b.metric else q.label for q in (self.a, self.b)]
         r = ratio(sa, sb)
+        if math.isnan(r.value):
+            return _unchecked(f"the ratio is undefined: {self.b.label}'s {self.b.column} is 0")
         study_r = self.a.study(frames) / self.b.study(frames)
         ours = f"{names[0]} {_with_spread(sa, percent)}, {names[1]} {_with_spread(sb, percent)}: ratio {r.value:.2f}"
         study = (

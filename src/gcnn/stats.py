@@ -101,7 +101,10 @@ class Ratio:
 
 
 def ratio(a: Sample, b: Sample, level: float = LEVEL) -> Ratio:
-    """m_a / m_b and the interval r ± t·se(a − r·b)/|m_b| (Welch–Satterthwaite df of that contrast)."""
+    """m_a / m_b and the interval r ± t·se(a − r·b)/|m_b| (Welch–Satterthwaite df of that contrast); all nan
+    when m_b = 0."""
+    if b.mean == 0:
+        return Ratio(math.nan, math.nan, math.nan, a.n, b.n)
     r = a.mean / b.mean
     contrast = welch(a, b, factor=r, level=level)  # diff = 0 by construction; its half-width is what we need
     if not contrast.testable:
