@@ -10,6 +10,7 @@ import hydra
 import pytest
 import torch
 
+from gcnn.harmonic import HARMONIC_BASES
 from gcnn.models import count_parameters
 from gcnn.tables import TABLES
 from gcnn.train import ConfigError, _instantiate, run
@@ -19,13 +20,17 @@ REPO = Path(__file__).resolve().parents[1]
 HARMONIC = {
     "p4cnn_harmonic": ("p4cnn", 393_786),
     "p6cnn_harmonic": ("p6cnn", 395_362),
+    "p6cnn_harmonic_bilinear": ("p6cnn", 395_362),
     "p8cnn_harmonic": ("p8cnn", 392_858),
+    "p8cnn_harmonic_bilinear": ("p8cnn", 392_858),
     "d4cnn_harmonic": ("d4cnn", 392_858),
 }
 EXPECTED = {
     "p4cnn_harmonic": 392_984,
     "p6cnn_harmonic": 393_551,
+    "p6cnn_harmonic_bilinear": 393_551,
     "p8cnn_harmonic": 392_335,
+    "p8cnn_harmonic_bilinear": 392_335,
     "d4cnn_harmonic": 392_335,
 }  # the counts quoted in the yaml comments
 ABLATION_MODELS = [name for _, name in TABLES["ablation_p6_table1"].rows]  # the one list (gcnn.specs)
@@ -48,7 +53,8 @@ def test_harmonic_classifiers_keep_the_study_budget(make_cfg, name):
     pixel_name, study = HARMONIC[name]
     model = _model(make_cfg, name)
     params = count_parameters(model)
-    assert model.filter_basis == "harmonic" and model.group == _model(make_cfg, pixel_name).group
+    assert model.filter_basis in HARMONIC_BASES
+    assert model.group.name == _model(make_cfg, pixel_name).group.name
     assert abs(params - study) <= 0.01 * study
     assert params == EXPECTED[name]
 
@@ -58,6 +64,23 @@ def test_bilinear_variants_differ_only_in_the_filter_rotation(make_cfg):
         pixel, bilinear = _model(make_cfg, name), _model(make_cfg, f"{name}_bilinear")
         assert bilinear.group.filter_interpolation == "bilinear" and pixel.group.filter_interpolation == "nearest"
         assert count_parameters(bilinear) == count_parameters(pixel)
+
+
+def _model_settings(make_cfg, name) -> dict:
+    cfg = make_cfg(f"model={name}").model
+    return {k: v for k, v in cfg.items() if k != "name"}
+
+
+@pytest.mark.parametrize("group", ["p6", "p8"])
+def test_each_one_factor_pair_differs_in_one_factor(make_cfg, group):
+    """harmonic, resampled bilinear against harmonic: only the filter transform (filter_basis, and the
+    interpolation it uses); against pixel bilinear: only the filters (basis, and channels for the budget)."""
+    resampled = _model_settings(make_cfg, f"{group}cnn_harmonic_bilinear")
+    exact, pixel = _model_settings(make_cfg, f"{group}cnn_harmonic"), _model_settings(make_cfg, f"{group}cnn_bilinear")
+    differs = lambda a, b: {k for k in a if a[k] != b[k]}
+    assert differs(resampled, exact) == {"filter_basis", "filter_interpolation"}
+    assert differs(resampled, pixel) == {"filter_basis", "channels"}
+    assert resampled["filter_basis"] == "harmonic_resampled" and resampled["filter_interpolation"] == "bilinear"
 
 
 def _settled(model):
@@ -103,7 +126,7 @@ def test_ablation_configs_follow_their_table_protocol(make_cfg, experiment, prot
 @pytest.mark.parametrize(
     "experiment,dataset,models",
     [
-        ("ablation_p6_table1", "mnist_sample", ["p6cnn_harmonic", "p6cnn_bilinear", "p8cnn_harmonic"]),
+        ("ablation_p6_table1", "mnist_sample", ["p6cnn_harmonic", "p6cnn_bilinear", "p6cnn_harmonic_bilinear"]),
         ("ablation_p6_table2", "rot_mnist_sample", ["d4cnn_harmonic", "p4cnn_harmonic", "p8cnn_bilinear"]),
     ],
 )
@@ -121,7 +144,7 @@ def test_ablation_configs_run_a_tiny_version_end_to_end(make_cfg, experiment, da
 
 def test_bad_filter_basis_in_a_config_is_one_line_before_training(make_cfg):
     for override, pattern in [
-        ("model.filter_basis=foo", r"model\.filter_basis='foo' is unknown; use pixel or harmonic"),
+        ("model.filter_basis=foo", r"model\.filter_basis='foo' is unknown; use pixel, harmonic, harmonic_resampled"),
         ("model.max_frequency=5", r"model\.max_frequency=5 is too high for model\.kernel_size=3"),
     ]:
         cfg = make_cfg("experiment=ablation_p6_table1", "model=p6cnn_harmonic", override)

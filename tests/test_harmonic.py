@@ -14,6 +14,7 @@ from gcnn.harmonic import (
     coefficient_representation,
     harmonic_basis,
     harmonic_filter_matrices,
+    resampled_basis,
     transformed_basis,
 )
 from gcnn.nn import GroupConv2d, GroupConvTranspose2d, LiftingConv2d
@@ -79,9 +80,63 @@ def test_mirror_flips_the_sine_part():
     assert torch.equal(mirror.diagonal(), torch.where(sines, -1.0, 1.0).double())
 
 
+# ---------------------------------------------------------------------------------------------- resampled
+def _out_of_band(filters: torch.Tensor) -> float:
+    """Mean share of each filter's norm (columns) outside the span of the 3×3 harmonic basis."""
+    basis = harmonic_basis(3)[0]
+    inside = basis @ torch.linalg.pinv(basis) @ filters
+    return ((filters - inside).norm(dim=0) / filters.norm(dim=0)).mean().item()
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
+def test_resampled_harmonic_filters_are_smooth_but_not_a_group_action_for_p6(interpolation):
+    """The harmonic filter rotated as a pixel image: T(60°)·T(60°)·B ≠ T(120°)·B, unlike B·ρ; yet its rotated
+    copies keep much less energy outside the harmonic (band-limited) span than pixel filters rotated alike."""
+    g = get_group("p6", interpolation)
+    pixel, resampled, exact = g.filter_matrices(3), resampled_basis(g, 3), transformed_basis(g, 3)
+    torch.manual_seed(0)
+    c, psi = torch.randn(6, 500, dtype=torch.float64), torch.randn(9, 500, dtype=torch.float64)
+    for a in g.exact_elements:  # identity and 180°: the grid maps onto itself, resampling is exact
+        assert (resampled[a] - exact[a]).abs().max() < 1e-12
+    twice, once = pixel[1] @ resampled[1] @ c, resampled[2] @ c  # L_60 L_60 ψ against L_120 ψ
+    assert ((twice - once).norm() / once.norm()).item() > 0.1
+    assert ((exact[1] - resampled[1]) @ c).norm() / (exact[1] @ c).norm() > 0.1  # not the exact rotation
+    assert _out_of_band(resampled[0] @ c) < 1e-12  # at the identity: a harmonic filter
+    for a in (1, 2):
+        assert _out_of_band(resampled[a] @ c) < 0.7 * _out_of_band(pixel[a] @ psi)
+
+
+@pytest.mark.parametrize("name", ["p4", "p4m"])
+@pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
+def test_resampled_equals_harmonic_where_every_rotation_is_a_quarter_turn(name, interpolation):
+    g = get_group(name, interpolation)
+    assert (resampled_basis(g, 3) - transformed_basis(g, 3)).abs().max() < 1e-12
+
+
+def test_resampled_p8_is_a_group_action_only_with_the_nearest_ring_shift():
+    """Nearest 45° on 3×3 is the exact ring shift (two steps = rot90); bilinear 45° is not a group action."""
+    for interpolation, composes in [("nearest", True), ("bilinear", False)]:
+        g = get_group("p8", interpolation)
+        pixel, resampled = g.filter_matrices(3), resampled_basis(g, 3)
+        error = (pixel[1] @ resampled[1] - resampled[2]).abs().max().item()
+        assert (error < 1e-12) is composes
+
+
+@pytest.mark.parametrize("group", ["p4", "p6", "p8"])
+@pytest.mark.parametrize("kind", ["lifting", "group"])
+def test_resampled_layers_are_exact_on_quarter_and_half_turns(group, kind):
+    g = get_group(group, "bilinear")
+    layer, x = _layers(g, basis="harmonic_resampled")[kind]
+    layer.bias.data.normal_()
+    assert layer.weight.shape[-1] == 6
+    assert max(_rel_error(layer, x, g, a) for a in g.exact_elements) <= TOL
+
+
 # ---------------------------------------------------------------------------------------------- bad input
 def test_unknown_basis_or_too_high_band_limit_is_one_clear_line():
-    with pytest.raises(ValueError, match=r"^model\.filter_basis='foo' is unknown; use pixel or harmonic$"):
+    with pytest.raises(
+        ValueError, match=r"^model\.filter_basis='foo' is unknown; use pixel, harmonic, harmonic_resampled$"
+    ):
         check_filter_basis("foo", 3, prefix="model.")
     with pytest.raises(ValueError, match=r"max_frequency=3 is too high for kernel_size=3.*up to frequency 2"):
         LiftingConv2d(1, 2, 3, "p6", filter_basis="harmonic", max_frequency=3)
