@@ -103,11 +103,12 @@ clean: ## remove caches (keeps .venv, data and results)
 	rm -rf .pytest_cache src/*.egg-info
 	find . -name __pycache__ -prune -exec rm -rf {} +
 
-# Issue 11: does missing group structure cost P6 accuracy? Pixel filters (nearest: as run; bilinear: as written)
-# against steerable harmonic filters (exact for every N), P4CNN and D4CNN as controls, on Tables 1 and 2.
+# Issues 11 and 20: what costs P6 accuracy? P6CNN and P8CNN with pixel filters (nearest: as run; bilinear: as
+# written), harmonic filters resampled bilinearly (smooth, not a group action) and harmonic filters (exact), P4CNN
+# and D4CNN pixel and harmonic as controls, on Tables 1 and 2; the tables' reading is written to ablation_p6.md.
 .PHONY: ablation-p6
 
-ablation-p6: install ## P6 ablation: pixel / bilinear / harmonic filters on the Table 1 and Table 2 protocols
+ablation-p6: install ## P6 ablation: pixel or harmonic filters, exact or interpolated, on the Table 1 and 2 protocols
 	$(TRAIN) experiment=ablation_p6_table1 model=$(call MODELS_OF,ablation_p6_table1) seed=$(SEEDS) $(ARGS) || status=$$?; \
 	$(TRAIN) experiment=ablation_p6_table2 model=$(call MODELS_OF,ablation_p6_table2) seed=$(SEEDS) $(ARGS) || status=$$?; \
 	$(TABLE) ablation_p6_table1 ablation_p6_table2 $(SWEEP_END)
@@ -157,9 +158,12 @@ wheelhouse: ## download the wheels an offline machine lacks into WHEELHOUSE (PYV
 	$(PYTHON) scripts/wheelhouse.py --dest '$(WHEELHOUSE)' --python-version '$(PYVER)' $(if $(PLATFORM),--platform '$(PLATFORM)') --have '$(HAVE)' --skip '$(SKIP)' --extras '$(EXTRAS)'
 
 # ------------------------------------------------------------------------------------------------ claims
-.PHONY: claims
+.PHONY: claims ablation-report
 claims: install ## check the study's claims against the tables of RESULTS (written to RESULTS/claims.md)
 	$(PY) -m gcnn.claims --results-dir $(RESULTS)
+
+ablation-report: install ## the P6 ablation's reading of RESULTS/ablation_p6_table*.csv (written to RESULTS/ablation_p6.md)
+	$(PY) -m gcnn.ablation --results-dir $(RESULTS)
 
 # ------------------------------------------------------------------------------------------------ figures
 # make figures [RESULTS=<folder>] [FIG_ARGS="--n-images 200 --device cpu"]. Without RESULTS on the command line it

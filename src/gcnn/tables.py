@@ -288,6 +288,10 @@ def main(argv=None) -> None:
         print(f"wrote {out} and {out.with_suffix('.csv')}")
     if {"table1", "table2", "table3", "table4"} & set(args.tables):  # the verdicts follow the tables they read
         print(f"wrote {claims.write(Path(args.results_dir))} (the study's claims checked against these tables)")
+    if {"ablation_p6_table1", "ablation_p6_table2"} & set(args.tables):  # and so does the ablation's reading
+        from gcnn import ablation
+
+        print(f"wrote {ablation.write(Path(args.results_dir))} (the P6 ablation's reading of these tables)")
 
 
 if __name__ == "__main__":
