@@ -696,7 +696,7 @@ NOT_CHECKABLE: tuple[Unchecked, ...] = (
         "N7",
         "§4.2.2",
         Q_INFERIOR,
-        "Training time is not in the study's tables (the study timed its runs on its own GPU at 256×256); ours "
+        "Training time is not in the study's tables, and the text names neither the times nor the machine; ours "
         "come from another machine and scale, so they can neither confirm nor refute it.",
     ),
     Unchecked(
