@@ -52,7 +52,7 @@ $(VENV)/.installed: pyproject.toml
 # gcnn itself is read from src/ (PYTHONPATH above), so nothing has to resolve; the import check is the guard.
 py-check:
 	$(if $(WHEELHOUSE),$(PY) -m pip install -q --no-index --no-deps $(abspath $(WHEELHOUSE))/*.whl)
-	@$(PY) -c "import torch, torchvision, hydra, omegaconf, hydra_plugins.hydra_joblib_launcher, pandas, albumentations, gcnn" \
+	@$(PY) -c "import torch, torchvision, hydra, omegaconf, hydra_plugins.hydra_joblib_launcher, pandas, scipy, albumentations, gcnn" \
 	  || { echo "error: PY=$(PY) lacks packages gcnn needs (see above); install them, or use WHEELHOUSE=dir (make wheelhouse)" >&2; exit 1; }
 
 install: $(if $(OWN_VENV),$(VENV)/.installed,py-check) ## create .venv and install gcnn (PY=python3: use that interpreter; WHEELHOUSE=dir: offline)
@@ -106,11 +106,12 @@ clean: ## remove caches (keeps .venv, data and results)
 	rm -rf .pytest_cache src/*.egg-info
 	find . -name __pycache__ -prune -exec rm -rf {} +
 
-# Issue 11: does missing group structure cost P6 accuracy? Pixel filters (nearest: as run; bilinear: as written)
-# against steerable harmonic filters (exact for every N), P4CNN and D4CNN as controls, on Tables 1 and 2.
+# Issues 11 and 20: what costs P6 accuracy? P6CNN and P8CNN with pixel filters (nearest: as run; bilinear: as
+# written), harmonic filters resampled bilinearly (smooth, not a group action) and harmonic filters (exact), P4CNN
+# and D4CNN pixel and harmonic as controls, on Tables 1 and 2; the tables' reading is written to ablation_p6.md.
 .PHONY: ablation-p6
 
-ablation-p6: install ## P6 ablation: pixel / bilinear / harmonic filters on the Table 1 and Table 2 protocols
+ablation-p6: install ## P6 ablation: pixel or harmonic filters, exact or interpolated, on the Table 1 and 2 protocols
 	$(TRAIN) experiment=ablation_p6_table1 model=$(call MODELS_OF,ablation_p6_table1) seed=$(SEEDS) $(ARGS) || status=$$?; \
 	$(TRAIN) experiment=ablation_p6_table2 model=$(call MODELS_OF,ablation_p6_table2) seed=$(SEEDS) $(ARGS) || status=$$?; \
 	$(TABLE) ablation_p6_table1 ablation_p6_table2 $(SWEEP_END)
@@ -160,9 +161,12 @@ wheelhouse: ## download the wheels an offline machine lacks into WHEELHOUSE (PYV
 	$(PYTHON) scripts/wheelhouse.py --dest '$(WHEELHOUSE)' --python-version '$(PYVER)' $(if $(PLATFORM),--platform '$(PLATFORM)') --have '$(HAVE)' --skip '$(SKIP)' --extras '$(EXTRAS)'
 
 # ------------------------------------------------------------------------------------------------ claims
-.PHONY: claims
+.PHONY: claims ablation-report
 claims: install ## check the study's claims against the tables of RESULTS (written to RESULTS/claims.md)
 	$(PY) -m gcnn.claims --results-dir $(RESULTS)
+
+ablation-report: install ## the P6 ablation's reading of RESULTS/ablation_p6_table*.csv (written to RESULTS/ablation_p6.md)
+	$(PY) -m gcnn.ablation --results-dir $(RESULTS)
 
 # ------------------------------------------------------------------------------------------------ figures
 # make figures [RESULTS=<folder>] [FIG_ARGS="--n-images 200 --device cpu"]. Without RESULTS on the command line it

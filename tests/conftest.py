@@ -33,18 +33,6 @@ TINY = (
 SAMPLE_RUN = ("experiment=table1", "model=cnn", "dataset=mnist_sample", "dataset.max_train=64", "dataset.max_test=32")
 
 
-def smooth_disc(size: int, channels: int = 2) -> torch.Tensor:
-    """A band-limited random image (white noise blurred three times) inside a disc, so interpolated rotations
-    lose little and nothing leaves the frame: the input for equivariance errors off the grid."""
-    x = torch.randn(1, channels, size, size)
-    kernel = torch.ones(channels, 1, 5, 5) / 25
-    for _ in range(3):
-        x = torch.nn.functional.conv2d(x, kernel, padding=2, groups=channels)
-    c = (size - 1) / 2
-    yy, xx = torch.meshgrid(torch.arange(size) - c, torch.arange(size) - c, indexing="ij")
-    return x * ((yy**2 + xx**2).sqrt() < size / 2 - 6)
-
-
 def _shared_data() -> Path:
     env = os.environ.get("GCNN_SHARED_DATA")
     return Path(env) if env else REPO.parent / "shared" / "data"

@@ -7,10 +7,14 @@ import json
 from pathlib import Path
 
 import hydra
+import pandas as pd
 import pytest
 import torch
 
+from gcnn import ablation
+from gcnn.harmonic import HARMONIC_BASES
 from gcnn.models import count_parameters
+from gcnn.stats import Sample, welch
 from gcnn.tables import TABLES
 from gcnn.train import ConfigError, _instantiate, run
 
@@ -19,13 +23,17 @@ REPO = Path(__file__).resolve().parents[1]
 HARMONIC = {
     "p4cnn_harmonic": ("p4cnn", 393_786),
     "p6cnn_harmonic": ("p6cnn", 395_362),
+    "p6cnn_harmonic_bilinear": ("p6cnn", 395_362),
     "p8cnn_harmonic": ("p8cnn", 392_858),
+    "p8cnn_harmonic_bilinear": ("p8cnn", 392_858),
     "d4cnn_harmonic": ("d4cnn", 392_858),
 }
 EXPECTED = {
     "p4cnn_harmonic": 392_984,
     "p6cnn_harmonic": 393_551,
+    "p6cnn_harmonic_bilinear": 393_551,
     "p8cnn_harmonic": 392_335,
+    "p8cnn_harmonic_bilinear": 392_335,
     "d4cnn_harmonic": 392_335,
 }  # the counts quoted in the yaml comments
 ABLATION_MODELS = [name for _, name in TABLES["ablation_p6_table1"].rows]  # the one list (gcnn.specs)
@@ -48,7 +56,8 @@ def test_harmonic_classifiers_keep_the_study_budget(make_cfg, name):
     pixel_name, study = HARMONIC[name]
     model = _model(make_cfg, name)
     params = count_parameters(model)
-    assert model.filter_basis == "harmonic" and model.group == _model(make_cfg, pixel_name).group
+    assert model.filter_basis in HARMONIC_BASES
+    assert model.group.name == _model(make_cfg, pixel_name).group.name
     assert abs(params - study) <= 0.01 * study
     assert params == EXPECTED[name]
 
@@ -58,6 +67,23 @@ def test_bilinear_variants_differ_only_in_the_filter_rotation(make_cfg):
         pixel, bilinear = _model(make_cfg, name), _model(make_cfg, f"{name}_bilinear")
         assert bilinear.group.filter_interpolation == "bilinear" and pixel.group.filter_interpolation == "nearest"
         assert count_parameters(bilinear) == count_parameters(pixel)
+
+
+def _model_settings(make_cfg, name) -> dict:
+    cfg = make_cfg(f"model={name}").model
+    return {k: v for k, v in cfg.items() if k != "name"}
+
+
+@pytest.mark.parametrize("group", ["p6", "p8"])
+def test_each_one_factor_pair_differs_in_one_factor(make_cfg, group):
+    """harmonic, resampled bilinear against harmonic: only the filter transform (filter_basis, and the
+    interpolation it uses); against pixel bilinear: only the filters (basis, and channels for the budget)."""
+    resampled = _model_settings(make_cfg, f"{group}cnn_harmonic_bilinear")
+    exact, pixel = _model_settings(make_cfg, f"{group}cnn_harmonic"), _model_settings(make_cfg, f"{group}cnn_bilinear")
+    differs = lambda a, b: {k for k in a if a[k] != b[k]}
+    assert differs(resampled, exact) == {"filter_basis", "filter_interpolation"}
+    assert differs(resampled, pixel) == {"filter_basis", "channels"}
+    assert resampled["filter_basis"] == "harmonic_resampled" and resampled["filter_interpolation"] == "bilinear"
 
 
 def _settled(model):
@@ -103,7 +129,7 @@ def test_ablation_configs_follow_their_table_protocol(make_cfg, experiment, prot
 @pytest.mark.parametrize(
     "experiment,dataset,models",
     [
-        ("ablation_p6_table1", "mnist_sample", ["p6cnn_harmonic", "p6cnn_bilinear", "p8cnn_harmonic"]),
+        ("ablation_p6_table1", "mnist_sample", ["p6cnn_harmonic", "p6cnn_bilinear", "p6cnn_harmonic_bilinear"]),
         ("ablation_p6_table2", "rot_mnist_sample", ["d4cnn_harmonic", "p4cnn_harmonic", "p8cnn_bilinear"]),
     ],
 )
@@ -121,10 +147,92 @@ def test_ablation_configs_run_a_tiny_version_end_to_end(make_cfg, experiment, da
 
 def test_bad_filter_basis_in_a_config_is_one_line_before_training(make_cfg):
     for override, pattern in [
-        ("model.filter_basis=foo", r"model\.filter_basis='foo' is unknown; use pixel or harmonic"),
+        ("model.filter_basis=foo", r"model\.filter_basis='foo' is unknown; use pixel, harmonic, harmonic_resampled"),
         ("model.max_frequency=5", r"model\.max_frequency=5 is too high for model\.kernel_size=3"),
     ]:
         cfg = make_cfg("experiment=ablation_p6_table1", "model=p6cnn_harmonic", override)
         with pytest.raises(ConfigError, match=pattern) as err:
             _instantiate(cfg.model, "model")
         assert "\n" not in str(err.value)
+
+
+# ----------------------------------------------------------------------------------------------- the report
+def _ablation_frame(trans: dict[str, tuple[float, float]], n: int = 3) -> pd.DataFrame:
+    """ablation_p6_table1.csv's layout: {run: (mean, std)} of the "+transforms" accuracy, upright 0.95 ± 0.01."""
+    labels = {name: label for label, name in TABLES["ablation_p6_table1"].rows}
+    return pd.DataFrame(
+        [
+            {"model": labels[r], "run_name": r, "n": n, "params": 1000,
+             "test_acc_mean": 0.95, "test_acc_std": 0.01, "test_acc_n": n,
+             "test_transformed_acc_mean": m, "test_transformed_acc_std": s, "test_transformed_acc_n": n}
+            for r, (m, s) in trans.items()
+        ]
+    )  # fmt: skip
+
+
+BASE = {
+    "p6cnn": (0.40, 0.01),
+    "p6cnn_bilinear": (0.38, 0.01),
+    "p6cnn_harmonic": (0.58, 0.01),
+    "p8cnn": (0.56, 0.01),
+    "p8cnn_bilinear": (0.52, 0.01),
+    "p8cnn_harmonic": (0.63, 0.01),
+    "p4cnn": (0.58, 0.01),
+    "p4cnn_harmonic": (0.61, 0.01),
+    "d4cnn": (0.72, 0.01),
+    "d4cnn_harmonic": (0.73, 0.01),
+}
+
+
+def test_the_reading_awaits_the_one_factor_rows_until_they_are_run():
+    frame = _ablation_frame(BASE)
+    text = "\n".join(ablation.reading(frame, {"p6cnn_harmonic": {"60°": 0.7, "30°": 0.5}}))
+    assert "Awaiting the one-factor runs" in text and "The two causes" not in text
+    assert "Smooth filters matter on their own" in text and "+7.0 points" in text  # P8: 63 − 56, spread 1
+    assert "P6 still trails with exact filters" in text and "-5.0 points" in text
+    assert "no more invariant at 60°" in text and "0.70 against 0.50" in text
+    row = ablation.contrast_row(frame, ablation.CONTRASTS[5], "test_transformed_acc")  # exact − resampled, P6
+    assert row[3] == "awaiting runs (p6cnn_harmonic_bilinear)"
+    assert "awaiting runs †" in ablation.variant_table(frame, "test_transformed_acc")
+
+
+def test_the_reading_separates_the_two_causes_once_the_rows_exist():
+    """Resampled P6 at 0.45: the group action is worth 58 − 45 = 13 points, smooth filters 45 − 38 = 7."""
+    frame = _ablation_frame(BASE | {"p6cnn_harmonic_bilinear": (0.45, 0.01), "p8cnn_harmonic_bilinear": (0.60, 0.01)})
+    text = "\n".join(ablation.reading(frame, {}))
+    w = welch(Sample(0.58, 0.01, 3), Sample(0.45, 0.01, 3))
+    assert "Awaiting" not in text and "The two causes, separated for P6" in text
+    assert f"+13.0 points (95 % CI [{100 * w.low:+.1f}, {100 * w.high:+.1f}]" in text and "+7.0 points" in text
+    assert "significant at 95 %" in text
+
+
+def test_a_p8_gain_within_the_spread_is_not_read_as_an_effect():
+    frame = _ablation_frame(BASE | {"p8cnn_harmonic": (0.58, 0.05), "p8cnn": (0.56, 0.05)})
+    text = "\n".join(ablation.reading(frame, {}))
+    assert "Smooth filters alone: not shown" in text and "on their own" not in text
+
+
+def test_one_seed_contrasts_read_the_direction_only():
+    row = ablation.contrast_row(_ablation_frame(BASE, n=1), ablation.CONTRASTS[0], "test_transformed_acc")
+    assert row[3] == "+7.0 points" and row[4].startswith("one seed: direction only")
+
+
+def test_model_errors_are_read_back_from_the_equivariance_report(tmp_path):
+    from gcnn.figures.equivariance import equivariance_markdown
+
+    rows = [
+        {"experiment": "ablation_p6_table1", "run": "p6cnn_harmonic", "seed": s, "group": "p6", "transform": t,
+         "error": e + s * 0.02, "in_group": t == "60°", "quantity": "logits"}
+        for s in (0, 1) for t, e in (("60°", 0.7), ("30°", 0.5))
+    ]  # fmt: skip
+    (tmp_path / "equivariance.md").write_text(equivariance_markdown(rows, {"ablation_p6_table1": 10}, "x"))
+    errors = ablation.model_errors(tmp_path / "equivariance.md")
+    assert errors == {"p6cnn_harmonic": {"60°": pytest.approx(0.71), "30°": pytest.approx(0.51)}}  # as printed
+    assert ablation.model_errors(tmp_path / "absent.md") == {}
+
+
+def test_the_committed_ablation_report_is_what_the_code_writes():
+    folder = REPO / "results" / "reduced_cpu"
+    assert (folder / "ablation_p6.md").read_text() == ablation.render(folder).replace(
+        str(folder), "results/reduced_cpu"
+    )

@@ -1,8 +1,11 @@
-"""The claim checker's verdicts on hand-made tables: rankings with and without the seeds' spread, identical
-and differing scores, the overfitting gap, missing tables, and the file it writes."""
+"""The claim checker: every claim reads cells that exist, and its verdicts on hand-made tables with known answers
+(significant wins and losses, a win within the spread, one seed, ratios, "the same", "about the same", the
+overfitting gap and its low-train caveat, the parameter budget); the committed claims.md files are what the
+code writes from the committed tables."""
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -11,74 +14,214 @@ import pandas as pd
 import pytest
 
 from gcnn import claims
+from gcnn.specs import TABLES
+from gcnn.stats import Sample, welch
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def frame(metric_rows: dict[str, dict[str, tuple]], n: int = 3) -> pd.DataFrame:
-    """A table in the aggregator's CSV layout: {run name: {metric: (mean, std, study)}}."""
+def frame(table: str, metric_rows: dict[str, dict[str, tuple]], n: int = 3, params=None) -> pd.DataFrame:
+    """A table in the aggregator's CSV layout: {run name: {metric: (mean, std, study)}}; labels from gcnn.specs."""
+    labels = {name: label for label, name in TABLES[table].rows}
     records = []
     for run, metrics in metric_rows.items():
-        rec = {"model": run.upper(), "run_name": run, "n": n}
+        rec = {"model": labels[run], "run_name": run, "n": n, "params": (params or {}).get(run, 1000)}
         for metric, (mean, std, study) in metrics.items():
-            rec |= {f"{metric}_mean": mean, f"{metric}_std": std, f"{metric}_study": study}
+            rec |= {f"{metric}_mean": mean, f"{metric}_std": std, f"{metric}_study": study, f"{metric}_n": n}
         records.append(rec)
     return pd.DataFrame(records)
 
 
-def table1(d4=0.80, p8=0.60, std=0.01, n=3):
-    acc = {"cnn": 0.3, "p4cnn": 0.55, "p6cnn": 0.4, "p8cnn": p8, "d4cnn": d4}
-    return frame({r: {"test_acc": (0.9, std, 0.95), "test_transformed_acc": (a, std, 0.5)} for r, a in acc.items()}, n)
+def table1(trans=None, std=0.01, n=3, up=None):
+    trans = {"cnn": 0.3, "p4cnn": 0.55, "p6cnn": 0.4, "p8cnn": 0.60, "d4cnn": 0.80} | (trans or {})
+    up = {"cnn": 0.98, "p4cnn": 0.95, "p6cnn": 0.95, "p8cnn": 0.95, "d4cnn": 0.94} | (up or {})
+    rows = {r: {"test_acc": (up[r], std, 0.95), "test_transformed_acc": (a, std, 0.5)} for r, a in trans.items()}
+    return frame("table1", rows, n)
 
 
-def verdict(frames, claim_start, where_start=""):
-    rows = [r for r in claims.check(frames) if r[0].startswith(claim_start) and r[1].startswith(where_start)]
-    assert len(rows) == 1, rows
-    return rows[0][4]
+def outcome(frames, claim_id) -> claims.Outcome:
+    return dict((c.id, o) for c, o in claims.check(frames))[claim_id]
 
 
-def test_a_win_larger_than_the_spread_holds_and_says_by_how_much():
-    v = verdict({"table1": table1(d4=0.80, p8=0.60, std=0.01)}, "D4CNN is best")
-    assert v.startswith("**holds**") and "20.0 points ahead of P8CNN" in v and "more than the seeds' spread (1.0" in v
+def by_statement(start: str) -> str:
+    (claim,) = [c for c in claims.CLAIMS if c.statement.startswith(start)]
+    return claim.id
 
 
-def test_a_win_smaller_than_the_spread_is_called_within_it():
-    v = verdict({"table1": table1(d4=0.62, p8=0.60, std=0.05)}, "D4CNN is best")
-    assert v.startswith("**holds**") and "within the seeds' spread (5.0 points)" in v
+D4_BEST, P4_DOUBLES, A_THIRD = by_statement("D4CNN is best"), by_statement("P4CNN's"), by_statement("CNN's")
 
 
-def test_a_loss_names_the_winner_and_one_seed_has_no_spread():
-    v = verdict({"table1": table1(d4=0.55, p8=0.60, std=float("nan"), n=1)}, "D4CNN is best")
-    assert v.startswith("**does not hold**") and "P8CNN is 5.0 points ahead" in v and "one seed" in v
+# ----------------------------------------------------------------------------------------------- the catalogue
+def test_every_claim_quotes_the_study_and_reads_cells_that_exist():
+    ids = [c.id for c in claims.CLAIMS] + [u.id for u in claims.NOT_CHECKABLE]
+    assert len(ids) == len(set(ids))
+    for claim in claims.CLAIMS:
+        assert claim.quote and claim.source and claim.statement and claim.test.describe()
+    for claim in claims.CLAIMS:  # every cell names a row and a column of gcnn.specs (a typo would raise here)
+        for cell in _cells(claim.test):
+            assert cell.label and cell.column
+    for u in claims.NOT_CHECKABLE:
+        assert u.quote and u.reason
 
 
-def test_a_claim_without_its_table_is_not_checked():
-    v = verdict({"table1": table1()}, "P4CNN is best on Rot-MNIST")
-    assert v.startswith("not checked") and "p4cnn" in v
+def _cells(test):
+    if isinstance(test, claims.Higher):
+        return [
+            c
+            for q in (test.subject, *test.rivals)
+            for c in ([q] if isinstance(q, claims.Cell) else [q.first, q.second])
+        ]
+    if isinstance(test, claims.Identical):
+        return [claims.Cell(test.table, m, r) for r in test.runs for m in (test.metric, test.other)]
+    if isinstance(test, claims.SmallestGap):
+        return [claims.Cell(test.table, m, r) for _, r in TABLES[test.table].rows for m in (test.train, test.test)]
+    if isinstance(test, claims.SimilarParameters):
+        return []
+    return [test.a, test.b]
 
 
-def test_identical_and_differing_rotated_scores():
-    rows = {r: {"test_iou_score": (0.7, 0.01, 0.7), "test_rotated_iou_score": (0.7, 0.01, 0.7)}
-            for r in ("segnet", "p4segnet", "d4segnet", "p4segnet+")}  # fmt: skip
-    rows["segnet+"] = {"test_iou_score": (0.70, 0.01, 0.767), "test_rotated_iou_score": (0.69, 0.01, 0.771)}
-    frames = {"table3": frame(rows)}
-    assert verdict(frames, "Group SegNets").startswith("**holds**: identical")
-    assert verdict(frames, "SegNet+ is not").startswith("**holds**: they differ by 0.010")
-    rows["d4segnet"]["test_rotated_iou_score"] = (0.7 + 1e-6, 0.01, 0.7)  # equal to 3 decimals, not exactly
-    assert verdict({"table3": frame(rows)}, "Group SegNets").startswith("**does not hold**")
+def test_the_claims_the_issue_found_missing_are_there():
+    statements = [c.statement for c in claims.CLAIMS]
+    for s in [
+        "CNN is the worst on Rot-MNIST",
+        "D4CNN is below P4CNN on Rot-MNIST",
+        "Without augmentation, P4SegNet beats SegNet and D4SegNet (test)",
+        "With augmentation, P4SegNet+ beats SegNet+ (test)",
+        "P4SegNet+ ≈ P4SegNet (test)",
+        "SegNet+ beats D4SegNet (test)",
+        "SegNet+ beats D4SegNet (rotated test)",
+        "SegNet scores lower on the rotated test set",
+        "P4CNN's \"+transforms\" accuracy is about twice the CNN's",
+    ]:
+        assert s in statements
+    assert any("1.5 faster" in u.quote for u in claims.NOT_CHECKABLE)
 
 
-def test_the_overfitting_gap_is_train_minus_test():
-    rows = {
-        "segnet_t": {"train_iou_score": (0.9, 0.0, 0.829), "test_iou_score": (0.6, 0.0, 0.657)},
-        "p4segnet_t": {"train_iou_score": (0.9, 0.0, 0.842), "test_iou_score": (0.7, 0.0, 0.670)},
-        "d4segnet_t": {"train_iou_score": (0.8, 0.0, 0.834), "test_iou_score": (0.75, 0.0, 0.693)},
-    }
-    frames = {"table4": frame(rows)}
-    assert verdict(frames, "D4SegNet_T overfits").startswith("**holds**: its gap is 0.150 smaller than P4SEGNET_T")
-    assert verdict(frames, "D4SegNet_T is best").startswith("**holds**: 0.050 ahead")
+# ----------------------------------------------------------------------------------------------- verdicts
+def test_a_significant_win_holds_with_its_interval_p_and_n():
+    o = outcome({"table1": table1(std=0.01)}, D4_BEST)
+    expected = welch(Sample(0.80, 0.01, 3), Sample(0.60, 0.01, 3))
+    assert o.tag == claims.HOLDS and "D4CNN 20.0 points above P8CNN" in o.detail
+    assert f"95 % CI [{100 * expected.low:+.1f}, {100 * expected.high:+.1f}]" in o.detail
+    assert "Welch p < 0.001" in o.detail and "n = 3, 3" in o.detail
 
 
+def test_a_win_within_the_spread_holds_for_the_means_only():
+    o = outcome({"table1": table1({"d4cnn": 0.62}, std=0.05)}, D4_BEST)
+    p = welch(Sample(0.62, 0.05, 3), Sample(0.60, 0.05, 3)).p
+    assert (
+        o.tag == claims.HOLDS_MEANS
+        and f"Welch p = {p:.3f}" in o.detail
+        and "closest: D4CNN 2.0 points above" in o.detail
+    )
+
+
+def test_a_significant_loss_is_contradicted_and_a_small_one_fails_for_the_means():
+    o = outcome({"table1": table1({"d4cnn": 0.50}, std=0.01)}, D4_BEST)
+    assert o.tag == claims.CONTRADICTED and "D4CNN 10.0 points below P8CNN" in o.detail
+    o = outcome({"table1": table1({"d4cnn": 0.59}, std=0.05)}, D4_BEST)
+    assert o.tag == claims.FAILS_MEANS and "1.0 points below P8CNN" in o.detail
+
+
+def test_one_seed_reads_the_direction_only():
+    o = outcome({"table1": table1({"d4cnn": 0.55}, std=math.nan, n=1)}, D4_BEST)
+    assert o.tag == claims.ONE_SEED and o.direction_ok is False and "the direction fails" in o.detail
+    assert o.verdict.startswith("**one seed: direction only**") and "n = 1, 1" in o.detail
+    o = outcome({"table1": table1(std=math.nan, n=1)}, D4_BEST)
+    assert o.direction_ok is True and "the direction holds" in o.detail
+
+
+def test_a_claim_without_its_table_or_column_is_not_checked():
+    o = outcome({"table1": table1()}, by_statement("P4CNN is best on Rot-MNIST"))
+    assert o.tag == claims.UNCHECKED and "table2.csv is missing" in o.detail
+    no_column = table1().drop(columns=["test_transformed_acc_mean"])
+    assert outcome({"table1": no_column}, D4_BEST).detail == "table1.csv has no column test_transformed_acc"
+
+
+def test_n_is_read_per_metric():
+    t = table1()
+    t.loc[t.run_name == "d4cnn", "test_transformed_acc_n"] = 1  # one of the three runs reports this metric
+    assert outcome({"table1": t}, D4_BEST).tag == claims.ONE_SEED
+
+
+@pytest.mark.parametrize(
+    "p4,std,tag",
+    [(0.58, 0.002, claims.HOLDS), (0.58, 0.05, claims.HOLDS_MEANS), (0.45, 0.05, claims.FAILS_MEANS),
+     (0.40, 0.002, claims.CONTRADICTED)],
+)  # fmt: skip
+def test_a_ratio_claim_against_its_range(p4, std, tag):
+    """P4CNN / CNN on "+transforms" with CNN at 0.30: 0.58 → 1.93 (in [1.75, 2.25]); 0.45 → 1.5; 0.40 → 1.33."""
+    o = outcome({"table1": table1({"p4cnn": p4}, std=std)}, P4_DOUBLES)
+    assert o.tag == tag and f"ratio {p4 / 0.3:.2f}" in o.detail and "range [1.75, 2.25]" in o.detail
+
+
+def test_a_ratio_over_zero_is_not_checked():
+    o = outcome({"table1": table1(up={"cnn": 0.0})}, A_THIRD)  # a tiny run may score 0 upright
+    assert o.tag == claims.UNCHECKED and "undefined" in o.detail
+
+
+def test_a_third_reads_two_columns_of_one_row():
+    o = outcome({"table1": table1({"cnn": 0.33}, up={"cnn": 0.99}, std=0.002)}, A_THIRD)
+    assert o.tag == claims.HOLDS and "ratio 0.33" in o.detail and "ratio 0.33" in o.ours
+
+
+def _table3(rot=None, test=None, std=0.01):
+    test = {"segnet": 0.70, "p4segnet": 0.78, "d4segnet": 0.74, "segnet+": 0.76, "p4segnet+": 0.78} | (test or {})
+    rot = {**test, "segnet": 0.60, "segnet+": 0.75} | (rot or {})
+    return frame("table3", {r: {"test_iou_score": (test[r], std, 0.7), "test_rotated_iou_score": (rot[r], std, 0.7)}
+                            for r in test})  # fmt: skip
+
+
+def test_identical_differing_and_about_the_same_scores():
+    same, segplus, close = by_statement("The group SegNets"), by_statement("SegNet+'s"), by_statement("P4SegNet+ ≈")
+    frames = {"table3": _table3()}
+    assert outcome(frames, same).tag == claims.HOLDS and "all 9 runs" in outcome(frames, same).detail
+    assert outcome({"table3": _table3({"d4segnet": 0.74 + 1e-6})}, same).tag == claims.NOT_HOLD  # equal to 3 decimals
+    o = outcome(frames, segplus)
+    assert o.tag == claims.HOLDS and "they differ by 0.010" in o.detail and "Welch p" in o.detail
+    assert outcome(frames, close).tag == claims.CONSISTENT  # 0.78 and 0.78
+    o = outcome({"table3": _table3(test={"p4segnet+": 0.70}, rot={"p4segnet+": 0.70}, std=0.005)}, close)
+    assert o.tag == claims.NOT_HOLD and "difference -0.080" in o.detail
+
+
+def _table4(train, test, std=0.0):
+    rows = {r: {"train_iou_score": (train[r], std, 0.8), "test_iou_score": (test[r], std, 0.7)} for r in train}
+    return {"table4": frame("table4", rows)}
+
+
+def test_the_smallest_gap_says_when_it_comes_from_a_low_train_score():
+    gap = by_statement("D4SegNet_T has the smallest")
+    low_train = _table4({"segnet_t": 0.9, "p4segnet_t": 0.9, "d4segnet_t": 0.7},
+                        {"segnet_t": 0.6, "p4segnet_t": 0.65, "d4segnet_t": 0.66}, std=0.005)  # fmt: skip
+    o = outcome(low_train, gap)
+    assert o.tag == claims.HOLDS and "D4SegNet_T 0.210 below P4SegNet_T" in o.detail
+    assert "mostly from a lower train score (D4SegNet_T trains to 0.700 against P4SegNet_T's 0.900" in o.detail
+    assert "0.040 ± 0.010 (n=3)" in o.ours  # the gap with its spread bound std(train) + std(test)
+    high_test = _table4({"segnet_t": 0.9, "p4segnet_t": 0.9, "d4segnet_t": 0.88},
+                        {"segnet_t": 0.6, "p4segnet_t": 0.65, "d4segnet_t": 0.80}, std=0.005)  # fmt: skip
+    o = outcome(high_test, gap)
+    assert o.tag == claims.HOLDS and "lower train score" not in o.detail
+
+
+def test_the_parameter_budget():
+    t1 = by_statement("The five classifiers")
+    near = {"cnn": 1000, "p4cnn": 995, "p6cnn": 999, "p8cnn": 991, "d4cnn": 991}
+    frames = {"table1": frame("table1", {r: {"test_acc": (0.9, 0.01, 0.9)} for r in near}, params=near)}
+    assert outcome(frames, t1).tag == claims.HOLDS and "0.90 %" in outcome(frames, t1).detail
+    far = near | {"p6cnn": 1030}
+    frames = {"table1": frame("table1", {r: {"test_acc": (0.9, 0.01, 0.9)} for r in far}, params=far)}
+    assert outcome(frames, t1).tag == claims.NOT_HOLD
+
+
+def test_the_summary_counts_the_verdicts():
+    results = claims.check({"table1": table1(std=math.nan, n=1)})
+    text = claims.summary(results)
+    assert text.startswith(f"{len(claims.CLAIMS)} claims checked")
+    unchecked = sum(o.tag == claims.UNCHECKED for _, o in results)
+    assert f"{unchecked} not checked" in text and "one seed: direction only" in text
+
+
+# ----------------------------------------------------------------------------------------------- files
 def test_write_makes_claims_md_and_an_empty_folder_is_one_line(tmp_path):
     assert claims.write(tmp_path) is None
     proc = subprocess.run(
@@ -87,12 +230,32 @@ def test_write_makes_claims_md_and_an_empty_folder_is_one_line(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1 and str(tmp_path) in proc.stderr
     table1().to_csv(tmp_path / "table1.csv", index=False)
-    out = claims.write(tmp_path)
-    text = out.read_text()
-    assert out == tmp_path / "claims.md" and text.count("| D4CNN is best") == 1 and "not checked" in text
+    text = claims.write(tmp_path).read_text()
+    assert text.count('| D4CNN is best on the "+transforms" test set |') == 1 and "not checked" in text
+    assert "## Statements the tables cannot decide" in text
 
 
-@pytest.mark.parametrize("folder", ["results/reduced_cpu", "results/demo"])
-def test_the_committed_tables_are_checkable(folder):
-    out = claims.check({t: pd.read_csv(REPO / folder / f"{t}.csv") for t in ("table1", "table2", "table3", "table4")})
-    assert len(out) == 11 and not [r for r in out if r[4].startswith("not checked")]
+FOLDERS = ["results/reduced_cpu", "results/demo"]
+
+
+def _committed(folder):
+    return {t: pd.read_csv(REPO / folder / f"{t}.csv") for t in ("table1", "table2", "table3", "table4")}
+
+
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_the_committed_claims_md_is_what_the_code_writes_from_the_committed_tables(folder):
+    assert (REPO / folder / "claims.md").read_text() == claims.render(
+        _committed(folder), claims.machines_of(REPO / folder)
+    )
+    assert not [o for _, o in claims.check(_committed(folder)) if o.tag == claims.UNCHECKED]
+
+
+def test_the_reduced_runs_contradict_what_the_issue_says_they_do():
+    """CNN 91.6 > P4CNN 88.6 on Rot-MNIST (one seed), D4SegNet above P4SegNet, SegNet+ below D4SegNet."""
+    out = {c.statement: o for c, o in claims.check(_committed("results/reduced_cpu"))}
+    assert out["CNN is the worst on Rot-MNIST"].direction_ok is False
+    assert (
+        "P4SegNet 0.028 below D4SegNet" in out["Without augmentation, P4SegNet beats SegNet and D4SegNet (test)"].detail
+    )
+    assert out["SegNet+ beats D4SegNet (test)"].tag == claims.CONTRADICTED
+    assert "trains to 0.692" in out["D4SegNet_T has the smallest train − test gap"].detail

@@ -32,7 +32,7 @@ def test_the_full_plan_is_seed_major_over_all_four_tables(tmp_path):
     runs = reproduce.plan(tmp_path, [0, 1, 2], list(reproduce.PROTOCOL))
     tables = ("table1", "table2", "table3", "table4", "ablation_p6_table1", "ablation_p6_table2")
     per_seed = [(t, name) for t in tables for _, name in TABLES[t].rows]
-    assert len(per_seed) == 18 + 20  # the study's four tables first, then the P6 ablation
+    assert len(per_seed) == 18 + 24  # the study's four tables first, then the P6 ablation (12 rows × 2 protocols)
     assert [(r.seed, r.table, r.name) for r in runs] == [(s, t, m) for s in (0, 1, 2) for t, m in per_seed]
     by_key = {(r.table, r.name, r.seed): r for r in runs}
     # the protocol as written is an experiment config of its own, with its own runs folder

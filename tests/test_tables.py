@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from conftest import TINY, compose_cfg
 
-from gcnn.tables import TABLES, build_table, study_reference
+from gcnn.tables import TABLES, aggregate, build_table, render_markdown, study_reference
 from gcnn.train import run
 
 
@@ -87,3 +87,50 @@ def test_command_line(results):
     assert proc.returncode == 0 and "| CNN |" in proc.stdout
     bad = subprocess.run([sys.executable, "-m", "gcnn.tables", "table9"], capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "table9" in bad.stderr
+
+
+def _fake_runs(rows: list[dict]) -> pd.DataFrame:
+    """Finished runs as collect_runs returns them (only the columns aggregate reads)."""
+    base = {"params": 100, "train_seconds": 1.0}
+    return pd.DataFrame([{**base, **r} for r in rows])
+
+
+def test_n_is_counted_per_metric_where_a_run_lacks_one():
+    """Three runs of one row, one of which has no rotated score: that column's n is 2, its mean of the two."""
+    runs = _fake_runs(
+        [
+            {
+                "run": "segnet_t",
+                "seed": 0,
+                "train_iou_score": 0.8,
+                "test_iou_score": 0.6,
+                "test_rotated_iou_score": 0.5,
+            },
+            {
+                "run": "segnet_t",
+                "seed": 1,
+                "train_iou_score": 0.9,
+                "test_iou_score": 0.7,
+                "test_rotated_iou_score": 0.7,
+            },
+            {"run": "segnet_t", "seed": 2, "train_iou_score": 0.7, "test_iou_score": 0.5},
+        ]
+    )
+    spec = TABLES["table4"]
+    table = aggregate(spec, runs, study_reference())
+    row = table.set_index("run_name").loc["segnet_t"]
+    assert row["n"] == 3 and row["test_iou_score_n"] == 3 and row["test_rotated_iou_score_n"] == 2
+    assert row["test_rotated_iou_score_mean"] == pytest.approx(0.6)
+    assert row["test_rotated_iou_score_std"] == pytest.approx(0.1414213562, rel=1e-9)  # sample std of 0.5, 0.7
+    text = render_markdown(spec, table, runs.assign(dataset="ph2", input_size="33×33", epochs=1, device="cpu",
+                                                    synthetic=False, machine="cpu: x"), [], [], "cmd")  # fmt: skip
+    assert "0.600 ± 0.141 (n=2)" in text and "0.600 ± 0.100 (n=3)" in text
+    assert table.set_index("run_name").loc["d4segnet_t", "test_iou_score_n"] == 0  # a row without runs: n = 0
+
+
+def test_only_tables_with_study_columns_cite_the_study():
+    runs = _fake_runs([{"run": "p6cnn", "seed": 0, "test_acc": 0.9, "test_transformed_acc": 0.4}])
+    for name, cites in [("ablation_p6_table1", False), ("table1", True)]:
+        spec = TABLES[name]
+        text = render_markdown(spec, aggregate(spec, runs, study_reference()), runs.iloc[0:0], [], [], "cmd")
+        assert ("study_results.csv" in text) is cites and "Ours: mean ± sample std" in text

@@ -13,6 +13,12 @@ Orientation follows `gcnn.groups`: θ is measured from "up" (row -1) towards "le
 angle turns like `torch.rot90(x, 1, (-2, -1))`; the mirror flips the width axis; element N·m + r is "mirror m
 times, then rotate r times". For multiples of 90° the grid is mapped onto itself, so B·ρ(a) equals the pixel
 permutation of B (rot90, flip) to round-off: the sampled functions transform exactly like the pixels.
+
+`filter_basis="harmonic_resampled"` keeps the same smooth, band-limited filters B·c but rotates them as pixel
+images, by the group's `filter_interpolation` at the rotated grid (`resampled_basis`), instead of turning their
+coefficients. It differs from "harmonic" in one factor, the filter transform, which for p6 (and for p8 with
+bilinear interpolation) is no longer a group action; and from the pixel basis in one factor, the filters'
+smoothness. Multiples of 90° stay exact permutations, so for p4 and p4m it equals "harmonic".
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ from functools import cache
 
 import torch
 
-FILTER_BASES = ("pixel", "harmonic")
+FILTER_BASES = ("pixel", "harmonic", "harmonic_resampled")
+HARMONIC_BASES = ("harmonic", "harmonic_resampled")  # the bases whose filters are harmonic coefficients
 
 
 def ring_radii(kernel_size: int) -> list[float]:
@@ -49,12 +56,12 @@ def band_limits(kernel_size: int, max_frequency: int | None = None) -> list[int]
 def check_filter_basis(filter_basis: str, kernel_size: int, max_frequency: int | None = None, prefix: str = "") -> None:
     """One-line ValueError for an unknown basis, or a harmonic band limit the k×k grid cannot sample."""
     if filter_basis not in FILTER_BASES:
-        raise ValueError(f"{prefix}filter_basis={filter_basis!r} is unknown; use pixel or harmonic")
-    if filter_basis != "harmonic":
+        raise ValueError(f"{prefix}filter_basis={filter_basis!r} is unknown; use {', '.join(FILTER_BASES)}")
+    if filter_basis not in HARMONIC_BASES:
         return
     if kernel_size < 1 or kernel_size % 2 == 0:
         raise ValueError(
-            f"{prefix}filter_basis=harmonic needs an odd {prefix}kernel_size (rings about the centre "
+            f"{prefix}filter_basis={filter_basis} needs an odd {prefix}kernel_size (rings about the centre "
             f"pixel), got {kernel_size}"
         )
     if max_frequency is not None:
@@ -139,3 +146,21 @@ def harmonic_filter_matrices(group, kernel_size: int, max_frequency: int | None 
     so T_a·T_b = T_{a∘b}); comparable with `Group.filter_matrices`, the pixel basis's transform."""
     basis = harmonic_basis(kernel_size, max_frequency)[0]
     return transformed_basis(group, kernel_size, max_frequency) @ torch.linalg.pinv(basis)
+
+
+def resampled_basis(group, kernel_size: int, max_frequency: int | None = None) -> torch.Tensor:
+    """(|G|, k², n_basis) float64: T_a·B, the harmonic filter sampled on the grid, then rotated as a pixel image
+    by the group's filter transform (`Group.filter_matrices`: exact quarter turns and mirror, the remainder
+    interpolated at the rotated grid by `filter_interpolation`). Smooth filters, but for p6 not a group action:
+    T(60°)·T(60°)·B ≠ T(120°)·B. Equal to `transformed_basis` on the identity and every multiple of 90°."""
+    basis = harmonic_basis(kernel_size, max_frequency)[0]
+    return group.filter_matrices(kernel_size) @ basis
+
+
+def coefficient_filters(filter_basis: str, group, kernel_size: int, max_frequency: int | None = None) -> torch.Tensor:
+    """(|G|, k², n_basis): the filter L_a ψ as a map of ψ's harmonic coefficients, for a basis of HARMONIC_BASES."""
+    if filter_basis == "harmonic":
+        return transformed_basis(group, kernel_size, max_frequency)
+    if filter_basis == "harmonic_resampled":
+        return resampled_basis(group, kernel_size, max_frequency)
+    raise ValueError(f"filter_basis={filter_basis!r} has no harmonic coefficients; use one of {HARMONIC_BASES}")

@@ -19,6 +19,8 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 
+from gcnn.harmonic import FILTER_BASES
+
 GROUP_PATTERN = r"(?i)(z2|c1|d4|p[1-9]\d*m?)"
 GROUP_HELP = "a group name: z2, p4, p6, p8, p4m (= d4), or any pN / pNm with N >= 1"
 DEVICE_PATTERN = r"auto|cpu|mps|cuda(:\d+)?"
@@ -82,7 +84,7 @@ class ClassifierConf:
     in_channels: int = setting(1, ge=1)
     num_classes: int = setting(10, ge=2)
     kernel_size: int = setting(3, ge=1, odd=True)
-    filter_basis: str = setting("pixel", choices=("pixel", "harmonic"))
+    filter_basis: str = setting("pixel", choices=FILTER_BASES)
     max_frequency: int | None = setting(None, ge=0)
     dropout: float = setting(0.0, ge=0, lt=1)
     filter_interpolation: str = setting("nearest", choices=("nearest", "bilinear"))

@@ -133,6 +133,7 @@ def aggregate(spec: TableSpec, runs: pd.DataFrame, reference: pd.DataFrame) -> p
             values = sel[key].dropna() if key in sel else pd.Series(dtype=float)
             row[f"{key}_mean"] = values.mean() if len(values) else float("nan")
             row[f"{key}_std"] = values.std(ddof=1) if len(values) > 1 else float("nan")
+            row[f"{key}_n"] = int(len(values))  # runs that report this metric (n above counts the row's runs)
             if (name, key) in ref.index:
                 row[f"{key}_study"] = float(ref[(name, key)])
         row["params"] = int(sel["params"].iloc[0]) if len(sel) else None
@@ -174,21 +175,19 @@ def render_markdown(spec, table, runs, problems, missing, command) -> str:
         cells = [r["model"]]
         for _, key in spec.columns:
             cells += [
-                _fmt(r[f"{key}_mean"], r[f"{key}_std"], r["n"], spec.percent),
+                _fmt(r[f"{key}_mean"], r[f"{key}_std"], r[f"{key}_n"], spec.percent),
                 _fmt_study(r.get(f"{key}_study"), spec.percent),
             ]
-        cells += [_fmt(r[f"{key}_mean"], r[f"{key}_std"], r["n"], spec.percent) for _, key in spec.extra]
+        cells += [_fmt(r[f"{key}_mean"], r[f"{key}_std"], r[f"{key}_n"], spec.percent) for _, key in spec.extra]
         cells += [
             f"{int(r['params']):,}" if r["params"] is not None and not pd.isna(r["params"]) else "–",
             _fmt_time(r["train_seconds_mean"]),
         ]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
 
-    lines += [
-        "",
-        "Ours: mean ± sample std over seeds (n runs). Study: the report's figures, from "
-        "`src/gcnn/reference/study_results.csv`, never mixed with ours.",
-    ]
+    lines += ["", "Ours: mean ± sample std over seeds (n: the runs that report that metric)."]
+    if spec.columns:  # a table without the study's columns (the P6 ablation) has no study to cite
+        lines[-1] += " Study: the report's figures, from `src/gcnn/reference/study_results.csv`, never mixed with ours."
     if len(runs):
         setups = (
             runs.groupby(["dataset", "input_size", "epochs", "device", "synthetic"]).size().reset_index(name="runs")
@@ -289,6 +288,10 @@ def main(argv=None) -> None:
         print(f"wrote {out} and {out.with_suffix('.csv')}")
     if {"table1", "table2", "table3", "table4"} & set(args.tables):  # the verdicts follow the tables they read
         print(f"wrote {claims.write(Path(args.results_dir))} (the study's claims checked against these tables)")
+    if {"ablation_p6_table1", "ablation_p6_table2"} & set(args.tables):  # and so does the ablation's reading
+        from gcnn import ablation
+
+        print(f"wrote {ablation.write(Path(args.results_dir))} (the P6 ablation's reading of these tables)")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from gcnn.groups import Group, get_group
-from gcnn.harmonic import check_filter_basis, transformed_basis
+from gcnn.harmonic import check_filter_basis, coefficient_filters
 
 
 class _GroupConvBase(nn.Module):
@@ -32,6 +32,7 @@ class _GroupConvBase(nn.Module):
     filter_basis="pixel": the study's filters, rotated on the grid (`group.filter_interpolation`); exact only
         for multiples of 90° (and 45° for 3×3 filters). filter_basis="harmonic": steerable filters
         (`gcnn.harmonic`), transformed exactly for every pN / pNm; `max_frequency` caps their band limit.
+        filter_basis="harmonic_resampled": the same smooth filters, rotated like pixel filters (not exact).
     """
 
     in_group_axis = True  # the input is a feature map on the group (False: lifting an image)
@@ -64,8 +65,9 @@ class _GroupConvBase(nn.Module):
             self._register_pixel_taps(in_order)
             filter_shape = (kernel_size, kernel_size)
         else:
-            # L_s ψ at input element h is B·ρ(s)·c[s⁻¹h]: the coefficients of ψ(s⁻¹h), mapped by B·ρ(s).
-            filters = transformed_basis(self.group, kernel_size, max_frequency)  # (|G|, k², n_basis)
+            # L_s ψ at input element h is B·ρ(s)·c[s⁻¹h]: the coefficients of ψ(s⁻¹h), mapped by B·ρ(s)
+            # (harmonic), or by T_s·B, the sampled filter rotated as pixels (harmonic_resampled).
+            filters = coefficient_filters(filter_basis, self.group, kernel_size, max_frequency)  # (|G|, k², n_basis)
             perm = self.group.cayley[self.group.inverses] if self.in_group_axis else torch.zeros(n, 1, dtype=torch.long)
             self.register_buffer("_filters", filters.float(), persistent=False)
             self.register_buffer("_perm", perm.clone(), persistent=False)  # perm[s, h] = s⁻¹∘h
@@ -105,7 +107,7 @@ class _GroupConvBase(nn.Module):
 
     def transformed_filters(self) -> torch.Tensor:
         """(F_out, |G|, F_in, |G_in|·k²): the filter L_s ψ for every output element s, in one linear map."""
-        if self.filter_basis == "harmonic":
+        if self.filter_basis != "pixel":
             coef = self.weight[:, :, self._perm]  # (F_out, F_in, |G|, |G_in|, n_basis)
             return torch.einsum("spb,oishb->osihp", self._filters.to(coef.dtype), coef).flatten(3)
         f_out, f_in = self.weight.shape[:2]

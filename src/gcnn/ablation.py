@@ -1,0 +1,385 @@
+"""The P6 ablation's reading, written from the tables: `python -m gcnn.ablation --results-dir results/reduced_cpu`.
+
+Reads `ablation_p6_table1.csv` and `ablation_p6_table2.csv` (the aggregator's tables, rows from
+`gcnn.specs.ABLATION_P6_ROWS`), the trained models' invariance errors from `equivariance.md` (written by
+`python -m gcnn.figures`) when present, and measures single layers on the spot (`gcnn.layer_equivariance`);
+writes `ablation_p6.md`. Every number in it comes from those; every comparison is Welch's t-test over the seeds
+(`gcnn.stats`), and a comparison whose rows have not been run says so.
+
+The ablation varies two factors, each alone where the rows exist: the filters (pixel, or smooth harmonic) and
+their transform (a group action, or an interpolation that is not one). The reading states what the runs show
+and which comparisons still await their runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from gcnn import layer_equivariance
+from gcnn.specs import TABLES
+from gcnn.stats import LEVEL, Sample, welch
+
+TABLE1, TABLE2 = "ablation_p6_table1", "ablation_p6_table2"
+UPRIGHT, TRANSFORMED = "test_acc", "test_transformed_acc"
+# The filter variants (rows of the report's tables) and the models (columns), as run names of gcnn.specs.
+VARIANTS = (
+    ("pixel, nearest (as run)", ""),
+    ("pixel, bilinear (as written)", "_bilinear"),
+    ("harmonic, resampled bilinear", "_harmonic_bilinear"),
+    ("harmonic (exact)", "_harmonic"),
+)
+MODELS = ("p6cnn", "p8cnn", "p4cnn", "d4cnn")
+NOT_A_GROUP_ACTION = {  # (model, variant suffix) whose 3×3 filter transform is not a group action
+    ("p6cnn", ""),
+    ("p6cnn", "_bilinear"),
+    ("p6cnn", "_harmonic_bilinear"),
+    ("p8cnn", "_bilinear"),
+    ("p8cnn", "_harmonic_bilinear"),
+}
+
+
+@dataclass(frozen=True)
+class Contrast:
+    """a − b on one metric of the Table 1 protocol, and what differs between the two rows."""
+
+    a: str
+    b: str
+    varied: str  # the factor(s) that differ
+    fixed: str  # what the two rows share
+    one_factor: bool = True
+
+
+FILTERS, TRANSFORM = "filters: harmonic against pixel", "transform: group action against bilinear resampling"
+CONTRASTS = (
+    Contrast("p8cnn_harmonic", "p8cnn", FILTERS, "transform a group action in both"),
+    Contrast("p4cnn_harmonic", "p4cnn", FILTERS, "exact quarter turns in both"),
+    Contrast("d4cnn_harmonic", "d4cnn", FILTERS, "exact quarter turns and mirror in both"),
+    Contrast("p6cnn_harmonic_bilinear", "p6cnn_bilinear", FILTERS, "bilinear 60°, not a group action"),
+    Contrast("p8cnn_harmonic_bilinear", "p8cnn_bilinear", FILTERS, "bilinear 45°, not a group action"),
+    Contrast("p6cnn_harmonic", "p6cnn_harmonic_bilinear", TRANSFORM, "harmonic filters"),
+    Contrast("p8cnn_harmonic", "p8cnn_harmonic_bilinear", TRANSFORM, "harmonic filters"),
+    Contrast("p6cnn_bilinear", "p6cnn", "interpolation: bilinear against nearest", "pixel filters, not a group action"),
+    Contrast("p6cnn_harmonic", "p6cnn", "filters and transform at once", "the group", one_factor=False),
+    Contrast("p6cnn_harmonic", "p8cnn_harmonic", "the group: p6 against p8", "harmonic filters, exact", False),
+    Contrast("p6cnn_harmonic", "p4cnn_harmonic", "the group: p6 against p4", "harmonic filters, exact", False),
+    Contrast("p6cnn_harmonic", "p4cnn", "the group and the filters", "exact transforms", one_factor=False),
+)
+
+
+def _labels(table: str = TABLE1) -> dict[str, str]:
+    return {name: label for label, name in TABLES[table].rows}
+
+
+def _sample(frame: pd.DataFrame | None, run: str, metric: str) -> Sample | None:
+    if frame is None or f"{metric}_mean" not in frame:
+        return None
+    rows = frame[frame["run_name"] == run]
+    if rows.empty or pd.isna(rows.iloc[0][f"{metric}_mean"]):
+        return None
+    r = rows.iloc[0]
+    n = int(r.get(f"{metric}_n", r.get("n", 0)))
+    return Sample(float(r[f"{metric}_mean"]), float(r[f"{metric}_std"]), n) if n else None
+
+
+def _pct(s: Sample) -> str:
+    return f"{100 * s.mean:.1f}" + (f" ± {100 * s.std:.1f}" if s.n > 1 else "") + f" % (n={s.n})"
+
+
+AWAITING = "awaiting runs"
+
+
+def variant_table(frame: pd.DataFrame | None, metric: str) -> str:
+    """Filters × model: mean ± std (n) of one metric, "awaiting runs" where a row has no finished run."""
+    lines = ["| filters | " + " | ".join(m.upper() for m in MODELS) + " |"]
+    lines.append("| --- |" + " --- |" * len(MODELS))
+    known = set(_labels())
+    for label, suffix in VARIANTS:
+        cells = []
+        for model in MODELS:
+            run = model + suffix
+            if run not in known:
+                cells.append("–")
+                continue
+            s = _sample(frame, run, metric)
+            mark = " †" if (model, suffix) in NOT_A_GROUP_ACTION else ""
+            cells.append((_pct(s) if s else AWAITING) + mark)
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def contrast_row(frame: pd.DataFrame | None, c: Contrast, metric: str) -> tuple[str, ...]:
+    """(comparison, varied, shared, difference, interval and p) of one contrast."""
+    labels = _labels()
+    name = f"{labels[c.a]} − {labels[c.b]}"
+    sa, sb = _sample(frame, c.a, metric), _sample(frame, c.b, metric)
+    if sa is None or sb is None:
+        missing = ", ".join(r for r, s in ((c.a, sa), (c.b, sb)) if s is None)
+        return name, c.varied, c.fixed, AWAITING + f" ({missing})", ""
+    w = welch(sa, sb)
+    diff = f"{100 * w.diff:+.1f} points"
+    if not w.testable:
+        return name, c.varied, c.fixed, diff, f"one seed: direction only (n = {w.n_a}, {w.n_b})"
+    p = "p < 0.001" if w.p < 0.001 else f"p = {w.p:.3f}"
+    ci = f"{LEVEL:.0%} CI [{100 * w.low:+.1f}, {100 * w.high:+.1f}]".replace("%", " %")
+    return name, c.varied, c.fixed, diff, f"{ci}, Welch {p}, n = {w.n_a}, {w.n_b}"
+
+
+def contrast_table(frame: pd.DataFrame | None, metric: str, one_factor: bool) -> str:
+    lines = ["| comparison | what differs | what is shared | difference | 95 % CI, p, n |", "| --- |" + " --- |" * 4]
+    for c in CONTRASTS:
+        if c.one_factor == one_factor:
+            lines.append("| " + " | ".join(contrast_row(frame, c, metric)) + " |")
+    return "\n".join(lines)
+
+
+def model_errors(equivariance_md: Path, experiment: str = TABLE1) -> dict[str, dict[str, float]]:
+    """{run: {transform label: mean error}} of one experiment's section of `equivariance.md` ({} when absent)."""
+    if not Path(equivariance_md).exists():
+        return {}
+    text = Path(equivariance_md).read_text()
+    section = re.search(rf"^## {re.escape(experiment)} \(.*?\)\n\n(\|.*\n)+", text, re.M)
+    if not section:
+        return {}
+    rows = [line.strip().strip("|").split("|") for line in section.group(0).splitlines()[2:] if line.startswith("|")]
+    header = [h.strip() for h in rows[0]]
+    out = {}
+    for row in rows[2:]:
+        cells = [c.strip() for c in row]
+        out[cells[0]] = {h: float(v.split()[0]) for h, v in zip(header[3:], cells[3:]) if v}
+    return out
+
+
+def _parameters(frame: pd.DataFrame | None) -> str:
+    """How many fewer parameters the harmonic models have than their pixel counterparts, and the budget's origin."""
+    import inspect
+
+    from gcnn.models.classifier import GroupClassifier, count_parameters
+
+    notebooks = inspect.signature(GroupClassifier).parameters["channels"].default  # the channels as run
+    text = (8, 16, 32, 64, 128)  # §4.1.2: "5 layers of 3×3 convolutions with 8, 16, 32, 64 and 128 channels"
+    lines = []
+    if frame is not None and "params" in frame:
+        params = frame.set_index("run_name")["params"].dropna()
+        pairs = [(m + "_harmonic", m) for m in MODELS if m in params and m + "_harmonic" in params]
+        fewer = [(1 - params[h] / params[p]) * 100 for h, p in pairs]
+        if fewer:
+            lines.append(
+                f"The harmonic models have {min(fewer):.2f}–{max(fewer):.2f} % fewer parameters than their pixel "
+                f"counterparts ({', '.join(f'{h} {int(params[h]):,} against {int(params[p]):,}' for h, p in pairs)});"
+                " each resampled variant has its harmonic model's channels and count."
+            )
+    lines.append(
+        f"The parameter budget all of them keep is the notebooks' (their CNN, with {', '.join(map(str, notebooks))} "
+        f"channels, has {count_parameters(GroupClassifier('z2', channels=notebooks)):,} parameters); the channels the "
+        f"study's text gives ({', '.join(map(str, text))}) make a CNN of "
+        f"{count_parameters(GroupClassifier('z2', channels=text)):,}."
+    )
+    return " ".join(lines)
+
+
+def _made_by(results_dir: Path, table: str) -> str:
+    md = Path(results_dir) / f"{table}.md"
+    match = re.search(r"^Made by: `(.*)` on", md.read_text(), re.M) if md.exists() else None
+    return match.group(1) if match else ""
+
+
+def _welch(frame, a: str, b: str, metric: str = TRANSFORMED):
+    """(Welch comparison a − b, its words 'x points (95 % CI [..], Welch p = .., n = ..)'), or None."""
+    sa, sb = _sample(frame, a, metric), _sample(frame, b, metric)
+    if sa is None or sb is None:
+        return None
+    row = contrast_row(frame, Contrast(a, b, "", ""), metric)
+    return welch(sa, sb), f"{row[3]} ({row[4]})"
+
+
+def _strength(w) -> str:
+    """How far a comparison can be read: significant, the direction of the means, or one seed."""
+    if not w.testable:
+        return "one seed, direction only"
+    return "significant at 95 %" if w.significant else "in the means only, not significant"
+
+
+def reading(frame: pd.DataFrame | None, errors: dict[str, dict[str, float]]) -> list[str]:
+    """The reading, sentence by sentence, from the numbers; a sentence whose rows are missing is left out."""
+    out = []
+    p8 = _welch(frame, "p8cnn_harmonic", "p8cnn")
+    if p8:
+        w, words = p8
+        if w.diff > 0 and w.significant:
+            lead, end = (
+                "Smooth filters matter on their own.",
+                "So part of the harmonic gain has another cause than the group action.",
+            )
+        else:
+            lead, end = "Smooth filters alone: not shown.", "This does not separate the filters from the group action."
+        out.append(
+            f"- **{lead}** P8CNN's pixel transform (the nearest 45° ring shift of a 3×3 filter) already is a group "
+            f'action, and harmonic filters change its "+transforms" accuracy by {words}. {end}'
+        )
+    p6p8, p6p4h, p6p4 = (_welch(frame, "p6cnn_harmonic", b) for b in ("p8cnn_harmonic", "p4cnn_harmonic", "p4cnn"))
+    if p6p8 and p6p4h and p6p4:
+        behind = all(w.diff < 0 for w, _ in (p6p8, p6p4h))
+        shown = all(w.significant for w, _ in (p6p8, p6p4h))
+        lead = "With exact filters P6 does not trail both"
+        if behind:
+            lead = "P6 still trails with exact filters" if shown else "With exact filters P6 still trails in the means"
+        out.append(
+            f"- **{lead}** (harmonic against harmonic): P6CNN − P8CNN {p6p8[1]}, {_strength(p6p8[0])}; "
+            f'P6CNN − P4CNN {p6p4h[1]}, {_strength(p6p4h[0])}. "Level with P4CNN" compared harmonic P6CNN with '
+            f"pixel P4CNN, {p6p4[1]}: two factors at once (the group and the filters)."
+        )
+    p6 = errors.get("p6cnn_harmonic", {})
+    if "60°" in p6 and "30°" in p6:
+        relation = "no more" if p6["60°"] >= p6["30°"] else "more"
+        out.append(
+            f"- **Trained, the harmonic P6CNN is {relation} invariant at 60° (an element of p6) than at 30° (not "
+            f"one):** logit error {p6['60°']:.2f} against {p6['30°']:.2f} (`equivariance.md`), although its single "
+            "layers are close to equivariant at 60° (below). Their small errors compound over five layers, and "
+            "strided pooling on the square grid and the interpolated rotation of the digit add their own; this "
+            "ablation does not separate them."
+        )
+    group_action = _welch(frame, "p6cnn_harmonic", "p6cnn_harmonic_bilinear")
+    smooth = _welch(frame, "p6cnn_harmonic_bilinear", "p6cnn_bilinear")
+    if group_action and smooth:
+        out.append(
+            f"- **The two causes, separated for P6:** the group action (harmonic exact − harmonic resampled) "
+            f"{group_action[1]}, {_strength(group_action[0])}; smooth filters (harmonic resampled − pixel bilinear) "
+            f"{smooth[1]}, {_strength(smooth[0])}."
+        )
+    else:
+        out.append(
+            "- **Awaiting the one-factor runs.** Which share of P6's harmonic gain is the group action and which "
+            'the smooth filters is what the rows "harmonic, resampled bilinear" measure (same filters as '
+            "harmonic, same kind of transform as pixel bilinear); they have not been run at this scale. Until they "
+            'are, neither the study\'s hypothesis ("P6 lacking the multiples of 90°") nor ours (a filter transform '
+            "that is not a group action) is shown to be the cause."
+        )
+    return out
+
+
+def render(results_dir: Path) -> str:
+    results_dir = Path(results_dir)
+    frames = {t: pd.read_csv(results_dir / f"{t}.csv") for t in (TABLE1, TABLE2) if (results_dir / f"{t}.csv").exists()}
+    t1, t2 = frames.get(TABLE1), frames.get(TABLE2)
+    errors = model_errors(results_dir / "equivariance.md")
+    layers = layer_equivariance.error_table()
+    lines = [
+        "# The P6 question: what costs P6 accuracy?",
+        "",
+        f"Written by `python -m gcnn.ablation --results-dir {results_dir}` from the aggregator's tables beside it "
+        f"([`{TABLE1}.md`]({TABLE1}.md), [`{TABLE2}.md`]({TABLE2}.md), each with the command that made its runs), "
+        "the trained models' errors in [`equivariance.md`](equivariance.md) and single layers measured on the spot "
+        "(`gcnn.layer_equivariance`). No number here is typed.",
+        "",
+        'The study saw P6CNN trail P4CNN and P8CNN and guessed the cause: "P6 lacking the multiples of 90°, hence '
+        'only having interpolated pixel values". Two factors can be at work, and the ablation varies each alone:',
+        "",
+        "- **the filters**: pixel (9 free values per 3×3 filter) or harmonic (6 coefficients of smooth, "
+        "band-limited functions: Gaussian rings × circular harmonics, `gcnn.harmonic`);",
+        "- **their transform**: a group action (quarter turns and the mirror, P8's nearest 45° ring shift, the "
+        "rotation of harmonic coefficients) or an interpolation that is not one (marked †: nearest and bilinear "
+        "60°, bilinear 45°, and the harmonic filter resampled bilinearly at the rotated grid).",
+        "",
+        '"Harmonic, resampled bilinear" has the harmonic model\'s filters and channels and the pixel bilinear '
+        "model's kind of transform, so each of those two differs from it in one factor.",
+        "",
+        '## Table 1 protocol: "+transforms" accuracy',
+        "",
+        variant_table(t1, TRANSFORMED),
+        "",
+        "Upright (MNIST test) accuracy:",
+        "",
+        variant_table(t1, UPRIGHT),
+        "",
+        '### Comparisons that differ in one factor ("+transforms")',
+        "",
+        contrast_table(t1, TRANSFORMED, one_factor=True),
+        "",
+        "### Comparisons that differ in more than one factor, for reference",
+        "",
+        contrast_table(t1, TRANSFORMED, one_factor=False),
+        "",
+        "## What the runs say",
+        "",
+        *reading(t1, errors),
+        "",
+        "## Table 2 protocol (Rot-MNIST)",
+        "",
+        variant_table(t2, UPRIGHT).replace("| filters |", "| filters (Rot-MNIST test accuracy) |"),
+        "",
+    ]
+    if t2 is not None and (t2.get(f"{UPRIGHT}_n", t2["n"]) <= 1).all():
+        lines += ["One seed per row: read the directions only.", ""]
+    if errors:
+        lines += [
+            "## Trained models: invariance to their group's rotation and to 30°",
+            "",
+            "Logit error ‖f(g·x) − f(x)‖ / ‖f(x)‖ on held-out digits (mean over seeds), from "
+            "[`equivariance.md`](equivariance.md): the group's smallest rotation (60° for P6, 45° for P8), an "
+            "element of the group, beside 30°, an element of neither.",
+            "",
+            "| model | group rotation | error at it | error at 30° |",
+            "| --- | --- | --- | --- |",
+        ]
+        for model, angle in (("p6cnn", "60°"), ("p8cnn", "45°")):
+            for _, suffix in VARIANTS:
+                e = errors.get(model + suffix)
+                if e and angle in e and "30°" in e:
+                    lines.append(f"| {model + suffix} | {angle} | {e[angle]:.2f} | {e['30°']:.2f} |")
+        lines.append("")
+    lines += [
+        "## Single layers: equivariance error at the group's smallest rotation",
+        "",
+        "Relative error ‖f(g·x) − g·f(x)‖ / ‖f(x)‖ of one random layer (2 → 4 channels, 3×3), mean over "
+        f"{len(layer_equivariance.SEEDS)} random layers, on a smooth bump of {layer_equivariance.SIZE}×"
+        f"{layer_equivariance.SIZE} (blurred noise under a Gaussian envelope) compared inside the inscribed disc "
+        "(`gcnn.layer_equivariance`). The input and the output are rotated alike, so what remains is the layer's "
+        "own error: its filter transform and the pixel grid.",
+        "",
+        layer_equivariance.markdown(layers),
+        "",
+        "## Caveats",
+        "",
+    ]
+    params = _parameters(t1)
+    if params:
+        lines.append(f"- {params}")
+    for table in (TABLE1, TABLE2):
+        made_by = _made_by(results_dir, table)
+        if made_by:
+            lines.append(f"- `{table}` runs: `{made_by}`.")
+    lines += [
+        "- These P6CNN pixel runs use the nearest rotation that rounds ties away from the filter's centre (exact at "
+        "180°); see `results/README.md`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write(results_dir: Path) -> Path | None:
+    results_dir = Path(results_dir)
+    if not (results_dir / f"{TABLE1}.csv").exists():
+        return None
+    out = results_dir / "ablation_p6.md"
+    out.write_text(render(results_dir))
+    return out
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results-dir", default="results", help="the folder holding ablation_p6_table1.csv")
+    args = parser.parse_args(argv)
+    out = write(Path(args.results_dir))
+    if out is None:
+        raise SystemExit(f"error: {args.results_dir} holds no {TABLE1}.csv; build it with `make ablation-p6`")
+    print(out.read_text())
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

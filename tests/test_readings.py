@@ -1,0 +1,125 @@
+"""The numbers in the prose of README.md and results/README.md, checked against the committed tables they read
+(results/reduced_cpu/*.csv, equivariance.md, and, for the rerun's before-and-after, the earlier tables in git).
+A number that drifts from its table, or a qualitative reading the statistics no longer support, fails here."""
+
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from gcnn import ablation, claims
+from gcnn.models.classifier import GroupClassifier, count_parameters
+from gcnn.stats import welch
+
+REPO = Path(__file__).resolve().parents[1]
+REDUCED = REPO / "results" / "reduced_cpu"
+EARLIER = "4a2905d"  # the reduced_cpu tables before the rerun of 2026-11-27 (results/README.md)
+
+
+def prose(path: Path) -> str:
+    """The file with line breaks folded to spaces, so a sentence reads as one line."""
+    return re.sub(r"\s+", " ", path.read_text())
+
+
+README, RESULTS_README = prose(REPO / "README.md"), prose(REPO / "results" / "README.md")
+
+
+def table(name: str, folder: Path = REDUCED) -> pd.DataFrame:
+    return pd.read_csv(folder / f"{name}.csv").set_index("run_name")
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.1f}"
+
+
+def test_results_so_far():
+    t1, t3, t4 = table("table1"), table("table3"), table("table4")
+    d4, cnn = t1.loc["d4cnn"], t1.loc["cnn"]
+    assert (
+        f"D4CNN keeps {pct(d4.test_transformed_acc_mean)} ± {pct(d4.test_transformed_acc_std)} % on the "
+        f'"+transforms" test set against {pct(cnn.test_transformed_acc_mean)} ± {pct(cnn.test_transformed_acc_std)} '
+        "% for the CNN" in README
+    )
+    group = t3.loc[["p4segnet", "d4segnet", "p4segnet+"]]
+    assert ((group.test_iou_mean - group.test_rotated_iou_mean).abs() <= claims.EXACT).all()
+    assert f"in all {int(group.n.sum())} group-model runs of Table 3" in README
+    assert "test_rotated_iou_mean" not in t4 and "the committed Table 4 has no rotated column" in README
+    segnet = t3.loc["segnet"]
+    assert f"SegNet drops from {segnet.test_iou_mean:.3f} to {segnet.test_rotated_iou_mean:.3f} IoU" in README
+    assert f"spreads by ±{pct(t1.loc['p4cnn'].test_transformed_acc_std)} points" in README
+
+
+def test_no_table_1_ranking_between_models_is_significant_as_the_readme_says():
+    assert "none of Table 1's rankings between models is significant by Welch's test" in README
+    frames = {t: pd.read_csv(REDUCED / f"{t}.csv") for t in ("table1", "table2", "table3", "table4")}
+    between_models = [
+        (c, o)
+        for c, o in claims.check(frames)
+        if isinstance(c.test, claims.Higher)
+        and c.test.subject.table == "table1"
+        and all(r.run != c.test.subject.run for r in c.test.rivals)
+    ]
+    assert between_models and not [c.id for c, o in between_models if o.tag in (claims.HOLDS, claims.CONTRADICTED)]
+
+
+def test_parameter_counts_in_the_p6_section():
+    params = table("ablation_p6_table1").params
+    fewer = [1 - params[f"{m}_harmonic"] / params[m] for m in ("p4cnn", "p6cnn", "p8cnn", "d4cnn")]
+    assert f"{100 * min(fewer):.2f}–{100 * max(fewer):.2f} % below their pixel counterparts" in README
+    notebooks = count_parameters(GroupClassifier("z2"))  # the default channels are the notebooks' 16–256
+    text = count_parameters(GroupClassifier("z2", channels=(8, 16, 32, 64, 128)))
+    assert f"(the CNN with 16–256 channels: {notebooks:,} parameters)" in README
+    assert f"(8–128) would give a CNN of {text:,}" in README
+    assert table("table1").loc["cnn", "params"] == notebooks
+
+
+def test_the_p6_reading_in_the_readme_follows_the_statistics():
+    frame = pd.read_csv(REDUCED / "ablation_p6_table1.csv")
+    s = lambda run: ablation._sample(frame, run, "test_transformed_acc")  # noqa: E731
+    p8 = welch(s("p8cnn_harmonic"), s("p8cnn"))
+    assert p8.diff > 0 and p8.significant
+    assert 'harmonic filters raise P8CNN\'s "+transforms" accuracy significantly' in README
+    behind = [welch(s("p6cnn_harmonic"), s(b)) for b in ("p8cnn_harmonic", "p4cnn_harmonic")]
+    assert all(w.diff < 0 and not w.significant for w in behind)
+    assert "P6CNN still trails P8CNN and P4CNN in the means (not significantly)" in README
+    errors = ablation.model_errors(REDUCED / "equivariance.md")["p6cnn_harmonic"]
+    assert errors["60°"] >= errors["30°"] and "no more invariant at 60°, an element of its group, than at 30°" in README
+    assert "p6cnn_harmonic_bilinear" not in set(frame.run_name) and "the resampled rows not yet run" in README
+
+
+def _earlier(name: str) -> pd.DataFrame:
+    try:
+        text = subprocess.run(
+            ["git", "show", f"{EARLIER}:results/reduced_cpu/{name}.csv"],
+            cwd=REPO, capture_output=True, text=True, check=True, timeout=60,
+        ).stdout  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        pytest.skip(f"commit {EARLIER} is not in this clone's history")
+    return pd.read_csv(io.StringIO(text)).set_index("run_name")
+
+
+def test_the_reruns_before_and_after_numbers():
+    old, new = _earlier("table1"), table("table1")
+    for run in new.index:
+        for m in ("test_acc", "test_transformed_acc"):
+            moved = abs(new.loc[run, f"{m}_mean"] - old.loc[run, f"{m}_mean"])
+            spread = max(new.loc[run, f"{m}_std"], old.loc[run, f"{m}_std"])
+            assert (moved > spread) == ((run, m) == ("p6cnn", "test_transformed_acc"))
+    p6o, p6n = old.loc["p6cnn"], new.loc["p6cnn"]
+    assert (
+        f"{pct(p6o.test_transformed_acc_mean)} ± {pct(p6o.test_transformed_acc_std)} % before and "
+        f"{pct(p6n.test_transformed_acc_mean)} ± {pct(p6n.test_transformed_acc_std)} % now" in RESULTS_README
+    )
+    t2o, t2n = _earlier("table2"), table("table2")
+    moved = (t2n.test_acc_mean - t2o.test_acc_mean).abs().drop("p6cnn")  # P6CNN moved with its fix
+    assert moved.idxmax() == "p8cnn" and f"up to {pct(moved.max())} points" in RESULTS_README
+    for run, name in (("p8cnn", "P8CNN on Rot-MNIST, "), ("p6cnn", "P6CNN ")):
+        assert f"{name}{pct(t2o.loc[run, 'test_acc_mean'])} → {pct(t2n.loc[run, 'test_acc_mean'])} %" in RESULTS_README
+    scores = {"table3": ("test_iou_score", "test_rotated_iou_score"), "table4": ("train_iou_score", "test_iou_score")}
+    seg = [(table(t)[f"{m}_mean"] - _earlier(t)[f"{m}_mean"]).abs().max() for t, ms in scores.items() for m in ms]
+    assert f"and {max(seg):.2f} IoU score" in RESULTS_README

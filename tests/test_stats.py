@@ -1,0 +1,78 @@
+"""gcnn.stats on inputs with known answers: Welch's test from summary statistics against the textbook numbers
+and against scipy on the raw values, the contrast with a factor, the ratio interval, one seed, no spread."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from gcnn.stats import Sample, gap, ratio, welch
+
+
+def sample(values) -> Sample:
+    v = np.asarray(values, dtype=float)
+    return Sample(float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else math.nan, len(v))
+
+
+def test_welch_matches_the_textbook_example():
+    """[1, 2, 3] against [4, 5, 6]: difference −3, se = √(2/3), t = −3.674, df = 4, p = 0.0213."""
+    c = welch(sample([1, 2, 3]), sample([4, 5, 6]))
+    assert c.diff == -3 and c.df == pytest.approx(4)
+    assert c.p == pytest.approx(0.021311641128756, rel=1e-9)
+    half = 2.7764451051977987 * math.sqrt(2 / 3)  # t_{0.975, 4} · se
+    assert (c.low, c.high) == (pytest.approx(-3 - half), pytest.approx(-3 + half))
+    assert c.testable and c.significant and (c.n_a, c.n_b) == (3, 3)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_welch_from_summaries_equals_scipy_on_the_raw_values(seed):
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(0.6, 0.05, 3), rng.normal(0.55, 0.2, 4)  # unequal spreads and sizes
+    c = welch(sample(a), sample(b))
+    ref = sps.ttest_ind(a, b, equal_var=False)
+    low, high = ref.confidence_interval(0.95)
+    assert c.p == pytest.approx(ref.pvalue, rel=1e-9) and c.df == pytest.approx(ref.df, rel=1e-9)
+    assert (c.low, c.high) == (pytest.approx(low, rel=1e-9), pytest.approx(high, rel=1e-9))
+
+
+def test_a_factor_tests_a_minus_k_b_as_welch_on_k_times_b():
+    a, b = [10, 12, 14], [4, 5, 6]
+    c = welch(sample(a), sample(b), factor=2)
+    ref = sps.ttest_ind(a, [2 * v for v in b], equal_var=False)
+    assert c.diff == pytest.approx(2) and c.p == pytest.approx(ref.pvalue, rel=1e-9) and c.df == pytest.approx(4)
+
+
+def test_one_seed_gives_a_direction_and_no_test():
+    c = welch(sample([0.9]), sample([0.8, 0.7, 0.75]))
+    assert c.diff == pytest.approx(0.15) and not c.testable and not c.significant
+    assert math.isnan(c.p) and math.isnan(c.low) and math.isnan(c.high)
+
+
+def test_no_spread_on_either_side():
+    same, other = welch(sample([0.5] * 3), sample([0.5] * 3)), welch(sample([0.6] * 3), sample([0.5] * 3))
+    assert same.p == 1 and not same.significant and other.p == 0 and other.significant and other.low > 0
+
+
+def test_the_ratio_interval_reduces_to_the_t_interval_when_the_divisor_has_no_spread():
+    """b = 2 exactly: r = mean(a)/2 and its interval is the t interval of a (df 2) divided by 2."""
+    r = ratio(sample([1, 2, 3]), sample([2, 2, 2]))
+    half = 4.302652729911275 * (1 / math.sqrt(3)) / 2  # t_{0.975, 2} · s/√n / 2
+    assert r.value == 1 and (r.low, r.high) == (pytest.approx(1 - half), pytest.approx(1 + half))
+    assert not ratio(sample([1.0]), sample([2, 2.1])).testable
+    assert math.isnan(ratio(sample([1.0, 2.0]), sample([0.0, 0.0])).value)  # a zero divisor: no ratio
+
+
+def test_the_ratio_interval_covers_the_true_ratio_about_95_percent_of_the_time():
+    rng = np.random.default_rng(0)
+    hits = 0
+    for _ in range(2000):
+        r = ratio(sample(rng.normal(0.6, 0.05, 5)), sample(rng.normal(0.3, 0.03, 5)))
+        hits += r.low <= 2 <= r.high
+    assert 0.93 < hits / 2000 < 0.97
+
+
+def test_the_gap_of_one_rows_two_metrics_bounds_its_spread():
+    g = gap(Sample(0.8, 0.03, 3), Sample(0.6, 0.04, 3))
+    assert g.mean == pytest.approx(0.2) and g.std == pytest.approx(0.07) and g.n == 3
+    assert math.isnan(gap(Sample(0.8, math.nan, 1), Sample(0.6, math.nan, 1)).std)
