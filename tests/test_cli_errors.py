@@ -43,6 +43,12 @@ BAD = [
     (CLS + ["dataset.transformed_flip_p=2"], "dataset.transformed_flip_p=2"),
     (SEG + ["dataset.size=100"], "dataset.size=100"),
     (SEG + ["model.decoder=sideways"], "model.decoder=sideways"),
+    # keys that no schema knows: `+` lets them past Hydra, the schemas refuse them naming the closest key
+    (CLS + ["+trainer.epoch=3"], "trainer.epoch: no such setting; the closest is trainer.epochs"),
+    (CLS + ["+seeds=3"], "seeds: no such setting; the closest is seed"),
+    (CLS + ["+model.some_option=1"], "model.some_option: no such setting"),
+    (CLS + ["trainer.lr=inf"], "trainer.lr=inf: must be a finite number"),
+    (CLS + ["dataset.pad_to=1000"], "dataset.pad_to=1000: must be <= 128"),
 ]
 
 
@@ -116,3 +122,64 @@ def test_a_refused_sweep_job_survives_pickling_for_process_launchers():
 
     err = pickle.loads(pickle.dumps(SweepJobRefused("trainer.epochs=-1: must be >= 1")))
     assert isinstance(err, SweepJobRefused) and str(err) == "trainer.epochs=-1: must be >= 1"
+
+
+ENV = {**os.environ, "PYTHONPATH": str(REPO / "src"), "HYDRA_FULL_ERROR": ""}
+
+
+def _gcnn(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], capture_output=True, text=True, env=ENV, timeout=300, cwd=cwd
+    )
+
+
+def test_schema_entries_are_not_options_of_their_groups(tmp_path):
+    helped = _gcnn("gcnn.train", "--help", cwd=tmp_path)
+    assert helped.returncode == 0 and "model: cnn," in helped.stdout and "_schema" not in helped.stdout
+    for choice, group in (("model=classifier_schema", "model"), ("dataset=mnist_schema", "dataset")):
+        proc = _gcnn("gcnn.train", *CLS, choice, "logger=none", f"paths.results_dir={tmp_path}", cwd=tmp_path)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr
+        assert f"Could not find '{group}/{choice.split('=')[1]}'" in proc.stderr
+        assert "is not set" not in proc.stderr  # not the misleading "dataset.data_dir is not set"
+
+
+@pytest.fixture(scope="module")
+def afile(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("file") / "a_file"
+    path.write_text("not a folder")
+    return path
+
+
+@pytest.mark.parametrize("where", ["/proc/x", "file"])
+@pytest.mark.parametrize("mode", [[], ["--multirun"]], ids=["run", "multirun"])
+def test_an_unusable_results_dir_is_one_line_before_anything_runs(where, mode, afile, tmp_path):
+    results = str(afile / "x") if where == "file" else where
+    proc = _gcnn("gcnn.train", *mode, *CLS, "logger=none", f"paths.results_dir={results}", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"error: paths.results_dir={results} cannot be created "
+        f"({'Not a directory' if where == 'file' else 'No such file or directory'}): choose a folder you can write to"
+    ]
+
+
+def test_the_aggregator_refuses_a_missing_or_unusable_folder_and_bad_seeds(afile, tmp_path):
+    missing = tmp_path / "typo"
+    for folder in (missing, afile / "x", afile):
+        proc = _gcnn("gcnn.tables", "table1", "--results-dir", str(folder), cwd=tmp_path)
+        assert proc.returncode == 1 and proc.stderr.strip().splitlines() == [
+            f"error: {folder} is not a folder: give --results-dir the paths.results_dir of the runs"
+        ]
+    assert not missing.exists()  # no folder, table or claims.md made up for a typo
+    proc = _gcnn("gcnn.tables", "table1", "--results-dir", str(tmp_path), "--seeds", "abc", cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+        "error: --seeds='abc' must be comma-separated integers >= 0, e.g. 0,1,2"
+    ]
+    assert not (tmp_path / "table1.md").exists()
+
+
+def test_make_table1_with_bad_seeds_ends_without_a_traceback(tmp_path):
+    cmd = ["make", "--no-print-directory", "-o", "py-check", "table1", f"PY={sys.executable}", "SEEDS=abc"]
+    cmd += [f"RESULTS={tmp_path / 'results'}", "ARGS=dataset=mnist_sample logger=none"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=300, cwd=REPO)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr + proc.stdout
+    assert "error: --seeds='abc' must be comma-separated integers" in proc.stderr

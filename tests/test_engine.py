@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from omegaconf import OmegaConf
 
 from gcnn.data.bundle import DataBundle
-from gcnn.engine import evaluate, train_one_epoch
+from gcnn.engine import NonFinite, evaluate, train_one_epoch
 from gcnn.metrics import AccuracyMeter, SegmentationMeter
 from gcnn.models import GroupClassifier
 
@@ -152,3 +152,63 @@ def test_channels_last_trains_group_and_plain_models_alike(group):
         step_model = prepare(model, cfg.trainer, torch.device("cpu"))
         losses.append(train_one_epoch(step_model, opt, data, cfg, 0, torch.device("cpu"))["train_loss"])
     assert losses[0] == pytest.approx(losses[1], rel=1e-4)
+
+
+# ----------------------------------------------------------------------------------------------- divergence
+def _poisoned(n_batches: int, bad_step: int, **setup):
+    """The setup of `_setup` without shuffling, with NaN images in batch `bad_step` (1-based): its loss is NaN."""
+    model, opt, data, cfg = _setup(n_batches, **setup)
+    cfg.trainer.shuffle = False
+    cfg.trainer.lr = 1e-3
+    data.train[0][8 * (bad_step - 1) : 8 * bad_step] = float("nan")
+    return model, opt, data, cfg
+
+
+def _count_forwards(model) -> list:
+    calls = []
+    model.register_forward_hook(lambda *_: calls.append(1))
+    return calls
+
+
+def test_a_nan_loss_stops_the_epoch_at_its_read_naming_the_epoch_and_the_step():
+    model, opt, data, cfg = _poisoned(6, bad_step=3)
+    with count_host_reads() as calls, pytest.raises(NonFinite) as err:
+        train_one_epoch(model, opt, data, cfg, 0, torch.device("cpu"))
+    message = str(err.value)
+    assert "the training loss is nan at epoch 1/1, step 3/6" in message and "trainer.lr" in message
+    assert "\n" not in message
+    # no read per step: the epoch's one loss read, then the step number, read only because the loss was NaN
+    assert [name for name, _ in calls] == ["item", "__int__"], calls
+
+
+def test_a_live_bar_stops_a_diverged_epoch_at_its_next_read():
+    model, opt, data, cfg = _poisoned(6, bad_step=2, progress=True, log_every=2)
+    forwards = _count_forwards(model)
+    with pytest.raises(NonFinite, match="step 2/6"):
+        train_one_epoch(model, opt, data, cfg, 0, torch.device("cpu"))
+    assert len(forwards) == 2  # stopped at the bar's read after step 2, not at the end of the epoch
+
+
+def test_an_infinite_loss_is_refused_too():
+    model, opt, data, cfg = _poisoned(2, bad_step=1)
+    data.train[0][:8] = float("inf")
+    with pytest.raises(NonFinite, match=r"is (nan|inf) at epoch 1/1, step 1/2"):
+        train_one_epoch(model, opt, data, cfg, 0, torch.device("cpu"))
+
+
+def test_an_evaluation_with_non_finite_outputs_is_refused_not_scored():
+    model, _, data, cfg = _setup(2)
+    cfg.trainer.lr = 1e-3
+    with torch.no_grad():
+        next(model.parameters()).fill_(float("nan"))  # as after a last step that diverged
+    with pytest.raises(NonFinite, match="outputs on test are not finite"):
+        evaluate(model, data, cfg.trainer, torch.device("cpu"))
+
+
+def test_a_model_at_chance_level_is_still_a_result():
+    model, _, data, cfg = _setup(2)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()  # every class scores the same: chance level, but finite
+    metrics = evaluate(model, data, cfg.trainer, torch.device("cpu"))
+    assert 0.0 <= metrics["test_acc"] <= 1.0

@@ -132,6 +132,31 @@ def test_missing_mnist_names_folder_and_files(tmp_path, monkeypatch, download):
     assert str(tmp_path / "MNIST" / "raw") in msg
     assert all(f"{s}.gz" in msg for s in STEMS)
     assert ("download failed" in msg) == download
+    # it suggests turning the download on only when it is off
+    assert ("set dataset.download=true" in msg) != download and ("run again with internet" in msg) == download
+
+
+def test_a_dataset_larger_than_free_memory_is_refused_before_it_is_made(monkeypatch):
+    from gcnn.data import bundle
+    from gcnn.data.ph2_synthetic import build_ph2_synthetic
+
+    monkeypatch.setattr(bundle, "available_memory", lambda: 100 * 2**20)  # 100 MiB free
+    with pytest.raises(DataError) as err:
+        build_mnist(None, source="sample", pad_to=128)
+    msg = one_line(err)
+    assert msg.startswith("dataset.pad_to=128: 6,000 images of 128×128 need about 0.7 GiB of memory")
+    assert "0.1 GiB this machine has free" in msg and "lower dataset.pad_to" in msg
+    with pytest.raises(DataError, match=r"dataset.size=1024: 60 cases of 1024×1024 need about"):
+        build_ph2_synthetic(None, n_images=60, size=1024)
+    assert build_mnist(None, source="sample", pad_to=33, max_train=64, max_test=32).train[0].shape[-1] == 33
+
+
+@pytest.mark.skipif(not Path("/proc/meminfo").exists(), reason="Linux reports free memory in /proc/meminfo")
+def test_free_memory_is_read_from_the_system():
+    from gcnn.data.bundle import available_memory
+
+    free = available_memory()
+    assert free is not None and 2**20 < free < 2**50  # between a MiB and a PiB: bytes, not kB
 
 
 def test_mnist_download_path_rescans_folder(tmp_path, monkeypatch):

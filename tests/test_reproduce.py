@@ -66,6 +66,11 @@ def _fake_project(hours):
     return lambda run: reproduce.Projection(*hours[run.name], source="test")
 
 
+# The smallest record of a finished run (gcnn.rundir.RECORD_KEYS), as a fake launch leaves it.
+RECORD = {"seed": 0, "params": 1, "epochs": 1, "train_seconds": 1.0, "dataset": "x", "device": "cpu"}
+RECORD |= {"synthetic": False, "metrics": {"test_acc": 0.5}}
+
+
 def _fake_launch(started, stops=None):
     def launch(run, stop_at=None):
         started.append(str(run))
@@ -73,7 +78,7 @@ def _fake_launch(started, stops=None):
             stops.append(stop_at)
         run.run_dir.mkdir(parents=True)
         rundir.write_config(run.run_dir / "config.yaml", run.config())  # what the trainer records first
-        (run.run_dir / "metrics.json").write_text("{}")
+        rundir.write_json(run.run_dir / "metrics.json", RECORD)
         return 0
 
     return launch
@@ -214,3 +219,47 @@ def test_a_gpu_stint_packs_the_records_a_clone_keeps_and_no_checkpoint(tmp_path)
         assert f"{run}/{kept}" in names
     assert str(results / "table1.md").lstrip("/") in names and str(results / "claims.md").lstrip("/") in names
     assert not [n for n in names if n.endswith(".pt") or "/wandb/" in n or "/.hydra/" in n]
+
+
+@pytest.mark.parametrize("dry", [True, False], ids=["dry-run", "run"])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (
+            ["--args", "trainer.epoch=3"],
+            "table1 cnn seed=0: trainer.epoch: no such setting; the closest is trainer.epochs",
+        ),
+        (["--args", "+trainer.epoch=3"], "table1 cnn seed=0: trainer.epoch: no such setting"),
+        (
+            ["--cls-args", "dataset=mnist_smaple"],
+            "table1 cnn seed=0: In 'train': Could not find 'dataset/mnist_smaple'",
+        ),
+        (["--seg-args", "trainer.epochs=0"], "table3 segnet seed=0: trainer.epochs=0: must be >= 1"),
+    ],
+)
+def test_bad_overrides_are_one_line_before_anything_is_launched(args, message, dry, tmp_path, capsys, monkeypatch):
+    launched = []
+    monkeypatch.setattr(reproduce, "launch", lambda run, stop_at=None: launched.append(run) or 1)
+    results = tmp_path / "full"
+    argv = ["--results-dir", str(results), "--tables", "table1,table3", *args, *(["--dry-run"] if dry else [])]
+    assert reproduce.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"error: {message}"), err
+    assert not launched and not results.exists()
+
+
+def test_an_unusable_results_dir_is_one_line(tmp_path, capsys):
+    (tmp_path / "a_file").write_text("")
+    assert reproduce.main(["--results-dir", str(tmp_path / "a_file" / "full"), "--tables", "table1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot be created (Not a directory)" in err
+
+
+def test_a_record_of_a_diverged_run_is_not_finished(tmp_path):
+    run = reproduce.plan(tmp_path, [0], ["table1"])[0]
+    _fake_launch([])(run)
+    assert run.finished
+    record = json.loads((run.run_dir / "metrics.json").read_text())
+    record["metrics"]["test_acc"] = float("nan")  # as an older version wrote a diverged run
+    (run.run_dir / "metrics.json").write_text(json.dumps(record))
+    assert not run.finished  # launched again, and the trainer refuses the record in one line

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import hydra
@@ -91,3 +94,45 @@ def test_every_broken_rule_is_reported_with_its_full_key(make_cfg):
     assert any(p.startswith("trainer.epochs=0: ") for p in problems)
     assert any(p.startswith("model.group=q4: ") for p in problems)
     assert any(p.startswith("dataset.n_train=0: ") for p in problems)
+
+
+@pytest.mark.parametrize(
+    "override,problem",
+    [
+        ("+trainer.epoch=3", "trainer.epoch: no such setting; the closest is trainer.epochs"),
+        ("+seeds=3", "seeds: no such setting; the closest is seed"),
+        ("+model.some_option=1", "model.some_option: no such setting; the closest is model."),
+        ("+dataset.pad=40", "dataset.pad: no such setting; the closest is dataset.pad_to"),
+    ],
+)
+def test_a_key_no_schema_declares_is_refused_naming_the_closest(make_cfg, override, problem):
+    problems = schema.validate(make_cfg("experiment=table1", override))
+    assert len(problems) == 1 and problems[0].startswith(problem), problems
+
+
+def test_hydras_own_composition_errors_become_one_line(make_cfg):
+    for override, expected in (
+        ("trainer.epoch=3", "trainer.epoch: no such setting; the closest is trainer.epochs"),
+        ("seed=abc", "Error merging override seed=abc: Value 'abc' of type 'str' could not be converted to Integer"),
+        ("dataset=mnist_smaple", "Could not find 'dataset/mnist_smaple' Available options in 'dataset': mnist"),
+    ):
+        with pytest.raises(Exception) as err:
+            make_cfg("experiment=table1", override)
+        line = schema.compose_problem(err.value)
+        assert expected in line and "\n" not in line and "search path" not in line
+
+
+def _readme_example() -> str:
+    text = (CONF.parent / "README.md").read_text()
+    block = text.split("<!-- tested: tests/test_schema.py -->", 1)[1].split("```python\n", 1)[1]
+    return block.split("```", 1)[0]
+
+
+def test_the_readme_composes_a_config_with_nothing_registered_first():
+    """In a fresh interpreter, as in a notebook: no gcnn.schema.register(), no `import gcnn` before compose."""
+    code = _readme_example()
+    assert code.index("compose(") < code.index("from gcnn") and "register" not in code
+    env = {**os.environ, "PYTHONPATH": str(CONF.parent / "src")}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=CONF.parent)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["results/runs/table1/p4cnn/seed=0 5", "[]"]

@@ -3,11 +3,14 @@
 The task (from the data bundle, which the model must match) picks the loss and the meter once; the loop
 has no branch on it. Nothing in the loop waits for the device: the loss and the meters accumulate on it,
 and the host reads them every `trainer.log_every` steps for a live progress bar and once per epoch.
+Those reads also check that the loss is finite (NaN and inf stay in the running sum), so a diverged run stops
+at the next read with `NonFinite`, not with a result; the evaluation checks the model's outputs the same way.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -20,6 +23,10 @@ from gcnn.data.bundle import DataBundle
 from gcnn.metrics import AccuracyMeter, SegmentationMeter
 
 log = logging.getLogger("gcnn.train")
+
+
+class NonFinite(ArithmeticError):
+    """The loss or the model's outputs became NaN or infinite: the run diverged and has no result."""
 
 
 def _cross_entropy(logits, labels):
@@ -56,9 +63,12 @@ def train_one_epoch(model, optimizer, data: DataBundle, cfg, epoch: int, device)
         batches = batches[: int(tcfg.limit_train_batches)]
     meter = task.meter() if task.train_meter else None
     loss_sum = torch.zeros((), dtype=_accumulator_dtype(device), device=device)
+    # The first step whose loss was not finite (0: none yet), kept on the device: read only when the sum is not.
+    first_bad = torch.zeros((), dtype=torch.int64, device=device)
     bar = Progress(f"epoch {epoch + 1}/{tcfg.epochs}", len(batches), tcfg.progress, int(tcfg.log_every))
     seen, start = 0, time.perf_counter()
-    for idx in batches:
+    where = lambda: f"epoch {epoch + 1}/{tcfg.epochs}, step {int(first_bad)}/{len(batches)}"  # noqa: E731
+    for step, idx in enumerate(batches, 1):
         x, y = x_all[idx], y_all[idx]
         if data.augment is not None:
             x, y = data.augment(x, y, gen)
@@ -70,12 +80,15 @@ def train_one_epoch(model, optimizer, data: DataBundle, cfg, epoch: int, device)
         loss.backward()
         optimizer.step()
         loss_sum += loss.detach().to(loss_sum.dtype) * len(idx)
+        first_bad = torch.where(first_bad > 0, first_bad, (~torch.isfinite(loss.detach())).long() * step)
         seen += len(idx)
         if meter is not None:
             meter.update(logits, y)
         if bar.tick():  # a live bar reads the device every log_every steps; a silent one never does
-            bar.show({"loss": loss_sum.item() / seen, **_acc(meter)}, seen / (time.perf_counter() - start))
-    row = {"epoch": epoch + 1, "train_loss": loss_sum.item() / seen}  # the epoch's one host read
+            loss_now = _finite(loss_sum.item() / seen, "the training loss", where, tcfg)
+            bar.show({"loss": loss_now, **_acc(meter)}, seen / (time.perf_counter() - start))
+    train_loss = _finite(loss_sum.item() / seen, "the training loss", where, tcfg)  # the epoch's one host read
+    row = {"epoch": epoch + 1, "train_loss": train_loss}
     row["seconds"] = time.perf_counter() - start
     row["images_per_s"] = seen / row["seconds"]
     if meter is not None:
@@ -98,13 +111,33 @@ def evaluate(model, data: DataBundle, tcfg, device) -> dict:
         if tcfg.limit_eval_batches:
             chunks = chunks[: int(tcfg.limit_eval_batches)]
         meter = task.meter()
+        finite = torch.ones((), dtype=torch.bool, device=device)  # all outputs finite so far, read once per split
         for idx in chunks:
             x, y = to_device(x_all[idx], device, tcfg), y_all[idx].to(device)
             with autocast(device, tcfg.bf16):
                 logits = model(x)
+            finite &= torch.isfinite(logits).all()
             meter.update(logits.float(), y)
+        if not finite.item():  # NaN outputs still give an accuracy (argmax picks a class): not a result
+            raise NonFinite(f"the model's outputs on {split} are not finite: {_advice(tcfg)}")
         metrics.update({f"{split}_{k}": float(v) for k, v in meter.compute().items() if k != "n"})
+    for key, value in metrics.items():
+        _finite(value, key, lambda: "the final evaluation", tcfg)
     return metrics
+
+
+def _finite(value: float, what: str, where: Callable[[], str], tcfg) -> float:
+    """`value`, or NonFinite naming what went non-finite and where (`where()` is read only then)."""
+    if not math.isfinite(value):
+        raise NonFinite(f"{what} is {value} at {where()}: {_advice(tcfg)}")
+    return value
+
+
+def _advice(tcfg) -> str:
+    return (
+        f"the training diverged, so the run has no result (failed.json); try a smaller trainer.lr (now {tcfg.lr:g}) "
+        "with trainer.force=true"
+    )
 
 
 # ----------------------------------------------------------------------------------------------- device

@@ -31,8 +31,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from gcnn import projection
-from gcnn.specs import experiment_of, runs_of
+from gcnn import projection, rundir
+from gcnn.specs import experiment_of, parse_seeds, runs_of
 
 CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
@@ -64,12 +64,11 @@ class Run:
 
     @property
     def finished(self) -> bool:
-        """Finished with these settings: a record made with other settings is not (the trainer refuses it)."""
-        if not (self.run_dir / "metrics.json").exists():
-            return False
-        from gcnn import rundir
-
+        """Finished with these settings: a record made with other settings, or one that is not a finished run's
+        (a diverged run's NaN, a damaged file), is not (the trainer refuses it in one line)."""
         try:
+            if rundir.read_metrics(self.run_dir) is None:
+                return False
             rundir.check_identity(self.run_dir, self.config())
             return True
         except rundir.RunDirError:
@@ -92,8 +91,6 @@ class Run:
         """The epochs this run has finished so far (its checkpoint), [] when none."""
         if not (self.run_dir / "checkpoint.pt").exists():
             return []
-        from gcnn import rundir
-
         try:
             return list(rundir.load_checkpoint(self.run_dir, "cpu")["history"])
         except Exception:  # an unreadable checkpoint is the trainer's to report; project from scratch
@@ -274,6 +271,21 @@ def execute(
     return outcome
 
 
+def check_first_runs(runs: list[Run]) -> None:
+    """Compose and check the first run of each table as the trainer will (Hydra's types, then the schemas' rules),
+    so that a bad ARGS, CLS_ARGS or SEG_ARGS is one line before anything is launched, not a failure per run."""
+    from gcnn import schema
+
+    for table in dict.fromkeys(r.table for r in runs):
+        first = next(r for r in runs if r.table == table)
+        try:
+            problems = schema.validate(first.config())
+        except Exception as err:  # Hydra's composition errors: an unknown key or option, a wrong type
+            problems = [schema.compose_problem(err)]
+        if problems:
+            raise UsageError(f"{first}: {problems[0]} (python -m gcnn.train {' '.join(first.overrides)})")
+
+
 def dry_run(runs: list[Run], rates: dict[str, float]) -> None:
     """The run list in launch order with each run's projected hours, then the hours per table and seed."""
     hours = {}
@@ -317,16 +329,6 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _int_list(text: str, what: str) -> list[int]:
-    try:
-        values = [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        raise UsageError(f"{what}={text!r} must be comma-separated integers, e.g. 0,1,2") from None
-    if not values:
-        raise UsageError(f"{what} is empty; give e.g. 0,1,2")
-    return values
-
-
 def parse(argv=None) -> argparse.Namespace:
     p = _Parser(description=__doc__.splitlines()[0])
     p.add_argument("--results-dir", default="results/full", help="paths.results_dir of the runs (RESULTS)")
@@ -342,7 +344,10 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--dry-run", action="store_true", help="print the run list in launch order and exit")
     ns = p.parse_args(argv)
 
-    ns.seeds = _int_list(ns.seeds, "SEEDS")
+    try:
+        ns.seeds = parse_seeds(ns.seeds, "SEEDS")
+    except ValueError as err:
+        raise UsageError(str(err)) from None
     ns.tables = [t.strip() for t in ns.tables.split(",") if t.strip()]
     bad = [t for t in ns.tables if t not in PROTOCOL]
     if bad or not ns.tables:
@@ -374,10 +379,25 @@ def main(argv=None) -> int:
         return 2
     results_dir = Path(ns.results_dir)
     runs = plan(results_dir, ns.seeds, ns.tables, ns.models, ns.cls_args, ns.seg_args, ns.args)
-    rates = machine_rates(run_threads(ns.args), ns.jobs)
+    rates = ns.rates = machine_rates(run_threads(ns.args), ns.jobs)
+    try:
+        check_first_runs(runs)
+        if not ns.dry_run:
+            rundir.check_results_dir(results_dir)
+    except (UsageError, rundir.RunDirError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     if ns.dry_run:
         dry_run(runs, rates)
         return 0
+    try:
+        return _reproduce(runs, results_dir, ns)
+    except KeyboardInterrupt:  # the runs under way got the same Ctrl-C and said what they saved
+        print("interrupted: finished runs and epochs are kept; the same command continues", file=sys.stderr)
+        return 130
+
+
+def _reproduce(runs: list[Run], results_dir: Path, ns: argparse.Namespace) -> int:
     budget = "no budget" if ns.budget_s is None else f"budget {ns.budget_s / 60:g} min"
     print(
         f"[reproduce] {len(runs)} runs in {results_dir}, {sum(r.finished for r in runs)} finished; "
@@ -385,7 +405,7 @@ def main(argv=None) -> int:
         flush=True,
     )
 
-    outcome = execute(runs, ns.budget_s, ns.jobs, rates=rates)  # the budget counts from the first launch
+    outcome = execute(runs, ns.budget_s, ns.jobs, rates=ns.rates)  # the budget counts from the first launch
     aggregate(results_dir, ns.tables, ns.seeds, ns.command)
 
     finished = sum(r.finished for r in runs)

@@ -1,4 +1,5 @@
-"""A run directory and what it holds: identity, atomic writes, checkpoints, archiving.
+"""A run directory and what it holds: identity, one process at a time, records, atomic writes, checkpoints,
+archiving.
 
 Every run owns `<results>/runs/<experiment>/<run>/seed=<seed>/`. The directory belongs to one resolved
 config (`config.yaml`): a finished run is skipped, and a checkpoint resumed, only when the requested config
@@ -10,9 +11,14 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
+import math
 import os
 import shutil
+import socket
+import threading
 import time
+import uuid
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -32,8 +38,12 @@ IGNORED = (
     "trainer.stop_at",
     "hydra",
 )
-# Files of a run that are records of launches, not results: they stay when a run is archived or refused.
-LAUNCH_FILES = (".hydra", "train.log", "previous")
+#: The lock of a run directory while a process works in it (RunLock).
+LOCK = "run.lock"
+# Files of a run that are records of launches (and the lock), not results: they stay when a run is archived or
+# refused.
+LAUNCH_FILES = (".hydra", "train.log", "previous", LOCK)
+log = logging.getLogger("gcnn.train")
 
 
 class RunDirError(RuntimeError):
@@ -96,6 +106,20 @@ def load_config(run_dir: Path) -> dict:
 _FORCE = "trainer.force=true archives the run and starts it again"
 
 
+def check_results_dir(results_dir) -> None:
+    """RunDirError unless runs can be written under `results_dir` (created when missing)."""
+    path = Path(results_dir)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise RunDirError(
+            f"paths.results_dir={results_dir} cannot be created ({err.strerror or type(err).__name__}): "
+            "choose a folder you can write to"
+        ) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise RunDirError(f"paths.results_dir={results_dir} is not writable: choose a folder you can write to")
+
+
 # ----------------------------------------------------------------------------------------------- state
 def has_results(run_dir: Path) -> bool:
     """True when the directory holds anything besides the records of launches (a run that failed before it
@@ -105,13 +129,60 @@ def has_results(run_dir: Path) -> bool:
 
 
 def read_metrics(run_dir: Path) -> dict | None:
+    """The run's metrics.json (None when absent); RunDirError, one line naming the file, when it is unreadable
+    or not a record of a finished run (`record_problem`)."""
     path = Path(run_dir) / "metrics.json"
     if not path.exists():
         return None
     try:
-        return json.loads(path.read_text())
+        record = json.loads(path.read_text())
     except (OSError, ValueError) as err:
         raise RunDirError(f"{path} is unreadable ({type(err).__name__}): {_FORCE}") from None
+    problem = record_problem(record)
+    if problem:
+        raise RunDirError(f"{path} is not a finished run's record ({problem}): {_FORCE}")
+    return record
+
+
+# What metrics.json must hold for a finished run to count (the keys the aggregator reads, with their types);
+# `metrics` maps each metric's name to a finite number. A record with NaN is a diverged run, never a result.
+RECORD_KEYS = {
+    "seed": (int, "an integer"),
+    "params": (int, "an integer"),
+    "epochs": (int, "an integer"),
+    "train_seconds": ((int, float), "a number"),
+    "dataset": (str, "a string"),
+    "device": (str, "a string"),
+    "synthetic": (bool, "true or false"),
+    "metrics": (dict, "an object"),
+}
+
+
+def record_problem(record) -> str | None:
+    """What is wrong with the content of a metrics.json, in a few words; None for a valid record."""
+    if not isinstance(record, dict):
+        return f"{_short(record)}, not a JSON object"
+    for key, (kind, described) in RECORD_KEYS.items():
+        if key not in record:
+            return f'no "{key}"'
+        value = record[key]
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+            return f'"{key}" is {_short(value)}, not {described}'
+        if isinstance(value, float) and not math.isfinite(value):
+            return f'"{key}" is {value}'
+    if not record["metrics"]:
+        return '"metrics" is empty'
+    for name, value in record["metrics"].items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f'metric "{name}" is {_short(value)}, not a number'
+        if not math.isfinite(value):
+            return f'metric "{name}" is {value}: the run diverged'
+    return None
+
+
+def _short(value) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def load_checkpoint(run_dir: Path, device) -> dict | None:
@@ -148,13 +219,136 @@ def remove_if_unused(run_dir: Path, stop_at: Path) -> None:
     if not run_dir.is_dir() or has_results(run_dir):
         return
     launches = list((run_dir / ".hydra").glob("*")) if (run_dir / ".hydra").is_dir() else []
-    if len(launches) > 1 or (run_dir / "previous").exists():
-        return  # earlier launches left their records: keep them
+    if len(launches) > 1 or (run_dir / "previous").exists() or (run_dir / LOCK).exists():
+        return  # earlier launches left their records, or another process works here: keep them
     shutil.rmtree(run_dir, ignore_errors=True)
     parent, stop_at = run_dir.parent, Path(stop_at).resolve()
     while parent.resolve() != stop_at and stop_at in parent.resolve().parents and not any(parent.iterdir()):
         parent.rmdir()
         parent = parent.parent
+
+
+# ----------------------------------------------------------------------------------------------- lock
+#: How often a running process touches its lock, and after how long without a touch a lock is presumed dead.
+HEARTBEAT_S = 30
+STALE_AFTER_S = 600
+
+
+class RunLock:
+    """One process at a time in a run directory, for as long as it runs (`with RunLock(run_dir): ...`).
+
+    `run.lock` is created with O_CREAT | O_EXCL, which is atomic on a local disk and on NFS v3 and later, and
+    holds the holder's host, pid, start time and a random token; a daemon thread touches it every HEARTBEAT_S
+    seconds (its modification time is the heartbeat). A second process finds it and refuses in one line naming
+    the holder. A lock is stale, and is taken over with a log line, when its holder ran on this host and its pid
+    is gone (a killed run), or when its heartbeat is older than STALE_AFTER_S (a holder on another host: a job
+    requeued on another node, a lost node; the hosts' clocks must agree within minutes).
+    """
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / LOCK
+        self.info = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time()}
+        self.info["token"] = uuid.uuid4().hex
+        self._stop = threading.Event()
+        self._beat: threading.Thread | None = None
+
+    def __enter__(self) -> RunLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while not self._create():
+            holder = _read_lock(self.path)
+            if holder is None:
+                continue  # released between our two calls: try again
+            stale = _stale(holder)
+            if not stale:
+                raise RunDirError(
+                    f"{self.path.parent} is in use by {_holder(holder)}: wait until it ends (a second process "
+                    f"would mix its files with that run's); a lock whose holder died is taken over on the next "
+                    f"launch, at once on the same host, after {STALE_AFTER_S // 60} min without heartbeat from "
+                    f"another host ({self.path})"
+                )
+            self._take_over(holder, stale)
+        self._beat = threading.Thread(target=self._heartbeat, name="gcnn-run-lock", daemon=True)
+        self._beat.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._beat is not None:
+            self._beat.join()
+        if (_read_lock(self.path) or {}).get("token") == self.info["token"]:  # never remove a lock taken over
+            self.path.unlink(missing_ok=True)
+
+    def _create(self) -> bool:
+        try:
+            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(self.info) + "\n")
+        return True
+
+    def _take_over(self, holder: dict, why: str) -> None:
+        """Move the stale lock aside and delete it; only the process whose rename succeeds does, and if a fresh
+        lock was moved by mistake (created between our read and our rename) it is put back."""
+        aside = self.path.with_name(f"{LOCK}.{self.info['token']}")
+        try:
+            os.rename(self.path, aside)
+        except FileNotFoundError:
+            return  # another process moved it first; the caller tries to create the lock again
+        moved = _read_lock(aside) or {}
+        if moved.get("token") != holder.get("token"):
+            try:
+                os.link(aside, self.path)  # unlike rename, never replaces a lock created meanwhile
+            except OSError:
+                pass
+            aside.unlink(missing_ok=True)
+            return
+        aside.unlink(missing_ok=True)
+        log.warning("%s: took over the stale lock of %s (%s)", self.path.parent, _holder(holder), why)
+
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            try:
+                os.utime(self.path)
+            except OSError:  # a shared filesystem that is briefly away: the next beat tries again
+                pass
+
+
+def _read_lock(path: Path) -> dict | None:
+    """The lock's holder ({} when the file is there but unreadable, e.g. being written), None when absent."""
+    try:
+        age = time.time() - path.stat().st_mtime
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return {"age": 0.0}
+    try:
+        holder = json.loads(text)
+    except ValueError:
+        holder = {}
+    return {**holder, "age": age} if isinstance(holder, dict) else {"age": age}
+
+
+def _stale(holder: dict) -> str | None:
+    """Why the lock of `holder` is stale, or None when its holder may still be running."""
+    if holder["age"] > STALE_AFTER_S:
+        return f"no heartbeat for {holder['age'] / 60:.0f} min"
+    if holder.get("host") == socket.gethostname() and isinstance(holder.get("pid"), int):
+        try:
+            os.kill(holder["pid"], 0)
+        except ProcessLookupError:
+            return "its process is gone"
+        except OSError:  # exists, but belongs to someone else
+            pass
+    return None
+
+
+def _holder(holder: dict) -> str:
+    if "pid" not in holder:
+        return "another process (its lock file is being written)"
+    since = time.strftime("%Y-%m-%d %H:%M", time.localtime(holder.get("started", 0)))
+    return f"pid {holder['pid']} on host {holder.get('host', '?')} (since {since}, heartbeat {holder['age']:.0f} s ago)"
 
 
 # ----------------------------------------------------------------------------------------------- writes

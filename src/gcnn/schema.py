@@ -1,23 +1,29 @@
 """The settings' schemas: one dataclass per config group, registered in Hydra's ConfigStore.
 
-Each group's base file names its schema first in its `defaults:` list (`- trainer_schema`), so Hydra checks
-types at compose time (`trainer.lr=abc` fails there, with Hydra's message). What a type cannot say (a range,
-a choice, a pattern) is written once, as field metadata, and checked for every setting by `validate`, which
-the trainer calls before it writes anything. A bad value gives one line: `trainer.epochs=-1: must be >= 1`.
+Each group's base file names its schema first in its `defaults:` list (`- /trainer_schema@_here_`), so Hydra
+checks types at compose time (`trainer.lr=abc` fails there, with Hydra's message). The schemas are stored at
+the top of the ConfigStore, not in the groups, so that they are never offered as a group's option
+(`model=classifier_schema`). What a type cannot say (a range, a choice, a pattern, a key that no schema knows:
+`+trainer.epoch=3`) is written once, as field metadata, and checked for every setting by `validate`, which the
+trainer calls before it writes anything. A bad value gives one line: `trainer.epochs=-1: must be >= 1`.
 
-`register()` is called where configs are composed (`gcnn.train`, the tests' compose fixture); it also
-registers the `gcnn.plus_if` resolver that `conf/train.yaml` uses.
+`register()` stores them, and the `gcnn.plus_if` resolver that `conf/train.yaml` uses. Hydra calls it itself
+through the plugin `hydra_plugins/gcnn_schemas` (found wherever gcnn is installed or src/ is on the path), so
+`hydra.compose` on conf/ works from a notebook or any script with nothing imported first.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
 from gcnn.harmonic import FILTER_BASES
 
@@ -114,7 +120,7 @@ class MnistConf:
     rotate_test: bool = False
     rotation_seed: int = setting(0, ge=0)
     rotation_mode: str = setting("bilinear", choices=("bilinear", "nearest"))
-    pad_to: int | None = setting(33, ge=28)
+    pad_to: int | None = setting(33, ge=28, le=128)  # beyond 128 the images are mostly border
     pad_mode: str = setting("edge", choices=("edge", "zeros"))
     transformed_test: bool = True
     transformed_seed: int = setting(1234, ge=0)
@@ -174,7 +180,7 @@ class TrainConf:
     run_dir: str = MISSING
 
 
-SCHEMAS = {  # (group, name) -> schema; the group's base yaml lists `name` first in its defaults
+SCHEMAS = {  # (group, name) -> schema; the group's base yaml lists `/name@_here_` first in its defaults
     ("trainer", "trainer_schema"): TrainerConf,
     ("logger", "logger_schema"): LoggerConf,
     ("paths", "paths_schema"): PathsConf,
@@ -190,8 +196,8 @@ def register() -> None:
     """Store every schema in Hydra's ConfigStore and register the resolvers conf/ uses (idempotent)."""
     store = ConfigStore.instance()
     store.store(name="train_schema", node=TrainConf)
-    for (group, name), node in SCHEMAS.items():
-        store.store(group=group, name=name, node=node)
+    for (_, name), node in SCHEMAS.items():
+        store.store(name=name, node=node)  # no group: not an option of one
     if not OmegaConf.has_resolver("gcnn.plus_if"):
         OmegaConf.register_new_resolver("gcnn.plus_if", _plus_if)
 
@@ -232,6 +238,9 @@ def _walk(node: DictConfig, prefix: str, problems: list[str]) -> None:
     fields = {f.name: f for f in dataclasses.fields(schema)} if dataclasses.is_dataclass(schema) else {}
     for key in node.keys():
         path = f"{prefix}{key}"
+        if fields and key not in fields and path != "hydra":  # added with `+`, which Hydra lets past a schema
+            problems.append(_unknown(path, prefix, fields, schema))
+            continue
         if OmegaConf.is_missing(node, key):
             problems.append(f"{path} is not set: give it a value on the command line ({path}=...)")
             continue
@@ -242,6 +251,29 @@ def _walk(node: DictConfig, prefix: str, problems: list[str]) -> None:
             message = check(value, fields[key].metadata)
             if message:
                 problems.append(f"{path}={_show(value)}: {message}")
+
+
+def compose_problem(err: Exception) -> str:
+    """One line for an error Hydra raised while composing (its own message spans several): a key no schema knows
+    is named with its closest, as `validate` does; other errors keep Hydra's words, minus the search path."""
+    cause = err.__cause__
+    key, kind = getattr(cause, "full_key", None), getattr(cause, "object_type", None)
+    if isinstance(cause, (ConfigAttributeError, ConfigKeyError)) and key and dataclasses.is_dataclass(kind):
+        prefix = key.rpartition(".")[0]
+        return _unknown(key, prefix + "." if prefix else "", {f.name: f for f in dataclasses.fields(kind)}, kind)
+    text = str(err).split("Config search path:")[0]
+    line = " ".join(part.strip() for part in text.splitlines() if part.strip())
+    return f"{line}: {str(cause).splitlines()[0]}" if cause is not None and str(cause) else line
+
+
+def _unknown(path: str, prefix: str, fields: dict, schema: type) -> str:
+    """`trainer.epoch: no such setting; the closest is trainer.epochs (...)`: always names the closest key."""
+    key = path[len(prefix) :]
+    closest = difflib.get_close_matches(key, fields, n=1, cutoff=0.0) or sorted(fields)[:1]
+    return (
+        f"{path}: no such setting; the closest is {prefix}{closest[0]} (every setting of "
+        f"{prefix.rstrip('.') or 'the run'} is in gcnn.schema.{schema.__name__})"
+    )
 
 
 _BOUNDS = (
@@ -256,6 +288,8 @@ def check(value, rules: dict) -> str | None:
     """What is wrong with `value` under `rules`, or None. The one place where the error text is written."""
     if value is None:
         return None  # Optional fields: None means "not set" (type checks already happened in Hydra)
+    if isinstance(value, float) and not math.isfinite(value):  # `trainer.lr=inf` passes every bound
+        return "must be a finite number"
     if "choices" in rules and value not in rules["choices"]:
         return "must be one of " + ", ".join(_show(c) for c in rules["choices"])
     if "pattern" in rules and not re.fullmatch(rules["pattern"], str(value)):

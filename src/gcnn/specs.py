@@ -124,6 +124,18 @@ def experiment_of(table: str, protocol: str = "run") -> str:
     return WRITTEN_EXPERIMENTS.get(table, as_run) if protocol == "written" else as_run
 
 
+def parse_seeds(text: str, what: str = "SEEDS") -> list[int]:
+    """`0,1,2` -> [0, 1, 2]; ValueError with one line naming `what` for anything else (the make variable, or the
+    option, that the text came from)."""
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        seeds = None
+    if not seeds or any(s < 0 for s in seeds):
+        raise ValueError(f"{what}={text!r} must be comma-separated integers >= 0, e.g. 0,1,2")
+    return seeds
+
+
 def study_reference() -> pd.DataFrame:
     """The study's own figures: the only place they live."""
     with resources.files("gcnn.reference").joinpath("study_results.csv").open() as f:

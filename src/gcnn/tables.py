@@ -5,7 +5,9 @@ Reads every `runs/<experiment>/<model>/seed=<seed>/metrics.json` under the resul
 beside ours (from the one reference file, `gcnn/reference/study_results.csv`), parameters and training time,
 then the runs that are missing, failed or unfinished, and the data and epochs used. A partial sweep gives a
 partial table, never a crash. Runs of one row are averaged only when their settings (`config.yaml`) are equal
-apart from the seed; otherwise the row stays empty and the runs are listed as a problem under the table.
+apart from the seed; otherwise the row stays empty and the runs are listed as a problem under the table. A
+metrics.json that is not a finished run's record (`gcnn.rundir.record_problem`: the wrong shape, or a NaN of a
+run that diverged) is never averaged; it is listed under the table too.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from pathlib import Path
 import pandas as pd
 
 from gcnn import claims
-from gcnn.rundir import IGNORED, differences, flat_settings
-from gcnn.specs import PROTOCOLS, TABLES, TableSpec, experiment_of, study_reference
+from gcnn.rundir import IGNORED, RunDirError, differences, flat_settings, read_metrics
+from gcnn.specs import PROTOCOLS, TABLES, TableSpec, experiment_of, parse_seeds, study_reference
 
 # What may differ between the runs of one row: what cannot change a result, and the seed.
 ROW_IGNORED = (*IGNORED, "seed", "dataset.augment_seed")
@@ -32,26 +34,26 @@ def collect_runs(results_dir: Path, experiment: str) -> tuple[pd.DataFrame, list
     records, problems = [], []
     for run_dir in sorted(root.glob("*/seed=*")):
         name, seed = run_dir.parent.name, run_dir.name.split("=", 1)[1]
-        metrics_file = run_dir / "metrics.json"
-        if metrics_file.exists():
+        if (run_dir / "metrics.json").exists():
             try:
-                data = json.loads(metrics_file.read_text())
-                records.append(
-                    {
-                        **{k: v for k, v in data.items() if k not in ("metrics", "provenance")},
-                        **data["metrics"],
-                        "run": name,
-                        "machine": data.get("machine", "machine not recorded"),
-                        "input_size": _input_size(run_dir),
-                        "settings": _settings(run_dir),
-                    }
-                )
-            except (json.JSONDecodeError, KeyError) as err:
-                problems.append({"model": name, "seed": seed, "status": f"unreadable metrics.json ({err})"})
+                data = read_metrics(run_dir)
+            except RunDirError as err:
+                problems.append({"model": name, "seed": seed, "status": f"not averaged: {err}"})
+                continue
+            records.append(
+                {
+                    **{k: v for k, v in data.items() if k not in ("metrics", "provenance")},
+                    **data["metrics"],
+                    "run": name,
+                    "machine": data.get("machine", "machine not recorded"),
+                    "input_size": _input_size(run_dir),
+                    "settings": _settings(run_dir),
+                }
+            )
         elif (run_dir / "failed.json").exists():
             try:
-                error = json.loads((run_dir / "failed.json").read_text()).get("error", "?")
-            except json.JSONDecodeError:
+                error = json.loads((run_dir / "failed.json").read_text())["error"]
+            except (OSError, ValueError, TypeError, KeyError):  # damaged, or not the trainer's shape
                 error = "failed.json unreadable"
             problems.append({"model": name, "seed": seed, "status": f"failed: {error}"})
         else:
@@ -116,9 +118,9 @@ def _input_size(run_dir: Path) -> str:
     """The image size the run trained on, from its data_info.json ('?' when unknown)."""
     try:
         info = json.loads((run_dir / "data_info.json").read_text())
-    except (OSError, json.JSONDecodeError):
+        size = info.get("size") or info.get("pad_to") or 28
+    except (OSError, ValueError, AttributeError):
         return "?"
-    size = info.get("size") or info.get("pad_to") or 28
     return f"{size}×{size}"
 
 
@@ -247,6 +249,8 @@ def build_table(
         raise SystemExit(f"error: unknown table {name!r}; choose one of {', '.join(TABLES)}")
     spec = TABLES[name]
     results_dir = Path(results_dir)
+    if not results_dir.is_dir():  # a typo must not give a table of missing runs in a new folder
+        raise SystemExit(f"error: {results_dir} is not a folder: give --results-dir the paths.results_dir of the runs")
     protocol = protocol or protocol_of(name, results_dir)
     runs, problems = collect_runs(results_dir, experiment_of(name, protocol))
     runs, mixed = split_mixed_rows(runs)
@@ -260,10 +264,14 @@ def build_table(
         (n, s) for _, n in spec.rows for s in expected_seeds if (n, s) not in done and (n, str(s)) not in reported
     ]
     command = command or " ".join(["python -m gcnn.tables", *sys.argv[1:]])
-    results_dir.mkdir(parents=True, exist_ok=True)
     out = results_dir / f"{name}.md"
-    out.write_text(render_markdown(spec, table, runs, problems, missing, command))
-    table.to_csv(results_dir / f"{name}.csv", index=False)
+    try:
+        out.write_text(render_markdown(spec, table, runs, problems, missing, command))
+        table.to_csv(results_dir / f"{name}.csv", index=False)
+    except OSError as err:
+        raise SystemExit(
+            f"error: cannot write {name} into {results_dir} ({err.strerror or err}): choose a folder you can write to"
+        ) from None
     return out
 
 
@@ -281,7 +289,10 @@ def main(argv=None) -> None:
         "differs); default: the one the results directory holds",
     )
     args = parser.parse_args(argv)
-    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
+    try:
+        seeds = parse_seeds(args.seeds, "--seeds") if args.seeds else None
+    except ValueError as err:
+        parser.exit(2, f"error: {err}\n")
     for name in args.tables:
         out = build_table(name, Path(args.results_dir), seeds, args.command, args.protocol)
         print(out.read_text())

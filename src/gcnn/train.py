@@ -4,7 +4,9 @@ Every run owns `results/runs/<experiment>/<run>/seed=<seed>/` (see `gcnn.rundir`
 before anything is written; a checkpoint is written after every epoch and the same command resumes from it;
 a finished run is skipped. Both only when the stored settings equal the requested ones; otherwise the run
 stops with one line. `trainer.force=true` moves whatever the directory holds to `previous/<time>/` and
-starts again, so nothing a run wrote is ever lost.
+starts again, so nothing a run wrote is ever lost. One process at a time works in a run directory
+(`rundir.RunLock`). A run whose loss or outputs become NaN or infinite ends with failed.json, not a result;
+Ctrl-C and SIGTERM stop it with one line, its finished epochs saved for the same command to resume.
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ import dataclasses
 import logging
 import os
 import random
+import signal
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -22,11 +27,12 @@ import hydra
 import numpy as np
 import torch
 from hydra.errors import CompactHydraException
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from gcnn import projection, provenance, rundir, schema
 from gcnn.data.bundle import DataBundle, DataError
-from gcnn.engine import evaluate, prepare, train_one_epoch
+from gcnn.engine import NonFinite, evaluate, prepare, train_one_epoch
 from gcnn.models import count_parameters
 from gcnn.tracking import make_tracker
 
@@ -39,7 +45,7 @@ class ConfigError(ValueError):
     """A setting that cannot work; the message names the setting and what to use instead."""
 
 
-USER_ERRORS = (DataError, ConfigError, rundir.RunDirError)
+USER_ERRORS = (DataError, ConfigError, rundir.RunDirError, NonFinite)
 #: Exit status of a run that stopped at trainer.stop_at with epochs left (EX_TEMPFAIL: try again later).
 PAUSED_EXIT = 75
 
@@ -48,17 +54,27 @@ class Paused(Exception):
     """The next epoch would end after trainer.stop_at: the run stops with its last epoch saved."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, or SIGTERM (a cluster's time limit): the run stops with its finished epochs saved."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.signum = signum
+
+
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def main(cfg: DictConfig) -> dict | None:
     try:
-        return run(cfg)
+        with _sigterm_interrupts():
+            return run(cfg)
     except Paused as stop:
         print(f"paused: {stop}", file=sys.stderr)
         sys.exit(PAUSED_EXIT)
+    except Interrupted as stop:  # a multirun stops here too: the same command resumes it
+        print(f"interrupted: {stop}", file=sys.stderr)
+        sys.exit(128 + stop.signum)
     except USER_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)
-        if isinstance(err, ConfigError):  # refused before it started: leave no directory behind
-            rundir.remove_if_unused(Path(cfg.run_dir), Path(cfg.paths.results_dir))
         if _hydra_mode() == "MULTIRUN":  # the sweep runs its other jobs, then reports the first failure, exit 1
             raise SweepJobRefused(str(err)) from None
         sys.exit(1)
@@ -67,6 +83,48 @@ def main(cfg: DictConfig) -> dict | None:
 class SweepJobRefused(CompactHydraException):
     """A user error inside a multirun job. Hydra prints a compact exception as its message alone, so the
     sweep ends with the job's overrides and this one line instead of a traceback."""
+
+
+class CheckResultsDir(Callback):
+    """Hydra callback (conf/hydra/default.yaml): Hydra creates each job's directory under paths.results_dir
+    before the job runs, so an unusable folder is refused here, once, for a run and for a whole sweep. Hydra
+    turns a callback's exception into a warning, hence the exit."""
+
+    def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        self._check(config)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        self._check(config)
+
+    @staticmethod
+    def _check(config: DictConfig) -> None:
+        try:
+            rundir.check_results_dir(config.paths.results_dir)
+        except rundir.RunDirError as err:
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(1)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the main thread is, like Ctrl-C's KeyboardInterrupt."""
+
+
+@contextmanager
+def _sigterm_interrupts():
+    """SIGTERM (a scheduler's time limit, `kill`) stops the run as Ctrl-C does. Only where SIGTERM still has its
+    default action: a launcher that handles it itself (submitit: requeue) keeps its handler."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+        yield
+        return
+
+    def terminate(signum, frame):
+        raise _Terminated()
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _installed(package: str) -> bool:
@@ -82,6 +140,14 @@ def _hydra_mode() -> str | None:
 
 def run(cfg: DictConfig) -> dict:
     """Train and evaluate as `cfg` says; returns the content of metrics.json."""
+    try:
+        return _run(cfg)
+    except ConfigError:  # refused before it started: leave no directory behind (Hydra's records of it aside)
+        rundir.remove_if_unused(Path(cfg.run_dir), Path(cfg.paths.results_dir))
+        raise
+
+
+def _run(cfg: DictConfig) -> dict:
     problems = schema.validate(cfg)
     if problems:
         raise ConfigError(
@@ -95,26 +161,40 @@ def run(cfg: DictConfig) -> dict:
             "install it (pip install wandb) or run with logger=none"
         )
     run_dir = Path(cfg.run_dir)
-    if rundir.has_results(run_dir):
-        if cfg.trainer.force:
-            log.info("trainer.force=true: earlier files of %s moved to %s", run_dir, rundir.archive(run_dir))
-        else:
-            rundir.check_identity(run_dir, cfg)
-            finished = rundir.read_metrics(run_dir)
-            if finished is not None:
-                log.info("%s is finished with these settings: skipped (trainer.force=true retrains it)", run_dir)
-                return finished
-    try:
-        return _train(cfg, run_dir)
-    except (ConfigError, Paused):
-        raise  # refused before the run started, or stopped in order with its epochs saved
-    except BaseException as err:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        rundir.write_json(run_dir / "failed.json", {"error": f"{type(err).__name__}: {err}", "time": time.time()})
-        raise
+    with rundir.RunLock(run_dir):  # from the first look at the directory to the last write
+        if rundir.has_results(run_dir):
+            if cfg.trainer.force:
+                log.info("trainer.force=true: earlier files of %s moved to %s", run_dir, rundir.archive(run_dir))
+            else:
+                rundir.check_identity(run_dir, cfg)
+                finished = rundir.read_metrics(run_dir)
+                if finished is not None:
+                    log.info("%s is finished with these settings: skipped (trainer.force=true retrains it)", run_dir)
+                    return finished
+        saved = [0]  # epochs saved so far, for the line of an interrupted run
+        try:
+            return _train(cfg, run_dir, saved)
+        except (ConfigError, Paused):
+            raise  # refused before the run started, or stopped in order with its epochs saved
+        except KeyboardInterrupt as err:  # stopped, not failed: the table lists it as unfinished
+            raise _interrupted(err, run_dir, saved[0], int(cfg.trainer.epochs)) from None
+        except BaseException as err:
+            rundir.write_json(run_dir / "failed.json", {"error": f"{type(err).__name__}: {err}", "time": time.time()})
+            raise
 
 
-def _train(cfg: DictConfig, run_dir: Path) -> dict:
+def _interrupted(err: KeyboardInterrupt, run_dir: Path, saved: int, epochs: int) -> Interrupted:
+    signum = signal.SIGTERM if isinstance(err, _Terminated) else signal.SIGINT
+    where = f"at epoch {saved + 1}/{epochs}" if saved < epochs else "in its final evaluation"
+    kept = (
+        f"epochs 1-{saved} are saved and the same command resumes from them"
+        if saved
+        else ("no epoch was finished; the same command starts it again")
+    )
+    return Interrupted(f"{run_dir} stopped by {signal.Signals(signum).name} {where}: {kept}", signum)
+
+
+def _train(cfg: DictConfig, run_dir: Path, saved: list[int]) -> dict:
     tcfg = cfg.trainer
     seed_everything(int(cfg.seed), bool(tcfg.deterministic))
     if tcfg.num_threads:
@@ -151,6 +231,7 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict:
         torch.set_rng_state(state["torch_rng"])
         start_epoch, history = state["epoch"], state["history"]
         log.info("resuming %s from epoch %d", run_dir, start_epoch)
+    saved[0] = start_epoch
 
     params, epochs = count_parameters(model), int(tcfg.epochs)
     origin = provenance.collect(num_threads=torch.get_num_threads())
@@ -172,6 +253,7 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict:
                 "history": history,
             }
             rundir.save_checkpoint(state, run_dir / "checkpoint.pt")
+            saved[0] = epoch + 1
         metrics = evaluate(step_model, data, tcfg, device)
         tracker.summary(metrics)
         tracker.log({f"final/{k}": v for k, v in metrics.items()}, step=epochs)

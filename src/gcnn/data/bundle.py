@@ -50,3 +50,32 @@ def first_line(exc: BaseException) -> str:
     """The first line of an exception's message (its type name when empty), for one-line DataErrors."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this process can still take: Linux's MemAvailable, within a cgroup v2 limit when there
+    is one (a container, a SLURM job); None when the system does not say."""
+    free = None
+    try:
+        with open("/proc/meminfo") as f:
+            free = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError):
+        pass
+    try:
+        with open("/sys/fs/cgroup/memory.max") as m, open("/sys/fs/cgroup/memory.current") as c:
+            limit, used = m.read().strip(), int(c.read())
+        if limit != "max":
+            free = min(free if free is not None else int(limit), int(limit) - used)
+    except (OSError, ValueError):
+        pass
+    return free
+
+
+def check_memory(nbytes: int, what: str, fix: str) -> None:
+    """DataError, before anything is allocated, when a dataset needs more memory than the machine has free."""
+    free = available_memory()
+    if free is not None and nbytes > free:
+        raise DataError(
+            f"{what} need about {nbytes / 2**30:.1f} GiB of memory, more than the {max(free, 0) / 2**30:.1f} GiB "
+            f"this machine has free: {fix}"
+        )

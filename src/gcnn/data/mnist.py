@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from gcnn.data.bundle import DataBundle
+from gcnn.data.bundle import DataBundle, check_memory
 from gcnn.data.larochelle import load_larochelle
 from gcnn.data.mnist_idx import load_mnist
 from gcnn.data.mnist_sample import load_mnist_sample
@@ -79,6 +79,12 @@ def build_mnist(
     train_x, train_y, test_x, test_y = raw
     train_x, train_y = train_x[:max_train], train_y[:max_train]
     test_x, test_y = test_x[:max_test], test_y[:max_test]
+    side, n_images = pad_to or 28, len(train_x) + len(test_x) * (2 if transformed_test else 1)
+    check_memory(  # float32 images, and about as much again while they are rotated and padded
+        2 * 4 * side * side * n_images,
+        f"dataset.pad_to={pad_to}: {n_images:,} images of {side}×{side}",
+        "lower dataset.pad_to (the study's is 33) or set dataset.max_train / dataset.max_test",
+    )
 
     def prepare(x: torch.Tensor, rotate: bool, seed: int) -> torch.Tensor:
         x = to_unit_float(x).unsqueeze(1)

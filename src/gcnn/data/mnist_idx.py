@@ -81,9 +81,10 @@ def load_mnist(data_dir, download: bool = True):
             paths = _mnist_paths(raw)
         if paths is None:
             names = ", ".join(f"{stem}.gz" for stem in MNIST_FILES.values())
+            retry = "run again with internet access" if download else "set dataset.download=true with internet access"
             raise DataError(
                 f"MNIST is missing in {raw} ({reason or 'downloaded files not found'}): put {names} there "
-                "(from https://ossci-datasets.s3.amazonaws.com/mnist/) or set dataset.download=true with internet"
+                f"(from https://ossci-datasets.s3.amazonaws.com/mnist/) or {retry}"
             )
     out = [read_idx(paths[k], 2051 if k.endswith("_x") else 2049) for k in MNIST_FILES]
     for x, y, split in ((out[0], out[1], "train"), (out[2], out[3], "test")):

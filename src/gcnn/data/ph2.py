@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from gcnn.data.bundle import DataBundle, DataError, first_line
+from gcnn.data.bundle import DataBundle, DataError, check_memory, first_line
 from gcnn.data.transforms import make_augment, rotations90
 
 IMAGES_DIR = "PH2 Dataset images"
@@ -115,6 +115,16 @@ def resize_pair(image: Image.Image, mask: Image.Image, size: int, where) -> tupl
     return x, m
 
 
+def check_size_fits(n_images: int, n_test: int, size: int) -> None:
+    """Refuse a dataset.size whose tensors would not fit in memory, before any is made: image and mask (4 float32
+    channels) of every case, stacked once more, and the test cases in their four rotations."""
+    check_memory(
+        4 * 4 * size * size * (2 * n_images + 4 * n_test),
+        f"dataset.size={size}: {n_images} cases of {size}×{size}",
+        "lower dataset.size (the study's is 256, or 257 for Table 4)",
+    )
+
+
 def load_ph2_arrays(pairs, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Images float32 (N, 3, size, size) in [0, 1] and masks float32 (N, 1, size, size) in {0, 1} (`resize_pair`)."""
     xs, ms = zip(*(resize_pair(_open(img), _open(msk), size, msk) for _, img, msk in pairs))
@@ -200,6 +210,7 @@ def build_ph2(
     """
     root = Path(data_dir) / folder
     pairs = find_ph2_pairs(root)
+    check_size_fits(len(pairs), n_test, size)
     images, masks = load_ph2_arrays(pairs, size)
     ids = [cid for cid, _, _ in pairs]
     return segmentation_bundle(

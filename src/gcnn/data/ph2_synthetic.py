@@ -19,7 +19,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from gcnn.data.bundle import DataBundle, DataError
-from gcnn.data.ph2 import IMAGES_DIR, resize_pair, segmentation_bundle
+from gcnn.data.ph2 import IMAGES_DIR, check_size_fits, resize_pair, segmentation_bundle
 
 COMPLETE = ".complete"  # written last: its parameters say the tree is whole
 GENERATED = ".synthetic"  # written first: says the tree belongs to this generator and may be rewritten
@@ -139,6 +139,7 @@ def build_ph2_synthetic(
     write_files: also write (once) the tree under `<data_dir>/ph2_synthetic/<params>/PH2Dataset`, e.g. to look
     at the images; `build_ph2` on that folder gives the same tensors.
     """
+    check_size_fits(n_images, n_test, size)
     root = None
     if write_files:
         base = Path(data_dir) / "ph2_synthetic" / f"n{n_images}_{width}x{height}_s{generator_seed}"

@@ -1,7 +1,8 @@
 """Find finished runs in a results folder and load them back: model (eval mode), config and data.
 
 A run is `<results>/runs/<experiment>/<run_name>/seed=<seed>/`; experiment, run name and seed are read from
-that path (never from metrics.json, whose keys may change). A run is *finished* when its metrics.json exists.
+that path (never from metrics.json, whose keys may change). A run is *finished* when its metrics.json is a
+finished run's record (`gcnn.rundir.read_metrics`: not a diverged run's NaN, not a damaged file).
 The model is rebuilt from config.yaml (`hydra.utils.instantiate(cfg.model)`) and given checkpoint["model"];
 the data is built on first use from `cfg.dataset` (optionally with another data_dir) and shared between runs
 whose dataset settings are the same.
@@ -17,7 +18,7 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from gcnn import schema
+from gcnn import rundir, schema
 from gcnn.data.bundle import DataBundle
 
 
@@ -49,6 +50,10 @@ def find_runs(results_dir) -> list[RunRef]:
         run_dir = metrics.parent
         seed = run_dir.name.split("=", 1)[1]
         if (run_dir / "checkpoint.pt").is_file() and (run_dir / "config.yaml").is_file() and seed.lstrip("-").isdigit():
+            try:
+                rundir.read_metrics(run_dir)
+            except rundir.RunDirError:
+                continue  # the tables list it; a figure of a diverged model would show nothing true
             found.append(RunRef(run_dir.parent.parent.name, run_dir.parent.name, int(seed), run_dir))
     return sorted(found, key=lambda r: (r.experiment, r.run, r.seed))
 

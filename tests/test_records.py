@@ -1,0 +1,136 @@
+"""No bogus result: a run whose loss goes NaN or infinite gets failed.json, never metrics.json; a metrics.json
+that is not a finished run's record (the wrong shape, or a NaN written by an older version) is refused in one
+line by the trainer and listed, not averaged, by the aggregator, which still builds the table from the others."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import SAMPLE_RUN, compose_cfg
+
+from gcnn.engine import NonFinite
+from gcnn.rundir import RunDirError
+from gcnn.tables import build_table
+from gcnn.train import run
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = ["trainer.batch_size=16", "trainer.eval_batch_size=32", "trainer.limit_train_batches=2"]
+TINY += ["trainer.limit_eval_batches=1", "trainer.epochs=1", "logger=none"]
+
+
+def _cfg(results: Path, *more: str):
+    return compose_cfg(*SAMPLE_RUN, f"paths.results_dir={results}", *TINY, *more)
+
+
+@pytest.fixture(scope="module")
+def two_seeds(tmp_path_factory) -> Path:
+    """Two finished CNN runs (seeds 0 and 1); tests copy this folder and damage one record."""
+    root = tmp_path_factory.mktemp("finished")
+    for seed in (0, 1):
+        run(_cfg(root, f"seed={seed}"))
+    return root
+
+
+def _row(text: str, label: str) -> str:
+    return next(line for line in text.splitlines() if line.startswith(f"| {label} |"))
+
+
+def test_a_diverged_run_gets_failed_json_not_a_result_and_is_never_skipped(tmp_path):
+    with pytest.raises(NonFinite) as err:
+        run(_cfg(tmp_path, "trainer.lr=1e30", "trainer.epochs=2"))
+    assert "at epoch" in str(err.value) and "step" in str(err.value) and "trainer.lr" in str(err.value)
+    run_dir = tmp_path / "runs/table1/cnn/seed=0"
+    assert not (run_dir / "metrics.json").exists()
+    assert "NonFinite" in json.loads((run_dir / "failed.json").read_text())["error"]
+    with pytest.raises(NonFinite):  # the same command again: not "finished", it diverges again
+        run(_cfg(tmp_path, "trainer.lr=1e30", "trainer.epochs=2"))
+    text = build_table("table1", tmp_path, seeds=[0]).read_text()
+    assert "(n=" not in _row(text, "CNN") and "cnn seed=0: failed: NonFinite: the training loss is nan" in text
+
+
+def test_a_diverged_run_on_the_command_line_is_one_line_and_exit_1(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "HYDRA_FULL_ERROR": ""}
+    cmd = [sys.executable, "-m", "gcnn.train", *SAMPLE_RUN, *TINY, "trainer.lr=1e30", f"paths.results_dir={tmp_path}"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert [line for line in proc.stderr.splitlines() if line.startswith("error: ")] == [
+        proc.stderr.strip().splitlines()[-1]
+    ]
+    assert "the training loss is nan at epoch 1/1, step" in proc.stderr and " done: " not in proc.stderr
+    assert not list(tmp_path.rglob("metrics.json")) and list(tmp_path.rglob("failed.json"))
+
+
+DAMAGED = {
+    "a list": [],
+    "metrics null": {"metrics": None},
+    "a metric as text": {"test_acc": "abc"},
+    "a NaN metric": {"test_acc": float("nan")},
+    "an infinite metric": {"test_acc": float("inf")},
+}
+
+
+def _damage(record_file: Path, how: str) -> None:
+    change = DAMAGED[how]
+    if isinstance(change, list):
+        record_file.write_text(json.dumps(change))
+        return
+    record = json.loads(record_file.read_text())
+    if "metrics" in change:
+        record.update(change)
+    else:
+        record["metrics"].update(change)
+    record_file.write_text(json.dumps(record))  # NaN and Infinity as Python's json writes them
+
+
+@pytest.mark.parametrize("how", DAMAGED)
+def test_the_aggregator_lists_a_bad_record_and_builds_the_table_from_the_others(two_seeds, tmp_path, how):
+    results = tmp_path / "results"
+    shutil.copytree(two_seeds, results)
+    bad = results / "runs/table1/cnn/seed=1/metrics.json"
+    _damage(bad, how)
+    text = build_table("table1", results, seeds=[0, 1]).read_text()
+    good = json.loads((results / "runs/table1/cnn/seed=0/metrics.json").read_text())["metrics"]["test_acc"]
+    assert f"{good * 100:.2f} % (n=1)" in _row(text, "CNN")  # seed 0 alone
+    listed = [line for line in text.splitlines() if line.startswith("- cnn seed=1: ")]
+    assert len(listed) == 1 and "not averaged" in listed[0] and str(bad) in listed[0]
+
+
+@pytest.mark.parametrize("how", DAMAGED)
+def test_the_trainer_refuses_a_bad_record_in_one_line_naming_the_file(two_seeds, tmp_path, how):
+    results = tmp_path / "results"
+    shutil.copytree(two_seeds, results)
+    bad = results / "runs/table1/cnn/seed=1/metrics.json"
+    _damage(bad, how)
+    before = bad.read_bytes()
+    with pytest.raises(RunDirError) as err:
+        run(_cfg(results, "seed=1"))
+    message = str(err.value)
+    assert str(bad) in message and "trainer.force=true" in message and "\n" not in message
+    assert bad.read_bytes() == before  # refused, not overwritten
+
+
+def test_the_tables_command_line_lists_a_nan_record_without_a_traceback(two_seeds, tmp_path):
+    results = tmp_path / "results"
+    shutil.copytree(two_seeds, results)
+    _damage(results / "runs/table1/cnn/seed=0/metrics.json", "a NaN metric")
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    cmd = [sys.executable, "-m", "gcnn.tables", "table1", "--results-dir", str(results), "--seeds", "0,1"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr
+    assert 'metric "test_acc" is nan: the run diverged' in (results / "table1.md").read_text()
+
+
+def test_the_figures_skip_a_run_whose_record_is_not_a_result(two_seeds, tmp_path):
+    from gcnn.figures.runs import find_runs
+
+    results = tmp_path / "results"
+    shutil.copytree(two_seeds, results)
+    assert [r.seed for r in find_runs(results)] == [0, 1]
+    _damage(results / "runs/table1/cnn/seed=1/metrics.json", "a NaN metric")
+    assert [r.seed for r in find_runs(results)] == [0]
