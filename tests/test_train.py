@@ -311,3 +311,23 @@ def test_an_input_size_the_segnet_cannot_pool_exactly_is_one_clear_error(tmp_pat
             )
         )
     assert not (tmp_path / "runs/table3/segnet/seed=0/checkpoint.pt").exists()
+
+
+def test_a_run_pauses_before_its_deadline_and_the_same_command_resumes_it(tmp_path):
+    """trainer.stop_at: the epoch that would end after it does not start; exit 75 with the epochs saved, no
+    failed.json, no metrics.json; the same command without a deadline finishes from the checkpoint."""
+    import time
+
+    cmd = [sys.executable, "-m", "gcnn.train", "experiment=table1", "model=cnn", "dataset=mnist_sample"]
+    cmd += ["trainer=quick", "trainer.epochs=3", "logger=none", f"paths.results_dir={tmp_path}"]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    # epoch 1 always starts; epoch 2 cannot end before a deadline 1 s after launch
+    first = subprocess.run([*cmd, f"trainer.stop_at={time.time() + 1:.0f}"], env=env, capture_output=True, text=True)
+    run_dir = tmp_path / "runs" / "table1" / "cnn" / "seed=0"
+    assert first.returncode == 75, first.stderr[-2000:]
+    assert first.stderr.strip().splitlines()[-1].startswith("paused: ") and "epochs 1-1 are saved" in first.stderr
+    assert (run_dir / "checkpoint.pt").exists() and not (run_dir / "metrics.json").exists()
+    assert not (run_dir / "failed.json").exists()
+    second = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "resuming" in second.stdout + second.stderr and json.loads((run_dir / "metrics.json").read_text())["epochs"] == 3
