@@ -330,4 +330,5 @@ def test_a_run_pauses_before_its_deadline_and_the_same_command_resumes_it(tmp_pa
     assert not (run_dir / "failed.json").exists()
     second = subprocess.run(cmd, env=env, capture_output=True, text=True)
     assert second.returncode == 0, second.stderr[-2000:]
-    assert "resuming" in second.stdout + second.stderr and json.loads((run_dir / "metrics.json").read_text())["epochs"] == 3
+    assert "resuming" in second.stdout + second.stderr
+    assert json.loads((run_dir / "metrics.json").read_text())["epochs"] == 3
