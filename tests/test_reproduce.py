@@ -238,8 +238,9 @@ def test_a_gpu_stint_packs_the_records_a_clone_keeps_and_no_checkpoint(tmp_path)
     ],
 )
 def test_bad_overrides_are_one_line_before_anything_is_launched(args, message, dry, tmp_path, capsys, monkeypatch):
-    launched = []
-    monkeypatch.setattr(reproduce, "launch", lambda run, stop_at=None: launched.append(run) or 1)
+    launched = []  # a check that let the overrides through would reach execute(): record it, launch nothing
+    monkeypatch.setattr(reproduce, "execute", lambda runs, *a, **k: launched.append(runs) or {})
+    monkeypatch.setattr(reproduce, "aggregate", lambda *a, **k: 0)
     results = tmp_path / "full"
     argv = ["--results-dir", str(results), "--tables", "table1,table3", *args, *(["--dry-run"] if dry else [])]
     assert reproduce.main(argv) == 2
