@@ -49,6 +49,7 @@ from hydra import compose, initialize_config_dir
 from gcnn import projection, provenance, schema
 from gcnn.data.bundle import DataBundle
 from gcnn.engine import TASKS, evaluate, prepare, train_one_epoch
+from gcnn.projection import input_shape
 from gcnn.train import CONF_DIR, resolve_device, seed_everything
 
 CLASSIFIERS = ["cnn", "p4cnn", "p6cnn", "p8cnn", "d4cnn"]
@@ -83,11 +84,6 @@ def make_cfg(model: str, device: str, steps: int, seg_size: int | None, batch: i
 
 def task_of(cfg) -> str:
     return "classification" if "pad_to" in cfg.dataset else "segmentation"
-
-
-def input_shape(cfg) -> tuple[int, ...]:
-    size = int(cfg.dataset.pad_to) if task_of(cfg) == "classification" else int(cfg.dataset.size)
-    return (int(cfg.model.in_channels), size, size)
 
 
 def random_bundle(cfg, n: int, device: torch.device) -> DataBundle:

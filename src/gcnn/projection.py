@@ -113,17 +113,6 @@ def rate_for(model: str, rates: dict[str, float]) -> tuple[float, str]:
 
 
 # ----------------------------------------------------------------------------------------------- one run
-def seconds_from_history(history: list[dict], work: Work) -> float | None:
-    """Remaining seconds of a run from its measured epochs: mean epoch time × epochs left, plus evaluation
-    (EVAL_COST × evaluated / trained images of an epoch's time). None without a measured epoch."""
-    times = [float(r["seconds"]) for r in history if r.get("seconds")]
-    if not times or not work.train_images:
-        return None
-    per_epoch = sum(times) / len(times)
-    left = max(work.epochs - len(history), 0)
-    return per_epoch * (left + EVAL_COST * work.eval_images / work.train_images)
-
-
 def epoch_seconds(history: list[dict]) -> float | None:
     times = [float(r["seconds"]) for r in history if r.get("seconds")]
     return sum(times) / len(times) if times else None
