@@ -559,10 +559,9 @@ def main(argv=None) -> None:
     path = out / f"training_{device.type}{suffix}.md"
     path.write_text("\n".join(lines) + "\n")
     print(f"written: {path}")
-    if not cuda:
-        key = provenance.machine_key(provenance.collect(num_threads=threads), "cpu")
-        write_rates(out / "rates.csv", key, threads, args.copies, rows, when)
-        print(f"written: {out / 'rates.csv'}")
+    key = provenance.machine_key(provenance.collect(num_threads=threads), device.type)
+    write_rates(out / "rates.csv", key, threads, args.copies, rows, when)
+    print(f"written: {out / 'rates.csv'}")
     if not args.no_profile and args.copies == 1:
         ppath = profile(
             device,

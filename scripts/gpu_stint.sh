@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # One stint of `make reproduce` on a GPU node you cannot commit from, packed into one archive to bring back.
 #
-#   OUT=/somewhere BUDGET_MIN=5 GCNN_DATA_DIR=/data [WHEELHOUSE=.whl] [PY=python3] scripts/gpu_stint.sh
+#   OUT=/somewhere BUDGET_MIN=5 GCNN_DATA_DIR=/data [WHEELHOUSE=.whl] [PY=python3] [JOBS=1] [TABLES=...]
+#   [BENCH_ARGS="--steps 20"] scripts/gpu_stint.sh
 #
 # 1. With WHEELHOUSE: installs its wheels into PY (`make install PY=... WHEELHOUSE=...`, offline).
-# 2. The first stint on a device kind (results/bench/training_cuda.md missing) runs `make bench-train DEVICE=cuda`.
-# 3. `make reproduce` with the W&B logger off, within BUDGET_MIN minutes: a run starts when it fits, a long one
+# 2. On a GPU, one-batch smoke runs of a group SegNet and a group classifier on the device (a broken path stops here).
+# 3. The first stint on a device kind (results/bench/training_cuda.md missing) runs `make bench-train DEVICE=cuda`.
+# 4. `make reproduce` with the W&B logger off, within BUDGET_MIN minutes: a run starts when it fits, a long one
 #    stops after its last epoch that fits (the same command resumes it): give the node BUDGET_MIN and a margin.
-# 4. Packs what a clone keeps into $OUT/stint.tar.gz: the tables, claims and small run records of RESULTS
+# 5. Packs what a clone keeps into $OUT/stint.tar.gz: the tables, claims and small run records of RESULTS
 #    (never checkpoints or W&B files) and the CUDA benchmark files. Back home:
 #    tar -xzf stint.tar.gz && git add results && git commit -m "full reproduction: more runs (<device>)"
 set -uo pipefail
@@ -23,13 +25,26 @@ if [ -n "${WHEELHOUSE:-}" ]; then
 fi
 "$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')"
 
+# On a GPU, a one-batch run of a group SegNet and a group classifier first: a device path that breaks stops the
+# stint in seconds, not after the budget (its folder is thrown away).
+if "$PY" -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then
+  smoke=$(mktemp -d)
+  for run in "experiment=table3 model=p4segnet" "experiment=table2_written model=p4cnn"; do
+    log "smoke: $run"
+    # shellcheck disable=SC2086
+    "$PY" -m gcnn.train $run trainer.epochs=1 trainer.limit_train_batches=2 logger=none paths.results_dir="$smoke" \
+      || { log "smoke run failed: $run"; exit 1; }
+  done
+  rm -rf "$smoke"
+fi
+
 status=0
 if [ ! -f results/bench/training_cuda.md ] && "$PY" -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then
   log "make bench-train DEVICE=cuda"
-  make --no-print-directory bench-train PY="$PY" DEVICE=cuda || status=$?
+  make --no-print-directory bench-train PY="$PY" DEVICE=cuda BENCH_ARGS="${BENCH_ARGS:-}" || status=$?
 fi
 log "make reproduce BUDGET_MIN=$BUDGET_MIN"
-make --no-print-directory reproduce PY="$PY" RESULTS="$RESULTS" BUDGET_MIN="$BUDGET_MIN" ARGS="logger=none ${ARGS:-}" \
+make --no-print-directory reproduce PY="$PY" RESULTS="$RESULTS" BUDGET_MIN="$BUDGET_MIN" JOBS="${JOBS:-1}" ARGS="logger=none ${ARGS:-}" \
   ${TABLES:+TABLES="$TABLES"} ${MODELS:+MODELS="$MODELS"} ${CLS_ARGS:+CLS_ARGS="$CLS_ARGS"} ${SEG_ARGS:+SEG_ARGS="$SEG_ARGS"} \
   || status=$?
 
@@ -38,7 +53,7 @@ make --no-print-directory reproduce PY="$PY" RESULTS="$RESULTS" BUDGET_MIN="$BUD
   find "$RESULTS" -maxdepth 1 -type f \( -name '*.md' -o -name '*.csv' \)
   find "$RESULTS/runs" -type f \( -name metrics.json -o -name history.csv -o -name config.yaml -o -name data_info.json \) \
     -not -path '*/.hydra/*' -not -path '*/previous/*' 2>/dev/null
-  find results/bench -type f -name '*_cuda*' 2>/dev/null
+  find results/bench -type f \( -name '*_cuda*' -o -name rates.csv \) 2>/dev/null
 } | sort > "$OUT/stint_files.txt"
 tar -czf "$OUT/stint.tar.gz" -T "$OUT/stint_files.txt"
 log "packed $(wc -l < "$OUT/stint_files.txt") files into $OUT/stint.tar.gz; finished runs: $(grep -c metrics.json "$OUT/stint_files.txt")"

@@ -264,3 +264,9 @@ def test_a_record_of_a_diverged_run_is_not_finished(tmp_path):
     record["metrics"]["test_acc"] = float("nan")  # as an older version wrote a diverged run
     (run.run_dir / "metrics.json").write_text(json.dumps(record))
     assert not run.finished  # launched again, and the trainer refuses the record in one line
+
+
+def test_the_rates_a_reproduction_reads_follow_the_device_its_runs_are_given():
+    assert reproduce.run_device(["logger=none", "trainer.device=cuda:1"]) == "cuda"
+    assert reproduce.run_device(["trainer.device=cpu"]) == "cpu"
+    assert reproduce.run_device(["trainer.device=auto"]) is None and reproduce.run_device([]) is None

@@ -170,18 +170,28 @@ def plan(
     return runs
 
 
-def machine_rates(threads: int | None = None, jobs: int = 1) -> dict[str, float]:
-    """GFLOP/s per model measured on this machine by `make bench-train` at `threads` threads with `jobs` runs at
-    once ({} when it was not measured here)."""
+def machine_rates(threads: int | None = None, jobs: int = 1, device: str | None = None) -> dict[str, float]:
+    """GFLOP/s per model measured by `make bench-train` on the device the runs will use (`device`: "cpu" or
+    "cuda"; by default CUDA when this machine has it), at `threads` threads with `jobs` runs at once ({} when it
+    was not measured here)."""
+    import torch
+
     from gcnn import provenance
 
-    return projection.measured_rates(provenance.machine_key(provenance.collect(num_threads=threads), "cpu"), jobs)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return projection.measured_rates(provenance.machine_key(provenance.collect(num_threads=threads), device), jobs)
 
 
 def run_threads(args: list[str]) -> int | None:
     """The thread count the runs are given (trainer.num_threads in ARGS), None for torch's default."""
     values = [a.split("=", 1)[1] for a in args if a.startswith("trainer.num_threads=")]
     return int(values[-1]) if values and values[-1].isdigit() else None
+
+
+def run_device(args: list[str]) -> str | None:
+    """The device type the runs are given (trainer.device in ARGS), None for the trainer's default (auto)."""
+    values = [a.split("=", 1)[1] for a in args if a.startswith("trainer.device=")]
+    return values[-1].split(":")[0] if values and values[-1] != "auto" else None
 
 
 # ----------------------------------------------------------------------------------------------- 2-3. launching
@@ -379,7 +389,7 @@ def main(argv=None) -> int:
         return 2
     results_dir = Path(ns.results_dir)
     runs = plan(results_dir, ns.seeds, ns.tables, ns.models, ns.cls_args, ns.seg_args, ns.args)
-    rates = ns.rates = machine_rates(run_threads(ns.args), ns.jobs)
+    rates = ns.rates = machine_rates(run_threads(ns.args), ns.jobs, run_device(ns.args))
     try:
         check_first_runs(runs)
         if not ns.dry_run:
