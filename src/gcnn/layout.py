@@ -58,9 +58,8 @@ def experiment_dir(results_dir, experiment: str) -> Path:
 
 
 def run_subdir(run: str, seed: int) -> Path:
-    """<run>/seed=<seed>, relative to the experiment's folder."""
-    if int(seed) < 0:
-        raise ValueError(f"seed {seed} must be >= 0")
+    """<run>/seed=<seed>, relative to the experiment's folder. A negative seed is the settings check's to refuse
+    (`seed=-1: must be >= 0`, after Hydra has resolved the output folder), and `parse` never reads one back."""
     return Path(run) / f"seed={int(seed)}"
 
 

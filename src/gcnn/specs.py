@@ -219,9 +219,10 @@ def main(argv=None) -> None:
         if args.tables:
             parser.error("--run-dir takes no TABLE")
         results, experiment, run, seed = args.run_dir
-        try:
-            layout.model_of(run)
-            print(layout.run_dir(results, experiment, run, int(seed)))
+        if not seed.isdigit():
+            parser.error(f"SEED={seed!r} must be an integer >= 0")
+        try:  # parsed back: a name or folder the layout cannot read is refused here, not by a later reader
+            print(layout.parse(layout.run_dir(results, experiment, run, int(seed))).path)
         except ValueError as err:
             parser.error(str(err))
         return
