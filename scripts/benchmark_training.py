@@ -50,17 +50,13 @@ from gcnn import projection, provenance, schema
 from gcnn.data.bundle import DataBundle
 from gcnn.engine import TASKS, evaluate, prepare, train_one_epoch
 from gcnn.projection import input_shape
+from gcnn.specs import TABLES
 from gcnn.train import CONF_DIR, resolve_device, seed_everything
 
-CLASSIFIERS = ["cnn", "p4cnn", "p6cnn", "p8cnn", "d4cnn"]
-SEGNETS = ["segnet", "p4segnet", "d4segnet"]
-SEGNETS_T = ["segnet_t", "p4segnet_t", "d4segnet_t"]
-MODELS = CLASSIFIERS + SEGNETS + SEGNETS_T
-EXPERIMENT = {
-    **{m: "table1" for m in CLASSIFIERS},
-    **{m: "table3" for m in SEGNETS},
-    **{m: "table4" for m in SEGNETS_T},
-}
+# The study's models, each once, with the table (experiment) whose protocol it is timed at: gcnn.specs.
+EXPERIMENT = {model: TABLES[t].experiment for t in ("table1", "table3", "table4") for model in TABLES[t].models}
+MODELS = list(EXPERIMENT)
+CLASSIFIERS = list(TABLES["table1"].models)
 
 
 # ----------------------------------------------------------------------------------------------- setup

@@ -20,14 +20,9 @@ import torch
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from gcnn.figures import (  # noqa: E402
-    feature_maps_figure,
-    load_run,
-    predictions_vs_angle,
-    relative_error,
-    run_figures,
-    transform_images,
-)
+from gcnn.equivariance import relative_error  # noqa: E402
+from gcnn.figures import feature_maps_figure, load_run, predictions_vs_angle, run_figures  # noqa: E402
+from gcnn.groups import transform_images  # noqa: E402
 from gcnn.figures.draw import draw_all  # noqa: E402
 from gcnn.train import run as train_run  # noqa: E402
 

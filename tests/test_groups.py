@@ -142,3 +142,21 @@ def test_get_group_given_a_group_honours_the_requested_interpolation():
     assert not torch.equal(bilinear.filter_matrices(3), nearest.filter_matrices(3))
     with pytest.raises(ValueError, match="filter_interpolation"):
         get_group(nearest, "cubic")
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_element_at_finds_every_element_by_its_angle_and_mirror(name):
+    g = get_group(name)
+    for a, (m, _) in enumerate(g.elements):
+        assert g.element_at(g.degrees(a), bool(m)) == a
+        assert g.element_at(g.degrees(a) - 360, bool(m)) == a  # angles are taken modulo a full turn
+        image = torch.arange(36.0).reshape(1, 1, 6, 6)
+        if g.is_exact(a):  # the element acts on images as its angle and mirror say
+            expected = torch.rot90(torch.flip(image, (-1,)) if m else image, round(g.degrees(a) / 90), (-2, -1))
+            assert torch.equal(g.act_on_image(a, image), expected)
+
+
+@pytest.mark.parametrize(("name", "degrees", "mirror"), [("p4", 45, False), ("p4", 90, True), ("z2", 180, False)])
+def test_element_at_refuses_what_the_group_lacks(name, degrees, mirror):
+    with pytest.raises(ValueError, match=f"{name} has no element"):
+        get_group(name).element_at(degrees, mirror)

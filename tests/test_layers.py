@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from gcnn import layer_equivariance
+from gcnn import equivariance
 from gcnn.groups import get_group
 from gcnn.nn import (
     GroupBatchNorm,
@@ -109,10 +109,10 @@ def test_p8_is_exact_on_its_90_degree_subgroup(kind):
 @pytest.mark.parametrize("group,bound", [("p8", 0.35), ("p6", 0.6)])
 def test_non_right_angle_rotations_are_approximate_and_reported(group, bound, capsys):
     """45° (p8) and 60° (p6) need an interpolated image rotation: report the error (the one metric, on the smooth
-    bump of `gcnn.layer_equivariance`), bound it, claim nothing exact."""
+    bump of `gcnn.equivariance`), bound it, claim nothing exact."""
     g = get_group(group)
     inexact = [a for a in range(g.order) if not g.is_exact(a)]
-    errors = {a: layer_equivariance.layer_error(group, "lifting", "pixel", "nearest", 0, element=a) for a in inexact}
+    errors = {a: equivariance.layer_error(group, "lifting", "pixel", "nearest", 0, element=a) for a in inexact}
     with capsys.disabled():
         print(
             f"\n{group} lifting conv, smooth 41×41 bump: relative equivariance error per element "

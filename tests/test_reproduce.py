@@ -29,7 +29,7 @@ SEG_ARGS = (
 
 
 def test_the_full_plan_is_seed_major_over_all_four_tables(tmp_path):
-    runs = reproduce.plan(tmp_path, [0, 1, 2], list(reproduce.PROTOCOL))
+    runs = reproduce.plan(tmp_path, [0, 1, 2], list(reproduce.REPRODUCED))
     tables = ("table1", "table2", "table3", "table4", "ablation_p6_table1", "ablation_p6_table2")
     per_seed = [(t, name) for t in tables for _, name in TABLES[t].rows]
     assert len(per_seed) == 18 + 24  # the study's four tables first, then the P6 ablation (12 rows × 2 protocols)
@@ -47,7 +47,7 @@ def test_the_full_plan_is_seed_major_over_all_four_tables(tmp_path):
 
 
 def test_each_run_dir_is_the_one_the_trainer_composes(tmp_path, make_cfg):
-    for run in reproduce.plan(tmp_path, [1], list(reproduce.PROTOCOL)):
+    for run in reproduce.plan(tmp_path, [1], list(reproduce.REPRODUCED)):
         assert Path(make_cfg(*run.overrides).run_dir) == run.run_dir
 
 

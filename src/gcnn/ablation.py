@@ -2,7 +2,7 @@
 
 Reads `ablation_p6_table1.csv` and `ablation_p6_table2.csv` (the aggregator's tables, rows from
 `gcnn.specs.ABLATION_P6_ROWS`), the trained models' invariance errors from `equivariance.md` (written by
-`python -m gcnn.figures`) when present, and measures single layers on the spot (`gcnn.layer_equivariance`);
+`python -m gcnn.figures`) when present, and measures single layers on the spot (`gcnn.equivariance`);
 writes `ablation_p6.md`. Every number in it comes from those; every comparison is Welch's t-test over the seeds
 (`gcnn.stats`), and a comparison whose rows have not been run says so.
 
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from gcnn import layer_equivariance
+from gcnn import equivariance
 from gcnn.specs import TABLES
 from gcnn.stats import LEVEL, Sample, welch
 
@@ -267,14 +267,14 @@ def render(results_dir: Path) -> str:
     frames = {t: pd.read_csv(results_dir / f"{t}.csv") for t in (TABLE1, TABLE2) if (results_dir / f"{t}.csv").exists()}
     t1, t2 = frames.get(TABLE1), frames.get(TABLE2)
     errors = model_errors(results_dir / "equivariance.md")
-    layers = layer_equivariance.error_table()
+    layers = equivariance.layer_error_table()
     lines = [
         "# The P6 question: what costs P6 accuracy?",
         "",
         f"Written by `python -m gcnn.ablation --results-dir {results_dir}` from the aggregator's tables beside it "
         f"([`{TABLE1}.md`]({TABLE1}.md), [`{TABLE2}.md`]({TABLE2}.md), each with the command that made its runs), "
         "the trained models' errors in [`equivariance.md`](equivariance.md) and single layers measured on the spot "
-        "(`gcnn.layer_equivariance`). No number here is typed.",
+        "(`gcnn.equivariance`). No number here is typed.",
         "",
         'The study saw P6CNN trail P4CNN and P8CNN and guessed the cause: "P6 lacking the multiples of 90°, hence '
         'only having interpolated pixel values". Two factors can be at work, and the ablation varies each alone:',
@@ -336,12 +336,12 @@ def render(results_dir: Path) -> str:
         "## Single layers: equivariance error at the group's smallest rotation",
         "",
         "Relative error ‖f(g·x) − g·f(x)‖ / ‖f(x)‖ of one random layer (2 → 4 channels, 3×3), mean over "
-        f"{len(layer_equivariance.SEEDS)} random layers, on a smooth bump of {layer_equivariance.SIZE}×"
-        f"{layer_equivariance.SIZE} (blurred noise under a Gaussian envelope) compared inside the inscribed disc "
-        "(`gcnn.layer_equivariance`). The input and the output are rotated alike, so what remains is the layer's "
+        f"{len(equivariance.SEEDS)} random layers, on a smooth bump of {equivariance.SIZE}×"
+        f"{equivariance.SIZE} (blurred noise under a Gaussian envelope) compared inside the inscribed disc "
+        "(`gcnn.equivariance`). The input and the output are rotated alike, so what remains is the layer's "
         "own error: its filter transform and the pixel grid.",
         "",
-        layer_equivariance.markdown(layers),
+        equivariance.layer_table_markdown(layers),
         "",
         "## Caveats",
         "",

@@ -99,6 +99,19 @@ class Group:
         """Rotation angle of element a in radians (the mirror, if any, is applied before it)."""
         return 2 * math.pi * self.elements[a][1] / self.n_rotations
 
+    def degrees(self, a: int) -> float:
+        """Rotation angle of element a in degrees (the mirror, if any, is applied before it)."""
+        return 360.0 * self.elements[a][1] / self.n_rotations
+
+    def element_at(self, degrees: float, mirror: bool = False) -> int:
+        """The element that mirrors images (if `mirror`) and then rotates them by `degrees`, the inverse of
+        (`elements[a][0]`, `degrees(a)`); ValueError when the group has no such element (45° in p4, a mirror in p4).
+        """
+        turns = (degrees % 360) * self.n_rotations / 360
+        if (mirror and not self.mirror) or not math.isclose(turns, round(turns), abs_tol=1e-9):
+            raise ValueError(f"{self.name} has no element {'mirror, then ' if mirror else ''}rotation by {degrees:g}°")
+        return self.index(int(mirror), round(turns))
+
     def is_exact(self, a: int) -> bool:
         """True when a acts on the pixel grid by an index permutation (rotation a multiple of 90°)."""
         return (4 * self.elements[a][1]) % self.n_rotations == 0
@@ -110,8 +123,7 @@ class Group:
     # ---------------------------------------------------------------- actions
     def act_on_image(self, a: int, x: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
         """[L_a x](p) = x(a^{-1} p) on the last two axes: mirror (if any), then rotate about the centre."""
-        m, r = self.elements[a]
-        return transform_images(x, 360.0 * r / self.n_rotations, mirror=bool(m), mode=mode)
+        return transform_images(x, self.degrees(a), mirror=bool(self.elements[a][0]), mode=mode)
 
     def permutation(self, a: int) -> torch.Tensor:
         """perm with [L_a f](g) = f(perm[g]) on the group axis, i.e. perm[g] = a^{-1}∘g."""

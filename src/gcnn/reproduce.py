@@ -5,7 +5,7 @@
    in the table's rows. One pass over the first seed is a complete first version of every table; the next
    seeds add the error bars.
    Table 1 trains on `dataset=mnist`, Table 2 on `dataset=rot_mnist` (the official 60k / 10k), Tables 3-4 on
-   `ph2` at full size; Table 3's "+" rows add `dataset.augment=true`.
+   `ph2` at full size; Table 3's "+" rows add `dataset.augment=true` (`gcnn.layout`).
 2. Runs finished with the same settings are skipped (records kept in git count as finished); a record made
    with other settings is handed to the trainer, which refuses it in one line (`gcnn.rundir`).
 3. The others are launched in list order, one `python -m gcnn.train <overrides>` process each (the same
@@ -31,18 +31,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from gcnn import projection, rundir
-from gcnn.specs import experiment_of, parse_seeds, runs_of
+from gcnn import layout, projection, rundir
+from gcnn.specs import TABLES, experiment_of, parse_seeds
 
 CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
-# The study's tables as written (gcnn.specs: experiment=<table>_written where the text and the notebooks differ),
-# then the P6 ablation on the same protocols. Each is an experiment config: no override is added here.
-PROTOCOL = {
-    table: runs_of(table)
-    for table in ("table1", "table2", "table3", "table4", "ablation_p6_table1", "ablation_p6_table2")
-}
-SEGMENTATION = {"table3", "table4"}
+# Every table of gcnn.specs, in its order (the study's four, then the P6 ablation), each at the protocol as written
+# (experiment=<table>_written where the text and the notebooks differ). No override is added here.
+REPRODUCED = tuple(TABLES)
 #: Exit status of a training run that stopped at its deadline with epochs left (gcnn.train.PAUSED_EXIT).
 PAUSED_EXIT = 75
 
@@ -101,9 +97,10 @@ class Run:
         estimate of this run's epoch time before it has one of its own."""
         import csv
 
-        for other in sorted(self.run_dir.parent.glob("seed=*")):
-            if other != self.run_dir and (other / "history.csv").exists():
-                with open(other / "history.csv", newline="") as f:
+        here = layout.parse(self.run_dir)
+        for other in layout.find(here.results_dir, here.experiment, here.run):
+            if other != here and (other.path / "history.csv").exists():
+                with open(other.path / "history.csv", newline="") as f:
                     return list(csv.DictReader(f))
         return []
 
@@ -149,24 +146,22 @@ def plan(
     runs = []
     for seed in seeds:
         for table in tables:
-            rows, experiment = PROTOCOL[table], experiment_of(table, "written")
-            task_args = seg_args if table in SEGMENTATION else cls_args
-            for model, extra in rows:
-                name = model + ("+" if "dataset.augment=true" in extra else "")
-                if models and name not in models:
+            spec, experiment = TABLES[table], experiment_of(table, "written")
+            task_args = seg_args if spec.task == "segmentation" else cls_args
+            for row in spec.rows:
+                if models and row.run not in models:
                     continue
                 overrides = (
                     f"experiment={experiment}",
-                    f"model={model}",
+                    f"model={row.model}",
                     f"seed={seed}",
                     f"paths.results_dir={results_dir}",
-                    *extra,
+                    *row.extra,
                     *task_args,
                     *args,
                 )
-                runs.append(
-                    Run(table, name, seed, overrides, Path(results_dir) / "runs" / experiment / name / f"seed={seed}")
-                )
+                path = layout.run_dir(results_dir, experiment, row.run, seed)
+                runs.append(Run(table, row.run, seed, overrides, path))
     return runs
 
 
@@ -343,7 +338,7 @@ def parse(argv=None) -> argparse.Namespace:
     p = _Parser(description=__doc__.splitlines()[0])
     p.add_argument("--results-dir", default="results/full", help="paths.results_dir of the runs (RESULTS)")
     p.add_argument("--seeds", default="0,1,2", help="SEEDS, e.g. 0,1,2")
-    p.add_argument("--tables", default=",".join(PROTOCOL), help="TABLES, a subset of " + ", ".join(PROTOCOL))
+    p.add_argument("--tables", default=",".join(REPRODUCED), help="TABLES, a subset of " + ", ".join(REPRODUCED))
     p.add_argument("--models", default="", help="MODELS: only these run names, e.g. cnn,segnet+ (default: all)")
     p.add_argument("--budget-min", default="", help="BUDGET_MIN: no new run starts after this many minutes")
     p.add_argument("--jobs", default="1", help="JOBS: runs at once")
@@ -359,11 +354,11 @@ def parse(argv=None) -> argparse.Namespace:
     except ValueError as err:
         raise UsageError(str(err)) from None
     ns.tables = [t.strip() for t in ns.tables.split(",") if t.strip()]
-    bad = [t for t in ns.tables if t not in PROTOCOL]
+    bad = [t for t in ns.tables if t not in REPRODUCED]
     if bad or not ns.tables:
-        raise UsageError(f"TABLES={','.join(ns.tables)!r}: each must be one of {', '.join(PROTOCOL)}")
+        raise UsageError(f"TABLES={','.join(ns.tables)!r}: each must be one of {', '.join(REPRODUCED)}")
     ns.models = [m.strip() for m in ns.models.split(",") if m.strip()]
-    known = {m + ("+" if e else "") for rows in PROTOCOL.values() for m, e in rows}
+    known = {run for table in REPRODUCED for run in TABLES[table].runs}
     if unknown := [m for m in ns.models if m not in known]:
         raise UsageError(f"MODELS: unknown run name(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     try:

@@ -7,9 +7,9 @@ the top of the ConfigStore, not in the groups, so that they are never offered as
 `+trainer.epoch=3`) is written once, as field metadata, and checked for every setting by `validate`, which the
 trainer calls before it writes anything. A bad value gives one line: `trainer.epochs=-1: must be >= 1`.
 
-`register()` stores them, and the `gcnn.plus_if` resolver that `conf/train.yaml` uses. Hydra calls it itself
-through the plugin `hydra_plugins/gcnn_schemas` (found wherever gcnn is installed or src/ is on the path), so
-`hydra.compose` on conf/ works from a notebook or any script with nothing imported first.
+`register()` stores them, and the resolvers of `gcnn.layout` that conf/ builds run names and directories with.
+Hydra calls it itself through the plugin `hydra_plugins/gcnn_schemas` (found wherever gcnn is installed or src/ is
+on the path), so `hydra.compose` on conf/ works from a notebook or any script with nothing imported first.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
+from gcnn import layout
 from gcnn.harmonic import FILTER_BASES
 
 GROUP_PATTERN = r"(?i)(z2|c1|d4|p[1-9]\d*m?)"
@@ -198,13 +199,7 @@ def register() -> None:
     store.store(name="train_schema", node=TrainConf)
     for (_, name), node in SCHEMAS.items():
         store.store(name=name, node=node)  # no group: not an option of one
-    if not OmegaConf.has_resolver("gcnn.plus_if"):
-        OmegaConf.register_new_resolver("gcnn.plus_if", _plus_if)
-
-
-def _plus_if(flag) -> str:
-    """'+' for runs trained with augmentation: SegNet+ lives beside SegNet, never in its directory."""
-    return "+" if str(flag).lower() in ("true", "1", "yes") else ""
+    layout.register_resolvers()
 
 
 # ----------------------------------------------------------------------------------------------- checks

@@ -1,8 +1,10 @@
 """What each table holds: its rows (the study's labels and our run names, in the study's order), the metric
-columns compared with the study, our own extra columns, and the study's reference figures.
+columns compared with the study, our own extra columns, the protocols it is run at, and the study's figures.
 
-Everything that lists models derives from `TABLES`: the Makefile (`python -m gcnn.specs table3`),
-`make reproduce` and the tests. A run name ending in "+" is its model trained with `dataset.augment=true`.
+Everything that lists models or labels asks `TABLES`: the Makefile (`python -m gcnn.specs table3 --sweeps`),
+`make reproduce`, the tables, the figures, the benchmarks and the tests. A run name ending in "+" is its model
+trained with `dataset.augment=true`; that rule, and the run directory <results>/runs/<experiment>/<run>/seed=<s>,
+belong to `gcnn.layout` (`python -m gcnn.specs --run-dir RESULTS EXPERIMENT RUN SEED` prints one).
 """
 
 from __future__ import annotations
@@ -10,22 +12,59 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from importlib import resources
+from typing import NamedTuple
 
 import pandas as pd
+
+from gcnn import layout
+
+
+class Row(NamedTuple):
+    """One row of a table: the study's label and our run name (the model, "+" when trained augmented)."""
+
+    label: str
+    run: str
+
+    @property
+    def model(self) -> str:
+        return layout.model_of(self.run)[0]
+
+    @property
+    def augmented(self) -> bool:
+        return layout.model_of(self.run)[1]
+
+    @property
+    def extra(self) -> list[str]:
+        """The overrides beyond `model=`: ["dataset.augment=true"] for a "+" row, else []."""
+        return layout.overrides_of(self.run)[1:]
 
 
 @dataclass(frozen=True)
 class TableSpec:
     title: str
     experiment: str
-    rows: tuple[tuple[str, str], ...]  # (label as in the study, run name)
+    rows: tuple[Row, ...]  # (label as in the study, run name), given as plain pairs
     columns: tuple[tuple[str, str], ...]  # (header, metric key) compared with the study
     extra: tuple[tuple[str, str], ...] = ()  # our-only columns (raw IoU, Dice)
     percent: bool = False
+    task: str = "classification"  # or "segmentation": the data and the arguments its runs take
+
+    def __post_init__(self):
+        object.__setattr__(self, "rows", tuple(Row(*row) for row in self.rows))
+
+    @property
+    def runs(self) -> tuple[str, ...]:
+        """The run names, in the study's order."""
+        return tuple(row.run for row in self.rows)
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """The model configs the rows train, each once (segnet and segnet+ are one model)."""
+        return tuple(dict.fromkeys(row.model for row in self.rows))
 
 
 CLASSIFIERS = (("CNN", "cnn"), ("P4CNN", "p4cnn"), ("P6CNN", "p6cnn"), ("P8CNN", "p8cnn"), ("D4CNN", "d4cnn"))
-# Two factors, each varied alone (issue 20): the filters (pixel, or smooth harmonic) and their transform (a group
+# Two factors, each varied alone: the filters (pixel, or smooth harmonic) and their transform (a group
 # action, or an interpolation that is not one). "harmonic, resampled bilinear" is the harmonic filter rotated as
 # a pixel image: smooth, not a group action. P4 and D4 are controls: every transform of theirs is exact.
 ABLATION_P6_ROWS = (
@@ -69,6 +108,7 @@ TABLES = {
         ),
         (("test IoU score", "test_iou_score"), ("rotated test IoU score", "test_rotated_iou_score")),
         (("test IoU (raw)", "test_iou"), ("rotated test IoU (raw)", "test_rotated_iou"), ("test Dice", "test_dice")),
+        task="segmentation",
     ),
     "table4": TableSpec(
         "Table 4: SegNet models with transposed convolutions on PH2 (study's thresholded IoU score; raw IoU beside)",
@@ -82,8 +122,9 @@ TABLES = {
             ("test IoU (raw)", "test_iou"),
             ("test Dice", "test_dice"),
         ),
+        task="segmentation",
     ),
-    # Issue 11 (`make ablation-p6`): the study ran no such experiment, so every column is ours only (`extra`).
+    # The P6 ablation (`make ablation-p6`): the study ran no such experiment, so every column is ours only (`extra`).
     "ablation_p6_table1": TableSpec(
         "P6 ablation, Table 1 protocol: pixel or harmonic filters, rotated by a group action or by interpolation",
         "ablation_p6_table1",
@@ -102,6 +143,8 @@ TABLES = {
     ),
 }
 
+#: The label of every run name, as the study's tables write it (the first table that has the run names it).
+LABELS = {row.run: row.label for spec in reversed(TABLES.values()) for row in spec.rows}  # the first one wins
 
 #: The protocols a table can be run at. "run" is what the study's notebooks ran (`make table1` ... `make table4`,
 #: experiment=<table>); "written" is what its text describes (`make reproduce`, experiment=<table>_written where
@@ -144,24 +187,57 @@ def study_reference() -> pd.DataFrame:
 
 def runs_of(table: str) -> list[tuple[str, list[str]]]:
     """(model config, extra overrides) for every row of `table`, in order: "segnet+" is segnet augmented."""
-    return [
-        (name[:-1], ["dataset.augment=true"]) if name.endswith("+") else (name, []) for _, name in TABLES[table].rows
-    ]
+    return [(row.model, row.extra) for row in TABLES[table].rows]
+
+
+def sweeps(table: str) -> list[list[str]]:
+    """The Hydra multirun overrides that train every row of `table` (seed and experiment aside): one sweep of
+    the plain rows, one of the augmented rows: [["model=segnet,p4segnet,d4segnet"], ["model=segnet,p4segnet",
+    "dataset.augment=true"]] for Table 3."""
+    out = []
+    for augmented in (False, True):
+        models = [row.model for row in TABLES[table].rows if row.augmented == augmented]
+        if models:
+            out.append([f"model={','.join(models)}", *([layout.AUGMENT_OVERRIDE] if augmented else [])])
+    return out
 
 
 def main(argv=None) -> None:
-    """Print a table's models as a comma list for a Hydra sweep (`model=$(python -m gcnn.specs table1)`)."""
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("table", choices=sorted(TABLES))
-    parser.add_argument("--augmented", action="store_true", help="only the models of the '+' rows")
-    parser.add_argument("--plain", action="store_true", help="only the models of the rows without '+'")
+    """The tables' models for the Makefile and the shell: `model=$(python -m gcnn.specs table1)` (a comma list for
+    a Hydra sweep), `--sweeps` (one line of overrides per sweep a table needs), `--count` (runs per seed), or
+    `--run-dir RESULTS EXPERIMENT RUN SEED` (where that run lives)."""
+    parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
+    parser.add_argument("tables", nargs="*", metavar="TABLE", help="one of " + ", ".join(TABLES))
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--augmented", action="store_true", help="only the models of the '+' rows")
+    which.add_argument("--plain", action="store_true", help="only the models of the rows without '+'")
+    which.add_argument("--sweeps", action="store_true", help="one line of Hydra overrides per sweep of each table")
+    which.add_argument("--count", action="store_true", help="the number of rows of the tables together")
+    which.add_argument("--run-dir", nargs=4, metavar=("RESULTS", "EXPERIMENT", "RUN", "SEED"), help="a run's folder")
     args = parser.parse_args(argv)
-    rows = [
-        (m, extra)
-        for m, extra in runs_of(args.table)
-        if not (args.augmented and not extra) and not (args.plain and extra)
-    ]
-    print(",".join(m for m, _ in rows))
+    if args.run_dir:
+        if args.tables:
+            parser.error("--run-dir takes no TABLE")
+        results, experiment, run, seed = args.run_dir
+        if not seed.isdigit():
+            parser.error(f"SEED={seed!r} must be an integer >= 0")
+        try:  # parsed back: a name or folder the layout cannot read is refused here, not by a later reader
+            print(layout.parse(layout.run_dir(results, experiment, run, int(seed))).path)
+        except ValueError as err:
+            parser.error(str(err))
+        return
+    if not args.tables or set(args.tables) - set(TABLES):
+        parser.error(f"give tables of {', '.join(TABLES)} (or --run-dir), got {' '.join(args.tables)!r}")
+    if args.count:
+        print(sum(len(TABLES[t].rows) for t in args.tables))
+        return
+    for table in args.tables:
+        if args.sweeps:
+            print("\n".join(" ".join(sweep) for sweep in sweeps(table)))
+            continue
+        rows = [row for row in TABLES[table].rows if not (args.augmented and not row.augmented)]
+        rows = [row for row in rows if not (args.plain and row.augmented)]
+        print(",".join(row.model for row in rows))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Aggregate finished runs into the study's tables: `python -m gcnn.tables table1 --results-dir results`.
 
-Reads every `runs/<experiment>/<model>/seed=<seed>/metrics.json` under the results directory, writes
+Reads every `runs/<experiment>/<run>/seed=<seed>/metrics.json` under the results directory (`gcnn.layout`), writes
 `tableN.md` and `tableN.csv` there: the study's row order, mean ± std over seeds with n, the study's value
 beside ours (from the one reference file, `gcnn/reference/study_results.csv`), parameters and training time,
 then the runs that are missing, failed or unfinished, and the data and epochs used. A partial sweep gives a
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from gcnn import claims
+from gcnn import claims, layout
 from gcnn.rundir import IGNORED, RunDirError, differences, flat_settings, read_metrics
 from gcnn.specs import PROTOCOLS, TABLES, TableSpec, experiment_of, parse_seeds, study_reference
 
@@ -30,10 +30,9 @@ ROW_IGNORED = (*IGNORED, "seed", "dataset.augment_seed")
 
 def collect_runs(results_dir: Path, experiment: str) -> tuple[pd.DataFrame, list[dict]]:
     """Finished runs as a frame (one row per run), and the run directories that failed or did not finish."""
-    root = Path(results_dir) / "runs" / experiment
     records, problems = [], []
-    for run_dir in sorted(root.glob("*/seed=*")):
-        name, seed = run_dir.parent.name, run_dir.name.split("=", 1)[1]
+    for ref in layout.find(results_dir, experiment):
+        run_dir, name, seed = ref.path, ref.run, str(ref.seed)
         if (run_dir / "metrics.json").exists():
             try:
                 data = read_metrics(run_dir)
@@ -228,7 +227,7 @@ def render_markdown(spec, table, runs, problems, missing, command) -> str:
 def protocol_of(name: str, results_dir: Path) -> str:
     """The protocol whose runs `results_dir` holds for table `name`: the one of gcnn.specs.PROTOCOLS whose
     runs/<experiment>/ exists ("run" when none does). Both present is refused: say which with --protocol."""
-    present = [p for p in PROTOCOLS if (Path(results_dir) / "runs" / experiment_of(name, p)).is_dir()]
+    present = [p for p in PROTOCOLS if layout.experiment_dir(results_dir, experiment_of(name, p)).is_dir()]
     if len({experiment_of(name, p) for p in present}) > 1:
         raise SystemExit(
             f"error: {results_dir}/runs holds {name} runs of both protocols "

@@ -9,26 +9,17 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from gcnn.figures.angles import ANGLES, accuracy_vs_angle, angle_figure, predictions_vs_angle
+from gcnn.figures.angles import ANGLES, accuracy_vs_angle, angle_figure, angle_rows, predictions_vs_angle
 from gcnn.figures.curves import training_curves_figure
-from gcnn.figures.equivariance import (
-    TRANSFORMS,
-    equivariance_errors,
-    equivariance_figure,
-    equivariance_markdown,
-    relative_error,
-    transform_images,
-)
+from gcnn.figures.equivariance import EQUIV_IMAGES, equivariance_figure, equivariance_markdown, error_rows
 from gcnn.figures.maps import feature_maps_figure, group_maps_figure, predictions_figure
 from gcnn.figures.runs import MissingRuns, find_runs, load_run
 
 __all__ = [
     "ANGLES",
-    "TRANSFORMS",
     "MissingRuns",
     "accuracy_vs_angle",
     "angle_figure",
-    "equivariance_errors",
     "equivariance_figure",
     "equivariance_markdown",
     "feature_maps_figure",
@@ -37,10 +28,8 @@ __all__ = [
     "load_run",
     "predictions_figure",
     "predictions_vs_angle",
-    "relative_error",
     "run_figures",
     "training_curves_figure",
-    "transform_images",
 ]
 
 
@@ -55,30 +44,20 @@ def run_figures(model: torch.nn.Module, data, n_images: int = 100, angle_step: i
     was_training = model.training
     model.eval()
     name = getattr(model, "name", "model")
+    task = getattr(model, "task", "classification")
     try:
         x, y = data.evals["test"]
         figures = {}
-        if getattr(model, "task", "classification") == "classification":
+        if task == "classification":
             figures["feature_maps"] = feature_maps_figure({name: model}, x[:1])
-            xs, ys = x[:n_images], y[:n_images]
             angles = tuple(range(0, 360, angle_step))
-            acc = accuracy_vs_angle(model, xs, ys, angles)
-            df = pd.DataFrame(
-                {"experiment": "run", "run": name, "seed": 0, "angle": angles, "accuracy": acc, "n_images": len(xs)}
-            )
-            figures["accuracy_vs_angle"] = angle_figure(df)
-            n_equiv = min(n_images, 100)
+            rows = angle_rows(model, x[:n_images], y[:n_images], "run", name, 0, angles)
+            figures["accuracy_vs_angle"] = angle_figure(pd.DataFrame(rows))
         else:
             figures["group_maps"] = group_maps_figure(model, x[:1], y[:1])
             figures["predictions"] = predictions_figure({name: model}, x[:3], y[:3])
-            n_equiv = min(n_images, 8)
-        errors = equivariance_errors(model, x[:n_equiv])
-        group = model.group.name if hasattr(model, "group") else "z2"
-        rows = [
-            {"experiment": "run", "run": name, "seed": 0, "group": group, "transform": k, **v}
-            for k, v in errors.items()
-        ]
-        figures["equivariance"] = equivariance_figure(rows)
+        n_equiv = min(n_images, EQUIV_IMAGES[task])
+        figures["equivariance"] = equivariance_figure(error_rows(model, x[:n_equiv], "run", name, 0))
         return figures
     finally:
         model.train(was_training)

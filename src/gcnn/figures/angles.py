@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from gcnn.figures.equivariance import transform_images
+from gcnn.groups import transform_images
+from gcnn.specs import TABLES
 
 ANGLES = tuple(range(0, 360, 5))
 
@@ -38,6 +39,24 @@ def accuracy_vs_angle(
     return (pred == y.cpu().view(1, -1)).double().mean(dim=1).numpy()
 
 
+def angle_rows(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    experiment: str,
+    run: str,
+    seed: int,
+    angles=ANGLES,
+    device=None,
+) -> list[dict]:
+    """One row per angle (experiment, run, seed, angle, accuracy, n_images): what `angle_figure` draws."""
+    acc = accuracy_vs_angle(model, x, y, angles, device=device)
+    return [
+        {"experiment": experiment, "run": run, "seed": seed, "angle": a, "accuracy": float(v), "n_images": len(x)}
+        for a, v in zip(angles, acc)
+    ]
+
+
 def summarise_angles(df):
     """Per-seed rows (experiment, run, seed, angle, accuracy) → mean, std, min, max and n over seeds."""
     return (
@@ -50,7 +69,7 @@ def summarise_angles(df):
 TITLES = {"table1": "Table 1 models (trained upright)", "table2": "Table 2 models (trained on rotated digits)"}
 
 
-def angle_figure(df, order=("cnn", "p4cnn", "p6cnn", "p8cnn", "d4cnn")):
+def angle_figure(df, order=TABLES["table1"].runs):
     """One panel per experiment: mean accuracy over seeds against angle, a band from the lowest to the highest
     seed, dotted lines at the multiples of 90°."""
     import matplotlib.pyplot as plt

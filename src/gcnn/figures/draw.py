@@ -16,33 +16,16 @@ import pandas as pd
 import torch
 
 from gcnn.data.bundle import DataError
-from gcnn.figures.angles import ANGLES, accuracy_vs_angle, angle_figure
+from gcnn.figures.angles import angle_figure, angle_rows
 from gcnn.figures.curves import training_curves_figure
-from gcnn.figures.equivariance import equivariance_errors, equivariance_figure, equivariance_markdown
+from gcnn.figures.equivariance import EQUIV_IMAGES, equivariance_figure, equivariance_markdown, error_rows
 from gcnn.figures.maps import feature_maps_figure, group_maps_figure, predictions_figure
 from gcnn.figures.runs import MissingRuns, find_runs, load_run, read_history, require, select
+from gcnn.specs import LABELS, TABLES
 
-CLASSIFIER_RUNS = ("cnn", "p4cnn", "p6cnn", "p8cnn", "d4cnn")
-SEG_RUNS = {
-    "table3": ("segnet", "p4segnet", "d4segnet", "segnet+", "p4segnet+"),
-    "table4": ("segnet_t", "p4segnet_t", "d4segnet_t"),
-}
-LABELS = {
-    "cnn": "CNN",
-    "p4cnn": "P4CNN",
-    "p6cnn": "P6CNN",
-    "p8cnn": "P8CNN",
-    "d4cnn": "D4CNN",
-    "segnet": "SegNet",
-    "p4segnet": "P4SegNet",
-    "d4segnet": "D4SegNet",
-    "segnet+": "SegNet+",
-    "p4segnet+": "P4SegNet+",
-    "segnet_t": "SegNet_T",
-    "p4segnet_t": "P4SegNet_T",
-    "d4segnet_t": "D4SegNet_T",
-}
-EQUIV_IMAGES = {"classification": 100, "segmentation": 8}  # held-out inputs per run (capped by n_images)
+# The classifier tables the angle sweep covers, and the table whose rows Figure 3 compares (gcnn.specs).
+ANGLE_TABLES = ("table1", "table2")
+FIGURE3_TABLE = "table3"
 FIG3_IMAGES = 3
 # Test digits per classifier for the 72-angle sweep: 100 × 72 angles × 10 models is 2-3 minutes on 2 CPU cores.
 DEFAULT_IMAGES = {"cpu": 100, "cuda": 1000}
@@ -92,7 +75,7 @@ def figure1(ctx: Context):
     chosen = require(ctx.runs, [("table1", "p4cnn"), ("table1", "cnn")], ctx.results_dir, "Figure 1")
     p4, cnn = ctx.load(chosen["table1/p4cnn"]), ctx.load(chosen["table1/cnn"])
     digit = p4.data.evals["test"][0][:1]
-    return feature_maps_figure({"P4CNN": p4.model, "CNN": cnn.model}, digit)
+    return feature_maps_figure({LABELS["p4cnn"]: p4.model, LABELS["cnn"]: cnn.model}, digit)
 
 
 def _lesion_index(masks: torch.Tensor) -> int:
@@ -116,9 +99,9 @@ def figure2(ctx: Context):
 
 def figure3(ctx: Context):
     """Figure 3: the five Table 3 models' predictions on the first test images, upright and turned 90°."""
-    names = SEG_RUNS["table3"]
-    chosen = require(ctx.runs, [("table3", n) for n in names], ctx.results_dir, "Figure 3")
-    loaded = {LABELS[n]: ctx.load(chosen[f"table3/{n}"]) for n in names}
+    spec = TABLES[FIGURE3_TABLE]
+    chosen = require(ctx.runs, [(spec.experiment, run) for run in spec.runs], ctx.results_dir, "Figure 3")
+    loaded = {row.label: ctx.load(chosen[f"{spec.experiment}/{row.run}"]) for row in spec.rows}
     x, y = next(iter(loaded.values())).data.evals["test"]
     k = min(FIG3_IMAGES, len(x))
     return predictions_figure({label: run.model for label, run in loaded.items()}, x[:k], y[:k])
@@ -126,24 +109,13 @@ def figure3(ctx: Context):
 
 def angle_sweep(ctx: Context) -> pd.DataFrame:
     """Accuracy of every Table 1 / Table 2 classifier run on its first n_images test digits at 0°, 5°, …, 355°."""
-    refs = ctx.expected([(e, CLASSIFIER_RUNS) for e in ("table1", "table2")], "Accuracy vs angle")
+    refs = ctx.expected([(TABLES[t].experiment, TABLES[t].runs) for t in ANGLE_TABLES], "Accuracy vs angle")
     rows = []
     for ref in refs:
         run = ctx.load(ref)
         x, y = run.data.evals["test"]
         x, y = x[: ctx.n_images], y[: ctx.n_images]
-        acc = accuracy_vs_angle(run.model, x, y, ANGLES, device=ctx.device)
-        rows += [
-            {
-                "experiment": ref.experiment,
-                "run": ref.run,
-                "seed": ref.seed,
-                "angle": a,
-                "accuracy": float(v),
-                "n_images": len(x),
-            }
-            for a, v in zip(ANGLES, acc)
-        ]
+        rows += angle_rows(run.model, x, y, ref.experiment, ref.run, ref.seed, device=ctx.device)
     return pd.DataFrame(rows)
 
 
@@ -157,19 +129,7 @@ def equivariance_rows(ctx: Context) -> tuple[list[dict], dict[str, int]]:
         x = run.data.evals["test"][0]
         x = x[: min(ctx.n_images, EQUIV_IMAGES.get(run.task, 8))]
         n_inputs[ref.experiment] = len(x)
-        errors = equivariance_errors(run.model, x, device=ctx.device)
-        group = run.model.group.name if hasattr(run.model, "group") else "z2"
-        rows += [
-            {
-                "experiment": ref.experiment,
-                "run": ref.run,
-                "seed": ref.seed,
-                "group": group,
-                "transform": label,
-                **value,
-            }
-            for label, value in errors.items()
-        ]
+        rows += error_rows(run.model, x, ref.experiment, ref.run, ref.seed, device=ctx.device)
     return rows, n_inputs
 
 

@@ -1,148 +1,29 @@
-"""How equivariant is a trained model? The relative error ‖f(g·x) − g·f(x)‖ / ‖f(x)‖ for rotations and mirrors.
+"""The equivariance report and heat map of trained models: they draw what `gcnn.equivariance` measures.
 
-f is the model's output for the (invariant) classifiers, so g·f(x) = f(x); for SegNets it is the group
-feature map before pooling over the group (the output of `model.head`, (B, 1, |G|, H, W)), on which g acts by
-`Group.act_on_group_map` when g is an element of the model's group. For a g outside the group (the 45° of a
-P4SegNet, any g of the plain SegNet), the group map has no action of g, so the pooled logits are compared with
-the transformed logits instead. Rotations by multiples of 90° use `torch.rot90` (exact); other angles are
-interpolated (`gcnn.groups.rotate_images`, bilinear) and then only the disc inside the image is compared, since
-corners rotate out of the frame.
+`error_rows` measures one model (`gcnn.equivariance.check_equivariance`: ‖f(g·x) − g·f(x)‖ / ‖f(x)‖ for
+rotations and mirrors) as the rows the report and the figure read: one per transform, with the run's
+experiment, name and seed.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import torch
 
-from gcnn.groups import Group, transform_images
+from gcnn.equivariance import EXACT_TOL, TRANSFORMS, check_equivariance
 
-EXACT_TOL = 1e-4  # a relative error below this is float32 round-off, not an approximation
-
-
-@dataclass(frozen=True)
-class Transform:
-    label: str
-    degrees: float
-    mirror: bool = False
-
-    @property
-    def exact_on_grid(self) -> bool:
-        return self.degrees % 90 == 0
+EQUIV_IMAGES = {"classification": 100, "segmentation": 8}  # held-out inputs per model (capped by the caller's)
 
 
-TRANSFORMS = (
-    Transform("90°", 90),
-    Transform("180°", 180),
-    Transform("mirror", 0, True),
-    Transform("45°", 45),
-    Transform("60°", 60),
-    Transform("30°", 30),
-)
-
-
-def group_element(group: Group, t: Transform) -> int | None:
-    """Index of the element of `group` that acts as `t` on images, or None when the group lacks it."""
-    for a, (m, r) in enumerate(group.elements):
-        if bool(m) == t.mirror and math.isclose((360.0 * r / group.n_rotations) % 360, t.degrees % 360, abs_tol=1e-9):
-            return a
-    return None
-
-
-def disc_mask(h: int, w: int, device=None) -> torch.Tensor:
-    """(H, W) bool: pixels strictly inside the inscribed circle, less one pixel of interpolation border."""
-    yy, xx = torch.meshgrid(
-        torch.arange(h, device=device) - (h - 1) / 2, torch.arange(w, device=device) - (w - 1) / 2, indexing="ij"
-    )
-    return (yy**2 + xx**2) <= (min(h, w) / 2 - 1.5) ** 2
-
-
-def relative_error(
-    f_gx: torch.Tensor, g_fx: torch.Tensor, f_x: torch.Tensor | None = None, mask: torch.Tensor | None = None
-) -> float:
-    """‖f(g·x) − g·f(x)‖ / ‖f(x)‖, Frobenius norms over the whole batch, in float64.
-
-    mask (broadcast over the trailing spatial axes) restricts both norms to some pixels. f_x defaults to g_fx
-    (equal norms whenever g permutes pixels)."""
-    f_gx, g_fx = f_gx.double(), g_fx.double()
-    ref = g_fx if f_x is None else f_x.double()
-    if mask is not None:
-        mask = mask.to(f_gx.device)
-        f_gx, g_fx, ref = f_gx * mask, g_fx * mask, ref * mask
-    denom = torch.linalg.vector_norm(ref)
-    return float(torch.linalg.vector_norm(f_gx - g_fx) / denom) if denom > 0 else float("nan")
-
-
-class _HeadOutput:
-    """Forward hook keeping the output of `model.head` (the SegNet's pre-pooling group map)."""
-
-    def __init__(self, module: torch.nn.Module):
-        self.value = None
-        self.handle = module.register_forward_hook(self)
-
-    def __call__(self, module, inputs, output):
-        self.value = output.detach()
-
-    def close(self):
-        self.handle.remove()
-
-
-@torch.no_grad()
-def group_feature_map(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(pre-pooling map of `model.head` (B, C, |G|, H, W), pooled logits) of a SegNet for images x."""
-    hook = _HeadOutput(model.head)
-    try:
-        logits = model(x)
-    finally:
-        hook.close()
-    return hook.value, logits
-
-
-@torch.no_grad()
-def equivariance_errors(
-    model: torch.nn.Module, x: torch.Tensor, transforms=TRANSFORMS, batch_size: int = 64, device=None
-) -> dict[str, dict]:
-    """{label: {"error": relative error, "in_group": bool, "exact_on_grid": bool, "quantity": str}} for one model
-    on held-out inputs x (N, C, H, W); sums of squares are accumulated over batches of `batch_size`."""
-    device = device or next(model.parameters()).device
-    group = getattr(model, "group", None)
-    segmentation = getattr(model, "task", "classification") == "segmentation"
-    sums = {t.label: [0.0, 0.0] for t in transforms}
-    quantity = {}
-    for chunk in x.split(batch_size):
-        chunk = chunk.to(device)
-        if segmentation:
-            maps, logits = group_feature_map(model, chunk)
-        else:
-            logits = model(chunk)
-        for t in transforms:
-            a = group_element(group, t) if group is not None else None
-            gx = transform_images(chunk, t.degrees, t.mirror)
-            mask = None if t.exact_on_grid else disc_mask(*chunk.shape[-2:], device=device)
-            if not segmentation:
-                f_gx, g_fx, f_x, mask, quantity[t.label] = model(gx), logits, logits, None, "logits (invariant)"
-            elif a is not None and group.order > 1:
-                f_gx = group_feature_map(model, gx)[0]
-                g_fx, f_x, quantity[t.label] = group.act_on_group_map(a, maps), maps, "pre-pooling group map"
-            else:
-                f_gx, g_fx, f_x = model(gx), transform_images(logits, t.degrees, t.mirror), logits
-                quantity[t.label] = "pooled logits"
-            if mask is not None:
-                f_gx, g_fx, f_x = f_gx * mask, g_fx * mask, f_x * mask
-            sums[t.label][0] += float(torch.sum((f_gx.double() - g_fx.double()) ** 2))
-            sums[t.label][1] += float(torch.sum(f_x.double() ** 2))
-    out = {}
-    for t in transforms:
-        num, den = sums[t.label]
-        a = group_element(group, t) if group is not None else None
-        out[t.label] = {
-            "error": math.sqrt(num / den) if den > 0 else float("nan"),
-            "in_group": a is not None,
-            "exact_on_grid": t.exact_on_grid,
-            "quantity": quantity[t.label],
-        }
-    return out
+def error_rows(
+    model: torch.nn.Module, x: torch.Tensor, experiment: str, run: str, seed: int, device=None
+) -> list[dict]:
+    """One row per transform: experiment, run, seed, the model's group, and its measured error on inputs x."""
+    errors = check_equivariance(model, x, device=device)
+    group = model.group.name if hasattr(model, "group") else "z2"
+    return [
+        {"experiment": experiment, "run": run, "seed": seed, "group": group, "transform": label, **value}
+        for label, value in errors.items()
+    ]
 
 
 def verdict(error: float, in_group: bool) -> str:

@@ -10,27 +10,20 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from gcnn.figures.equivariance import Transform, group_element, group_feature_map, relative_error, transform_images
+from gcnn.equivariance import Transform, relative_error, transformed_pair
 from gcnn.metrics import iou_per_image
 
 
 def _element_label(group, a: int) -> str:
-    m, r = group.elements[a]
-    angle = round(360 * r / group.n_rotations)
-    return ("mirror, " if m else "") + f"{angle}°"
+    return ("mirror, " if group.elements[a][0] else "") + f"{round(group.degrees(a))}°"
 
 
-def _symmetric_turn(group) -> float:
+def _symmetric_turn(group) -> Transform:
     """The quarter turn when the group has it (or is trivial), else the half turn (p2, p6, …)."""
-    if group.order == 1 or group_element(group, Transform("90°", 90)) is not None:
-        return 90.0
-    return 180.0
-
-
-@torch.no_grad()
-def first_layer_maps(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Output of the classifier's first (lifting) convolution for images x: (B, C, |G|, H, W)."""
-    return model.features[0][0](x)
+    quarter = Transform("90°", 90)
+    if group.order == 1 or quarter.element(group) is not None:
+        return quarter
+    return Transform("180°", 180)
 
 
 def _show(ax, image, title=None, **kw):
@@ -53,21 +46,19 @@ def feature_maps_figure(models: dict, image: torch.Tensor, n_maps: int = 4):
     )
     for k, (label, model) in enumerate(models.items()):
         device = next(model.parameters()).device
-        group = model.group
-        degrees = _symmetric_turn(group)
+        group, turn = model.group, _symmetric_turn(model.group)
+        degrees = turn.degrees
         x = image[:1].to(device)
-        gx = transform_images(x, degrees)
-        maps, maps_g = first_layer_maps(model, x), first_layer_maps(model, gx)
+        gx = turn.on_images(x)
+        maps = model.feature_maps(x)
+        maps_g, expected = transformed_pair(model.feature_maps, x, group, turn)  # Φ(g·x), g·Φ(x)
         if group.order > 1:
-            a = group_element(group, Transform("g", degrees))
-            expected = group.act_on_group_map(a, maps)
             channel = int(maps[0].flatten(1).var(dim=1).argmax())
             show = [
                 (maps[0, channel, e], maps_g[0, channel, e], f"ch {channel}, {_element_label(group, e)}")
                 for e in range(min(n_maps, group.order))
             ]
         else:
-            expected = transform_images(maps, degrees)
             channels = maps[0, :, 0].flatten(1).var(dim=1).argsort(descending=True)[:n_maps].tolist()
             show = [(maps[0, c, 0], maps_g[0, c, 0], f"channel {c}") for c in channels]
         vmax = float(torch.stack([torch.stack([u, v]) for u, v, _ in show]).abs().max())
@@ -112,13 +103,13 @@ def _rgb(image: torch.Tensor) -> np.ndarray:
 
 @torch.no_grad()
 def group_maps_figure(model: torch.nn.Module, image: torch.Tensor, mask: torch.Tensor, title: str | None = None):
-    """The |G| maps of `model.head` (before group pooling) for one image, laid out by group element (rows:
+    """The |G| maps of `model.group_map` (before group pooling) for one image, laid out by group element (rows:
     mirror, columns: rotation), beside the image and its mask, and the pooled logits and prediction."""
     import matplotlib.pyplot as plt
 
     device = next(model.parameters()).device
     group = model.group
-    maps, logits = group_feature_map(model, image[:1].to(device))
+    maps, logits = model.group_map(image[:1].to(device)), model(image[:1].to(device))
     rows, cols = (2 if group.mirror else 1), group.n_rotations
     fig, axes = plt.subplots(max(rows, 2), cols + 2, figsize=(2.1 * (cols + 2), 2.3 * max(rows, 2)), squeeze=False)
     vmax = float(maps.abs().max()) or 1.0

@@ -1,8 +1,8 @@
 """Find finished runs in a results folder and load them back: model (eval mode), config and data.
 
 A run is `<results>/runs/<experiment>/<run_name>/seed=<seed>/`; experiment, run name and seed are read from
-that path (never from metrics.json, whose keys may change). A run is *finished* when its metrics.json is a
-finished run's record (`gcnn.rundir.read_metrics`: not a diverged run's NaN, not a damaged file).
+that path by `gcnn.layout` (never from metrics.json, whose keys may change). A run is *finished* when its
+metrics.json is a finished run's record (`gcnn.rundir.read_metrics`: not a diverged run's NaN, not a damaged file).
 The model is rebuilt from config.yaml (`hydra.utils.instantiate(cfg.model)`) and given checkpoint["model"];
 the data is built on first use from `cfg.dataset` (optionally with another data_dir) and shared between runs
 whose dataset settings are the same.
@@ -18,24 +18,13 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from gcnn import rundir, schema
+from gcnn import layout, rundir, schema
 from gcnn.data.bundle import DataBundle
+from gcnn.layout import RunPath as RunRef  # a run's experiment, run name, seed and path
 
 
 class MissingRuns(LookupError):
     """Runs a figure needs are not in the results folder; the message is one line naming them."""
-
-
-@dataclass(frozen=True)
-class RunRef:
-    experiment: str
-    run: str
-    seed: int
-    path: Path
-
-    @property
-    def key(self) -> str:
-        return f"{self.experiment}/{self.run}"
 
 
 def _load_config(path) -> DictConfig:
@@ -46,15 +35,13 @@ def _load_config(path) -> DictConfig:
 def find_runs(results_dir) -> list[RunRef]:
     """Every finished run (metrics.json and checkpoint.pt present) under `<results_dir>/runs`, sorted."""
     found = []
-    for metrics in Path(results_dir).glob("runs/*/*/seed=*/metrics.json"):
-        run_dir = metrics.parent
-        seed = run_dir.name.split("=", 1)[1]
-        if (run_dir / "checkpoint.pt").is_file() and (run_dir / "config.yaml").is_file() and seed.lstrip("-").isdigit():
+    for ref in layout.find(results_dir):
+        if all((ref.path / name).is_file() for name in ("metrics.json", "checkpoint.pt", "config.yaml")):
             try:
-                rundir.read_metrics(run_dir)
+                rundir.read_metrics(ref.path)
             except rundir.RunDirError:
                 continue  # the tables list it; a figure of a diverged model would show nothing true
-            found.append(RunRef(run_dir.parent.parent.name, run_dir.parent.name, int(seed), run_dir))
+            found.append(ref)
     return sorted(found, key=lambda r: (r.experiment, r.run, r.seed))
 
 
@@ -131,12 +118,8 @@ def load_run(run_dir, device="cpu", data_dir=None) -> LoadedRun:
     state = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=False)
     model.load_state_dict(state["model"])
     model.to(device).eval()
-    seed = run_dir.name.split("=", 1)[-1]
-    ref = RunRef(
-        run_dir.parent.parent.name, run_dir.parent.name, int(seed) if seed.lstrip("-").isdigit() else 0, run_dir
-    )
+    try:
+        ref = layout.parse(run_dir)
+    except ValueError:  # a run directory copied out of its results folder still loads; it has no place in one
+        ref = None
     return LoadedRun(ref, model, cfg, lambda: build_data(cfg, data_dir))
-
-
-def clear_data_cache() -> None:
-    _DATA_CACHE.clear()

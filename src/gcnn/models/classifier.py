@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn as nn
 
+from gcnn.equivariance import TRANSFORMS, check_equivariance
 from gcnn.groups import get_group
 from gcnn.harmonic import check_filter_basis
 from gcnn.nn import GroupBatchNorm, GroupConv2d, GroupPool, LiftingConv2d, SpatialMaxPool
@@ -74,6 +75,19 @@ class GroupClassifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = self.group_pool(self.features(x))  # (B, C, h, w): invariant to the stabiliser up to a rotation
         return self.head(z.amax(dim=(-2, -1)))  # max over space removes the rotation
+
+    def feature_maps(self, x: torch.Tensor, depth: int = 1) -> torch.Tensor:
+        """The group feature maps (B, C, |G|, H, W) that the convolution of block `depth` (1: the lifting
+        convolution) gives for images x, before its batch norm: what Figure 1 shows."""
+        if not 1 <= depth <= len(self.features):
+            raise ValueError(f"depth must be 1 to {len(self.features)}, got {depth}")
+        for block in self.features[: depth - 1]:
+            x = block(x)
+        return self.features[depth - 1][0](x)
+
+    def check_equivariance(self, x: torch.Tensor, transforms=TRANSFORMS) -> dict[str, dict]:
+        """The relative error of the logits' invariance on images x at every transform (`gcnn.equivariance`)."""
+        return check_equivariance(self, x, transforms)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn as nn
 
+from gcnn.equivariance import TRANSFORMS, check_equivariance
 from gcnn.groups import get_group
 from gcnn.harmonic import check_filter_basis
 from gcnn.nn import (
@@ -130,6 +131,11 @@ class SegNet(nn.Module):
             raise ValueError(f"SegNet '{self.name}' {problem}")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.group_pool(self.group_map(x))
+
+    def group_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The logits before group pooling, one map per group element: (B, out_channels, |G|, H, W) for images
+        x (B, C, H, W). Figure 2 shows them; they are what the group acts on (`gcnn.equivariance`)."""
         if x.dim() != 4:
             raise ValueError(f"SegNet expects images (B, C, H, W), got {tuple(x.shape)}")
         self.check_input_size(x.shape[-2], x.shape[-1])
@@ -140,7 +146,12 @@ class SegNet(nn.Module):
             x = self.pool(x)
         for block, s in zip(self.decoder, reversed(skips)):
             x = block(x, s)
-        return self.group_pool(self.head(x))
+        return self.head(x)
+
+    def check_equivariance(self, x: torch.Tensor, transforms=TRANSFORMS) -> dict[str, dict]:
+        """The relative error of the group map (g in the group) or of the logits (g outside it) on images x at
+        every transform (`gcnn.equivariance`)."""
+        return check_equivariance(self, x, transforms)
 
     def extra_repr(self) -> str:
         return f"name={self.name}, group={self.group.name}, decoder={self.decoder_kind}, skip={self.skip}"
