@@ -39,7 +39,7 @@ py-check:
 	@$(PY) -c "import torch, torchvision, hydra, omegaconf, hydra_plugins.hydra_joblib_launcher, pandas, scipy, albumentations, gcnn" \
 	  || { echo "error: PY=$(PY) lacks packages gcnn needs (see above); install them, or use WHEELHOUSE=dir (make wheelhouse)" >&2; exit 1; }
 install: $(if $(OWN_VENV),$(VENV)/.installed,py-check) ## create .venv and install gcnn (PY=python3: use that interpreter; WHEELHOUSE=dir: offline)
-portable-reference: install ## record this processor's portable-mode fingerprint (tests/reference/fingerprints/) and print the README claim
+portable-reference: install ## record this processor's portable-mode fingerprint (tests/reference/fingerprints/), print the claim of docs/reproducibility.md
 	$(RUN) tests/test_portable.py --regenerate
 test: install ## run the default test suite (slow tests excluded)
 	$(RUN) -m pytest
@@ -60,7 +60,7 @@ table1 table2 table3 table4: table%: install
 	$(call SWEEPS,$@)
 ablation-p6: install ## P6 ablation: pixel or harmonic filters, exact or interpolated, on the Table 1 and 2 protocols
 	$(call SWEEPS,ablation_p6_table1 ablation_p6_table2)
-# Seed-major and resumable (docs/runs.md). Trials: TABLES=table1,table3 MODELS=cnn,segnet+ CLS_ARGS= SEG_ARGS=
+# Seed-major and resumable (docs/running.md). Trials: TABLES=table1,table3 MODELS=cnn,segnet+ CLS_ARGS= SEG_ARGS=
 reproduce: install ## all four tables at the study's protocol (BUDGET_MIN=, JOBS=, PY=); rerun to continue
 	$(RUN) -m gcnn.reproduce --results-dir '$(call GIVEN,results/full)' --seeds '$(SEEDS)' --models '$(MODELS)' \
 	  $(if $(TABLES),--tables '$(TABLES)') $(if $(JOBS),--jobs '$(JOBS)') --budget-min '$(BUDGET_MIN)' --args '$(ARGS)' \
