@@ -29,8 +29,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 FINGERPRINTS = REPO / "tests" / "reference" / "fingerprints"
 CLAIM_DOC = REPO / "docs" / "reproducibility.md"
 PROBE_ARGS = ["--steps", "3", "--batch", "16", "--channels", "4,8,8,8,16"]

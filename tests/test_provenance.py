@@ -12,8 +12,7 @@ import pytest
 import torch
 
 from gcnn import portable, provenance
-
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
 
 
 def _env_without_portable_mode() -> dict:

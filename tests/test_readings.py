@@ -16,8 +16,8 @@ import pytest
 from gcnn import ablation, claims
 from gcnn.models.classifier import GroupClassifier, count_parameters
 from gcnn.stats import welch
+from helpers import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 REDUCED = REPO / "results" / "reduced_cpu"
 EARLIER = "4a2905d"  # the reduced_cpu tables before the rerun of 2026-11-27 (results/README.md)
 

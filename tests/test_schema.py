@@ -8,10 +8,10 @@ import inspect
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import hydra
 import pytest
+from helpers import CONF
 from omegaconf import OmegaConf
 
 from gcnn import schema
@@ -19,8 +19,6 @@ from gcnn.data.mnist import build_mnist
 from gcnn.data.ph2 import build_ph2
 from gcnn.data.ph2_synthetic import build_ph2_synthetic
 from gcnn.models import GroupClassifier, SegNet
-
-CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
 @pytest.mark.parametrize(
