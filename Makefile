@@ -84,7 +84,7 @@ ablation-report: install ## the P6 ablation's reading of RESULTS/ablation_p6_tab
 	$(RUN) -m gcnn.ablation --results-dir $(RESULTS)
 figures: install ## Figures 1-3 and reports of RESULTS (default results/demo, made first if a run is missing; FIG_ARGS=)
 	@if [ "$(call GIVEN,results/demo)" = results/demo ] && [ "$$(find results/demo/runs -name metrics.json 2>/dev/null \
-	  | wc -l)" -lt "$$($(PY) -m gcnn.specs --count table1 table2 table3 table4)" ]; then $(MAKE) --no-print-directory demo; fi
+	  | wc -l)" -lt "$$($(PY) -m gcnn.specs --count table1 table2 table3 table4)" ]; then $(MAKE) --no-print-directory demo PORTABLE=1; fi
 	$(RUN) -m gcnn.figures --results-dir $(call GIVEN,results/demo) $(FIG_ARGS)
 clean: ## remove caches (keeps .venv, data and results)
 	rm -rf .pytest_cache src/*.egg-info; find . -name __pycache__ -prune -exec rm -rf {} +
