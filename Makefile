@@ -25,7 +25,7 @@ GIVEN = $(if $(filter command line environment,$(origin RESULTS)),$(RESULTS),$(1
 .PHONY: help install py-check portable-reference test lint format test-full demo table1 table2 table3 table4 tables \
 	ablation-p6 reproduce bench bench-train wheelhouse claims ablation-report figures clean
 help: ## list the targets
-	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9 -]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{gsub(/ /, "|", $$1); printf "  make %-12s %s\n", $$1, $$2}'
 
 # With WHEELHOUSE the venv sees the interpreter's own packages (torch, ...) and takes the rest from the folder.
 $(VENV)/.installed: pyproject.toml
@@ -34,7 +34,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q $(if $(WHEELHOUSE),--no-index --find-links $(abspath $(WHEELHOUSE))) -e '.[dev]'
 	touch $@
 # PY=...: install WHEELHOUSE's wheels (--no-deps: SKIP= left out what runs don't use), check that gcnn's needs import.
-py-check:
+py-check: ## check that PY has gcnn's packages (install runs it when PY is given)
 	$(if $(WHEELHOUSE),$(PY) -m pip install -q --no-index --no-deps $(abspath $(WHEELHOUSE))/*.whl)
 	@$(PY) -c "import torch, torchvision, hydra, omegaconf, hydra_plugins.hydra_joblib_launcher, pandas, scipy, albumentations, gcnn" \
 	  || { echo "error: PY=$(PY) lacks packages gcnn needs (see above); install them, or use WHEELHOUSE=dir (make wheelhouse)" >&2; exit 1; }
@@ -55,8 +55,8 @@ demo: install ## Tables 1-4 at small scale on data that needs no download (< 10 
 	$(MAKE) $(DEMO) table2 ARGS="dataset=rot_mnist_sample trainer=quick $(ARGS)"
 	$(MAKE) $(DEMO) table3 ARGS="dataset=ph2_synthetic trainer=quick_seg $(ARGS)"
 	$(MAKE) $(DEMO) table4 ARGS="dataset=ph2_synthetic dataset.size=33 trainer=quick_seg $(ARGS)"
-tables: table1 table2 table3 table4 ## Tables 1-4, or one: table1 (MNIST), table2 (Rot-MNIST), table3, table4 (PH2)
-table1 table2 table3 table4: table%: install
+tables: table1 table2 table3 table4 ## all four tables, one after the other
+table1 table2 table3 table4: table%: install ## one table: table1 (MNIST), table2 (Rot-MNIST), table3, table4 (PH2)
 	$(call SWEEPS,$@)
 ablation-p6: install ## P6 ablation: pixel or harmonic filters, exact or interpolated, on the Table 1 and 2 protocols
 	$(call SWEEPS,ablation_p6_table1 ablation_p6_table2)

@@ -7,11 +7,10 @@ import importlib.util
 import json
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from gcnn import projection, schema
-from helpers import REPO
+from gcnn import projection
+from helpers import REPO, compose_cfg
 
 spec = importlib.util.spec_from_file_location("check_projection", REPO / "scripts" / "check_projection.py")
 check_projection = importlib.util.module_from_spec(spec)
@@ -21,9 +20,7 @@ MACHINE = "cpu: test machine, 1 threads"
 
 
 def fake_run(results: Path, epoch_seconds: list[float]) -> Path:
-    schema.register()
-    with initialize_config_dir(version_base="1.3", config_dir=str(REPO / "conf")):
-        cfg = compose("train", overrides=["experiment=table1_written", "model=p4cnn", "dataset.max_train=1000"])
+    cfg = compose_cfg("experiment=table1_written", "model=p4cnn", "dataset.max_train=1000")
     run = results / "runs" / "table1_written" / "p4cnn" / "seed=0"
     run.mkdir(parents=True)
     OmegaConf.save(cfg, run / "config.yaml")

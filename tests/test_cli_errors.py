@@ -10,10 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from helpers import REPO
+from helpers import REPO, tiny
 
-# A tiny budget, so that a bad setting wrongly accepted ends in a failed assertion, not a long training.
-TINY = ["trainer.epochs=1", "trainer.limit_train_batches=1", "trainer.limit_eval_batches=1"]
+# The tiny profile cut to one batch, so that a bad setting wrongly accepted ends in a failed assertion, not a training.
+TINY = list(tiny(epochs=1, limit_train_batches=1, limit_eval_batches=1))
 CLS = ["experiment=table1", "model=cnn", "dataset=mnist_sample", *TINY]
 SEG = ["experiment=table3", "dataset=ph2_synthetic", *TINY]
 # (overrides, text the error line must contain): the setting and the value, as the user typed them.

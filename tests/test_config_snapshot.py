@@ -13,10 +13,9 @@ import json
 import sys
 
 import pytest
-from hydra import compose, initialize_config_dir
 
-from gcnn import rundir, schema, specs
-from helpers import REPO
+from gcnn import rundir, specs
+from helpers import REPO, compose_cfg
 
 SNAPSHOT = REPO / "tests" / "reference" / "configs.json"
 
@@ -34,12 +33,7 @@ def every_run() -> dict[str, list[str]]:
 
 
 def composed() -> dict[str, dict]:
-    schema.register()
-    out = {}
-    with initialize_config_dir(version_base="1.3", config_dir=str(REPO / "conf")):
-        for key, overrides in every_run().items():
-            out[key] = rundir.flat_settings(compose("train", overrides=overrides))
-    return out
+    return {key: rundir.flat_settings(compose_cfg(*overrides)) for key, overrides in every_run().items()}
 
 
 def test_every_run_composes_to_the_committed_snapshot():

@@ -9,11 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from gcnn import layout, schema, specs
-from helpers import REPO
+from gcnn import layout, specs
+from helpers import REPO, compose_cfg
 
 
 @pytest.mark.parametrize(("model", "augment", "run"), [("segnet", True, "segnet+"), ("p4cnn", False, "p4cnn")])
@@ -70,21 +69,14 @@ def test_find_lists_the_run_directories_and_skips_the_others(tmp_path):
 
 
 # ----------------------------------------------------------------------------------------------- its askers
-def _compose(*overrides):
-    schema.register()
-    with initialize_config_dir(version_base="1.3", config_dir=str(REPO / "conf")):
-        return compose("train", overrides=list(overrides), return_hydra_config=True)
-
-
 @pytest.mark.parametrize("table", ["table1", "table3"])
 def test_the_config_and_hydra_put_every_row_where_the_layout_says(table, tmp_path):
     """conf/ builds run_name and run_dir through gcnn.layout's resolvers; Hydra's single run and sweep folders
     are the same directory, for every row of the table (the "+" rows included)."""
     experiment = specs.experiment_of(table, "written")
     for row in specs.TABLES[table].rows:
-        cfg = _compose(
-            f"experiment={experiment}", f"model={row.model}", "seed=3", f"paths.results_dir={tmp_path}", *row.extra
-        )
+        overrides = (f"experiment={experiment}", f"model={row.model}", "seed=3", f"paths.results_dir={tmp_path}")
+        cfg = compose_cfg(*overrides, *row.extra, return_hydra_config=True)
         expected = layout.run_dir(tmp_path, experiment, row.run, 3)
         assert cfg.run_name == row.run and cfg.experiment_name == experiment
         assert Path(cfg.run_dir) == expected == Path(cfg.hydra.run.dir)

@@ -6,14 +6,14 @@ float32 sums then differ in the last bits from machine to machine, and training 
 pins each dispatch to one path that every AVX2 machine has. It only works when set before torch is imported,
 so it is a set of environment variables, defined here once (`PORTABLE_ENV`) and applied by:
 
-* `make <target> PORTABLE=1` — the Makefile exports `python -m gcnn.portable --make-exports` (`make demo`
+* `make <target> PORTABLE=1` — the Makefile runs gcnn's commands under `python -m gcnn.portable --` (`make demo`
   turns it on by itself);
 * `GCNN_PORTABLE=1 python -m gcnn.train ...` — `import gcnn` applies the mode when torch is not loaded yet;
 * `python -m gcnn.portable -- <command ...>` — runs any command with the mode on;
 * `gcnn.portable.apply()` in a script, before `import torch`.
 
-Which variable changes results and what each costs is measured by `scripts/portable_probe.py` (README,
-"Reproducibility guarantees"). The claim covers x86-64 processors with AVX2 and FMA, at THREADS threads.
+Which variable changes results and what each costs is measured by `scripts/portable_probe.py`
+(docs/reproducibility.md). The claim covers x86-64 processors with AVX2 and FMA, at THREADS threads.
 This module imports nothing heavy: it must run before torch loads.
 """
 

@@ -212,7 +212,7 @@ def render_markdown(spec, table, runs, problems, missing, command) -> str:
         if len(machines) > 1:
             lines.append(
                 "- WARNING: these runs come from different machines, whose numbers may differ beyond "
-                "round-off (README, Reproducibility)."
+                "round-off (docs/reproducibility.md)."
             )
     if missing or problems:
         lines += ["", "Missing, unfinished or unaveraged runs:"]
