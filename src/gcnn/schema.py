@@ -26,7 +26,7 @@ from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
 from gcnn import layout
-from gcnn.harmonic import FILTER_BASES
+from gcnn.nn.bases import FILTER_BASES
 
 GROUP_PATTERN = r"(?i)(z2|c1|d4|p[1-9]\d*m?)"
 GROUP_HELP = "a group name: z2, p4, p6, p8, p4m (= d4), or any pN / pNm with N >= 1"

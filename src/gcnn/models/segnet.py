@@ -28,7 +28,6 @@ import torch.nn as nn
 
 from gcnn.equivariance import TRANSFORMS, check_equivariance
 from gcnn.groups import get_group
-from gcnn.harmonic import check_filter_basis
 from gcnn.nn import (
     GroupBatchNorm,
     GroupConv2d,
@@ -38,6 +37,7 @@ from gcnn.nn import (
     SpatialMaxPool,
     SpatialUpsample,
 )
+from gcnn.nn.bases import check_filter_basis
 
 DECODERS = ("upsample", "transpose")
 
