@@ -39,6 +39,10 @@ import torch.nn.functional as F
 
 NAMED_GROUPS = ("z2", "p2", "p4", "p6", "p8", "p2m", "p4m", "p6m", "p8m")
 ALIASES = {"z2": "p1", "c1": "p1", "d4": "p4m", "p4m": "p4m"}
+# Every name `get_group` accepts: an alias, or pN / pNm with N >= 1 (any case). The schema checks it.
+GROUP_PATTERN = r"(?i)(" + "|".join(ALIASES) + r"|p[1-9]\d*m?)"
+GROUP_HELP = "a group name: z2, p4, p6, p8, p4m (= d4), or any pN / pNm with N >= 1"
+FILTER_INTERPOLATIONS = ("nearest", "bilinear")  # how a pixel filter is rotated by an angle off the grid
 
 
 def element_order(n_rotations: int, mirror: bool) -> list[tuple[int, int]]:
@@ -53,8 +57,10 @@ class Group:
     def __init__(self, n_rotations: int, mirror: bool, filter_interpolation: str = "nearest"):
         if n_rotations < 1:
             raise ValueError(f"n_rotations must be >= 1, got {n_rotations}")
-        if filter_interpolation not in ("nearest", "bilinear"):
-            raise ValueError(f"filter_interpolation must be 'nearest' or 'bilinear', got {filter_interpolation!r}")
+        if filter_interpolation not in FILTER_INTERPOLATIONS:
+            raise ValueError(
+                f"filter_interpolation must be one of {', '.join(FILTER_INTERPOLATIONS)}, got {filter_interpolation!r}"
+            )
         self.n_rotations = n_rotations
         self.mirror = mirror
         self.filter_interpolation = filter_interpolation
@@ -207,7 +213,7 @@ def get_group(name: str | Group, filter_interpolation: str | None = None) -> Gro
         return _cached_group(name.n_rotations, name.mirror, filter_interpolation)
     key = ALIASES.get(str(name).lower(), str(name).lower())
     match = re.fullmatch(r"p(\d+)(m?)", key)
-    if not match or int(match.group(1)) < 1:
+    if not re.fullmatch(GROUP_PATTERN, str(name)) or not match:
         raise ValueError(
             f"unknown group {name!r}; valid names: {', '.join(NAMED_GROUPS)} (or any pN / pNm with N >= 1; d4 = p4m)"
         )
