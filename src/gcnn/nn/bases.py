@@ -38,7 +38,7 @@ class FilterBasis(nn.Module):
 
     @classmethod
     def check(cls, kernel_size: int, max_frequency: int | None = None, prefix: str = "") -> None:
-        """One-line ValueError when this basis cannot be built for the kernel size (any basis takes any, here)."""
+        """One-line ValueError when this basis cannot be built for the kernel size (a pixel basis takes any)."""
 
     @property
     def filter_shape(self) -> tuple[int, ...]:
