@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from gcnn import ablation
-from gcnn.harmonic import HARMONIC_BASES
+from gcnn.nn.bases import HARMONIC_BASES
 from gcnn.models import count_parameters
 from gcnn.stats import Sample, welch
 from gcnn.tables import TABLES

@@ -160,3 +160,32 @@ def test_element_at_finds_every_element_by_its_angle_and_mirror(name):
 def test_element_at_refuses_what_the_group_lacks(name, degrees, mirror):
     with pytest.raises(ValueError, match=f"{name} has no element"):
         get_group(name).element_at(degrees, mirror)
+
+
+def _point_action(g, a) -> torch.Tensor:
+    """Element a as a 2×2 matrix on points (row, column): mirror the column, then rotate by its angle."""
+    m, _ = g.elements[a]
+    t = math.radians(g.degrees(a))
+    rotation = torch.tensor([[math.cos(t), math.sin(t)], [-math.sin(t), math.cos(t)]], dtype=torch.float64)
+    return rotation @ torch.diag(torch.tensor([1.0, -1.0 if m else 1.0], dtype=torch.float64))
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_inverse_products_table_is_built_once_and_reads_s_inverse_h(name):
+    """table[s][h] = index of s⁻¹∘h, checked against composing the elements' actions (on points, and exactly on
+    images for the elements that permute pixels), never against compose / inverse."""
+    g = get_group(name)
+    table = g.inverse_products
+    assert table is g.inverse_products and table.dtype == torch.long and table.shape == (g.order, g.order)
+    image = torch.randn(1, 1, 7, 7, generator=torch.Generator().manual_seed(0))
+    for s in range(g.order):
+        assert torch.equal(g.permutation(s), table[s])
+        for h in range(g.order):
+            expected = torch.linalg.inv(_point_action(g, s)) @ _point_action(g, h)
+            matches = [a for a in range(g.order) if torch.allclose(_point_action(g, a), expected, atol=1e-9)]
+            assert matches == [int(table[s, h])], (s, h)
+            if g.is_exact(s) and g.is_exact(h):  # L_{s⁻¹h} x = L_s⁻¹ (L_h x), undoing s pixel for pixel
+                m, _ = g.elements[s]
+                undone = torch.rot90(g.act_on_image(h, image), -round(g.degrees(s) / 90), (-2, -1))
+                undone = torch.flip(undone, (-1,)) if m else undone
+                assert torch.equal(g.act_on_image(int(table[s, h]), image), undone)

@@ -12,7 +12,6 @@ from gcnn.equivariance import disc_mask, relative_error
 from gcnn.groups import get_group, rotate_images
 from gcnn.harmonic import (
     band_limits,
-    check_filter_basis,
     coefficient_representation,
     harmonic_basis,
     harmonic_filter_matrices,
@@ -20,6 +19,7 @@ from gcnn.harmonic import (
     transformed_basis,
 )
 from gcnn.nn import GroupConv2d, GroupConvTranspose2d, LiftingConv2d
+from gcnn.nn.bases import check_filter_basis
 
 TOL = 1e-5  # float32 layers on exact elements: relative error (the one metric, ‖·‖/‖·‖) <= TOL
 

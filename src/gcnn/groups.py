@@ -32,13 +32,23 @@ from __future__ import annotations
 
 import math
 import re
-from functools import cache
+from functools import cache, cached_property
 
 import torch
 import torch.nn.functional as F
 
 NAMED_GROUPS = ("z2", "p2", "p4", "p6", "p8", "p2m", "p4m", "p6m", "p8m")
 ALIASES = {"z2": "p1", "c1": "p1", "d4": "p4m", "p4m": "p4m"}
+# Every name `get_group` accepts: an alias, or pN / pNm with N >= 1 (any case). The schema checks it.
+GROUP_PATTERN = r"(?i)(" + "|".join(ALIASES) + r"|p[1-9]\d*m?)"
+GROUP_HELP = "a group name: z2, p4, p6, p8, p4m (= d4), or any pN / pNm with N >= 1"
+FILTER_INTERPOLATIONS = ("nearest", "bilinear")  # how a pixel filter is rotated by an angle off the grid
+
+
+def element_order(n_rotations: int, mirror: bool) -> list[tuple[int, int]]:
+    """(m, r) of every element, in index order N·m + r: "mirror m times, then rotate r times". The one place the
+    order is written: `Group.elements`, the filter transforms here and in `gcnn.harmonic` enumerate it."""
+    return [(m, r) for m in range(2 if mirror else 1) for r in range(n_rotations)]
 
 
 class Group:
@@ -47,13 +57,15 @@ class Group:
     def __init__(self, n_rotations: int, mirror: bool, filter_interpolation: str = "nearest"):
         if n_rotations < 1:
             raise ValueError(f"n_rotations must be >= 1, got {n_rotations}")
-        if filter_interpolation not in ("nearest", "bilinear"):
-            raise ValueError(f"filter_interpolation must be 'nearest' or 'bilinear', got {filter_interpolation!r}")
+        if filter_interpolation not in FILTER_INTERPOLATIONS:
+            raise ValueError(
+                f"filter_interpolation must be one of {', '.join(FILTER_INTERPOLATIONS)}, got {filter_interpolation!r}"
+            )
         self.n_rotations = n_rotations
         self.mirror = mirror
         self.filter_interpolation = filter_interpolation
         self.order = n_rotations * (2 if mirror else 1)
-        self.elements = [(m, r) for m in range(2 if mirror else 1) for r in range(n_rotations)]
+        self.elements = element_order(n_rotations, mirror)
         n = self.order
         self.cayley = torch.tensor([[self.compose(a, b) for b in range(n)] for a in range(n)], dtype=torch.long)
         self.inverses = torch.tensor([self.inverse(a) for a in range(n)], dtype=torch.long)
@@ -125,9 +137,15 @@ class Group:
         """[L_a x](p) = x(a^{-1} p) on the last two axes: mirror (if any), then rotate about the centre."""
         return transform_images(x, self.degrees(a), mirror=bool(self.elements[a][0]), mode=mode)
 
+    @cached_property
+    def inverse_products(self) -> torch.Tensor:
+        """(|G|, |G|) long table[s, h] = index of s⁻¹∘h: row s permutes the group axis as L_s does, and a group
+        convolution reads its filter ψ(s⁻¹h, ·) through it. Built once per group; do not modify it in place."""
+        return self.cayley[self.inverses]
+
     def permutation(self, a: int) -> torch.Tensor:
         """perm with [L_a f](g) = f(perm[g]) on the group axis, i.e. perm[g] = a^{-1}∘g."""
-        return self.cayley[self.inverses[a]]
+        return self.inverse_products[a]
 
     def act_on_group_map(self, a: int, x: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
         """[L_a f](g, p) = f(a^{-1} g, a^{-1} p) for f of shape (B, C, |G|, H, W)."""
@@ -195,7 +213,7 @@ def get_group(name: str | Group, filter_interpolation: str | None = None) -> Gro
         return _cached_group(name.n_rotations, name.mirror, filter_interpolation)
     key = ALIASES.get(str(name).lower(), str(name).lower())
     match = re.fullmatch(r"p(\d+)(m?)", key)
-    if not match or int(match.group(1)) < 1:
+    if not re.fullmatch(GROUP_PATTERN, str(name)) or not match:
         raise ValueError(
             f"unknown group {name!r}; valid names: {', '.join(NAMED_GROUPS)} (or any pN / pNm with N >= 1; d4 = p4m)"
         )
@@ -217,14 +235,13 @@ def _filter_matrices(n: int, mirror: bool, interpolation: str, k: int) -> torch.
     flip = torch.flip(eye, dims=(-1,)).reshape(size, size).T  # columns: image of each basis filter
     rot90 = torch.rot90(eye, 1, dims=(-2, -1)).reshape(size, size).T
     mats = []
-    for m in range(2 if mirror else 1):
-        for r in range(n):
-            quarter = round(4 * r / n)
-            phi = 2 * math.pi * r / n - quarter * math.pi / 2
-            mat = torch.linalg.matrix_power(rot90, quarter % 4) @ torch.linalg.matrix_power(flip, m)
-            if abs(phi) > 1e-12:
-                mat = _interpolated_rotation(k, phi, interpolation) @ mat
-            mats.append(mat)
+    for m, r in element_order(n, mirror):
+        quarter = round(4 * r / n)
+        phi = 2 * math.pi * r / n - quarter * math.pi / 2
+        mat = torch.linalg.matrix_power(rot90, quarter % 4) @ torch.linalg.matrix_power(flip, m)
+        if abs(phi) > 1e-12:
+            mat = _interpolated_rotation(k, phi, interpolation) @ mat
+        mats.append(mat)
     return torch.stack(mats)
 
 

@@ -14,10 +14,10 @@ angle turns like `torch.rot90(x, 1, (-2, -1))`; the mirror flips the width axis;
 times, then rotate r times". For multiples of 90° the grid is mapped onto itself, so B·ρ(a) equals the pixel
 permutation of B (rot90, flip) to round-off: the sampled functions transform exactly like the pixels.
 
-`filter_basis="harmonic_resampled"` keeps the same smooth, band-limited filters B·c but rotates them as pixel
-images, by the group's `filter_interpolation` at the rotated grid (`resampled_basis`), instead of turning their
-coefficients. It differs from "harmonic" in one factor, the filter transform, which for p6 (and for p8 with
-bilinear interpolation) is no longer a group action; and from the pixel basis in one factor, the filters'
+`filter_basis="harmonic_resampled"` (`gcnn.nn.bases`) keeps the same smooth, band-limited filters B·c but rotates
+them as pixel images, by the group's `filter_interpolation` at the rotated grid (`resampled_basis`), instead of
+turning their coefficients. It differs from "harmonic" in one factor, the filter transform, which for p6 (and for p8
+with bilinear interpolation) is no longer a group action; and from the pixel basis in one factor, the filters'
 smoothness. Multiples of 90° stay exact permutations, so for p4 and p4m it equals "harmonic".
 """
 
@@ -28,8 +28,7 @@ from functools import cache
 
 import torch
 
-FILTER_BASES = ("pixel", "harmonic", "harmonic_resampled")
-HARMONIC_BASES = ("harmonic", "harmonic_resampled")  # the bases whose filters are harmonic coefficients
+from gcnn.groups import element_order
 
 
 def ring_radii(kernel_size: int) -> list[float]:
@@ -53,15 +52,14 @@ def band_limits(kernel_size: int, max_frequency: int | None = None) -> list[int]
     return limits if max_frequency is None else [min(lim, max_frequency) for lim in limits]
 
 
-def check_filter_basis(filter_basis: str, kernel_size: int, max_frequency: int | None = None, prefix: str = "") -> None:
-    """One-line ValueError for an unknown basis, or a harmonic band limit the k×k grid cannot sample."""
-    if filter_basis not in FILTER_BASES:
-        raise ValueError(f"{prefix}filter_basis={filter_basis!r} is unknown; use {', '.join(FILTER_BASES)}")
-    if filter_basis not in HARMONIC_BASES:
-        return
+def check_harmonic(
+    kernel_size: int, max_frequency: int | None = None, prefix: str = "", basis: str = "harmonic"
+) -> None:
+    """One-line ValueError for a harmonic band limit the k×k grid cannot sample (`basis` names the filter basis
+    in the message; `gcnn.nn.bases.check_filter_basis` checks the name of a basis first)."""
     if kernel_size < 1 or kernel_size % 2 == 0:
         raise ValueError(
-            f"{prefix}filter_basis={filter_basis} needs an odd {prefix}kernel_size (rings about the centre "
+            f"{prefix}filter_basis={basis} needs an odd {prefix}kernel_size (rings about the centre "
             f"pixel), got {kernel_size}"
         )
     if max_frequency is not None:
@@ -91,7 +89,7 @@ def harmonic_basis(kernel_size: int, max_frequency: int | None = None) -> tuple[
     to unit mean squared column norm; one factor per block keeps ρ(a) orthogonal (cos and sin sampled on a
     square grid differ slightly in norm, so normalising them apart would skew the rotation).
     """
-    check_filter_basis("harmonic", kernel_size, max_frequency)
+    check_harmonic(kernel_size, max_frequency)
     radius, theta = _grid_polar(kernel_size)
     sigmas = [0.6] * (len(ring_radii(kernel_size)) - 1) + [0.4]  # escnn's widths; 0.005 makes ring 0 a point
     columns, frequencies = [], []
@@ -114,24 +112,23 @@ def coefficient_representation(
     """(|G|, n_basis, n_basis) float64 ρ(a) with L_a(B·c) = B·ρ(a)·c, for the group's element order."""
     frequencies = harmonic_basis(kernel_size, max_frequency)[1]
     mats = []
-    for m in range(2 if mirror else 1):
-        for r in range(n_rotations):
-            alpha = 2 * math.pi * r / n_rotations
-            rho = torch.zeros(len(frequencies), len(frequencies), dtype=torch.float64)
-            col = 0
-            while col < len(frequencies):
-                j = frequencies[col]
-                if j == 0:  # isotropic: invariant under rotations and the mirror
-                    rho[col, col] = 1.0
-                    col += 1
-                    continue
-                cos, sin = math.cos(j * alpha), math.sin(j * alpha)
-                rotation = torch.tensor([[cos, -sin], [sin, cos]], dtype=torch.float64)
-                # R(jα)·diag(1, ±1): the mirror acts first and negates the sine coefficient.
-                mirror_sign = torch.tensor([1.0, -1.0 if m else 1.0], dtype=torch.float64)
-                rho[col : col + 2, col : col + 2] = rotation * mirror_sign
-                col += 2
-            mats.append(rho)
+    for m, r in element_order(n_rotations, mirror):
+        alpha = 2 * math.pi * r / n_rotations
+        rho = torch.zeros(len(frequencies), len(frequencies), dtype=torch.float64)
+        col = 0
+        while col < len(frequencies):
+            j = frequencies[col]
+            if j == 0:  # isotropic: invariant under rotations and the mirror
+                rho[col, col] = 1.0
+                col += 1
+                continue
+            cos, sin = math.cos(j * alpha), math.sin(j * alpha)
+            rotation = torch.tensor([[cos, -sin], [sin, cos]], dtype=torch.float64)
+            # R(jα)·diag(1, ±1): the mirror acts first and negates the sine coefficient.
+            mirror_sign = torch.tensor([1.0, -1.0 if m else 1.0], dtype=torch.float64)
+            rho[col : col + 2, col : col + 2] = rotation * mirror_sign
+            col += 2
+        mats.append(rho)
     return torch.stack(mats)
 
 
@@ -155,12 +152,3 @@ def resampled_basis(group, kernel_size: int, max_frequency: int | None = None) -
     T(60°)·T(60°)·B ≠ T(120°)·B. Equal to `transformed_basis` on the identity and every multiple of 90°."""
     basis = harmonic_basis(kernel_size, max_frequency)[0]
     return group.filter_matrices(kernel_size) @ basis
-
-
-def coefficient_filters(filter_basis: str, group, kernel_size: int, max_frequency: int | None = None) -> torch.Tensor:
-    """(|G|, k², n_basis): the filter L_a ψ as a map of ψ's harmonic coefficients, for a basis of HARMONIC_BASES."""
-    if filter_basis == "harmonic":
-        return transformed_basis(group, kernel_size, max_frequency)
-    if filter_basis == "harmonic_resampled":
-        return resampled_basis(group, kernel_size, max_frequency)
-    raise ValueError(f"filter_basis={filter_basis!r} has no harmonic coefficients; use one of {HARMONIC_BASES}")

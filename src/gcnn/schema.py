@@ -26,10 +26,14 @@ from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
 from gcnn import layout
-from gcnn.harmonic import FILTER_BASES
+from gcnn.data.mnist import SOURCES
+from gcnn.data.transforms import PAD_MODES
+from gcnn.groups import FILTER_INTERPOLATIONS, GROUP_HELP, GROUP_PATTERN
+from gcnn.models.segnet import DECODERS, SEGNET_FILTER_BASES
+from gcnn.nn.bases import FILTER_BASES
+from gcnn.nn.layers import GROUP_POOL_MODES, UPSAMPLE_MODES
+from gcnn.tracking import MODES, TRACKERS
 
-GROUP_PATTERN = r"(?i)(z2|c1|d4|p[1-9]\d*m?)"
-GROUP_HELP = "a group name: z2, p4, p6, p8, p4m (= d4), or any pN / pNm with N >= 1"
 DEVICE_PATTERN = r"auto|cpu|mps|cuda(:\d+)?"
 
 
@@ -67,10 +71,10 @@ class TrainerConf:
 
 @dataclass
 class LoggerConf:
-    name: str = setting("none", choices=("wandb", "none"))
+    name: str = setting("none", choices=TRACKERS)
     project: str = "gcnn"
     entity: str | None = None
-    mode: str = setting("auto", choices=("auto", "online", "offline", "disabled"))
+    mode: str = setting("auto", choices=MODES)
     group: str | None = None
     run_name: str | None = None
     tags: list = setting([])
@@ -94,7 +98,7 @@ class ClassifierConf:
     filter_basis: str = setting("pixel", choices=FILTER_BASES)
     max_frequency: int | None = setting(None, ge=0)
     dropout: float = setting(0.0, ge=0, lt=1)
-    filter_interpolation: str = setting("nearest", choices=("nearest", "bilinear"))
+    filter_interpolation: str = setting("nearest", choices=FILTER_INTERPOLATIONS)
 
 
 @dataclass
@@ -103,26 +107,26 @@ class SegNetConf:
     name: str = MISSING
     group: str = setting("z2", pattern=GROUP_PATTERN, help=GROUP_HELP)
     channels: list[int] = setting([32, 64, 128, 256], ge=1, nonempty=True)
-    decoder: str = setting("upsample", choices=("upsample", "transpose"))
-    filter_basis: str = setting("pixel", choices=("pixel", "harmonic"))
+    decoder: str = setting("upsample", choices=DECODERS)
+    filter_basis: str = setting("pixel", choices=SEGNET_FILTER_BASES)
     in_channels: int = setting(3, ge=1)
     out_channels: int = setting(1, ge=1)
-    upsample_mode: str = setting("bilinear", choices=("bilinear", "nearest"))
+    upsample_mode: str = setting("bilinear", choices=UPSAMPLE_MODES)
     skip: bool = False
-    group_pool: str = setting("max", choices=("max", "mean"))
+    group_pool: str = setting("max", choices=GROUP_POOL_MODES)
 
 
 @dataclass
 class MnistConf:
     _target_: str = "gcnn.data.mnist.build_mnist"
     data_dir: str = MISSING
-    source: str = setting("mnist", choices=("mnist", "larochelle", "larochelle_rotated", "sample"))
+    source: str = setting("mnist", choices=SOURCES)
     rotate_train: bool = False
     rotate_test: bool = False
     rotation_seed: int = setting(0, ge=0)
     rotation_mode: str = setting("bilinear", choices=("bilinear", "nearest"))
     pad_to: int | None = setting(33, ge=28, le=128)  # beyond 128 the images are mostly border
-    pad_mode: str = setting("edge", choices=("edge", "zeros"))
+    pad_mode: str = setting("edge", choices=PAD_MODES)
     transformed_test: bool = True
     transformed_seed: int = setting(1234, ge=0)
     transformed_max_degrees: float = setting(180.0, ge=0, le=180)
@@ -164,6 +168,11 @@ class PH2SyntheticConf(_PH2Split):
     height: int = setting(72, ge=16)
     generator_seed: int = setting(0, ge=0)
     write_files: bool = False
+    # Its own split of the synthetic cases (same rules as PH2's, other defaults): 32×32 images, 40 / 10 / 10.
+    size: int = setting(32, ge=16)
+    n_train: int = setting(40, ge=1)
+    n_val: int = setting(10, ge=0)
+    n_test: int = setting(10, ge=1)
 
 
 @dataclass

@@ -14,6 +14,9 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+TRACKERS = ("wandb", "none")  # logger.name
+MODES = ("auto", "online", "offline", "disabled")  # logger.mode; auto is online with an API key, offline without
+
 
 class NullTracker:
     mode = "none"
@@ -47,7 +50,7 @@ class WandbTracker(NullTracker):
         import wandb  # lazy: importing wandb costs seconds and is not needed with logger=none
 
         self._wandb = wandb
-        self.mode = _resolve_mode(cfg.get("mode", "auto"))
+        self.mode = _resolve_mode(cfg["mode"])
         os.environ.setdefault("WANDB_SILENT", "true")
         id_file = Path(run_dir) / "wandb_id.txt"
         run_id = id_file.read_text().strip() if id_file.exists() else uuid.uuid4().hex[:12]
@@ -55,7 +58,7 @@ class WandbTracker(NullTracker):
         self.run = wandb.init(
             id=run_id,
             resume="allow",
-            project=cfg.get("project", "gcnn"),
+            project=cfg["project"],
             entity=cfg.get("entity"),
             group=cfg.get("group"),
             name=cfg.get("run_name"),
@@ -97,8 +100,8 @@ class WandbTracker(NullTracker):
 def _resolve_mode(mode: str) -> str:
     """auto: online when this machine has a W&B API key (env or ~/.netrc), offline otherwise."""
     if mode != "auto":
-        if mode not in ("online", "offline", "disabled"):
-            raise ValueError(f"logger.mode must be auto, online, offline or disabled, got {mode!r}")
+        if mode not in MODES:
+            raise ValueError(f"logger.mode must be one of {', '.join(MODES)}, got {mode!r}")
         return mode
     if os.environ.get("WANDB_MODE"):
         return os.environ["WANDB_MODE"]
@@ -112,9 +115,11 @@ def _resolve_mode(mode: str) -> str:
 
 
 def make_tracker(cfg, config: dict, run_dir: Path, tags: list[str] = ()) -> NullTracker:
-    name = cfg.get("name", "none") if cfg is not None else "none"
+    name = "none" if cfg is None else cfg["name"]
     if name == "none":
         return NullTracker()
     if name == "wandb":
         return WandbTracker(cfg, config, run_dir, tags)
-    raise ValueError(f"logger.name must be 'wandb' or 'none', got {name!r} (choose logger=wandb or logger=none)")
+    raise ValueError(
+        f"logger.name must be one of {', '.join(TRACKERS)}, got {name!r} (choose logger=wandb or logger=none)"
+    )

@@ -121,13 +121,13 @@ def write_synthetic_ph2(
 
 def build_ph2_synthetic(
     data_dir,
-    n_images: int = 40,
+    n_images: int = 60,
     width: int = 96,
     height: int = 72,
     generator_seed: int = 0,
-    size: int = 64,
+    size: int = 32,
     split_seed: int = 0,
-    n_train: int = 20,
+    n_train: int = 40,
     n_val: int = 10,
     n_test: int = 10,
     augment: bool = False,

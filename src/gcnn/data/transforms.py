@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from gcnn.data.bundle import Augment
 from gcnn.groups import rotate_images
 
+PAD_MODES = ("edge", "zeros")  # pad_images' modes (dataset.pad_mode)
 ROTATE_CHUNK = 8192  # images per grid_sample call: bounds the sampling grid's memory on 60k images
 
 
@@ -29,8 +30,8 @@ def pad_images(x: torch.Tensor, size: int = 33, mode: str = "edge") -> torch.Ten
     h, w = x.shape[-2:]
     if size < max(h, w):
         raise ValueError(f"pad size {size} is smaller than the images ({h}x{w})")
-    if mode not in ("edge", "zeros"):
-        raise ValueError(f"pad mode must be 'edge' or 'zeros', got {mode!r}")
+    if mode not in PAD_MODES:
+        raise ValueError(f"pad mode must be one of {', '.join(PAD_MODES)}, got {mode!r}")
     top, left = (size - h) // 2, (size - w) // 2
     if mode == "edge":  # gather with clamped indices: exact, dtype-agnostic, one op
         rows = (torch.arange(size, device=x.device) - top).clamp(0, h - 1)

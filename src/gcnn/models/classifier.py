@@ -21,8 +21,8 @@ import torch.nn as nn
 
 from gcnn.equivariance import TRANSFORMS, check_equivariance
 from gcnn.groups import get_group
-from gcnn.harmonic import check_filter_basis
 from gcnn.nn import GroupBatchNorm, GroupConv2d, GroupPool, LiftingConv2d, SpatialMaxPool
+from gcnn.nn.bases import check_filter_basis
 
 
 class GroupClassifier(nn.Module):

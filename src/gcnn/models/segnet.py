@@ -28,7 +28,6 @@ import torch.nn as nn
 
 from gcnn.equivariance import TRANSFORMS, check_equivariance
 from gcnn.groups import get_group
-from gcnn.harmonic import check_filter_basis
 from gcnn.nn import (
     GroupBatchNorm,
     GroupConv2d,
@@ -38,8 +37,10 @@ from gcnn.nn import (
     SpatialMaxPool,
     SpatialUpsample,
 )
+from gcnn.nn.bases import check_filter_basis
 
 DECODERS = ("upsample", "transpose")
+SEGNET_FILTER_BASES = ("pixel", "harmonic")  # the bases of gcnn.nn.bases that a SegNet offers (model.filter_basis)
 
 
 def _conv_relu_bn(conv: nn.Module) -> list[nn.Module]:
@@ -83,6 +84,8 @@ class SegNet(nn.Module):
         if decoder not in DECODERS:
             raise ValueError(f"SegNet decoder must be one of {DECODERS}, got {decoder!r}")
         check_filter_basis(filter_basis, 3, prefix="model.")
+        if filter_basis not in SEGNET_FILTER_BASES:
+            raise ValueError(f"model.filter_basis={filter_basis!r}: a SegNet takes {', '.join(SEGNET_FILTER_BASES)}")
         basis = {"filter_basis": filter_basis}
         channels = tuple(int(c) for c in channels)  # a Hydra ListConfig becomes a plain tuple
         if not channels:

@@ -18,21 +18,20 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from gcnn.groups import Group, get_group
-from gcnn.harmonic import check_filter_basis, coefficient_filters
+from gcnn.nn.bases import FilterBasis, make_basis
 
 
 class _GroupConvBase(nn.Module):
-    """What every group convolution shares: channels, bias, the filter on the group in its basis, the map that
-    transforms it by every stabiliser element, and the eval-mode cache of the resulting bank.
+    """What every group convolution shares: channels, bias, the filter on the group in its basis (`basis`, a
+    `gcnn.nn.bases.FilterBasis` that transforms it by every stabiliser element), and the eval-mode cache of the
+    resulting bank.
 
     A subclass states only its filter layout (the class attributes below) and its forward. The filter has
     shape (F_out, F_in, |G_in|, k, k) in the pixel basis, (F_out, F_in, |G_in|, n_basis) in the harmonic one,
     with |G_in| = 1 for lifting; the bank built from it is a conv2d weight (F_out·|G|, F_in·|G_in|, k, k).
 
-    filter_basis="pixel": the study's filters, rotated on the grid (`group.filter_interpolation`); exact only
-        for multiples of 90° (and 45° for 3×3 filters). filter_basis="harmonic": steerable filters
-        (`gcnn.harmonic`), transformed exactly for every pN / pNm; `max_frequency` caps their band limit.
-        filter_basis="harmonic_resampled": the same smooth filters, rotated like pixel filters (not exact).
+    filter_basis: a name of `gcnn.nn.bases.BASES` ("pixel", "harmonic", "harmonic_resampled"); `max_frequency`
+        caps the band limit of the harmonic ones.
     """
 
     in_group_axis = True  # the input is a feature map on the group (False: lifting an image)
@@ -52,47 +51,20 @@ class _GroupConvBase(nn.Module):
         max_frequency=None,
     ):
         super().__init__()
-        check_filter_basis(filter_basis, kernel_size, max_frequency)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.group: Group = get_group(group)
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.filter_basis, self.max_frequency = filter_basis, max_frequency
         # A transposed conv applies the adjoint of a group correlation from out_channels to in_channels.
         filter_out, filter_in = (in_channels, out_channels) if self.transposed else (out_channels, in_channels)
-        n = self.group.order
-        in_order = n if self.in_group_axis else 1
-        if filter_basis == "pixel":
-            self._register_pixel_taps(in_order)
-            filter_shape = (kernel_size, kernel_size)
-        else:
-            # L_s ψ at input element h is B·ρ(s)·c[s⁻¹h]: the coefficients of ψ(s⁻¹h), mapped by B·ρ(s)
-            # (harmonic), or by T_s·B, the sampled filter rotated as pixels (harmonic_resampled).
-            filters = coefficient_filters(filter_basis, self.group, kernel_size, max_frequency)  # (|G|, k², n_basis)
-            perm = self.group.cayley[self.group.inverses] if self.in_group_axis else torch.zeros(n, 1, dtype=torch.long)
-            self.register_buffer("_filters", filters.float(), persistent=False)
-            self.register_buffer("_perm", perm.clone(), persistent=False)  # perm[s, h] = s⁻¹∘h
-            filter_shape = (filters.shape[-1],)
-        self.weight = nn.Parameter(torch.empty(filter_out, filter_in, in_order, *filter_shape))
+        in_order = self.group.order if self.in_group_axis else 1
+        self.basis: FilterBasis = make_basis(
+            filter_basis, self.group, kernel_size, in_group_axis=self.in_group_axis, max_frequency=max_frequency
+        )
+        self.weight = nn.Parameter(torch.empty(filter_out, filter_in, in_order, *self.basis.filter_shape))
         self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
         self._cache = None
         self.reset_parameters()
-
-    def _register_pixel_taps(self, in_order: int) -> None:
-        # [L_s ψ](h, p) = ψ(s⁻¹h, s⁻¹p): for output element s, input element h and pixel p the tap reads
-        # ψ[s⁻¹h, index[s, p, t]] with weight coef[s, p, t]; the flat position in_order·k² holds a zero.
-        n, k2 = self.group.order, self.kernel_size**2
-        index, coef = self.group.filter_taps(self.kernel_size)  # (n, k², T)
-        if self.in_group_axis:
-            perm = self.group.cayley[self.group.inverses]  # perm[s, h] = s⁻¹∘h
-            flat = perm[:, :, None, None] * k2 + index[:, None, :, :]  # (n, n, k², T)
-            flat = torch.where(index[:, None] == k2, in_order * k2, flat)
-            coef = coef[:, None].expand(n, n, k2, coef.shape[-1])
-        else:
-            flat = index
-        self.register_buffer("_index", flat.reshape(n, -1, flat.shape[-1]).clone(), persistent=False)
-        self.register_buffer("_coef", coef.reshape(n, -1, coef.shape[-1]).float().clone(), persistent=False)
-        # A permutation needs no multiply-add: a gather of width 1 with unit weights.
-        self._is_permutation = bool(coef.shape[-1] == 1 and torch.all(coef == 1))
 
     def reset_parameters(self) -> None:
         # Unit-scale activations: fan-in counts every input channel, group element and filter coefficient. The
@@ -107,17 +79,7 @@ class _GroupConvBase(nn.Module):
 
     def transformed_filters(self) -> torch.Tensor:
         """(F_out, |G|, F_in, |G_in|·k²): the filter L_s ψ for every output element s, in one linear map."""
-        if self.filter_basis != "pixel":
-            coef = self.weight[:, :, self._perm]  # (F_out, F_in, |G|, |G_in|, n_basis)
-            return torch.einsum("spb,oishb->osihp", self._filters.to(coef.dtype), coef).flatten(3)
-        f_out, f_in = self.weight.shape[:2]
-        w = self.weight.flatten(2)
-        w = torch.cat([w, w.new_zeros(f_out, f_in, 1)], dim=2)
-        if self._is_permutation:
-            bank = w[:, :, self._index[..., 0]]  # (F_out, F_in, |G|, |G_in|·k²)
-        else:
-            bank = (w[:, :, self._index] * self._coef.to(w.dtype)).sum(-1)
-        return bank.transpose(1, 2)
+        return self.basis.expand(self.weight)
 
     def _bank(self) -> torch.Tensor:
         """The bank as a conv weight; cached while evaluating without grad (weights cannot change then)."""

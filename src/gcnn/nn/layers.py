@@ -9,6 +9,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+UPSAMPLE_MODES = ("bilinear", "nearest")  # SpatialUpsample's modes (a SegNet's upsample_mode)
+GROUP_POOL_MODES = ("max", "mean")  # GroupPool's modes (a SegNet's group_pool)
+
 
 def _as_planar(x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
     """(B, C, |G|, H, W) → (B·C·|G|, 1, H, W) view for 2-D spatial ops, plus the leading shape."""
@@ -60,8 +63,8 @@ class SpatialUpsample(nn.Module):
 
     def __init__(self, scale_factor: int = 2, mode: str = "bilinear"):
         super().__init__()
-        if mode not in ("nearest", "bilinear"):
-            raise ValueError(f"SpatialUpsample mode must be 'nearest' or 'bilinear', got {mode!r}")
+        if mode not in UPSAMPLE_MODES:
+            raise ValueError(f"SpatialUpsample mode must be one of {', '.join(UPSAMPLE_MODES)}, got {mode!r}")
         self.scale_factor, self.mode = scale_factor, mode
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -83,8 +86,8 @@ class GroupPool(nn.Module):
 
     def __init__(self, mode: str = "max"):
         super().__init__()
-        if mode not in ("max", "mean"):
-            raise ValueError(f"GroupPool mode must be 'max' or 'mean', got {mode!r}")
+        if mode not in GROUP_POOL_MODES:
+            raise ValueError(f"GroupPool mode must be one of {', '.join(GROUP_POOL_MODES)}, got {mode!r}")
         self.mode = mode
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
