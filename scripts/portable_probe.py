@@ -1,5 +1,5 @@
 """Which environment variables change PyTorch's CPU results, and what each costs: the probe behind the
-portable mode (README, "Reproducibility guarantees").
+portable mode (docs/reproducibility.md).
 
 The probe (`--probe`) trains a P4 classifier (P4CNN's channels, conf/model/p4cnn.yaml) 20 Adam steps at lr 1e-3
 on one fixed random batch of 64 33×33 images, seed 0, deterministic mode, in this process, and prints its exact

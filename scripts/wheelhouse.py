@@ -71,7 +71,7 @@ def resolve(requirements: list[str], target: list[str], quiet: bool = False) -> 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dest", required=True)
-    p.add_argument("--python-version", required=True, help="e.g. 3.12")
+    p.add_argument("--python-version", default="{}.{}".format(*sys.version_info[:2]), help="e.g. 3.12 (default: this)")
     p.add_argument(
         "--platform",
         default=PLATFORMS,

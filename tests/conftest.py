@@ -1,8 +1,5 @@
-"""Shared fixtures. Real-data tests use ../shared/data beside the checkout and skip when it is absent.
-
-Configs are composed in one way only, through Hydra's compose API on the real `conf/` (`make_cfg`), as
-lightning-hydra-template's `cfg_train` does: no test merges `defaults:` lists by hand.
-"""
+"""Fixtures only; what tests share by name (REPO, the tiny trainer profile, compose_cfg) is in helpers.py.
+Real-data tests use ../shared/data beside the checkout and skip when it is absent."""
 
 from __future__ import annotations
 
@@ -11,38 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-
-from gcnn import schema
-
-REPO = Path(__file__).resolve().parents[1]
-CONF_DIR = str(REPO / "conf")
-
-
-# Trainer overrides for a tiny run of any experiment: two short epochs, two batches each way.
-TINY = (
-    "trainer.epochs=2",
-    "trainer.batch_size=16",
-    "trainer.eval_batch_size=32",
-    "trainer.limit_train_batches=2",
-    "trainer.limit_eval_batches=2",
-)
-
-
-# A classifier run on 64 of the sample digits: the smallest real run of the trainer.
-SAMPLE_RUN = ("experiment=table1", "model=cnn", "dataset=mnist_sample", "dataset.max_train=64", "dataset.max_test=32")
-
-
-def _shared_data() -> Path:
-    env = os.environ.get("GCNN_SHARED_DATA")
-    return Path(env) if env else REPO.parent / "shared" / "data"
-
-
-def compose_cfg(*overrides: str, config_name: str = "train"):
-    """The config `python -m gcnn.train <overrides>` would run, composed by Hydra itself."""
-    schema.register()
-    with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
-        return compose(config_name, overrides=list(overrides))
+from helpers import compose_cfg, shared_data_dir
 
 
 @pytest.fixture
@@ -76,7 +42,7 @@ def interrupt_at_epoch(monkeypatch):
 @pytest.fixture
 def shared_data() -> Path:
     """The real MNIST / PH2 folder of the study's data, or a skip when this machine has none."""
-    path = _shared_data()
+    path = shared_data_dir()
     if not path.is_dir():
         pytest.skip(f"real data folder {path} is absent")
     return path

@@ -18,8 +18,8 @@ from gcnn.models import count_parameters
 from gcnn.stats import Sample, welch
 from gcnn.tables import TABLES
 from gcnn.train import ConfigError, _instantiate, run
+from helpers import REPO, tiny
 
-REPO = Path(__file__).resolve().parents[1]
 # model config → (its pixel counterpart, that counterpart's count as the study ran it)
 HARMONIC = {
     "p4cnn_harmonic": ("p4cnn", 393_786),
@@ -38,14 +38,7 @@ EXPECTED = {
     "d4cnn_harmonic": 392_335,
 }  # the counts quoted in the yaml comments
 ABLATION_MODELS = [name for _, name in TABLES["ablation_p6_table1"].rows]  # the one list (gcnn.specs)
-TINY = [
-    "trainer.epochs=1",
-    "trainer.batch_size=16",
-    "trainer.eval_batch_size=32",
-    "trainer.limit_train_batches=2",
-    "trainer.limit_eval_batches=2",
-    "logger=none",
-]
+TINY = [*tiny(epochs=1), "logger=none"]
 
 
 def _model(make_cfg, name):

@@ -11,8 +11,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from gcnn import projection, schema
+from helpers import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("check_projection", REPO / "scripts" / "check_projection.py")
 check_projection = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(check_projection)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -16,8 +15,7 @@ import pytest
 from gcnn import claims
 from gcnn.specs import TABLES
 from gcnn.stats import Sample, welch
-
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
 
 
 def frame(table: str, metric_rows: dict[str, dict[str, tuple]], n: int = 3, params=None) -> pd.DataFrame:

@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from helpers import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 # A tiny budget, so that a bad setting wrongly accepted ends in a failed assertion, not a long training.
 TINY = ["trainer.epochs=1", "trainer.limit_train_batches=1", "trainer.limit_eval_batches=1"]
 CLS = ["experiment=table1", "model=cnn", "dataset=mnist_sample", *TINY]

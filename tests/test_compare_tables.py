@@ -7,8 +7,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
 
 
 def _table(folder: Path, acc: list[float]) -> None:

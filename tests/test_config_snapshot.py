@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
 
 from gcnn import rundir, schema, specs
+from helpers import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 SNAPSHOT = REPO / "tests" / "reference" / "configs.json"
 
 

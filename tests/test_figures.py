@@ -25,8 +25,8 @@ from gcnn.figures import feature_maps_figure, load_run, predictions_vs_angle, ru
 from gcnn.groups import transform_images  # noqa: E402
 from gcnn.figures.draw import draw_all  # noqa: E402
 from gcnn.train import run as train_run  # noqa: E402
+from helpers import REPO, compose_cfg, tiny
 
-REPO = Path(__file__).resolve().parents[1]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 N_TEST = 32  # digits per tiny classifier test set: exactly what its evaluation (2 batches of 16) sees
 # Narrow models (same architecture and groups, few channels) keep the 72-angle sweep cheap on a shared CPU.
@@ -34,11 +34,7 @@ CLS = [
     "dataset=mnist_sample",
     "dataset.max_train=64",
     f"dataset.max_test={N_TEST}",
-    "trainer.epochs=1",
-    "trainer.batch_size=16",
-    "trainer.eval_batch_size=16",
-    "trainer.limit_train_batches=2",
-    "trainer.limit_eval_batches=2",
+    *tiny(epochs=1, eval_batch_size=16),
     "logger=none",
     "model.channels=[6,6,8,8,12]",
 ]
@@ -72,8 +68,6 @@ RUNS = [
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     """A results folder with tiny Table 1 and Table 3 runs, each trained once for two steps."""
-    from conftest import compose_cfg
-
     root = tmp_path_factory.mktemp("results")
     data = tmp_path_factory.mktemp("data")
     for experiment, model, extra in RUNS:

@@ -10,12 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import REPO, compose_cfg, tiny
 
-REPO = Path(__file__).resolve().parents[1]
 SWEEP = [
     "experiment=table1", "model=cnn,p4cnn", "seed=0", "dataset=mnist_sample", "dataset.max_train=64",
-    "dataset.max_test=32", "trainer.epochs=1", "trainer.batch_size=16", "trainer.eval_batch_size=32",
-    "trainer.limit_train_batches=2", "logger=none", "trainer.num_threads=1",
+    "dataset.max_test=32", *tiny(epochs=1, limit_eval_batches=None), "logger=none", "trainer.num_threads=1",
 ]  # fmt: skip
 LAUNCHERS = {
     "sequential": [],
@@ -48,17 +47,9 @@ def test_a_parallel_sweep_gives_the_runs_and_metrics_of_the_sequential_one(launc
 
 
 def test_the_slurm_launcher_has_overridable_defaults():
-    from hydra import compose, initialize_config_dir
-
-    from gcnn import schema
-
-    schema.register()
-    with initialize_config_dir(version_base="1.3", config_dir=str(REPO / "conf")):
-        cfg = compose(
-            "train",
-            overrides=["experiment=table1", "hydra/launcher=slurm", "hydra.launcher.partition=gpu"],
-            return_hydra_config=True,
-        )
+    cfg = compose_cfg(
+        "experiment=table1", "hydra/launcher=slurm", "hydra.launcher.partition=gpu", return_hydra_config=True
+    )
     launcher = cfg.hydra.launcher
     assert launcher._target_.endswith("SlurmLauncher")
     assert launcher.partition == "gpu" and launcher.gpus_per_node == 1 and launcher.cpus_per_task == 8

@@ -13,8 +13,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from gcnn import layout, schema, specs
-
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
 
 
 @pytest.mark.parametrize(("model", "augment", "run"), [("segnet", True, "segnet+"), ("p4cnn", False, "p4cnn")])

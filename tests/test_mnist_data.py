@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import helpers
 import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
@@ -26,7 +27,7 @@ from gcnn.data.mnist_idx import load_mnist
 from gcnn.data.mnist_sample import load_mnist_sample
 from gcnn.groups import rotate_images
 
-CONF = Path(__file__).resolve().parents[1] / "conf" / "dataset"
+CONF = helpers.CONF / "dataset"
 VARIANTS = ["rot_mnist", "mnist_larochelle", "rot_mnist_larochelle", "mnist_sample", "rot_mnist_sample"]
 STEMS = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 

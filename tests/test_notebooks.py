@@ -1,15 +1,13 @@
 """Every notebook's code runs top to bottom (matplotlib without a display)."""
 
 import json
-from pathlib import Path
 
 import matplotlib
 import pytest
+from helpers import REPO
 
 # results.ipynb needs trained runs: tests/test_figures.py runs it on a tiny results folder it trains.
-NOTEBOOKS = sorted(
-    p for p in (Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb") if p.name != "results.ipynb"
-)
+NOTEBOOKS = sorted(p for p in (REPO / "notebooks").glob("*.ipynb") if p.name != "results.ipynb")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -1,5 +1,5 @@
 """The portable CPU mode: bit-identical training on one processor whatever dispatch paths it offers, and, across
-processors, exactly what the committed fingerprints show (README, "Reproducibility").
+processors, exactly what the committed fingerprints show (docs/reproducibility.md).
 
 Each case trains a small P4 classifier a few Adam steps (`scripts/portable_probe.py --probe`) in a fresh
 subprocess, because the mode only takes effect before torch loads.
@@ -12,11 +12,11 @@ subprocess, because the mode only takes effect before torch loads.
   (its vendor, family, model, dispatch flags and caches, the torch version, and the probe's result in the mode
   and in the candidate mode with oneDNN off). This machine must equal the fingerprints it is claimed to equal:
   those of the same processor, and all of them once processors of two vendors agree. A processor with no
-  fingerprint and no such claim is reported (skip), never failed: the README claims nothing for it yet.
-* The README's claim is generated from the fingerprints (`claim_text`) and must stand in it verbatim.
+  fingerprint and no such claim is reported (skip), never failed: docs/reproducibility.md claims nothing for it yet.
+* The claim of docs/reproducibility.md is generated from the fingerprints (`claim_text`) and must stand in it verbatim.
 
 Record this machine's fingerprint (after a deliberate change of the probe, the mode or torch, or on a new
-processor), then paste the printed claim into the README:
+processor), then paste the printed claim into docs/reproducibility.md:
     make portable-reference
 """
 
@@ -29,10 +29,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 FINGERPRINTS = REPO / "tests" / "reference" / "fingerprints"
-README = REPO / "README.md"
+CLAIM_DOC = REPO / "docs" / "reproducibility.md"
 PROBE = REPO / "scripts" / "portable_probe.py"
 PROBE_ARGS = ["--steps", "3", "--batch", "16", "--channels", "4,8,8,8,16"]
 FINGERPRINT = ("loss_hex", "param_sum_hex")
@@ -167,7 +167,7 @@ def claimed_equal(proc: dict, prints: list[dict], mode: str = ADOPTED) -> list[d
 
 
 def claim_text(prints: list[dict]) -> str:
-    """The README's claim, generated from the fingerprints of one torch version."""
+    """The claim of docs/reproducibility.md, generated from the fingerprints of one torch version."""
     lines = []
     for mode in MODES:
         groups = _agreeing(prints, mode)
@@ -208,7 +208,7 @@ def test_this_machine_equals_every_fingerprint_it_is_claimed_to_equal(runs):
             want = {k: f["modes"][mode][k] for k in FINGERPRINT}
             assert {k: got[k] for k in FINGERPRINT} == want, (
                 f"{mode}: this machine ({processor_key(proc)}) differs from {f['file']} ({_label(f)}), "
-                f"which the README claims it equals: {got} vs {want}"
+                f"which docs/reproducibility.md claims it equals: {got} vs {want}"
             )
             checked += 1
     if not checked:
@@ -220,14 +220,16 @@ def test_this_machine_equals_every_fingerprint_it_is_claimed_to_equal(runs):
         )
 
 
-def test_the_readme_claims_exactly_what_the_fingerprints_show():
+def test_the_docs_claim_exactly_what_the_fingerprints_show():
     prints = load_fingerprints()
     assert prints, "tests/reference/fingerprints/ is empty"
     for version in sorted({f["torch"] for f in prints}):
         text = claim_text([f for f in prints if f["torch"] == version])
-        readme = README.read_text()
-        block = readme.split("<!-- portable-claim -->", 1)[-1].split("<!-- /portable-claim -->", 1)[0]
-        assert block.strip() == text, f"README.md, between the portable-claim markers, must state:\n{text}"
+        doc = CLAIM_DOC.read_text()
+        block = doc.split("<!-- portable-claim -->", 1)[-1].split("<!-- /portable-claim -->", 1)[0]
+        assert block.strip() == text, (
+            f"docs/reproducibility.md, between the portable-claim markers, must state:\n{text}"
+        )
 
 
 def test_the_claim_logic_on_made_up_fingerprints():
@@ -258,7 +260,7 @@ def test_without_the_mode_capabilities_differ(runs):
 
 
 def _regenerate() -> None:
-    """Write this machine's fingerprint to tests/reference/fingerprints/ and print the README's claim."""
+    """Write this machine's fingerprint to tests/reference/fingerprints/; print docs/reproducibility.md's claim."""
     import platform
     import re
 
@@ -281,7 +283,9 @@ def _regenerate() -> None:
     out = FINGERPRINTS / f"{slug.strip('-')}.json"
     FINGERPRINTS.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {out.relative_to(REPO)}\n\nThe README's claim (README.md, Reproducibility):\n")
+    print(
+        f"wrote {out.relative_to(REPO)}\n\nThe claim (docs/reproducibility.md, between the portable-claim markers):\n"
+    )
     print(claim_text(load_fingerprints(version)))
 
 

@@ -1,5 +1,6 @@
-"""The numbers in the prose of README.md and results/README.md, checked against the committed tables they read
-(results/reduced_cpu/*.csv, equivariance.md, and, for the rerun's before-and-after, the earlier tables in git).
+"""The numbers in the prose of docs/results.md, docs/ablation_p6.md and results/README.md, checked against the
+committed tables they read (results/reduced_cpu/*.csv, equivariance.md, and, for the rerun's before-and-after,
+the earlier tables in git).
 A number that drifts from its table, or a qualitative reading the statistics no longer support, fails here."""
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import pytest
 from gcnn import ablation, claims
 from gcnn.models.classifier import GroupClassifier, count_parameters
 from gcnn.stats import welch
+from helpers import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 REDUCED = REPO / "results" / "reduced_cpu"
 EARLIER = "4a2905d"  # the reduced_cpu tables before the rerun of 2026-11-27 (results/README.md)
 
@@ -26,7 +27,8 @@ def prose(path: Path) -> str:
     return re.sub(r"\s+", " ", path.read_text())
 
 
-README, RESULTS_README = prose(REPO / "README.md"), prose(REPO / "results" / "README.md")
+RESULTS_DOC, ABLATION_DOC = prose(REPO / "docs" / "results.md"), prose(REPO / "docs" / "ablation_p6.md")
+RESULTS_README = prose(REPO / "results" / "README.md")
 
 
 def table(name: str, folder: Path = REDUCED) -> pd.DataFrame:
@@ -43,19 +45,19 @@ def test_results_so_far():
     assert (
         f"D4CNN keeps {pct(d4.test_transformed_acc_mean)} ± {pct(d4.test_transformed_acc_std)} % on the "
         f'"+transforms" test set against {pct(cnn.test_transformed_acc_mean)} ± {pct(cnn.test_transformed_acc_std)} '
-        "% for the CNN" in README
+        "% for the CNN" in RESULTS_DOC
     )
     group = t3.loc[["p4segnet", "d4segnet", "p4segnet+"]]
     assert ((group.test_iou_mean - group.test_rotated_iou_mean).abs() <= claims.EXACT).all()
-    assert f"in all {int(group.n.sum())} group-model runs of Table 3" in README
-    assert "test_rotated_iou_mean" not in t4 and "the committed Table 4 has no rotated column" in README
+    assert f"in all {int(group.n.sum())} group-model runs of Table 3" in RESULTS_DOC
+    assert "test_rotated_iou_mean" not in t4 and "the committed Table 4 has no rotated column" in RESULTS_DOC
     segnet = t3.loc["segnet"]
-    assert f"SegNet drops from {segnet.test_iou_mean:.3f} to {segnet.test_rotated_iou_mean:.3f} IoU" in README
-    assert f"spreads by ±{pct(t1.loc['p4cnn'].test_transformed_acc_std)} points" in README
+    assert f"SegNet drops from {segnet.test_iou_mean:.3f} to {segnet.test_rotated_iou_mean:.3f} IoU" in RESULTS_DOC
+    assert f"spreads by ±{pct(t1.loc['p4cnn'].test_transformed_acc_std)} points" in RESULTS_DOC
 
 
-def test_no_table_1_ranking_between_models_is_significant_as_the_readme_says():
-    assert "none of Table 1's rankings between models is significant by Welch's test" in README
+def test_no_table_1_ranking_between_models_is_significant_as_the_docs_say():
+    assert "none of Table 1's rankings between models is significant by Welch's test" in RESULTS_DOC
     frames = {t: pd.read_csv(REDUCED / f"{t}.csv") for t in ("table1", "table2", "table3", "table4")}
     between_models = [
         (c, o)
@@ -70,26 +72,29 @@ def test_no_table_1_ranking_between_models_is_significant_as_the_readme_says():
 def test_parameter_counts_in_the_p6_section():
     params = table("ablation_p6_table1").params
     fewer = [1 - params[f"{m}_harmonic"] / params[m] for m in ("p4cnn", "p6cnn", "p8cnn", "d4cnn")]
-    assert f"{100 * min(fewer):.2f}–{100 * max(fewer):.2f} % below their pixel counterparts" in README
+    assert f"{100 * min(fewer):.2f}–{100 * max(fewer):.2f} % below their pixel counterparts" in ABLATION_DOC
     notebooks = count_parameters(GroupClassifier("z2"))  # the default channels are the notebooks' 16–256
     text = count_parameters(GroupClassifier("z2", channels=(8, 16, 32, 64, 128)))
-    assert f"(the CNN with 16–256 channels: {notebooks:,} parameters)" in README
-    assert f"(8–128) would give a CNN of {text:,}" in README
+    assert f"(the CNN with 16–256 channels: {notebooks:,} parameters)" in ABLATION_DOC
+    assert f"(8–128) would give a CNN of {text:,}" in ABLATION_DOC
     assert table("table1").loc["cnn", "params"] == notebooks
 
 
-def test_the_p6_reading_in_the_readme_follows_the_statistics():
+def test_the_p6_reading_in_the_docs_follows_the_statistics():
     frame = pd.read_csv(REDUCED / "ablation_p6_table1.csv")
     s = lambda run: ablation._sample(frame, run, "test_transformed_acc")  # noqa: E731
     p8 = welch(s("p8cnn_harmonic"), s("p8cnn"))
     assert p8.diff > 0 and p8.significant
-    assert 'harmonic filters raise P8CNN\'s "+transforms" accuracy significantly' in README
+    assert 'harmonic filters raise P8CNN\'s "+transforms" accuracy significantly' in ABLATION_DOC
     behind = [welch(s("p6cnn_harmonic"), s(b)) for b in ("p8cnn_harmonic", "p4cnn_harmonic")]
     assert all(w.diff < 0 and not w.significant for w in behind)
-    assert "P6CNN still trails P8CNN and P4CNN in the means (not significantly)" in README
+    assert "P6CNN still trails P8CNN and P4CNN in the means (not significantly)" in ABLATION_DOC
     errors = ablation.model_errors(REDUCED / "equivariance.md")["p6cnn_harmonic"]
-    assert errors["60°"] >= errors["30°"] and "no more invariant at 60°, an element of its group, than at 30°" in README
-    assert "p6cnn_harmonic_bilinear" not in set(frame.run_name) and "the resampled rows not yet run" in README
+    assert (
+        errors["60°"] >= errors["30°"]
+        and "no more invariant at 60°, an element of its group, than at 30°" in ABLATION_DOC
+    )
+    assert "p6cnn_harmonic_bilinear" not in set(frame.run_name) and "the resampled rows not yet run" in ABLATION_DOC
 
 
 def _earlier(name: str) -> pd.DataFrame:

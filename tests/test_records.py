@@ -12,16 +12,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE_RUN, compose_cfg
 
 from gcnn.engine import NonFinite
 from gcnn.rundir import RunDirError
 from gcnn.tables import build_table
 from gcnn.train import run
+from helpers import REPO, SAMPLE_RUN, compose_cfg, tiny
 
-REPO = Path(__file__).resolve().parents[1]
-TINY = ["trainer.batch_size=16", "trainer.eval_batch_size=32", "trainer.limit_train_batches=2"]
-TINY += ["trainer.limit_eval_batches=1", "trainer.epochs=1", "logger=none"]
+TINY = [*tiny(epochs=1, limit_eval_batches=1), "logger=none"]
 
 
 def _cfg(results: Path, *more: str):

@@ -15,8 +15,8 @@ import pytest
 
 from gcnn import reproduce, rundir
 from gcnn.specs import TABLES
+from helpers import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 CLS_ARGS = (
     "dataset=mnist_sample trainer=quick trainer.epochs=1 trainer.limit_train_batches=1 "
     "trainer.limit_eval_batches=1 trainer.batch_size=8 trainer.eval_batch_size=8"

@@ -9,24 +9,19 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import SAMPLE_RUN, compose_cfg
 
 from gcnn import rundir
 from gcnn import train as train_module
 from gcnn.rundir import RunDirError
 from gcnn.tables import build_table
 from gcnn.train import ConfigError, run
+from helpers import SAMPLE_RUN, compose_cfg, tiny
 
-TINY = [
-    "trainer.batch_size=16",
-    "trainer.eval_batch_size=32",
-    "trainer.limit_train_batches=2",
-    "trainer.limit_eval_batches=1",
-]
+TINY = tiny(epochs=1, limit_eval_batches=1)
 
 
 def _cfg(results: Path, *more: str):
-    return compose_cfg(*SAMPLE_RUN, f"paths.results_dir={results}", "logger=none", "trainer.epochs=1", *TINY, *more)
+    return compose_cfg(*SAMPLE_RUN, f"paths.results_dir={results}", "logger=none", *TINY, *more)
 
 
 @pytest.fixture

@@ -14,12 +14,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE_RUN
 
 from gcnn import rundir
 from gcnn.rundir import LOCK, RunDirError, RunLock
-
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO, SAMPLE_RUN
 
 
 def _dead_pid() -> int:

@@ -8,10 +8,10 @@ import inspect
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import hydra
 import pytest
+from helpers import CONF
 from omegaconf import OmegaConf
 
 from gcnn import schema
@@ -19,8 +19,6 @@ from gcnn.data.mnist import build_mnist
 from gcnn.data.ph2 import build_ph2
 from gcnn.data.ph2_synthetic import build_ph2_synthetic
 from gcnn.models import GroupClassifier, SegNet
-
-CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
 @pytest.mark.parametrize(
@@ -122,15 +120,15 @@ def test_hydras_own_composition_errors_become_one_line(make_cfg):
         assert expected in line and "\n" not in line and "search path" not in line
 
 
-def _readme_example() -> str:
-    text = (CONF.parent / "README.md").read_text()
+def _docs_example() -> str:
+    text = (CONF.parent / "docs" / "running.md").read_text()
     block = text.split("<!-- tested: tests/test_schema.py -->", 1)[1].split("```python\n", 1)[1]
     return block.split("```", 1)[0]
 
 
-def test_the_readme_composes_a_config_with_nothing_registered_first():
+def test_the_docs_compose_a_config_with_nothing_registered_first():
     """In a fresh interpreter, as in a notebook: no gcnn.schema.register(), no `import gcnn` before compose."""
-    code = _readme_example()
+    code = _docs_example()
     assert code.index("compose(") < code.index("from gcnn") and "register" not in code
     env = {**os.environ, "PYTHONPATH": str(CONF.parent / "src")}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=CONF.parent)

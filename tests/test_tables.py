@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import TINY, compose_cfg
 
 from gcnn.tables import TABLES, aggregate, build_table, render_markdown, study_reference
 from gcnn.train import run
+from helpers import TINY, compose_cfg
 
 
 @pytest.fixture(scope="module")

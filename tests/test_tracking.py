@@ -4,11 +4,11 @@ import sys
 import types
 
 import pytest
-from conftest import SAMPLE_RUN, TINY, compose_cfg
 
 from gcnn import train as train_module
 from gcnn.tracking import _resolve_mode
 from gcnn.train import run
+from helpers import SAMPLE_RUN, TINY, compose_cfg
 
 
 class FakeRun:

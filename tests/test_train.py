@@ -11,13 +11,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from conftest import TINY, compose_cfg
 
 from gcnn.data.bundle import DataError
 from gcnn.specs import runs_of
 from gcnn.train import ConfigError, run
-
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO, TINY, compose_cfg
 
 
 def _write_amat(path: Path, n: int, seed: int) -> None:
