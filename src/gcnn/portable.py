@@ -6,14 +6,14 @@ float32 sums then differ in the last bits from machine to machine, and training 
 pins each dispatch to one path that every AVX2 machine has. It only works when set before torch is imported,
 so it is a set of environment variables, defined here once (`PORTABLE_ENV`) and applied by:
 
-* `make <target> PORTABLE=1` — the Makefile exports `python -m gcnn.portable --make-exports` (`make demo`
-  turns it on by itself);
+* `make <target> PORTABLE=1` — the Makefile runs gcnn's commands as `python -m gcnn.portable -- <command>`
+  (`make demo` turns it on by itself);
 * `GCNN_PORTABLE=1 python -m gcnn.train ...` — `import gcnn` applies the mode when torch is not loaded yet;
 * `python -m gcnn.portable -- <command ...>` — runs any command with the mode on;
 * `gcnn.portable.apply()` in a script, before `import torch`.
 
-Which variable changes results and what each costs is measured by `scripts/portable_probe.py` (README,
-"Reproducibility guarantees"), the probe that tests/test_portable.py also fingerprints machines with. The
+Which variable changes results and what each costs is measured by `scripts/portable_probe.py`
+(docs/reproducibility.md), the probe that tests/test_portable.py also fingerprints machines with. The
 claim covers x86-64 processors with AVX2 and FMA, at THREADS threads. This module imports nothing heavy: it
 must run before torch loads.
 """
@@ -134,11 +134,6 @@ def _original_argv() -> list[str]:
     return list(sys.argv)
 
 
-def make_exports() -> str:
-    """`export A=a B=b ...` for the Makefile's PORTABLE=1 block (one source of truth: PORTABLE_ENV)."""
-    return " ".join(f"{k}={v}" for k, v in {**PORTABLE_ENV, SWITCH: "1"}.items())
-
-
 def _main(argv: list[str]) -> int:
     if argv and argv[0] == "--":
         if len(argv) == 1:
@@ -148,12 +143,12 @@ def _main(argv: list[str]) -> int:
         os.execvpe(argv[1], argv[1:], env)
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m gcnn.portable", description=__doc__.split("\n")[0])
-    parser.add_argument("--make-exports", action="store_true", help="print the variables as NAME=value ...")
-    args = parser.parse_args(argv)
-    if args.make_exports:
-        print(make_exports())
-        return 0
+    parser = argparse.ArgumentParser(
+        prog="python -m gcnn.portable",
+        usage="python -m gcnn.portable -- <command ...>",
+        description=__doc__.split("\n")[0] + " Runs the command with the mode's variables set.",
+    )
+    parser.parse_args(argv)
     parser.print_help()
     return 0
 

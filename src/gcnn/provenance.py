@@ -149,7 +149,7 @@ def machine_key(prov: dict, device: str | None = None) -> str:
         return (
             f"cuda: {prov.get('gpu') or UNKNOWN}, torch {torch_v}, CUDA {prov.get('cuda')}, cuDNN {prov.get('cudnn')}"
         )
-    if prov.get("portable_mode"):  # identical across the processors the README lists (tests/reference/)
+    if prov.get("portable_mode"):  # identical across the processors docs/reproducibility.md lists (tests/reference/)
         cpu = processor_key(prov["processor"]) if prov.get("processor") else prov.get("cpu", UNKNOWN)
         return f"cpu: {cpu}, portable mode, {prov.get('num_threads')} threads, torch {torch_v}"
     return (
