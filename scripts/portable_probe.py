@@ -148,7 +148,7 @@ def run_row(env_vars: dict, extra: list[str], steps: int) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--rows", default=";".join(ROWS), help="row names separated by ; (default: all)")
     ap.add_argument("--out", default=None, help="also write the table, with the command and machine, to this file")
