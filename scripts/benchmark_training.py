@@ -46,12 +46,12 @@ import hydra
 import torch
 from hydra import compose, initialize_config_dir
 
-from gcnn import projection, provenance, schema
+from gcnn import projection, provenance, runtime, schema
 from gcnn.data.bundle import DataBundle
 from gcnn.engine import TASKS, evaluate, prepare, train_one_epoch
+from gcnn.layout import CONF_DIR
 from gcnn.projection import input_shape
 from gcnn.specs import TABLES
-from gcnn.train import CONF_DIR, resolve_device, seed_everything
 
 # The study's models, each once, with the table (experiment) whose protocol it is timed at: gcnn.specs.
 EXPERIMENT = {model: TABLES[t].experiment for t in ("table1", "table3", "table4") for model in TABLES[t].models}
@@ -95,10 +95,12 @@ def random_bundle(cfg, n: int, device: torch.device) -> DataBundle:
 
 
 def new_model(cfg, device):
-    seed_everything(0, bool(cfg.trainer.deterministic))  # the same initialisation for trainer and bare step
+    tcfg = cfg.trainer
+    runtime.seed_everything(0)  # the same initialisation for trainer and bare step
+    runtime.set_backends(device, bool(tcfg.deterministic), bool(tcfg.tf32), bool(tcfg.cudnn_benchmark))
     model = hydra.utils.instantiate(cfg.model)
-    model = prepare(model, cfg.trainer, device)  # the trainer's device settings, for both loops
-    opt = torch.optim.Adam(model.parameters(), lr=float(cfg.trainer.lr), weight_decay=float(cfg.trainer.weight_decay))
+    model = prepare(model, tcfg, device)  # the trainer's memory layout and compilation, for both loops
+    opt = torch.optim.Adam(model.parameters(), lr=float(tcfg.lr), weight_decay=float(tcfg.weight_decay))
     return model, opt
 
 
@@ -153,7 +155,7 @@ class PeakMemory:
 def bare_steps(model, opt, batches, task, bf16):
     model.train()
     for x, y in batches:
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16 and x.is_cuda):
+        with runtime.autocast(x.device, bf16):
             out = model(x)
             loss = TASKS[task].loss(out, y)
         opt.zero_grad(set_to_none=True)
@@ -454,7 +456,7 @@ def main(argv=None) -> None:
         p.error(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}")
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
+    device = runtime.resolve_device(args.device)
     cuda = device.type == "cuda"
     args.steps_ = args.steps or (50 if cuda else 5)
     args.seg_steps_ = args.seg_steps or args.steps or (20 if cuda else 2)

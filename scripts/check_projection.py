@@ -23,7 +23,7 @@ from omegaconf import OmegaConf
 
 from gcnn import projection
 
-TOLERANCE = 0.25  # issue 18: the projection must agree within 25 % with the measured time
+TOLERANCE = 0.25  # the projection must agree within 25 % with the measured time to be planned with
 
 
 def finished_runs(results_dir: Path) -> list[Path]:

@@ -1,5 +1,6 @@
-"""The P6 ablation (issue 11): harmonic classifiers at the study's parameter budget, their exact invariances,
-and every ablation config composing and running a tiny version end to end."""
+"""The P6 ablation (`make ablation-p6`, experiments ablation_p6_table1/2): harmonic classifiers at the study's
+parameter budget, their exact invariances, and every ablation config composing and running a tiny version end to
+end."""
 
 from __future__ import annotations
 

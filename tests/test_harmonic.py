@@ -1,6 +1,6 @@
-"""The harmonic (steerable) filter basis, issue 11: a true group action for every pN / pNm, rot90 and the mirror
-exactly where the grid allows them, equivariant layers, a smaller 60° error than pixel filters, bad input; and
-its resampled variant (issue 20): smooth filters whose transform is not a group action."""
+"""The harmonic (steerable) filter basis: a true group action for every pN / pNm, rot90 and the mirror exactly
+where the grid allows them, equivariant layers, a smaller 60° error than pixel filters, bad input; and its
+resampled variant (`filter_basis=harmonic_resampled`): smooth filters whose transform is not a group action."""
 
 import math
 

@@ -1,7 +1,7 @@
 """The portable CPU mode: bit-identical training on one processor whatever dispatch paths it offers, and, across
 processors, exactly what the committed fingerprints show (docs/reproducibility.md).
 
-Each case trains a small P4 classifier a few Adam steps (`python -m gcnn.portable --probe`) in a fresh
+Each case trains a small P4 classifier a few Adam steps (`scripts/portable_probe.py --probe`) in a fresh
 subprocess, because the mode only takes effect before torch loads.
 
 * Within this machine: with the mode on (GCNN_PORTABLE=1, applied at `import gcnn`), two subprocesses whose
@@ -33,6 +33,7 @@ from helpers import REPO
 
 FINGERPRINTS = REPO / "tests" / "reference" / "fingerprints"
 CLAIM_DOC = REPO / "docs" / "reproducibility.md"
+PROBE = REPO / "scripts" / "portable_probe.py"
 PROBE_ARGS = ["--steps", "3", "--batch", "16", "--channels", "4,8,8,8,16"]
 FINGERPRINT = ("loss_hex", "param_sum_hex")
 #: The mode (PORTABLE_ENV), and the candidate measured beside it: the same with oneDNN switched off, so that
@@ -69,7 +70,7 @@ def _launch(env_vars: dict[str, str], extra: list[str] = ()) -> subprocess.Popen
     env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env.update(env_vars)
     return subprocess.Popen(
-        [sys.executable, "-m", "gcnn.portable", "--probe", *PROBE_ARGS, *extra],
+        [sys.executable, str(PROBE), "--probe", *PROBE_ARGS, *extra],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

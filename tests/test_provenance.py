@@ -76,12 +76,6 @@ def test_machine_key_names_what_makes_numbers_differ():
     assert provenance.machine_key({}).startswith("cpu: unknown")
 
 
-def test_make_exports_is_the_portable_env():
-    pairs = dict(kv.split("=", 1) for kv in portable.make_exports().split())
-    assert pairs == {**portable.PORTABLE_ENV, portable.SWITCH: "1"}
-    assert "ATEN_CPU_CAPABILITY" in pairs and "ONEDNN_MAX_CPU_ISA" in pairs and "MKL_CBWR" in pairs
-
-
 def test_makefile_portable_runs_gcnn_in_the_mode():
     """`make PORTABLE=1` runs gcnn's commands with the variables of PORTABLE_ENV, `make demo` turns the mode on, and
     no Python runs while make reads the Makefile (the mode is set when a recipe runs)."""

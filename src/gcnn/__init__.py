@@ -11,5 +11,5 @@ from gcnn import portable as _portable  # noqa: E402  (imports nothing heavy)
 # `python -m gcnn.portable` runs a module this file has just imported; portable.py hands over to that copy.
 _warnings.filterwarnings("ignore", message="'gcnn.portable' found in sys.modules", category=RuntimeWarning)
 
-if _portable.requested():
+if _portable.asked_for():
     _portable.apply(reexec=False, strict=False)

@@ -21,8 +21,9 @@ import torch.nn.functional as F
 
 from gcnn.data.bundle import DataBundle
 from gcnn.metrics import AccuracyMeter, SegmentationMeter
+from gcnn.runtime import autocast
 
-log = logging.getLogger("gcnn.train")
+log = logging.getLogger(__name__)
 
 
 class NonFinite(ArithmeticError):
@@ -142,9 +143,9 @@ def _advice(tcfg) -> str:
 
 # ----------------------------------------------------------------------------------------------- device
 def prepare(model, tcfg, device: torch.device):
-    """Put the model on the device with the trainer's speed settings; returns the module to step with (compiled
-    when trainer.compile: it shares the parameters, so checkpoints still come from `model`)."""
-    configure_backends(tcfg, device)
+    """Put the model on the device in the trainer's memory layout; returns the module to step with (compiled
+    when trainer.compile: it shares the parameters, so checkpoints still come from `model`). The backend
+    switches are `gcnn.runtime.set_backends`, set before the model is built."""
     model.to(device)
     if tcfg.channels_last:  # 4-D weights only: the group models keep 5-D filter banks, which have no such layout
         for param in model.parameters():
@@ -153,23 +154,9 @@ def prepare(model, tcfg, device: torch.device):
     return torch.compile(model) if tcfg.compile else model
 
 
-def configure_backends(tcfg, device: torch.device) -> None:
-    """The CUDA speed settings, each behind its own trainer setting (no effect on a CPU)."""
-    if device.type != "cuda":
-        return
-    torch.backends.cuda.matmul.allow_tf32 = bool(tcfg.tf32)
-    torch.backends.cudnn.allow_tf32 = bool(tcfg.tf32)
-    # cudnn.benchmark picks the fastest kernel by timing, which may differ between runs: not with determinism.
-    torch.backends.cudnn.benchmark = bool(tcfg.cudnn_benchmark) and not bool(tcfg.deterministic)
-
-
 def to_device(x: torch.Tensor, device, tcfg) -> torch.Tensor:
     x = x.to(device, non_blocking=True)
     return x.contiguous(memory_format=torch.channels_last) if tcfg.channels_last and x.dim() == 4 else x
-
-
-def autocast(device, bf16: bool):
-    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=bool(bf16) and device.type == "cuda")
 
 
 def _accumulator_dtype(device) -> torch.dtype:

@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 
 NAMED_GROUPS = ("z2", "p2", "p4", "p6", "p8", "p2m", "p4m", "p6m", "p8m")
-ALIASES = {"z2": "p1", "c1": "p1", "d4": "p4m", "p4m": "p4m"}
+ALIASES = {"z2": "p1", "c1": "p1", "d4": "p4m"}
 # Every name `get_group` accepts: an alias, or pN / pNm with N >= 1 (any case). The schema checks it.
 GROUP_PATTERN = r"(?i)(" + "|".join(ALIASES) + r"|p[1-9]\d*m?)"
 GROUP_HELP = "a group name: z2, p4, p6, p8, p4m (= d4), or any pN / pNm with N >= 1"

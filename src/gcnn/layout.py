@@ -9,7 +9,8 @@ Everything that builds or reads such a path asks this module: the trainer's conf
 `register_resolvers` adds to OmegaConf (conf/train.yaml: `run_name: ${gcnn.run_name:...}`, `run_dir:
 ${gcnn.run_dir:...}`; conf/hydra/default.yaml splits the same path into Hydra's sweep dir and subdir with
 `gcnn.experiment_dir` and `gcnn.run_subdir`), so the YAML holds no copy of the layout; `gcnn.reproduce`, the
-tables (`gcnn.tables`) and the figures (`gcnn.figures.runs`). Only pathlib here: Hydra's plugin imports it.
+tables (`gcnn.tables`) and the figures (`gcnn.figures.runs`). It also says where conf/ is (`CONF_DIR`).
+Only pathlib here: Hydra's plugin imports it.
 """
 
 from __future__ import annotations
@@ -109,6 +110,10 @@ def find(results_dir, experiment: str = "*", run: str = "*") -> Iterator[RunPath
 
 
 # ----------------------------------------------------------------------------------------------- the config
+#: conf/, the config tree every run is composed from (the trainer's `hydra.main`, gcnn.reproduce, the benchmark).
+CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+
+
 def register_resolvers() -> None:
     """The resolvers conf/ builds run_name, run_dir and Hydra's output folders with (idempotent)."""
     from omegaconf import OmegaConf

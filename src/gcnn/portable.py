@@ -6,15 +6,16 @@ float32 sums then differ in the last bits from machine to machine, and training 
 pins each dispatch to one path that every AVX2 machine has. It only works when set before torch is imported,
 so it is a set of environment variables, defined here once (`PORTABLE_ENV`) and applied by:
 
-* `make <target> PORTABLE=1` — the Makefile runs gcnn's commands under `python -m gcnn.portable --` (`make demo`
-  turns it on by itself);
+* `make <target> PORTABLE=1` — the Makefile runs gcnn's commands as `python -m gcnn.portable -- <command>`
+  (`make demo` turns it on by itself);
 * `GCNN_PORTABLE=1 python -m gcnn.train ...` — `import gcnn` applies the mode when torch is not loaded yet;
 * `python -m gcnn.portable -- <command ...>` — runs any command with the mode on;
 * `gcnn.portable.apply()` in a script, before `import torch`.
 
 Which variable changes results and what each costs is measured by `scripts/portable_probe.py`
-(docs/reproducibility.md). The claim covers x86-64 processors with AVX2 and FMA, at THREADS threads.
-This module imports nothing heavy: it must run before torch loads.
+(docs/reproducibility.md), the probe that tests/test_portable.py also fingerprints machines with. The
+claim covers x86-64 processors with AVX2 and FMA, at THREADS threads. This module imports nothing heavy: it
+must run before torch loads.
 """
 
 from __future__ import annotations
@@ -43,20 +44,21 @@ SWITCH = "GCNN_PORTABLE"
 THREADS = int(PORTABLE_ENV["OMP_NUM_THREADS"])
 
 
-def requested(environ=None) -> bool:
-    """True when GCNN_PORTABLE asks for the mode (1, true, yes, on)."""
+def asked_for(environ=None) -> bool:
+    """True when GCNN_PORTABLE asks for the mode (1, true, yes, on): the switch, not whether the mode is on."""
     value = (os.environ if environ is None else environ).get(SWITCH, "")
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
-def is_active(environ=None) -> bool:
-    """True when every variable of the mode is set to its value in the environment (this process's by default)."""
+def variables_set(environ=None) -> bool:
+    """True when every variable of the mode has its value in the environment (this process's by default); whether
+    they came early enough to take effect is `in_effect`'s question."""
     env = os.environ if environ is None else environ
     return all(env.get(k) == v for k, v in PORTABLE_ENV.items())
 
 
-def env_in_effect(environ=None) -> dict[str, str | None]:
-    """The mode's variables as this process sees them (None where unset): for provenance records."""
+def variable_values(environ=None) -> dict[str, str | None]:
+    """The mode's variables and their values in the environment (None where unset): for provenance records."""
     env = os.environ if environ is None else environ
     return {k: env.get(k) for k in PORTABLE_ENV}
 
@@ -79,10 +81,10 @@ def in_effect() -> bool:
     loaded (from the start of the process, or by apply() before `import torch`), and, when torch is loaded,
     ATen reports the baseline capability and torch runs THREADS threads. Setting the variables after
     `import torch` gives False."""
-    if not is_active():
+    if not variables_set():
         return False
     initial = _initial_environ()
-    if not (_set_before_torch or "torch" not in sys.modules or initial is None or is_active(initial)):
+    if not (_set_before_torch or "torch" not in sys.modules or initial is None or variables_set(initial)):
         return False
     torch = sys.modules.get("torch")
     if torch is not None and hasattr(torch, "backends"):
@@ -132,107 +134,21 @@ def _original_argv() -> list[str]:
     return list(sys.argv)
 
 
-def make_exports() -> str:
-    """`export A=a B=b ...` for the Makefile's PORTABLE=1 block (one source of truth: PORTABLE_ENV)."""
-    return " ".join(f"{k}={v}" for k, v in {**PORTABLE_ENV, SWITCH: "1"}.items())
-
-
-# ----------------------------------------------------------------------------------------------- the probe
-def probe(
-    steps: int = 20,
-    batch: int = 64,
-    group: str = "p4",
-    channels: tuple[int, ...] = (8, 16, 32, 64, 128),
-    size: int = 33,
-    lr: float = 1e-3,
-    seed: int = 0,
-    threads: int | None = None,
-) -> dict:
-    """Train a GroupClassifier `steps` Adam steps on one fixed random batch; return exact fingerprints.
-
-    The batch: `torch.manual_seed(seed)` via seed_everything(seed, deterministic=True), then the model is
-    built, then x = randn(batch, 1, size, size), y = randint(10, (batch,)). The fingerprints are exact: the
-    last loss as repr() and float.hex(), the sum of all parameters in float64 as repr() and hex.
-    """
-    import time
-
-    import torch
-
-    from gcnn.models import GroupClassifier
-    from gcnn.train import seed_everything
-
-    if threads:
-        torch.set_num_threads(int(threads))
-    seed_everything(seed, True)
-    model = GroupClassifier(group=group, channels=list(channels))
-    x = torch.randn(batch, 1, size, size)
-    y = torch.randint(10, (batch,))
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    model.train()
-    start, cpu_start = time.perf_counter(), time.process_time()
-    losses = []
-    for _ in range(steps):
-        loss = torch.nn.functional.cross_entropy(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
-    with torch.no_grad():
-        psum = float(sum(p.double().sum() for p in model.parameters()))
-    return {
-        "loss": repr(losses[-1]),
-        "loss_hex": float.hex(losses[-1]),
-        "param_sum": repr(psum),
-        "param_sum_hex": float.hex(psum),
-        "capability": torch.backends.cpu.get_cpu_capability(),
-        "threads": torch.get_num_threads(),
-        "seconds": round(seconds, 3),
-        "cpu_seconds": round(cpu_seconds, 3),
-        "steps_per_s": round(steps / seconds, 3),
-    }
-
-
 def _main(argv: list[str]) -> int:
-    import argparse
-    import json
-
     if argv and argv[0] == "--":
         if len(argv) == 1:
             print("usage: python -m gcnn.portable -- <command ...>", file=sys.stderr)
             return 2
         env = {**os.environ, **PORTABLE_ENV, SWITCH: "1"}
         os.execvpe(argv[1], argv[1:], env)
-    parser = argparse.ArgumentParser(prog="python -m gcnn.portable", description=__doc__.split("\n")[0])
-    parser.add_argument("--make-exports", action="store_true", help="print the variables as NAME=value ...")
-    parser.add_argument("--probe", action="store_true", help="train the probe model, print its fingerprints (JSON)")
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--group", default="p4")
-    parser.add_argument("--channels", default="8,16,32,64,128")
-    parser.add_argument("--size", type=int, default=33)
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--no-mkldnn", action="store_true", help="torch.backends.mkldnn.enabled = False")
-    args = parser.parse_args(argv)
-    if args.make_exports:
-        print(make_exports())
-        return 0
-    if args.probe:
-        if args.no_mkldnn:
-            import torch
+    import argparse
 
-            torch.backends.mkldnn.enabled = False
-        out = probe(
-            args.steps,
-            args.batch,
-            args.group,
-            tuple(int(c) for c in args.channels.split(",")),
-            args.size,
-            threads=args.threads,
-        )
-        out["portable"] = in_effect()
-        print(json.dumps(out))
-        return 0
+    parser = argparse.ArgumentParser(
+        prog="python -m gcnn.portable",
+        usage="python -m gcnn.portable -- <command ...>",
+        description=__doc__.split("\n")[0] + " Runs the command with the mode's variables set.",
+    )
+    parser.parse_args(argv)
     parser.print_help()
     return 0
 

@@ -132,7 +132,7 @@ def collect(num_threads: int | None = None) -> dict:
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "num_threads": int(num_threads) if num_threads else torch.get_num_threads(),
         "portable_mode": portable.in_effect(),
-        "portable_env": portable.env_in_effect(),
+        "portable_env": portable.variable_values(),
         "gpu": torch.cuda.get_device_name(0) if cuda else None,
         "executable": sys.executable,
     }

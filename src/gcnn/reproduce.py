@@ -34,8 +34,6 @@ from pathlib import Path
 from gcnn import layout, projection, rundir
 from gcnn.specs import TABLES, experiment_of, parse_seeds
 
-CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
-
 # Every table of gcnn.specs, in its order (the study's four, then the P6 ablation), each at the protocol as written
 # (experiment=<table>_written where the text and the notebooks differ). No override is added here.
 REPRODUCED = tuple(TABLES)
@@ -77,7 +75,7 @@ class Run:
         from gcnn import schema
 
         schema.register()
-        with _COMPOSE_LOCK, initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):  # Hydra is global
+        with _COMPOSE_LOCK, initialize_config_dir(version_base="1.3", config_dir=layout.CONF_DIR):  # Hydra is global
             return compose("train", overrides=list(self.overrides))
 
     def __str__(self) -> str:

@@ -43,7 +43,7 @@ LOCK = "run.lock"
 # Files of a run that are records of launches (and the lock), not results: they stay when a run is archived or
 # refused.
 LAUNCH_FILES = (".hydra", "train.log", "previous", LOCK)
-log = logging.getLogger("gcnn.train")
+log = logging.getLogger(__name__)
 
 
 class RunDirError(RuntimeError):

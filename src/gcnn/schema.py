@@ -38,7 +38,8 @@ DEVICE_PATTERN = r"auto|cpu|mps|cuda(:\d+)?"
 
 
 def setting(default=MISSING, **rules) -> Any:
-    """A dataclass field with rules for `validate`: ge, gt, le, lt, choices, pattern (+ help), each_ge."""
+    """A dataclass field with rules for `validate` (see `check`): ge, gt, le, lt (on every entry of a list), choices,
+    pattern (+ help), nonempty, odd."""
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: default.copy(), metadata=rules)
     return field(default=default, metadata=rules)
@@ -141,7 +142,9 @@ class MnistConf:
 
 
 @dataclass
-class _PH2Split:
+class _PH2Common:
+    """The settings both PH2 datasets take, the real and the synthetic: image size, split and augmentation."""
+
     size: int = setting(256, ge=16)
     split_seed: int = setting(0, ge=0)
     n_train: int = setting(100, ge=1)
@@ -152,7 +155,7 @@ class _PH2Split:
 
 
 @dataclass
-class PH2Conf(_PH2Split):
+class PH2Conf(_PH2Common):
     _target_: str = "gcnn.data.ph2.build_ph2"
     data_dir: str = MISSING
     folder: str = "PH2Dataset"
@@ -160,7 +163,7 @@ class PH2Conf(_PH2Split):
 
 
 @dataclass
-class PH2SyntheticConf(_PH2Split):
+class PH2SyntheticConf(_PH2Common):
     _target_: str = "gcnn.data.ph2_synthetic.build_ph2_synthetic"
     data_dir: str = MISSING
     n_images: int = setting(60, ge=3)
@@ -226,12 +229,13 @@ def _across_groups(cfg: DictConfig) -> list[str]:
 
         size, model = cfg.dataset.size, cfg.model
         problem = input_size_problem(size, size, model.decoder, len(model.channels))
-        if problem and not validate_group(model):
+        if problem and not validate_config_group(model):
             return [f"dataset.size={size}: model={model.name} {problem}"]
     return []
 
 
-def validate_group(node: DictConfig) -> list[str]:
+def validate_config_group(node: DictConfig) -> list[str]:
+    """`validate` for one config group's node (cfg.model, cfg.dataset, ...), paths relative to it."""
     problems: list[str] = []
     _walk(node, "", problems)
     return problems

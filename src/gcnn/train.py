@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
-import random
 import signal
 import sys
 import threading
@@ -24,21 +22,18 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import hydra
-import numpy as np
 import torch
 from hydra.errors import CompactHydraException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from gcnn import projection, provenance, rundir, schema
+from gcnn import layout, projection, provenance, rundir, runtime, schema
 from gcnn.data.bundle import DataBundle, DataError
 from gcnn.engine import NonFinite, evaluate, prepare, train_one_epoch
 from gcnn.models import count_parameters
 from gcnn.tracking import make_tracker
 
 log = logging.getLogger("gcnn.train")
-CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
-schema.register()  # the schemas and resolvers conf/ refers to, before Hydra composes it
 
 
 class ConfigError(ValueError):
@@ -62,8 +57,15 @@ class Interrupted(KeyboardInterrupt):
         self.signum = signum
 
 
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
-def main(cfg: DictConfig) -> dict | None:
+def main() -> None:
+    """`python -m gcnn.train <overrides>` and `gcnn-train`: Hydra composes conf/ with the overrides of the command
+    line and runs each job (one, or a sweep's) through `_job`."""
+    schema.register()  # the schemas and resolvers conf/ refers to, before Hydra composes it
+    _job()
+
+
+@hydra.main(version_base="1.3", config_path=layout.CONF_DIR, config_name="train")
+def _job(cfg: DictConfig) -> dict | None:
     try:
         with _sigterm_interrupts():
             return run(cfg)
@@ -195,24 +197,46 @@ def _interrupted(err: KeyboardInterrupt, run_dir: Path, saved: int, epochs: int)
 
 
 def _train(cfg: DictConfig, run_dir: Path, saved: list[int]) -> dict:
+    """A run in four steps: build it, resume it from its checkpoint, fit the epochs left, evaluate and record it.
+    `saved[0]`: the epochs saved so far, kept current for the line of an interrupted run."""
+    built = _build(cfg, run_dir)
+    start_epoch, history = _resume(built, run_dir)
+    saved[0] = start_epoch
+    origin = provenance.collect(num_threads=torch.get_num_threads())
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    with make_tracker(cfg.logger, resolved, run_dir, tags=_tags(cfg, built.data)) as tracker:
+        tracker.summary({"params": count_parameters(built.model), "synthetic": built.data.synthetic})
+        _fit(cfg, built, start_epoch, history, run_dir, tracker, saved)
+        result = _record(cfg, built, history, origin, run_dir, tracker)
+    (run_dir / "failed.json").unlink(missing_ok=True)
+    log.info("%s done: %s", run_dir, ", ".join(f"{k}={v:.4f}" for k, v in result["metrics"].items()))
+    return result
+
+
+@dataclasses.dataclass(frozen=True)
+class Built:
+    """What `_build` makes: the model, the module that steps it (itself, or compiled), its optimizer, the data."""
+
+    model: torch.nn.Module
+    step_model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    data: DataBundle
+    device: torch.device
+
+
+def _build(cfg: DictConfig, run_dir: Path) -> Built:
+    """Seed, pick the device and its switches, build the data and the model; once they are known to fit each
+    other, the run directory gets its identity (config.yaml) and the data's description (data_info.json)."""
     tcfg = cfg.trainer
-    seed_everything(int(cfg.seed), bool(tcfg.deterministic))
+    runtime.seed_everything(int(cfg.seed))
     if tcfg.num_threads:
         torch.set_num_threads(int(tcfg.num_threads))
-    device = resolve_device(tcfg.device)
+    device = _device(tcfg.device)
+    runtime.set_backends(device, bool(tcfg.deterministic), bool(tcfg.tf32), bool(tcfg.cudnn_benchmark))
 
     data = _instantiate(cfg.dataset, "dataset")
     model = _instantiate(cfg.model, "model")
-    if model.task != data.task:
-        raise ConfigError(
-            f"model={cfg.model.name} is a {model.task} model but dataset={data.name} holds {data.task} "
-            f"data; choose a {model.task} dataset or model"
-        )
-    if hasattr(model, "check_input_size"):  # fail before training, in one line, not inside the first forward
-        try:
-            model.check_input_size(*data.train[0].shape[-2:])
-        except ValueError as err:
-            raise ConfigError(str(err)) from None
+    _check_model_fits_data(cfg, model, data)
     run_dir.mkdir(parents=True, exist_ok=True)
     if not (run_dir / "config.yaml").exists():  # the run's identity, written once it is known to be runnable
         rundir.write_config(run_dir / "config.yaml", cfg)
@@ -222,62 +246,70 @@ def _train(cfg: DictConfig, run_dir: Path, saved: list[int]) -> dict:
     step_model = prepare(model, tcfg, device)  # the same parameters; state_dict from `model`
     optimizer = torch.optim.Adam(model.parameters(), lr=float(tcfg.lr), weight_decay=float(tcfg.weight_decay))
     rundir.write_json(run_dir / "data_info.json", {"name": data.name, "synthetic": data.synthetic, **data.info})
+    return Built(model, step_model, optimizer, data, device)
 
-    start_epoch, history = 0, []
-    state = rundir.load_checkpoint(run_dir, device)
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["torch_rng"])
-        start_epoch, history = state["epoch"], state["history"]
-        log.info("resuming %s from epoch %d", run_dir, start_epoch)
-    saved[0] = start_epoch
 
-    params, epochs = count_parameters(model), int(tcfg.epochs)
-    origin = provenance.collect(num_threads=torch.get_num_threads())
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    with make_tracker(cfg.logger, resolved, run_dir, tags=_tags(cfg, data)) as tracker:
-        tracker.summary({"params": params, "synthetic": data.synthetic})
-        for row in history[tracker.logged_epochs(history) :]:  # a resumed run continues the same W&B curve
-            tracker.log(row, step=row["epoch"])
-        for epoch in range(start_epoch, epochs):
-            _check_deadline(tcfg.stop_at, history, epoch, epochs, data, run_dir)
-            row = train_one_epoch(step_model, optimizer, data, cfg, epoch, device)
-            history.append(row)
-            tracker.log(row, step=row["epoch"])
-            state = {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "torch_rng": torch.get_rng_state(),
-                "epoch": epoch + 1,
-                "history": history,
-            }
-            rundir.save_checkpoint(state, run_dir / "checkpoint.pt")
-            saved[0] = epoch + 1
-        metrics = evaluate(step_model, data, tcfg, device)
-        tracker.summary(metrics)
-        tracker.log({f"final/{k}": v for k, v in metrics.items()}, step=epochs)
-        tracker.log_figures(lambda: _final_figures(model, data), step=epochs)
-        result = {
-            "experiment": cfg.experiment_name,
-            "run": cfg.run_name,
-            "model": cfg.model.name,
-            "group": model.group.name if hasattr(model, "group") else "z2",
-            "dataset": data.name,
-            "synthetic": data.synthetic,
-            "seed": int(cfg.seed),
-            "params": params,
-            "epochs": epochs,
-            "device": str(device),
-            "train_seconds": round(sum(r["seconds"] for r in history), 3),
-            "metrics": metrics,
-            "machine": provenance.machine_key(origin, str(device)),
-            "provenance": origin,
+def _resume(built: Built, run_dir: Path) -> tuple[int, list[dict]]:
+    """(epochs done, their history rows): from the run's checkpoint, which also restores the model, the optimizer
+    and torch's generator as they were after its last epoch; (0, []) for a new run."""
+    state = rundir.load_checkpoint(run_dir, built.device)
+    if state is None:
+        return 0, []
+    built.model.load_state_dict(state["model"])
+    built.optimizer.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["torch_rng"])
+    log.info("resuming %s from epoch %d", run_dir, state["epoch"])
+    return state["epoch"], state["history"]
+
+
+def _fit(cfg, built: Built, start_epoch: int, history: list[dict], run_dir: Path, tracker, saved: list[int]) -> None:
+    """Train the epochs from `start_epoch` on, appending each one's row to `history` and saving a checkpoint
+    after it; stop (Paused) before an epoch that would end after trainer.stop_at."""
+    epochs = int(cfg.trainer.epochs)
+    for row in history[tracker.logged_epochs(history) :]:  # a resumed run continues the same W&B curve
+        tracker.log(row, step=row["epoch"])
+    for epoch in range(start_epoch, epochs):
+        _check_deadline(cfg.trainer.stop_at, history, epoch, epochs, built.data, run_dir)
+        row = train_one_epoch(built.step_model, built.optimizer, built.data, cfg, epoch, built.device)
+        history.append(row)
+        tracker.log(row, step=row["epoch"])
+        state = {
+            "model": built.model.state_dict(),
+            "optimizer": built.optimizer.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "epoch": epoch + 1,
+            "history": history,
         }
-        rundir.write_history(run_dir / "history.csv", history)
-        rundir.write_json(run_dir / "metrics.json", result)
-    (run_dir / "failed.json").unlink(missing_ok=True)
-    log.info("%s done: %s", run_dir, ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+        rundir.save_checkpoint(state, run_dir / "checkpoint.pt")
+        saved[0] = epoch + 1
+
+
+def _record(cfg, built: Built, history: list[dict], origin: dict, run_dir: Path, tracker) -> dict:
+    """Evaluate the trained model, tell the tracker, and write history.csv and metrics.json (whose content it
+    returns): a run with metrics.json is finished."""
+    model, data, device, epochs = built.model, built.data, built.device, int(cfg.trainer.epochs)
+    metrics = evaluate(built.step_model, data, cfg.trainer, device)
+    tracker.summary(metrics)
+    tracker.log({f"final/{k}": v for k, v in metrics.items()}, step=epochs)
+    tracker.log_figures(lambda: _final_figures(model, data), step=epochs)
+    result = {
+        "experiment": cfg.experiment_name,
+        "run": cfg.run_name,
+        "model": cfg.model.name,
+        "group": model.group.name if hasattr(model, "group") else "z2",
+        "dataset": data.name,
+        "synthetic": data.synthetic,
+        "seed": int(cfg.seed),
+        "params": count_parameters(model),
+        "epochs": epochs,
+        "device": str(device),
+        "train_seconds": round(sum(r["seconds"] for r in history), 3),
+        "metrics": metrics,
+        "machine": provenance.machine_key(origin, str(device)),
+        "provenance": origin,
+    }
+    rundir.write_history(run_dir / "history.csv", history)
+    rundir.write_json(run_dir / "metrics.json", result)
     return result
 
 
@@ -300,25 +332,26 @@ def _check_deadline(stop_at, history: list[dict], epoch: int, epochs: int, data:
         )
 
 
-def seed_everything(seed: int, deterministic: bool = True) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    if deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        # Deterministic mode also fills every new tensor with NaN (a debugging aid): a third of CPU time.
-        torch.utils.deterministic.fill_uninitialized_memory = False
-        torch.backends.cudnn.benchmark = False
+def _device(name: str) -> torch.device:
+    try:
+        return runtime.resolve_device(name)
+    except ValueError as err:  # CUDA asked for on a machine without it
+        raise ConfigError(str(err)) from None
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"trainer.device={name} but this machine has no CUDA device; use trainer.device=auto or cpu")
-    return device
+def _check_model_fits_data(cfg: DictConfig, model, data: DataBundle) -> None:
+    """The model's task is the data's, and it takes the data's image size: refused here, in one line, not inside
+    the first forward pass."""
+    if model.task != data.task:
+        raise ConfigError(
+            f"model={cfg.model.name} is a {model.task} model but dataset={data.name} holds {data.task} "
+            f"data; choose a {model.task} dataset or model"
+        )
+    if hasattr(model, "check_input_size"):
+        try:
+            model.check_input_size(*data.train[0].shape[-2:])
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
 
 
 def _place(data: DataBundle, device: torch.device) -> DataBundle:
