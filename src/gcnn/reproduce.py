@@ -37,8 +37,7 @@ from gcnn.specs import TABLES, experiment_of, parse_seeds
 # Every table of gcnn.specs, in its order (the study's four, then the P6 ablation), each at the protocol as written
 # (experiment=<table>_written where the text and the notebooks differ). No override is added here.
 REPRODUCED = tuple(TABLES)
-#: Exit status of a training run that stopped at its deadline with epochs left (gcnn.train.PAUSED_EXIT).
-PAUSED_EXIT = 75
+PAUSED_EXIT = rundir.PAUSED_EXIT
 
 
 _COMPOSE_LOCK = threading.Lock()

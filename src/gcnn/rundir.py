@@ -38,6 +38,9 @@ IGNORED = (
     "trainer.stop_at",
     "hydra",
 )
+#: Exit status of a training run stopped at its deadline (trainer.stop_at) with epochs left: its checkpoint
+#: resumes it. The trainer exits with it and `make reproduce` reads it.
+PAUSED_EXIT = 75
 #: The lock of a run directory while a process works in it (RunLock).
 LOCK = "run.lock"
 # Files of a run that are records of launches (and the lock), not results: they stay when a run is archived or

@@ -42,7 +42,7 @@ class ConfigError(ValueError):
 
 USER_ERRORS = (DataError, ConfigError, rundir.RunDirError, NonFinite)
 #: Exit status of a run that stopped at trainer.stop_at with epochs left (EX_TEMPFAIL: try again later).
-PAUSED_EXIT = 75
+PAUSED_EXIT = rundir.PAUSED_EXIT
 
 
 class Paused(Exception):
