@@ -26,9 +26,9 @@ def every_run() -> dict[str, list[str]]:
     for table in specs.TABLES:
         for protocol in specs.PROTOCOLS:
             experiment = specs.experiment_of(table, protocol)
-            for model, extra in specs.runs_of(table):
-                name = model + ("+" if "dataset.augment=true" in extra else "")
-                runs[f"{experiment}/{name}"] = [f"experiment={experiment}", f"model={model}", "seed=0", *extra]
+            for row in specs.TABLES[table].rows:
+                overrides = [f"experiment={experiment}", f"model={row.model}", "seed=0", *row.extra]
+                runs[f"{experiment}/{row.run}"] = overrides
     return runs
 
 
