@@ -36,8 +36,7 @@ $(VENV)/.installed: pyproject.toml
 # PY=...: install WHEELHOUSE's wheels (--no-deps: SKIP= left out what runs don't use), check that gcnn's needs import.
 py-check: ## check that PY has gcnn's packages (install runs it when PY is given)
 	$(if $(WHEELHOUSE),$(PY) -m pip install -q --no-index --no-deps $(abspath $(WHEELHOUSE))/*.whl)
-	@$(PY) -c "import torch, torchvision, hydra, omegaconf, hydra_plugins.hydra_joblib_launcher, pandas, scipy, albumentations, gcnn" \
-	  || { echo "error: PY=$(PY) lacks packages gcnn needs (see above); install them, or use WHEELHOUSE=dir (make wheelhouse)" >&2; exit 1; }
+	@$(PY) scripts/check_packages.py --skip '$(SKIP)'
 install: $(if $(OWN_VENV),$(VENV)/.installed,py-check) ## create .venv and install gcnn (PY=python3: use that interpreter; WHEELHOUSE=dir: offline)
 portable-reference: install ## record this processor's portable-mode fingerprint (tests/reference/fingerprints/), print the claim of docs/reproducibility.md
 	$(RUN) tests/test_portable.py --regenerate

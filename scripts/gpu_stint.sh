@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One stint of `make reproduce` on a GPU node you cannot commit from, packed into one archive to bring back.
 #
-#   OUT=/somewhere BUDGET_MIN=5 GCNN_DATA_DIR=/data [WHEELHOUSE=.whl] [PY=python3] [JOBS=1] [TABLES=...]
+#   OUT=/somewhere BUDGET_MIN=5 GCNN_DATA_DIR=/data [WHEELHOUSE=.whl] [PY=python3] [JOBS=1] [TABLES=...] [SKIP=...]
 #   [BENCH_ARGS="--steps 20"] scripts/gpu_stint.sh
 #
 # 1. With WHEELHOUSE: installs its wheels into PY (`make install PY=... WHEELHOUSE=...`, offline).
@@ -16,6 +16,8 @@ set -uo pipefail
 : "${OUT:?set OUT to the folder that comes back}" "${BUDGET_MIN:?set BUDGET_MIN (minutes; no new run starts after)}"
 PY=${PY:-python3}
 RESULTS=${RESULTS:-results/full}
+# The runs here use the W&B logger off, the real data and no SLURM: `make install` need not find those packages.
+export SKIP=${SKIP-wandb mlxtend hydra-submitit-launcher}
 cd "$(dirname "$0")/.."
 mkdir -p "$OUT"
 log() { echo "[stint $(date +%H:%M:%S)] $*"; }

@@ -44,6 +44,15 @@ def requirement_name(requirement: str) -> str:
     return norm(re.split(r"[\s\[<>=!~;]", requirement.strip(), maxsplit=1)[0])
 
 
+def dependencies(extras=()) -> list[str]:
+    """gcnn's requirements as pyproject.toml lists them (the one list), with those of the given extras."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    wanted = list(project["dependencies"])
+    for extra in filter(None, extras):
+        wanted += project.get("optional-dependencies", {}).get(extra, [])
+    return wanted
+
+
 def resolve(requirements: list[str], target: list[str], quiet: bool = False) -> dict[str, str]:
     """{name: version} of everything pip would install for these requirements on the target."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -86,10 +95,7 @@ def main(argv=None) -> int:
     p.add_argument("--extras", default="dev", help="gcnn extras to include (comma-separated; '' for none)")
     args = p.parse_args(argv)
 
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    wanted = list(project["dependencies"])
-    for extra in filter(None, args.extras.split(",")):
-        wanted += project.get("optional-dependencies", {}).get(extra, [])
+    wanted = dependencies(args.extras.split(","))
     target = [
         "--only-binary=:all:",
         "--python-version",
