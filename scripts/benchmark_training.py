@@ -44,12 +44,10 @@ from pathlib import Path
 
 import hydra
 import torch
-from hydra import compose, initialize_config_dir
 
 from gcnn import projection, provenance, runtime, schema
 from gcnn.data.bundle import DataBundle
 from gcnn.engine import TASKS, evaluate, prepare, train_one_epoch
-from gcnn.layout import CONF_DIR
 from gcnn.projection import input_shape
 from gcnn.specs import TABLES
 
@@ -73,9 +71,7 @@ def make_cfg(model: str, device: str, steps: int, seg_size: int | None, batch: i
         overrides.append(f"dataset.size={seg_size + 1 if model.endswith('_t') and seg_size % 2 == 0 else seg_size}")
     if batch:
         overrides += [f"trainer.batch_size={batch}", f"trainer.eval_batch_size={batch}"]
-    schema.register()
-    with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
-        return compose("train", overrides=overrides)
+    return schema.compose(overrides)
 
 
 def task_of(cfg) -> str:

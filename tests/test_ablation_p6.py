@@ -111,6 +111,30 @@ def test_both_ablation_tables_have_the_same_rows_each_in_its_own_run_directory(m
     assert len(run_names) == len(ABLATION_MODELS)  # every variant gets its own run directory
 
 
+def test_the_rows_are_the_variants_of_the_varied_groups_and_the_controls():
+    assert ABLATION_MODELS == [
+        *("p6cnn", "p6cnn_bilinear", "p6cnn_harmonic_bilinear", "p6cnn_harmonic"),
+        *("p8cnn", "p8cnn_bilinear", "p8cnn_harmonic_bilinear", "p8cnn_harmonic"),
+        *("p4cnn", "p4cnn_harmonic", "d4cnn", "d4cnn_harmonic"),
+    ]
+    labels = dict((run, label) for label, run in TABLES["ablation_p6_table1"].rows)
+    assert labels["p6cnn_harmonic_bilinear"] == "P6CNN harmonic, resampled bilinear"
+    assert labels["d4cnn_harmonic"] == "D4CNN harmonic"
+
+
+def test_the_tables_mark_exactly_the_runs_whose_filter_transform_is_not_a_group_action():
+    marked = {run for run in ABLATION_MODELS if ablation.not_a_group_action(run)}
+    assert marked == {"p6cnn", "p6cnn_bilinear", "p6cnn_harmonic_bilinear", "p8cnn_bilinear", "p8cnn_harmonic_bilinear"}
+    table = ablation.variant_table(None, ablation.TRANSFORMED)
+    assert table.count("†") == len(marked)
+    assert ablation.layer_variants() == (
+        ("pixel, nearest (as run)", "pixel", "nearest"),
+        ("pixel, bilinear (as written)", "pixel", "bilinear"),
+        ("harmonic, resampled bilinear", "harmonic_resampled", "bilinear"),
+        ("harmonic (exact)", "harmonic", "nearest"),
+    )
+
+
 @pytest.mark.parametrize("experiment,protocol", [("ablation_p6_table1", "table1"), ("ablation_p6_table2", "table2")])
 def test_ablation_configs_follow_their_table_protocol(make_cfg, experiment, protocol):
     for model in ABLATION_MODELS:

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from gcnn import equivariance
+from gcnn import ablation, equivariance
 from gcnn.equivariance import disc_mask, relative_error
 from gcnn.groups import get_group, rotate_images
 from gcnn.harmonic import (
@@ -202,7 +202,7 @@ def test_the_smooth_bump_rotates_almost_exactly_and_stays_inside_the_frame():
 def test_single_layer_errors_off_the_grid_separate_the_variants(capsys):
     """At 60° (p6) and 45° (p8), float64: exact harmonic filters leave only the pixel grid's error (small, not 0);
     pixel filters and the resampled harmonic ones, whose transforms are not the rotation, stay far above."""
-    table = equivariance.layer_error_table()
+    table = equivariance.layer_error_table(ablation.layer_variants())
     with capsys.disabled():
         print("\n" + equivariance.layer_table_markdown(table))
     for errors in table.values():
@@ -264,3 +264,26 @@ def test_harmonic_segnet_is_exactly_equivariant(group, decoder, size):
         y = model(x)
         for a in range(g.order):
             assert (model(g.act_on_image(a, x)) - g.act_on_image(a, y)).abs().max() <= TOL * y.abs().max()
+
+
+@pytest.mark.parametrize(
+    "group, basis, interpolation, action",
+    [
+        ("p4", "pixel", "nearest", True),
+        ("p4m", "pixel", "bilinear", True),  # quarter turns and the mirror: index permutations
+        ("p8", "pixel", "nearest", True),  # the ring shift of the 3×3 border
+        ("p8", "harmonic_resampled", "nearest", True),  # the same ring shift, on harmonic filters
+        ("p4", "harmonic_resampled", "bilinear", True),
+        ("p6", "harmonic", "nearest", True),  # coefficients turned by ρ(s)
+        ("p8", "harmonic", "bilinear", True),  # (the interpolation setting does not touch them)
+        ("p6m", "harmonic", "nearest", True),
+        ("p6", "pixel", "nearest", False),  # as the study ran it
+        ("p6", "pixel", "bilinear", False),
+        ("p8", "pixel", "bilinear", False),
+        ("p6m", "pixel", "nearest", False),
+        ("p6", "harmonic_resampled", "bilinear", False),
+        ("p8", "harmonic_resampled", "bilinear", False),
+    ],
+)
+def test_which_filter_transforms_are_group_actions(group, basis, interpolation, action):
+    assert equivariance.filter_transform_is_group_action(group, basis, interpolation) is action

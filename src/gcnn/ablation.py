@@ -16,31 +16,36 @@ from __future__ import annotations
 import argparse
 import re
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import pandas as pd
 
-from gcnn import equivariance
-from gcnn.specs import TABLES
+from gcnn import equivariance, schema
+from gcnn.specs import ABLATION_CONTROLS, ABLATION_VARIED, FILTER_VARIANTS, TABLES
 from gcnn.stats import LEVEL, Sample, welch
 
 TABLE1, TABLE2 = "ablation_p6_table1", "ablation_p6_table2"
 UPRIGHT, TRANSFORMED = "test_acc", "test_transformed_acc"
-# The filter variants (rows of the report's tables) and the models (columns), as run names of gcnn.specs.
-VARIANTS = (
-    ("pixel, nearest (as run)", ""),
-    ("pixel, bilinear (as written)", "_bilinear"),
-    ("harmonic, resampled bilinear", "_harmonic_bilinear"),
-    ("harmonic (exact)", "_harmonic"),
-)
-MODELS = ("p6cnn", "p8cnn", "p4cnn", "d4cnn")
-NOT_A_GROUP_ACTION = {  # (model, variant suffix) whose 3×3 filter transform is not a group action
-    ("p6cnn", ""),
-    ("p6cnn", "_bilinear"),
-    ("p6cnn", "_harmonic_bilinear"),
-    ("p8cnn", "_bilinear"),
-    ("p8cnn", "_harmonic_bilinear"),
-}
+MODELS = ABLATION_VARIED + ABLATION_CONTROLS  # the columns of the report's tables; its rows: FILTER_VARIANTS
+
+
+@cache
+def filter_settings(run: str) -> tuple[str, str, str]:
+    """(group, filter_basis, filter_interpolation) of a run's model, as its config composes (conf/model/)."""
+    model = schema.compose([f"model={run}"]).model
+    return str(model.group), str(model.filter_basis), str(model.filter_interpolation)
+
+
+def not_a_group_action(run: str) -> bool:
+    """Whether the run's filter transform fails to compose like its group (the tables mark it †)."""
+    return not equivariance.filter_transform_is_group_action(*filter_settings(run))
+
+
+def layer_variants() -> tuple[tuple[str, str, str], ...]:
+    """(label, filter_basis, filter_interpolation) of each filter variant, as P6CNN's configs make it: the
+    columns of the single-layer table (`gcnn.equivariance.layer_error_table`)."""
+    return tuple((v.label, *filter_settings(ABLATION_VARIED[0] + v.suffix)[1:]) for v in FILTER_VARIANTS)
 
 
 @dataclass(frozen=True)
@@ -98,17 +103,17 @@ def variant_table(frame: pd.DataFrame | None, metric: str) -> str:
     lines = ["| filters | " + " | ".join(m.upper() for m in MODELS) + " |"]
     lines.append("| --- |" + " --- |" * len(MODELS))
     known = set(_labels())
-    for label, suffix in VARIANTS:
+    for variant in FILTER_VARIANTS:
         cells = []
         for model in MODELS:
-            run = model + suffix
+            run = model + variant.suffix
             if run not in known:
                 cells.append("–")
                 continue
             s = _sample(frame, run, metric)
-            mark = " †" if (model, suffix) in NOT_A_GROUP_ACTION else ""
+            mark = " †" if not_a_group_action(run) else ""
             cells.append((_pct(s) if s else AWAITING) + mark)
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        lines.append(f"| {variant.label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -267,7 +272,7 @@ def render(results_dir: Path) -> str:
     frames = {t: pd.read_csv(results_dir / f"{t}.csv") for t in (TABLE1, TABLE2) if (results_dir / f"{t}.csv").exists()}
     t1, t2 = frames.get(TABLE1), frames.get(TABLE2)
     errors = model_errors(results_dir / "equivariance.md")
-    layers = equivariance.layer_error_table()
+    layers = equivariance.layer_error_table(layer_variants())
     lines = [
         "# The P6 question: what costs P6 accuracy?",
         "",
@@ -327,10 +332,10 @@ def render(results_dir: Path) -> str:
             "| --- | --- | --- | --- |",
         ]
         for model, angle in (("p6cnn", "60°"), ("p8cnn", "45°")):
-            for _, suffix in VARIANTS:
-                e = errors.get(model + suffix)
+            for variant in FILTER_VARIANTS:
+                e = errors.get(model + variant.suffix)
                 if e and angle in e and "30°" in e:
-                    lines.append(f"| {model + suffix} | {angle} | {e[angle]:.2f} | {e['30°']:.2f} |")
+                    lines.append(f"| {model + variant.suffix} | {angle} | {e[angle]:.2f} | {e['30°']:.2f} |")
         lines.append("")
     lines += [
         "## Single layers: equivariance error at the group's smallest rotation",
@@ -373,7 +378,11 @@ def write(results_dir: Path) -> Path | None:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results-dir", default="results", help="the folder holding ablation_p6_table1.csv")
+    parser.add_argument("--layers", action="store_true", help="only print the single-layer table (no runs needed)")
     args = parser.parse_args(argv)
+    if args.layers:
+        print(equivariance.layer_table_markdown(equivariance.layer_error_table(layer_variants())))
+        return
     out = write(Path(args.results_dir))
     if out is None:
         raise SystemExit(f"error: {args.results_dir} holds no {TABLE1}.csv; build it with `make ablation-p6`")

@@ -40,9 +40,6 @@ REPRODUCED = tuple(TABLES)
 PAUSED_EXIT = rundir.PAUSED_EXIT
 
 
-_COMPOSE_LOCK = threading.Lock()
-
-
 class UsageError(ValueError):
     """Bad input; printed as one line."""
 
@@ -69,13 +66,9 @@ class Run:
 
     def config(self):
         """The config the trainer will compose for this run (Hydra's compose API on conf/)."""
-        from hydra import compose, initialize_config_dir
-
         from gcnn import schema
 
-        schema.register()
-        with _COMPOSE_LOCK, initialize_config_dir(version_base="1.3", config_dir=layout.CONF_DIR):  # Hydra is global
-            return compose("train", overrides=list(self.overrides))
+        return schema.compose(self.overrides)
 
     def __str__(self) -> str:
         return f"{self.table} {self.name} seed={self.seed}"

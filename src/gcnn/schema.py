@@ -18,6 +18,7 @@ import dataclasses
 import difflib
 import math
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -212,6 +213,19 @@ def register() -> None:
     for (_, name), node in SCHEMAS.items():
         store.store(name=name, node=node)  # no group: not an option of one
     layout.register_resolvers()
+
+
+_COMPOSE_LOCK = threading.Lock()  # Hydra's global state holds one initialisation at a time
+
+
+def compose(overrides=()) -> DictConfig:
+    """The config `python -m gcnn.train <overrides>` composes (Hydra's compose API on conf/, thread-safe)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    register()
+    with _COMPOSE_LOCK, initialize_config_dir(version_base="1.3", config_dir=layout.CONF_DIR):
+        return hydra_compose("train", overrides=list(overrides))
 
 
 # ----------------------------------------------------------------------------------------------- checks

@@ -66,20 +66,33 @@ class TableSpec:
 CLASSIFIERS = (("CNN", "cnn"), ("P4CNN", "p4cnn"), ("P6CNN", "p6cnn"), ("P8CNN", "p8cnn"), ("D4CNN", "d4cnn"))
 # Two factors, each varied alone: the filters (pixel, or smooth harmonic) and their transform (a group
 # action, or an interpolation that is not one). "harmonic, resampled bilinear" is the harmonic filter rotated as
-# a pixel image: smooth, not a group action. P4 and D4 are controls: every transform of theirs is exact.
-ABLATION_P6_ROWS = (
-    ("P6CNN pixel, nearest (as run)", "p6cnn"),
-    ("P6CNN pixel, bilinear (as written)", "p6cnn_bilinear"),
-    ("P6CNN harmonic, resampled bilinear", "p6cnn_harmonic_bilinear"),
-    ("P6CNN harmonic (exact)", "p6cnn_harmonic"),
-    ("P8CNN pixel, nearest (as run)", "p8cnn"),
-    ("P8CNN pixel, bilinear", "p8cnn_bilinear"),
-    ("P8CNN harmonic, resampled bilinear", "p8cnn_harmonic_bilinear"),
-    ("P8CNN harmonic (exact)", "p8cnn_harmonic"),
-    ("P4CNN pixel", "p4cnn"),
-    ("P4CNN harmonic", "p4cnn_harmonic"),
-    ("D4CNN pixel", "d4cnn"),
-    ("D4CNN harmonic", "d4cnn_harmonic"),
+# a pixel image: smooth, not a group action. P4 and D4 are controls: every transform of theirs is exact, so only
+# the filters vary. How each variant makes and turns its filters is its model configs' (conf/model/).
+
+
+@dataclass(frozen=True)
+class FilterVariant:
+    """One filter variant of the P6 ablation."""
+
+    label: str  # as the ablation's tables write it
+    suffix: str  # its models' run names: <model><suffix> (conf/model/<model><suffix>.yaml)
+    control: str = ""  # its label in the P4/D4 control rows ("" when the controls do not run it)
+
+
+FILTER_VARIANTS = (
+    FilterVariant("pixel, nearest (as run)", "", control="pixel"),
+    FilterVariant("pixel, bilinear (as written)", "_bilinear"),  # the study's text: "interpolated pixel values"
+    FilterVariant("harmonic, resampled bilinear", "_harmonic_bilinear"),
+    FilterVariant("harmonic (exact)", "_harmonic", control="harmonic"),
+)
+ABLATION_VARIED, ABLATION_CONTROLS = ("p6cnn", "p8cnn"), ("p4cnn", "d4cnn")
+ABLATION_P6_ROWS = tuple(
+    (f"{model.upper()} {v.label}", model + v.suffix) for model in ABLATION_VARIED for v in FILTER_VARIANTS
+) + tuple(
+    (f"{model.upper()} {v.control}", model + v.suffix)
+    for model in ABLATION_CONTROLS
+    for v in FILTER_VARIANTS
+    if v.control
 )
 TABLES = {
     "table1": TableSpec(
