@@ -214,6 +214,25 @@ def test_equivariance_report_is_round_off_for_p4_and_p4m_and_large_for_the_cnn(d
     assert line.count("**exact**") == 3, line  # 90°, 180° and the mirror
 
 
+def test_a_redrawn_report_keeps_the_experiments_whose_runs_are_not_here(drawn, results, tmp_path):
+    """A clone has the records, not the checkpoints: re-measuring table1 here keeps table3's rows as measured."""
+    partial = tmp_path / "partial"
+    shutil.copytree(results / "runs/table1", partial / "runs/table1")
+    (partial / "figures").mkdir()
+    before = pd.read_csv(results / "figures/equivariance.csv")
+    before.drop(columns="inputs").to_csv(partial / "figures/equivariance.csv", index=False)  # as written before
+    (partial / "equivariance.md").write_text((results / "equivariance.md").read_text())
+    done = _cli("--results-dir", str(partial), "--device", "cpu", "--only", "equivariance")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("table3 kept from") == 1 and "table1" not in done.stderr.split("kept")[0]
+    after = pd.read_csv(partial / "figures/equivariance.csv")
+    keys = ["experiment", "run", "seed", "transform"]
+    old3, new3 = (df[df.experiment == "table3"].set_index(keys).sort_index() for df in (before, after))
+    assert new3["error"].equals(old3["error"]) and (new3["inputs"] == old3["inputs"]).all()
+    report = (partial / "equivariance.md").read_text()
+    assert "## table1 (" in report and f"## table3 ({int(old3['inputs'].iloc[0])} test inputs per run)" in report
+
+
 def test_feature_maps_of_a_p4_layer_rotate_and_cycle(results):
     loaded = load_run(results / "runs/table1/p4cnn/seed=0")
     fig = feature_maps_figure({"p4": loaded.model}, loaded.data.evals["test"][0][:1])

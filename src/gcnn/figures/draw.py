@@ -2,12 +2,14 @@
 
 Writes `<results>/figures/*.png` (+ the CSVs behind the angle curve and the equivariance heat map) and
 `<results>/equivariance.md`. A figure whose runs are missing is skipped with one line on stderr naming them;
-the others are still drawn. Exit status 0 when at least one figure was drawn.
+the others are still drawn. The equivariance report keeps the measured rows of experiments with no run here.
+Exit status 0 when at least one figure was drawn.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from pathlib import Path
@@ -158,8 +160,33 @@ def _write_angles(ctx: Context) -> list[Path]:
     return [save(angle_figure(df), ctx.out_dir / "accuracy_vs_angle.png"), csv]
 
 
+def kept_equivariance_rows(ctx: Context, measured: set[str]) -> tuple[list[dict], dict[str, int]]:
+    """The last report's rows (figures/equivariance.csv) of the experiments that have no finished run here, and
+    their inputs per run. Git keeps a run's records but not its checkpoint, so a clone, or a machine that reruns
+    one experiment, re-measures what it has and keeps the rest as measured; an experiment is never mixed."""
+    csv, md = ctx.out_dir / "equivariance.csv", ctx.results_dir / "equivariance.md"
+    if not csv.exists():
+        return [], {}
+    old = pd.read_csv(csv)
+    old = old[~old["experiment"].isin(measured)]
+    if old.empty:
+        return [], {}
+    if "inputs" in old:
+        n_inputs = old.groupby("experiment")["inputs"].first().astype(int).to_dict()
+    else:  # a report from before the column: its headings say it
+        headings = re.findall(r"^## (\S+) \((\d+) test inputs per run\)", md.read_text() if md.exists() else "", re.M)
+        n_inputs = {experiment: int(n) for experiment, n in headings}
+        old = old.assign(inputs=old["experiment"].map(n_inputs))
+    kept = sorted(set(old["experiment"]))
+    ctx.notes.append(f"Equivariance report: {', '.join(kept)} kept from {csv} (no finished run of them here)")
+    return old.to_dict("records"), n_inputs
+
+
 def _write_equivariance(ctx: Context) -> list[Path]:
     rows, n_inputs = equivariance_rows(ctx)
+    rows = [{**r, "inputs": n_inputs[r["experiment"]]} for r in rows]
+    kept, kept_inputs = kept_equivariance_rows(ctx, {r["experiment"] for r in rows})
+    rows, n_inputs = rows + kept, {**kept_inputs, **n_inputs}
     ctx.out_dir.mkdir(parents=True, exist_ok=True)
     csv = ctx.out_dir / "equivariance.csv"
     pd.DataFrame(rows).to_csv(csv, index=False)
