@@ -219,9 +219,21 @@ def test_the_reading_separates_the_two_causes_once_the_rows_exist():
     frame = _ablation_frame(BASE | {"p6cnn_harmonic_bilinear": (0.45, 0.01), "p8cnn_harmonic_bilinear": (0.60, 0.01)})
     text = "\n".join(ablation.reading(frame, {}))
     w = welch(Sample(0.58, 0.01, 3), Sample(0.45, 0.01, 3))
-    assert "Awaiting" not in text and "The two causes, separated for P6" in text
+    assert "Awaiting" not in text and "The two causes, one factor at a time" in text
     assert f"+13.0 points (95 % CI [{100 * w.low:+.1f}, {100 * w.high:+.1f}]" in text and "+7.0 points" in text
-    assert "significant at 95 %" in text
+    verdict = next(line for line in text.splitlines() if "What that shows" in line)
+    # P8: exact 63 against resampled 60 (+3.0), resampled 60 against pixel bilinear 52 (+8.0)
+    assert "Shown at 95 %: the group action for P6CNN (+13.0 points); smooth filters for P6CNN (+7.0 points)" in verdict
+    assert "the group action for P6CNN (+13.0 points against +7.0); smooth filters for P8CNN (+8.0" in verdict
+    assert "For P6 the group action is shown to matter" in verdict
+
+
+def test_the_verdict_says_when_no_cause_is_shown():
+    wide = {r: (m, 0.08) for r, (m, _) in BASE.items()}
+    frame = _ablation_frame(wide | {"p6cnn_harmonic_bilinear": (0.50, 0.08), "p8cnn_harmonic_bilinear": (0.60, 0.08)})
+    verdict = next(line for line in ablation.reading(frame, {}) if "What that shows" in line)
+    assert "No one-factor difference is significant at 95 %" in verdict
+    assert "For P6 neither cause is shown at n = 3, 3" in verdict
 
 
 def test_a_p8_gain_within_the_spread_is_not_read_as_an_effect():

@@ -83,18 +83,36 @@ def test_parameter_counts_in_the_p6_section():
 def test_the_p6_reading_in_the_docs_follows_the_statistics():
     frame = pd.read_csv(REDUCED / "ablation_p6_table1.csv")
     s = lambda run: ablation._sample(frame, run, "test_transformed_acc")  # noqa: E731
-    p8 = welch(s("p8cnn_harmonic"), s("p8cnn"))
-    assert p8.diff > 0 and p8.significant
-    assert 'harmonic filters raise P8CNN\'s "+transforms" accuracy significantly' in ABLATION_DOC
-    behind = [welch(s("p6cnn_harmonic"), s(b)) for b in ("p8cnn_harmonic", "p4cnn_harmonic")]
-    assert all(w.diff < 0 and not w.significant for w in behind)
-    assert "P6CNN still trails P8CNN and P4CNN in the means (not significantly)" in ABLATION_DOC
+    one_factor = {
+        (model, cause): welch(s(a), s(b))
+        for model in ("p6cnn", "p8cnn")
+        for cause, (a, b) in {
+            "action": (f"{model}_harmonic", f"{model}_harmonic_bilinear"),
+            "smooth": (f"{model}_harmonic_bilinear", f"{model}_bilinear"),
+        }.items()
+    }
+    assert not any(w.significant for w in one_factor.values())
+    assert "no comparison that differs in one factor is significant at n = 3" in ABLATION_DOC
+    pct = {key: f"{100 * w.diff:+.1f}" for key, w in one_factor.items()}
+    assert one_factor["p6cnn", "action"].diff > one_factor["p6cnn", "smooth"].diff
+    assert one_factor["p8cnn", "smooth"].diff > one_factor["p8cnn", "action"].diff
+    assert (
+        "for P6 the group action carries the gain (harmonic exact against harmonic resampled, "
+        f"{pct['p6cnn', 'action']} points;" in ABLATION_DOC
+    )
+    assert f"harmonic resampled against pixel bilinear, {pct['p6cnn', 'smooth']})" in ABLATION_DOC
+    assert (
+        f"for P8 the smooth filters do ({pct['p8cnn', 'smooth']}; the group action {pct['p8cnn', 'action']})"
+        in ABLATION_DOC
+    )
+    vs_p8, vs_p4 = (welch(s("p6cnn_harmonic"), s(b)) for b in ("p8cnn_harmonic", "p4cnn_harmonic"))
+    assert vs_p8.diff < 0 and vs_p8.significant and vs_p4.diff < 0 and not vs_p4.significant
+    assert "P6CNN still trails P8CNN significantly, and P4CNN in the means only" in ABLATION_DOC
     errors = ablation.model_errors(REDUCED / "equivariance.md")["p6cnn_harmonic"]
     assert (
         errors["60°"] >= errors["30°"]
         and "no more invariant at 60°, an element of its group, than at 30°" in ABLATION_DOC
     )
-    assert "p6cnn_harmonic_bilinear" not in set(frame.run_name) and "the resampled rows not yet run" in ABLATION_DOC
 
 
 def _earlier(name: str) -> pd.DataFrame:
