@@ -97,7 +97,17 @@ def _train(results: Path, *more: str, multirun=False):
     cmd = [sys.executable, "-m", "gcnn.train", *(["--multirun"] if multirun else []), *LONG, *more]
     cmd.append(f"paths.results_dir={results}")
     log = open(results.parent / f"stderr-{time.monotonic_ns()}.txt", "w+")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True, env=ENV, cwd=results.parent)
+    # Ctrl-C's default action in the child even when this suite runs in a background job, whose shell sets
+    # SIGINT to "ignore" for it (and Python keeps an ignored SIGINT ignored, so the run would train on).
+    proc = subprocess.Popen(
+        cmd,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=ENV,
+        cwd=results.parent,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     proc.log = log
     return proc
 
