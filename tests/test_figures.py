@@ -231,6 +231,7 @@ def test_a_redrawn_report_keeps_the_experiments_whose_runs_are_not_here(drawn, r
     assert new3["error"].equals(old3["error"]) and (new3["inputs"] == old3["inputs"]).all()
     report = (partial / "equivariance.md").read_text()
     assert "## table1 (" in report and f"## table3 ({int(old3['inputs'].iloc[0])} test inputs per run)" in report
+    assert "Kept as measured before: table3 (" in report
 
 
 def test_feature_maps_of_a_p4_layer_rotate_and_cycle(results):

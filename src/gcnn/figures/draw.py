@@ -191,7 +191,8 @@ def _write_equivariance(ctx: Context) -> list[Path]:
     csv = ctx.out_dir / "equivariance.csv"
     pd.DataFrame(rows).to_csv(csv, index=False)
     md = ctx.results_dir / "equivariance.md"
-    md.write_text(equivariance_markdown(rows, n_inputs, str(ctx.results_dir)))
+    kept_experiments = {r["experiment"] for r in kept}
+    md.write_text(equivariance_markdown(rows, n_inputs, str(ctx.results_dir), kept_experiments))
     return [md, save(equivariance_figure(rows), ctx.out_dir / "equivariance.png"), csv]
 
 

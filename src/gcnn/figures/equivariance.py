@@ -45,8 +45,9 @@ def summarise(rows):
     return out
 
 
-def equivariance_markdown(rows, n_inputs: dict[str, int], source: str) -> str:
-    """The report: one table per experiment, exact / approximate marked, and a summary of both."""
+def equivariance_markdown(rows, n_inputs: dict[str, int], source: str, kept=()) -> str:
+    """The report: one table per experiment, exact / approximate marked, and a summary of both. `kept`: the
+    experiments whose rows were not measured now but kept from the last report (their runs are elsewhere)."""
     summary = summarise(rows)
     labels = [t.label for t in TRANSFORMS if t.label in set(summary["transform"])]
     lines = [
@@ -62,6 +63,12 @@ def equivariance_markdown(rows, n_inputs: dict[str, int], source: str) -> str:
         "nothing is built in.",
         "",
     ]
+    if kept:
+        lines += [
+            f"Kept as measured before: {', '.join(sorted(kept))} (no finished run of them in this folder's `runs/` "
+            "when this report was redrawn; their rows are in `figures/equivariance.csv`).",
+            "",
+        ]
     for experiment, part in summary.groupby("experiment", sort=True):
         lines += [
             f"## {experiment} ({n_inputs.get(experiment, '?')} test inputs per run)",
