@@ -233,7 +233,7 @@ def _verdict(causes) -> str:
             f"{bigger} for {model.upper()} ({max(action.diff, smooth.diff) * 100:+.1f} points against "
             f"{min(action.diff, smooth.diff) * 100:+.1f})"
         )
-    (p6_action, _), _ = causes["p6cnn"]
+    (p6_action, _), _ = causes[ABLATION_VARIED[0]]
     n = f"n = {p6_action.n_a}, {p6_action.n_b}" if p6_action.testable else "one seed"
     if p6_action.testable and p6_action.significant and p6_action.diff > 0:
         p6 = (

@@ -240,6 +240,7 @@ def layer_table_markdown(table: dict[tuple[str, str], dict[str, float]]) -> str:
 
 
 # ----------------------------------------------------------------------------------------------- filter transforms
+@cache  # the tables ask once per cell; the answer depends on these arguments alone
 def filter_transform_is_group_action(
     group: str, filter_basis: str, interpolation: str = "nearest", kernel_size: int = 3, tol: float = 1e-5
 ) -> bool:
