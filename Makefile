@@ -23,7 +23,7 @@ SWEEPS = for exp in $(1); do sweeps=$$($(PY) -m gcnn.specs $$exp --sweeps) || ex
 GIVEN = $(if $(filter command line environment,$(origin RESULTS)),$(RESULTS),$(1))
 
 .PHONY: help install py-check portable-reference test lint format test-full demo table1 table2 table3 table4 tables \
-	ablation-p6 reproduce bench bench-train wheelhouse claims ablation-report figures clean
+	ablation-p6 reproduce bench bench-train wheelhouse claims ablation-report figures readme-results clean
 help: ## list the targets
 	@grep -E '^[a-z0-9 -]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{gsub(/ /, "|", $$1); printf "  make %-12s %s\n", $$1, $$2}'
 
@@ -67,6 +67,9 @@ reproduce: install ## all four tables at the study's protocol (BUDGET_MIN=, JOBS
 	  --command "make reproduce SEEDS=$(SEEDS)$(if $(ARGS), ARGS='$(ARGS)')$(if $(CLS_ARGS), CLS_ARGS='$(CLS_ARGS)')$(if $(SEG_ARGS), SEG_ARGS='$(SEG_ARGS)')"
 bench: install ## benchmark the group layers against a per-element loop and a plain conv2d floor
 	$(RUN) scripts/benchmark_layers.py --out results/bench
+readme-results: install ## the README's Results block (Tables 1-4 beside the study's) from RESULTS (default results/full)
+	$(RUN) -m gcnn.tables --readme README.md --results-dir $(call GIVEN,results/full)
+
 bench-train: install ## trainer vs bare-step images/s, memory and projected table times of every model (DEVICE=, BENCH_ARGS=)
 	$(RUN) scripts/benchmark_training.py --device $(or $(DEVICE),auto) $(BENCH_ARGS)
 

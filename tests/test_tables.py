@@ -1,6 +1,7 @@
 """The aggregator: real tiny runs in, the study's layout out, missing and failed runs listed."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -8,7 +9,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from gcnn.tables import TABLES, aggregate, build_table, render_markdown, study_reference
+from gcnn.tables import (
+    README_BEGIN,
+    README_END,
+    TABLES,
+    aggregate,
+    build_table,
+    render_markdown,
+    study_reference,
+    write_readme,
+)
 from gcnn.train import run
 from helpers import TINY, compose_cfg
 
@@ -134,3 +144,37 @@ def test_only_tables_with_study_columns_cite_the_study():
         spec = TABLES[name]
         text = render_markdown(spec, aggregate(spec, runs, study_reference()), runs.iloc[0:0], [], [], "cmd")
         assert ("study_results.csv" in text) is cites and "Ours: mean ± sample std" in text
+
+
+def _readme(tmp_path: Path, body: str = "old text\n") -> Path:
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\n\n{README_BEGIN}\n{body}{README_END}\n\n## After\n")
+    return readme
+
+
+def test_the_readme_block_shows_finished_rows_beside_the_study(results, tmp_path):
+    readme = _readme(tmp_path)
+    assert write_readme(readme, results) is True
+    text = readme.read_text()
+    assert text.startswith("# Title\n\n") and text.endswith(f"{README_END}\n\n## After\n")  # only the block changes
+    block = text[text.index(README_BEGIN) : text.index(README_END)]
+    acc = pd.read_csv(build_table("table1", results, seeds=[0, 1]).with_suffix(".csv")).iloc[0]
+    cnn = next(line for line in block.splitlines() if line.startswith("| CNN |"))
+    assert f"{acc['test_acc_mean'] * 100:.2f}" in cnn and "98.20 %" in cnn and "34.10 %" in cnn
+    assert next(line for line in block.splitlines() if line.startswith("| P4CNN |")).startswith("| P4CNN | – | 95.80 %")
+    assert "1 of 5 rows finished (seeds 0, 1), on " in block  # the failed P4CNN run is not a finished row
+    assert "0 of 3 rows finished." in block and "| D4SegNet_T | – | 0.834 | – | 0.693 |" in block
+    link = os.path.relpath(results, tmp_path)
+    assert f"]({link}/table1.md)**" in block and f"]({link}/table4.md)**" in block
+    assert write_readme(readme, results) is False  # written once, it stands
+
+
+def test_a_readme_without_its_block_is_refused_in_one_line(results, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# no block\n")
+    with pytest.raises(SystemExit, match="README.md needs one results block"):
+        write_readme(readme, results)
+    readme.write_text(f"{README_END}\n{README_BEGIN}\n")  # the markers the wrong way round
+    with pytest.raises(SystemExit, match="needs one results block"):
+        write_readme(readme, results)
+    assert readme.read_text() == f"{README_END}\n{README_BEGIN}\n"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -236,14 +237,9 @@ def protocol_of(name: str, results_dir: Path) -> str:
     return present[0] if present else "run"
 
 
-def build_table(
-    name: str,
-    results_dir: Path,
-    seeds: list[int] | None = None,
-    command: str | None = None,
-    protocol: str | None = None,
-) -> Path:
-    """Write `<results_dir>/<name>.md/.csv` from the runs of `name` at `protocol` (None: protocol_of)."""
+def aggregated(name: str, results_dir: Path, protocol: str | None = None):
+    """(spec, table, runs, problems) of table `name` from the runs under `results_dir` at `protocol` (None:
+    protocol_of): what the table file, its csv and the README's block are all written from."""
     if name not in TABLES:
         raise SystemExit(f"error: unknown table {name!r}; choose one of {', '.join(TABLES)}")
     spec = TABLES[name]
@@ -253,8 +249,18 @@ def build_table(
     protocol = protocol or protocol_of(name, results_dir)
     runs, problems = collect_runs(results_dir, experiment_of(name, protocol))
     runs, mixed = split_mixed_rows(runs)
-    problems += mixed
-    table = aggregate(spec, runs, study_reference())
+    return spec, aggregate(spec, runs, study_reference()), runs, problems + mixed
+
+
+def make_table(
+    name: str,
+    results_dir: Path,
+    seeds: list[int] | None = None,
+    command: str | None = None,
+    protocol: str | None = None,
+) -> tuple[str, pd.DataFrame]:
+    """Table `name` as markdown and as a frame, written nowhere (build_table writes them)."""
+    spec, table, runs, problems = aggregated(name, results_dir, protocol)
     found_seeds = sorted({int(s) for s in runs["seed"]}) if len(runs) else []
     expected_seeds = seeds if seeds is not None else (found_seeds or [0])
     done = set(zip(runs["run"], runs["seed"].astype(int))) if len(runs) else set()
@@ -263,10 +269,22 @@ def build_table(
         (n, s) for _, n in spec.rows for s in expected_seeds if (n, s) not in done and (n, str(s)) not in reported
     ]
     command = command or " ".join(["python -m gcnn.tables", *sys.argv[1:]])
-    out = results_dir / f"{name}.md"
+    return render_markdown(spec, table, runs, problems, missing, command), table
+
+
+def build_table(
+    name: str,
+    results_dir: Path,
+    seeds: list[int] | None = None,
+    command: str | None = None,
+    protocol: str | None = None,
+) -> Path:
+    """Write `<results_dir>/<name>.md/.csv` from the runs of `name` at `protocol` (None: protocol_of)."""
+    text, table = make_table(name, results_dir, seeds, command, protocol)
+    out = Path(results_dir) / f"{name}.md"
     try:
-        out.write_text(render_markdown(spec, table, runs, problems, missing, command))
-        table.to_csv(results_dir / f"{name}.csv", index=False)
+        out.write_text(text)
+        table.to_csv(Path(results_dir) / f"{name}.csv", index=False)
     except OSError as err:
         raise SystemExit(
             f"error: cannot write {name} into {results_dir} ({err.strerror or err}): choose a folder you can write to"
@@ -274,9 +292,72 @@ def build_table(
     return out
 
 
+# The README's results block lies between these two lines; `--readme` rewrites what is between them.
+README_BEGIN = "<!-- results: written by `make readme-results` from the finished runs' records; do not edit -->"
+README_END = "<!-- results: end -->"
+STUDY_TABLES = ("table1", "table2", "table3", "table4")
+
+
+def headline(results_dir: Path, link_dir: str) -> str:
+    """The README's results block: every row of Tables 1-4 with the compared columns, ours beside the study's,
+    from the finished runs' records under `results_dir` (`link_dir`: that folder as the README links it).
+    Only finished runs count, so the block is the same in every clone of the same commit."""
+    lines = []
+    for name in STUDY_TABLES:
+        spec, table, runs, _ = aggregated(name, results_dir)
+        header = ["Model"] + [f"{title} ({who})" for title, _ in spec.columns for who in ("ours", "study")]
+        lines += [f"**[{spec.title}]({link_dir}/{name}.md)**", "", "| " + " | ".join(header) + " |"]
+        lines.append("|---|" + "---:|" * (len(header) - 1))
+        for _, r in table.iterrows():
+            cells = [r["model"]]
+            for _, key in spec.columns:
+                cells += [
+                    _fmt(r[f"{key}_mean"], r[f"{key}_std"], r[f"{key}_n"], spec.percent),
+                    _fmt_study(r.get(f"{key}_study"), spec.percent),
+                ]
+            lines.append("| " + " | ".join(cells) + " |")
+        finished = int((table["n"] > 0).sum())
+        machines = sorted(set(runs["machine"])) if len(runs) else []
+        seeds = sorted({int(s) for s in runs["seed"]}) if len(runs) else []
+        done = f"{finished} of {len(table)} rows finished"
+        if seeds:
+            done += f" (seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))})"
+        lines += ["", done + (f", on {'; '.join(machines)}" if machines else "") + ".", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _block_span(readme: Path) -> tuple[str, int, int]:
+    """The README's text and where its results block starts and ends (between the marker lines)."""
+    text = Path(readme).read_text()
+    once = text.count(README_BEGIN) == 1 and text.count(README_END) == 1
+    if not once or text.index(README_BEGIN) > text.index(README_END):
+        raise SystemExit(
+            f"error: {readme} needs one results block: the line {README_BEGIN!r}, then the line {README_END!r}"
+        )
+    return text, text.index(README_BEGIN) + len(README_BEGIN), text.index(README_END)
+
+
+def readme_block(readme: Path, results_dir: Path) -> tuple[str, str]:
+    """(the README's results block as it stands, as `headline` writes it from `results_dir` now)."""
+    text, start, end = _block_span(readme)
+    link = Path(os.path.relpath(Path(results_dir).resolve(), Path(readme).resolve().parent)).as_posix()
+    return text[start:end], "\n\n" + headline(Path(results_dir), link) + "\n"
+
+
+def write_readme(readme: Path, results_dir: Path) -> bool:
+    """Rewrite the README's results block from the records under `results_dir`; True when it changed."""
+    current, fresh = readme_block(readme, results_dir)
+    if current == fresh:
+        return False
+    text, start, end = _block_span(readme)
+    Path(readme).write_text(text[:start] + fresh + text[end:])
+    return True
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("tables", nargs="+", choices=sorted(TABLES), help="which tables to build")
+    # No `choices`: argparse (3.11) refuses an empty list against them; aggregated() names the unknown table.
+    parser.add_argument("tables", nargs="*", metavar="TABLE", help="which tables to build: " + ", ".join(TABLES))
     parser.add_argument("--results-dir", default="results", help="the paths.results_dir of the runs")
     parser.add_argument("--seeds", default=None, help="expected seeds, e.g. 0,1,2 (missing ones are listed)")
     parser.add_argument("--command", default=None, help="the command that made the runs, written under the table")
@@ -287,7 +368,15 @@ def main(argv=None) -> None:
         help="the runs of the protocol as run (runs/<table>/) or as written (runs/<table>_written/ where it "
         "differs); default: the one the results directory holds",
     )
+    parser.add_argument(
+        "--readme",
+        default=None,
+        metavar="README.md",
+        help="rewrite that file's results block (Tables 1-4, ours beside the study's) from --results-dir",
+    )
     args = parser.parse_args(argv)
+    if not args.tables and not args.readme:
+        parser.error("give the tables to build, or --readme README.md")
     try:
         seeds = parse_seeds(args.seeds, "--seeds") if args.seeds else None
     except ValueError as err:
@@ -296,12 +385,15 @@ def main(argv=None) -> None:
         out = build_table(name, Path(args.results_dir), seeds, args.command, args.protocol)
         print(out.read_text())
         print(f"wrote {out} and {out.with_suffix('.csv')}")
-    if {"table1", "table2", "table3", "table4"} & set(args.tables):  # the verdicts follow the tables they read
+    if set(STUDY_TABLES) & set(args.tables):  # the verdicts follow the tables they read
         print(f"wrote {claims.write(Path(args.results_dir))} (the study's claims checked against these tables)")
     if {"ablation_p6_table1", "ablation_p6_table2"} & set(args.tables):  # and so does the ablation's reading
         from gcnn import ablation
 
         print(f"wrote {ablation.write(Path(args.results_dir))} (the P6 ablation's reading of these tables)")
+    if args.readme:
+        changed = write_readme(Path(args.readme), Path(args.results_dir))
+        print(f"{'rewrote' if changed else 'unchanged:'} the results block of {args.readme} from {args.results_dir}")
 
 
 if __name__ == "__main__":
