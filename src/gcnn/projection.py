@@ -118,7 +118,12 @@ def epoch_seconds(history: list[dict]) -> float | None:
     return sum(times) / len(times) if times else None
 
 
+def final_eval_seconds(per_epoch: float, train_images: int, eval_images: int) -> float:
+    """The final evaluation's seconds, from one training epoch's: EVAL_COST of a training image per image."""
+    return per_epoch * EVAL_COST * eval_images / train_images if train_images else 0.0
+
+
 def eval_seconds(history: list[dict], train_images: int, eval_images: int) -> float:
     """The final evaluation's projected seconds from the measured epochs (0 without one)."""
     per_epoch = epoch_seconds(history)
-    return per_epoch * EVAL_COST * eval_images / train_images if per_epoch and train_images else 0.0
+    return final_eval_seconds(per_epoch, train_images, eval_images) if per_epoch else 0.0

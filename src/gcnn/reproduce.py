@@ -117,8 +117,7 @@ def project_run(run: Run, rates: dict[str, float], done: list[dict] | None = Non
     if per_epoch is None:
         gflops, source = projection.rate_for(str(cfg.model.name), rates)
         per_epoch = work.gflop_per_image * work.train_images / gflops
-    ratio = projection.EVAL_COST * work.eval_images / work.train_images if work.train_images else 0.0
-    final = per_epoch * ratio
+    final = projection.final_eval_seconds(per_epoch, work.train_images, work.eval_images)
     return Projection(per_epoch * left + final, per_epoch + (final if left == 1 else 0.0), source)
 
 
