@@ -167,6 +167,17 @@ def _fmt_time(seconds):
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
+def _compared_cells(spec: TableSpec, r) -> list[str]:
+    """Ours, then the study's, for each compared column of one aggregated row."""
+    cells = []
+    for _, key in spec.columns:
+        cells += [
+            _fmt(r[f"{key}_mean"], r[f"{key}_std"], r[f"{key}_n"], spec.percent),
+            _fmt_study(r.get(f"{key}_study"), spec.percent),
+        ]
+    return cells
+
+
 def render_markdown(spec, table, runs, problems, missing, command) -> str:
     header = ["Model"]
     for title, _ in spec.columns:
@@ -174,12 +185,7 @@ def render_markdown(spec, table, runs, problems, missing, command) -> str:
     header += [f"{title} (ours)" for title, _ in spec.extra] + ["parameters", "train time / run"]
     lines = [f"# {spec.title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, r in table.iterrows():
-        cells = [r["model"]]
-        for _, key in spec.columns:
-            cells += [
-                _fmt(r[f"{key}_mean"], r[f"{key}_std"], r[f"{key}_n"], spec.percent),
-                _fmt_study(r.get(f"{key}_study"), spec.percent),
-            ]
+        cells = [r["model"], *_compared_cells(spec, r)]
         cells += [_fmt(r[f"{key}_mean"], r[f"{key}_std"], r[f"{key}_n"], spec.percent) for _, key in spec.extra]
         cells += [
             f"{int(r['params']):,}" if r["params"] is not None and not pd.isna(r["params"]) else "–",
@@ -309,13 +315,7 @@ def headline(results_dir: Path, link_dir: str) -> str:
         lines += [f"**[{spec.title}]({link_dir}/{name}.md)**", "", "| " + " | ".join(header) + " |"]
         lines.append("|---|" + "---:|" * (len(header) - 1))
         for _, r in table.iterrows():
-            cells = [r["model"]]
-            for _, key in spec.columns:
-                cells += [
-                    _fmt(r[f"{key}_mean"], r[f"{key}_std"], r[f"{key}_n"], spec.percent),
-                    _fmt_study(r.get(f"{key}_study"), spec.percent),
-                ]
-            lines.append("| " + " | ".join(cells) + " |")
+            lines.append("| " + " | ".join([r["model"], *_compared_cells(spec, r)]) + " |")
         finished = int((table["n"] > 0).sum())
         machines = sorted(set(runs["machine"])) if len(runs) else []
         seeds = sorted({int(s) for s in runs["seed"]}) if len(runs) else []
