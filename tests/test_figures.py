@@ -23,6 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from gcnn.equivariance import relative_error  # noqa: E402
 from gcnn.figures import feature_maps_figure, load_run, predictions_vs_angle, run_figures  # noqa: E402
 from gcnn.groups import transform_images  # noqa: E402
+from gcnn.figures.angles import _title  # noqa: E402
 from gcnn.figures.draw import draw_all  # noqa: E402
 from gcnn.train import run as train_run  # noqa: E402
 from helpers import REPO, compose_cfg, tiny
@@ -232,6 +233,27 @@ def test_a_redrawn_report_keeps_the_experiments_whose_runs_are_not_here(drawn, r
     report = (partial / "equivariance.md").read_text()
     assert "## table1 (" in report and f"## table3 ({int(old3['inputs'].iloc[0])} test inputs per run)" in report
     assert "Kept as measured before: table3 (" in report
+
+
+def test_the_runs_of_the_protocol_as_written_are_drawn(results, tmp_path):
+    """`make reproduce` writes runs/table1_written/: the figures read the experiment the folder holds."""
+    written = tmp_path / "written"
+    shutil.copytree(results / "runs/table1", written / "runs/table1_written")
+    done = _cli("--results-dir", str(written), "--device", "cpu", "--n-images", "8", "--only", "figure1", "angles")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith("Accuracy vs angle: drawn without table1_written/p6cnn"), done.stderr
+    assert "skipped" not in done.stderr
+    assert_png(written / "figures/figure1_feature_maps.png")
+    angles = pd.read_csv(written / "figures/accuracy_vs_angle.csv")
+    assert set(angles["experiment"]) == {"table1_written"} and set(angles["run"]) == {"cnn", "p4cnn", "d4cnn"}
+    assert _title("table1_written") == "Table 1 models (trained upright), protocol as written"
+    assert (
+        _title("table1") == "Table 1 models (trained upright)" and _title("ablation_p6_table1") == "ablation_p6_table1"
+    )
+    shutil.copytree(results / "runs/table1", written / "runs/table1")  # both protocols in one folder: refused
+    both = _cli("--results-dir", str(written), "--device", "cpu", "--only", "figure1")
+    assert both.returncode != 0 and "Traceback" not in both.stderr
+    assert "both protocols (table1, table1_written)" in both.stderr.strip().splitlines()[-1]
 
 
 def test_feature_maps_of_a_p4_layer_rotate_and_cycle(results):

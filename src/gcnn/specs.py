@@ -180,6 +180,29 @@ def experiment_of(table: str, protocol: str = "run") -> str:
     return WRITTEN_EXPERIMENTS.get(table, as_run) if protocol == "written" else as_run
 
 
+def protocol_of(name: str, results_dir) -> str:
+    """The protocol whose runs `results_dir` holds for table `name`: the one of PROTOCOLS whose
+    runs/<experiment>/ exists ("run" when none does). Both present is refused in one line."""
+    present = [p for p in PROTOCOLS if layout.experiment_dir(results_dir, experiment_of(name, p)).is_dir()]
+    if len({experiment_of(name, p) for p in present}) > 1:
+        raise SystemExit(
+            f"error: {results_dir}/runs holds {name} runs of both protocols "
+            f"({', '.join(experiment_of(name, p) for p in present)}); keep one protocol per results folder, "
+            "or choose one with --protocol run|written"
+        )
+    return present[0] if present else "run"
+
+
+def experiment_in(table: str, results_dir) -> str:
+    """The experiment of `table` whose runs `results_dir` holds (see protocol_of): what the figures read."""
+    return experiment_of(table, protocol_of(table, results_dir))
+
+
+def table_of(experiment: str) -> str | None:
+    """The table whose experiment, at either protocol, is `experiment` (None for another experiment)."""
+    return next((t for t in TABLES for p in PROTOCOLS if experiment_of(t, p) == experiment), None)
+
+
 def parse_seeds(text: str, what: str = "SEEDS") -> list[int]:
     """`0,1,2` -> [0, 1, 2]; ValueError with one line naming `what` for anything else (the make variable, or the
     option, that the text came from)."""

@@ -23,7 +23,7 @@ import pandas as pd
 
 from gcnn import claims, layout
 from gcnn.rundir import IGNORED, RunDirError, differences, flat_settings, read_metrics
-from gcnn.specs import PROTOCOLS, TABLES, TableSpec, experiment_of, parse_seeds, study_reference
+from gcnn.specs import PROTOCOLS, TABLES, TableSpec, experiment_of, parse_seeds, protocol_of, study_reference
 
 # What may differ between the runs of one row: what cannot change a result, and the seed.
 ROW_IGNORED = (*IGNORED, "seed", "dataset.augment_seed")
@@ -229,18 +229,6 @@ def render_markdown(spec, table, runs, problems, missing, command) -> str:
         lines += ["", "No run is missing."]
     lines += ["", f"Made by: `{command}` on {time.strftime('%Y-%m-%d %H:%M')}", ""]
     return "\n".join(lines)
-
-
-def protocol_of(name: str, results_dir: Path) -> str:
-    """The protocol whose runs `results_dir` holds for table `name`: the one of gcnn.specs.PROTOCOLS whose
-    runs/<experiment>/ exists ("run" when none does). Both present is refused: say which with --protocol."""
-    present = [p for p in PROTOCOLS if layout.experiment_dir(results_dir, experiment_of(name, p)).is_dir()]
-    if len({experiment_of(name, p) for p in present}) > 1:
-        raise SystemExit(
-            f"error: {results_dir}/runs holds {name} runs of both protocols "
-            f"({', '.join(experiment_of(name, p) for p in present)}); choose one with --protocol run|written"
-        )
-    return present[0] if present else "run"
 
 
 def aggregated(name: str, results_dir: Path, protocol: str | None = None):

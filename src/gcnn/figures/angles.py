@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from gcnn.groups import transform_images
-from gcnn.specs import TABLES
+from gcnn.specs import TABLES, table_of
 
 ANGLES = tuple(range(0, 360, 5))
 
@@ -69,6 +69,14 @@ def summarise_angles(df):
 TITLES = {"table1": "Table 1 models (trained upright)", "table2": "Table 2 models (trained on rotated digits)"}
 
 
+def _title(experiment: str) -> str:
+    """The panel's title: the table's models, and "protocol as written" for <table>_written runs."""
+    table = table_of(experiment)
+    if table not in TITLES:
+        return experiment
+    return TITLES[table] + ("" if experiment == table else ", protocol as written")
+
+
 def angle_figure(df, order=TABLES["table1"].runs):
     """One panel per experiment: mean accuracy over seeds against angle, a band from the lowest to the highest
     seed, dotted lines at the multiples of 90°."""
@@ -92,8 +100,7 @@ def angle_figure(df, order=TABLES["table1"].runs):
         ax.set_xlim(0, 355)
         ax.set_xlabel("rotation of the test images (degrees)")
         ax.set_title(
-            f"{TITLES.get(experiment, experiment)}, {int(df[df.experiment == experiment]['n_images'].max())} "
-            "test images",
+            f"{_title(experiment)}, {int(df[df.experiment == experiment]['n_images'].max())} test images",
             fontsize=10,
         )
         ax.grid(alpha=0.3)

@@ -23,7 +23,7 @@ from gcnn.figures.curves import training_curves_figure
 from gcnn.figures.equivariance import EQUIV_IMAGES, equivariance_figure, equivariance_markdown, error_rows
 from gcnn.figures.maps import feature_maps_figure, group_maps_figure, predictions_figure
 from gcnn.figures.runs import MissingRuns, find_runs, load_run, read_history, require, select
-from gcnn.specs import LABELS, TABLES
+from gcnn.specs import LABELS, TABLES, experiment_in
 
 # The classifier tables the angle sweep covers, and the table whose rows Figure 3 compares (gcnn.specs).
 ANGLE_TABLES = ("table1", "table2")
@@ -53,6 +53,10 @@ class Context:
         self.notes: list[str] = []
         self._loaded = {}
 
+    def experiment(self, table: str) -> str:
+        """The experiment of `table` whose runs this folder holds: <table>, or <table>_written (make reproduce)."""
+        return experiment_in(table, self.results_dir)
+
     def load(self, ref):
         if ref.path not in self._loaded:
             self._loaded[ref.path] = load_run(ref.path, self.device, self.data_dir)
@@ -74,8 +78,9 @@ class Context:
 # ----------------------------------------------------------------------------------------------- the figures
 def figure1(ctx: Context):
     """Figure 1: first-layer maps of the Table 1 P4CNN and CNN (lowest seed) on the first test digit."""
-    chosen = require(ctx.runs, [("table1", "p4cnn"), ("table1", "cnn")], ctx.results_dir, "Figure 1")
-    p4, cnn = ctx.load(chosen["table1/p4cnn"]), ctx.load(chosen["table1/cnn"])
+    e = ctx.experiment("table1")
+    chosen = require(ctx.runs, [(e, "p4cnn"), (e, "cnn")], ctx.results_dir, "Figure 1")
+    p4, cnn = ctx.load(chosen[f"{e}/p4cnn"]), ctx.load(chosen[f"{e}/cnn"])
     digit = p4.data.evals["test"][0][:1]
     return feature_maps_figure({LABELS["p4cnn"]: p4.model, LABELS["cnn"]: cnn.model}, digit)
 
@@ -88,22 +93,23 @@ def _lesion_index(masks: torch.Tensor) -> int:
 
 def figure2(ctx: Context):
     """Figure 2: the Table 3 D4SegNet's 8 maps before group pooling on its first test image with a lesion."""
-    run = ctx.load(require(ctx.runs, [("table3", "d4segnet")], ctx.results_dir, "Figure 2")["table3/d4segnet"])
+    e = ctx.experiment("table3")
+    run = ctx.load(require(ctx.runs, [(e, "d4segnet")], ctx.results_dir, "Figure 2")[f"{e}/d4segnet"])
     x, y = run.data.evals["test"]
     i = _lesion_index(y)
     return group_maps_figure(
         run.model,
         x[i : i + 1],
         y[i : i + 1],
-        title=f"D4SegNet (table3, seed {run.ref.seed}): the 8 maps before group pooling, test image {i}",
+        title=f"D4SegNet ({e}, seed {run.ref.seed}): the 8 maps before group pooling, test image {i}",
     )
 
 
 def figure3(ctx: Context):
     """Figure 3: the five Table 3 models' predictions on the first test images, upright and turned 90°."""
-    spec = TABLES[FIGURE3_TABLE]
-    chosen = require(ctx.runs, [(spec.experiment, run) for run in spec.runs], ctx.results_dir, "Figure 3")
-    loaded = {row.label: ctx.load(chosen[f"{spec.experiment}/{row.run}"]) for row in spec.rows}
+    spec, e = TABLES[FIGURE3_TABLE], ctx.experiment(FIGURE3_TABLE)
+    chosen = require(ctx.runs, [(e, run) for run in spec.runs], ctx.results_dir, "Figure 3")
+    loaded = {row.label: ctx.load(chosen[f"{e}/{row.run}"]) for row in spec.rows}
     x, y = next(iter(loaded.values())).data.evals["test"]
     k = min(FIG3_IMAGES, len(x))
     return predictions_figure({label: run.model for label, run in loaded.items()}, x[:k], y[:k])
@@ -111,7 +117,7 @@ def figure3(ctx: Context):
 
 def angle_sweep(ctx: Context) -> pd.DataFrame:
     """Accuracy of every Table 1 / Table 2 classifier run on its first n_images test digits at 0°, 5°, …, 355°."""
-    refs = ctx.expected([(TABLES[t].experiment, TABLES[t].runs) for t in ANGLE_TABLES], "Accuracy vs angle")
+    refs = ctx.expected([(ctx.experiment(t), TABLES[t].runs) for t in ANGLE_TABLES], "Accuracy vs angle")
     rows = []
     for ref in refs:
         run = ctx.load(ref)
