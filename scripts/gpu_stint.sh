@@ -10,8 +10,9 @@
 # 4. `make reproduce` with the W&B logger off, within BUDGET_MIN minutes: a run starts when it fits, a long one
 #    stops after its last epoch that fits (the same command resumes it): give the node BUDGET_MIN and a margin.
 # 5. Packs what a clone keeps into $OUT/stint.tar.gz: the tables, claims and small run records of RESULTS
-#    (never checkpoints or W&B files) and the CUDA benchmark files. Back home:
-#    tar -xzf stint.tar.gz && git add results && git commit -m "full reproduction: more runs (<device>)"
+#    (never checkpoints or W&B files), the CUDA benchmark files and, for results/full, README.md with its
+#    Results block rewritten (`make readme-results`). Back home:
+#    tar -xzf stint.tar.gz && git add results README.md && git commit -m "full reproduction: more runs (<device>)"
 set -uo pipefail
 : "${OUT:?set OUT to the folder that comes back}" "${BUDGET_MIN:?set BUDGET_MIN (minutes; no new run starts after)}"
 PY=${PY:-python3}
@@ -50,8 +51,14 @@ make --no-print-directory reproduce PY="$PY" RESULTS="$RESULTS" BUDGET_MIN="$BUD
   ${TABLES:+TABLES="$TABLES"} ${MODELS:+MODELS="$MODELS"} ${CLS_ARGS:+CLS_ARGS="$CLS_ARGS"} ${SEG_ARGS:+SEG_ARGS="$SEG_ARGS"} \
   || status=$?
 
+# The README's Results block is written from results/full's records (tests/test_committed_results.py).
+readme=
+if [ "$RESULTS" = results/full ]; then
+  make --no-print-directory readme-results PY="$PY" && readme=README.md || status=1
+fi
 # What git keeps of RESULTS (see .gitignore): tables, claims, and four small files per run.
 {
+  [ -n "$readme" ] && echo "$readme"
   find "$RESULTS" -maxdepth 1 -type f \( -name '*.md' -o -name '*.csv' \)
   find "$RESULTS/runs" -type f \( -name metrics.json -o -name history.csv -o -name config.yaml -o -name data_info.json \) \
     -not -path '*/.hydra/*' -not -path '*/previous/*' 2>/dev/null
