@@ -97,6 +97,8 @@ def test_command_line(results):
     assert proc.returncode == 0 and "| CNN |" in proc.stdout
     bad = subprocess.run([sys.executable, "-m", "gcnn.tables", "table9"], capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "table9" in bad.stderr
+    none = subprocess.run([sys.executable, "-m", "gcnn.tables"], capture_output=True, text=True, timeout=120)
+    assert none.returncode == 2 and "give the tables to build, or --readme README.md" in none.stderr
 
 
 def _fake_runs(rows: list[dict]) -> pd.DataFrame:
