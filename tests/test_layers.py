@@ -205,6 +205,24 @@ def test_eval_cache_is_used_and_invalidated_by_weight_updates():
     assert layer(x).requires_grad and layer._cache is None
 
 
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_group_layers_trace_as_one_graph_under_torch_compile(training):
+    """trainer.compile traces the model; the eval-time bank cache (a data-pointer key) must not break the graph,
+    or every layer shape recompiles a piece and dynamo's recompile limit sends the rest back to eager."""
+    model = nn.Sequential(
+        LiftingConv2d(1, 3, 3, "p4m", padding=1),
+        GroupBatchNorm(3),
+        GroupConv2d(3, 4, 3, "p4m", padding=1),
+        GroupConvTranspose2d(4, 2, 3, "p4m", stride=2, padding=1),
+        GroupPool(),
+    ).train(training)
+    torch._dynamo.reset()
+    with torch.set_grad_enabled(training):
+        explained = torch._dynamo.explain(model)(torch.randn(2, 1, 5, 5))
+    assert explained.graph_break_count == 0, explained.break_reasons
+    assert all(conv._cache is None for conv in model if hasattr(conv, "_cache"))  # nothing cached while traced
+
+
 def test_wrong_shapes_raise_clear_errors():
     with pytest.raises(ValueError, match=r"\(B, C, 4, H, W\)"):
         GroupConv2d(2, 3, 3, "p4")(torch.randn(1, 2, 8, 5, 5))

@@ -82,9 +82,13 @@ class _GroupConvBase(nn.Module):
         return self.basis.expand(self.weight)
 
     def _bank(self) -> torch.Tensor:
-        """The bank as a conv weight; cached while evaluating without grad (weights cannot change then)."""
-        use_cache = not self.training and not torch.is_grad_enabled()
-        key = (self.weight._version, self.weight.data_ptr(), self.weight.dtype, self.weight.device)
+        """The bank as a conv weight; cached while evaluating without grad (weights cannot change then). Not
+        under torch.compile: the cache key's data pointer breaks the graph, and a compiled graph builds the bank
+        inside itself anyway."""
+        use_cache = not self.training and not torch.is_grad_enabled() and not torch.compiler.is_compiling()
+        key = (
+            (self.weight._version, self.weight.data_ptr(), self.weight.dtype, self.weight.device) if use_cache else None
+        )
         if use_cache and self._cache is not None and self._cache[0] == key:
             return self._cache[1]
         f_out, f_in, in_order = self.weight.shape[:3]
