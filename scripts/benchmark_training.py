@@ -351,7 +351,8 @@ def protocol_hours(rows: dict, copies: int) -> list[tuple[str, int, float, list[
 
 
 def write_rates(path: Path, key: str, threads: int, copies: int, rows: dict, when: str) -> None:
-    """Replace this machine's rows (same threads and copies) in rates.csv with the new measurement."""
+    """Replace this machine's rows of the measured models (same threads and copies) in rates.csv with the new
+    measurement; the other models' rates stay (`--models cnn` re-measures one model, and loses no other)."""
     import csv
 
     fields = ["machine", "threads", "copies", "model", "gflops", "measured"]
@@ -362,6 +363,7 @@ def write_rates(path: Path, key: str, threads: int, copies: int, rows: dict, whe
                 r
                 for r in csv.DictReader(f)
                 if (r["machine"], r["threads"], r["copies"]) != (key, str(threads), str(copies))
+                or r["model"] not in rows
             ]
     new = [
         {

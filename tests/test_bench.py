@@ -69,3 +69,21 @@ def test_bench_options_compare_the_cpu_paths(tmp_path):
     for model in ("p4cnn", "p4segnet"):  # default, channels_last, compile, 2 copies: four numbers (or a failure)
         (row,) = [line for line in text.splitlines() if line.startswith(f"| {model} |")]
         assert len(row.split("|")[2:-1]) == 4 and "fails" not in row
+
+
+def test_re_measuring_some_models_keeps_the_other_rates(tmp_path):
+    import csv
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("benchmark_training", REPO / "scripts" / "benchmark_training.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    write_rates = bench.write_rates
+
+    path = tmp_path / "rates.csv"
+    write_rates(path, "m", 1, 2, {"cnn": {"gflops": 30.0}, "p4cnn": {"gflops": 50.0}}, "t0")
+    write_rates(path, "other", 1, 2, {"cnn": {"gflops": 99.0}}, "t0")
+    write_rates(path, "m", 1, 2, {"cnn": {"gflops": 40.0}}, "t1")  # `--models cnn` again on machine m
+    with open(path, newline="") as f:
+        rates = {(r["machine"], r["model"]): (r["gflops"], r["measured"]) for r in csv.DictReader(f)}
+    assert rates == {("m", "p4cnn"): ("50.00", "t0"), ("other", "cnn"): ("99.00", "t0"), ("m", "cnn"): ("40.00", "t1")}
