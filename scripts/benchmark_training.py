@@ -49,7 +49,7 @@ from gcnn import projection, provenance, runtime, schema
 from gcnn.data.bundle import DataBundle
 from gcnn.engine import TASKS, evaluate, prepare, train_one_epoch
 from gcnn.projection import input_shape
-from gcnn.specs import TABLES
+from gcnn.specs import STUDY_TABLES, TABLES
 
 # The study's models, each once, with the table (experiment) whose protocol it is timed at: gcnn.specs.
 EXPERIMENT = {model: TABLES[t].experiment for t in ("table1", "table3", "table4") for model in TABLES[t].models}
@@ -336,7 +336,7 @@ def protocol_hours(rows: dict, copies: int) -> list[tuple[str, int, float, list[
     from gcnn import reproduce
 
     out = []
-    for table in ("table1", "table2", "table3", "table4"):
+    for table in STUDY_TABLES:
         runs = reproduce.plan(Path("results/full"), [0], [table])
         seconds, missing = 0.0, []
         for run in runs:

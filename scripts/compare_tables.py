@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-TABLES = ("table1", "table2", "table3", "table4")
+from gcnn.specs import STUDY_TABLES as TABLES  # the study's four tables, owned by specs
 
 
 def read(where: str, table: str) -> pd.DataFrame | None:

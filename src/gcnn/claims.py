@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from gcnn.specs import TABLES
+from gcnn.specs import STUDY_TABLES, TABLES
 from gcnn.stats import LEVEL, Comparison, Sample, gap, ratio, welch
 
 EXACT = 1e-9  # "the same" score: equal means to float precision, not merely to the table's three decimals
@@ -814,7 +814,7 @@ def machines_of(results_dir: Path) -> dict[str, str]:
 def write(results_dir: Path) -> Path | None:
     """Write `claims.md` for the tables found in `results_dir`; None when it holds none of Tables 1–4."""
     results_dir = Path(results_dir)
-    found = [t for t in ("table1", "table2", "table3", "table4") if (results_dir / f"{t}.csv").exists()]
+    found = [t for t in STUDY_TABLES if (results_dir / f"{t}.csv").exists()]
     if not found:
         return None
     out = results_dir / "claims.md"

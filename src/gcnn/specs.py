@@ -156,6 +156,9 @@ TABLES = {
     ),
 }
 
+#: The study's own tables (the others in TABLES are ours: the P6 ablation).
+STUDY_TABLES = ("table1", "table2", "table3", "table4")
+
 #: The label of every run name, as the study's tables write it (the first table that has the run names it).
 LABELS = {row.run: row.label for spec in reversed(TABLES.values()) for row in spec.rows}  # the first one wins
 

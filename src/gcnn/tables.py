@@ -23,7 +23,16 @@ import pandas as pd
 
 from gcnn import claims, layout
 from gcnn.rundir import IGNORED, RunDirError, differences, flat_settings, read_metrics
-from gcnn.specs import PROTOCOLS, TABLES, TableSpec, experiment_of, parse_seeds, protocol_of, study_reference
+from gcnn.specs import (
+    PROTOCOLS,
+    STUDY_TABLES,
+    TABLES,
+    TableSpec,
+    experiment_of,
+    parse_seeds,
+    protocol_of,
+    study_reference,
+)
 
 # What may differ between the runs of one row: what cannot change a result, and the seed.
 ROW_IGNORED = (*IGNORED, "seed", "dataset.augment_seed")
@@ -289,7 +298,6 @@ def build_table(
 # The README's results block lies between these two lines; `--readme` rewrites what is between them.
 README_BEGIN = "<!-- results: written by `make readme-results` from the finished runs' records; do not edit -->"
 README_END = "<!-- results: end -->"
-STUDY_TABLES = ("table1", "table2", "table3", "table4")
 
 
 def headline(results_dir: Path, link_dir: str) -> str:
