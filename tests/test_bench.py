@@ -87,3 +87,17 @@ def test_re_measuring_some_models_keeps_the_other_rates(tmp_path):
     with open(path, newline="") as f:
         rates = {(r["machine"], r["model"]): (r["gflops"], r["measured"]) for r in csv.DictReader(f)}
     assert rates == {("m", "p4cnn"): ("50.00", "t0"), ("other", "cnn"): ("99.00", "t0"), ("m", "cnn"): ("40.00", "t1")}
+
+
+def test_a_measurement_of_some_models_never_replaces_the_table_of_all(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("benchmark_training", REPO / "scripts" / "benchmark_training.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.MODELS == MODELS
+    every = bench.report_path(tmp_path, "cpu", None, 1, list(reversed(MODELS)))
+    assert every == tmp_path / "training_cpu.md"
+    assert bench.report_path(tmp_path, "cpu", 1, 2, MODELS) == tmp_path / "training_cpu_1t_2x.md"
+    some = bench.report_path(tmp_path, "cpu", 1, 2, ["cnn", "p4cnn"])
+    assert some == tmp_path / "training_cpu_1t_2x_cnn+p4cnn.md"
