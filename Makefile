@@ -60,9 +60,10 @@ table1 table2 table3 table4: table%: install ## one table: table1 (MNIST), table
 ablation-p6: install ## P6 ablation: pixel or harmonic filters, exact or interpolated, on the Table 1 and 2 protocols
 	$(call SWEEPS,ablation_p6_table1 ablation_p6_table2)
 # Seed-major and resumable (docs/running.md). Trials: TABLES=table1,table3 MODELS=cnn,segnet+ CLS_ARGS= SEG_ARGS=
-reproduce: install ## all four tables at the study's protocol (BUDGET_MIN=, JOBS=, PY=); rerun to continue
+reproduce: install ## all four tables at the study's protocol (BUDGET_MIN=, JOBS=, MEMORY_GIB=, PY=); rerun to continue
 	$(RUN) -m gcnn.reproduce --results-dir '$(call GIVEN,results/full)' --seeds '$(SEEDS)' --models '$(MODELS)' \
 	  $(if $(TABLES),--tables '$(TABLES)') $(if $(JOBS),--jobs '$(JOBS)') --budget-min '$(BUDGET_MIN)' --args '$(ARGS)' \
+	  $(if $(MEMORY_GIB),--memory-gib '$(MEMORY_GIB)') \
 	  --cls-args '$(CLS_ARGS)' --seg-args '$(SEG_ARGS)' \
 	  --command "make reproduce SEEDS=$(SEEDS)$(if $(ARGS), ARGS='$(ARGS)')$(if $(CLS_ARGS), CLS_ARGS='$(CLS_ARGS)')$(if $(SEG_ARGS), SEG_ARGS='$(SEG_ARGS)')"
 bench: install ## benchmark the group layers against a per-element loop and a plain conv2d floor

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -147,6 +148,8 @@ def test_budget_stops_new_starts_and_jobs_keep_the_list_order(tmp_path):
         (["--seeds", "a,b"], "SEEDS='a,b'"),
         (["--tables", "table9"], "TABLES='table9'"),
         (["--models", "resnet"], "MODELS: unknown run name(s) resnet"),
+        (["--memory-gib", "lots"], "MEMORY_GIB='lots' is not a number of GiB, auto or none"),
+        (["--memory-gib", "-2"], "MEMORY_GIB='-2' must be > 0"),
     ],
 )
 def test_bad_input_is_one_line(args, message, capsys):
@@ -270,3 +273,47 @@ def test_the_rates_a_reproduction_reads_follow_the_device_its_runs_are_given():
     assert reproduce.run_device(["logger=none", "trainer.device=cuda:1"]) == "cuda"
     assert reproduce.run_device(["trainer.device=cpu"]) == "cpu"
     assert reproduce.run_device(["trainer.device=auto"]) is None and reproduce.run_device([]) is None
+
+
+def test_runs_start_together_only_when_their_memory_fits(tmp_path):
+    runs = reproduce.plan(tmp_path, [0], ["table3"])  # segnet, p4segnet, d4segnet, segnet+, p4segnet+
+    memory = {"segnet": 5.0, "p4segnet": 9.0, "d4segnet": 12.0, "segnet+": 5.0, "p4segnet+": 9.0}
+    under_way, peaks, lock = {}, [], threading.Lock()
+
+    def project(run):
+        return reproduce.Projection(60.0, 6.0, "test", memory[run.name])
+
+    def launch(run, stop_at=None):
+        with lock:
+            under_way[run.name] = memory[run.name]
+            peaks.append(dict(under_way))
+        time.sleep(0.05 if run.name != "d4segnet" else 0.3)
+        with lock:
+            del under_way[run.name]
+        return _fake_launch([])(run)
+
+    out = reproduce.execute(runs, 3600.0, jobs=2, launch=launch, project=project, memory_gib=18.0)
+    assert sorted(r.name for r in out["done"]) == sorted(memory) and not out["not_started"]
+    assert all(sum(p.values()) <= 18.0 for p in peaks)  # never more at once than the limit
+    beside_d4 = {name for p in peaks if "d4segnet" in p for name in p} - {"d4segnet"}
+    assert beside_d4 and beside_d4 <= {"segnet", "segnet+"}  # a later run that fits starts beside D4SegNet
+    # a run alone always starts, even above the limit; without a limit two start at once
+    more = reproduce.plan(tmp_path, [1], ["table3"], models=["d4segnet", "p4segnet"])
+    peaks.clear()
+    out = reproduce.execute(more, None, jobs=2, launch=launch, project=project, memory_gib=10.0)
+    assert len(out["done"]) == 2 and max(len(p) for p in peaks) == 1
+    last = reproduce.plan(tmp_path, [2], ["table3"], models=["d4segnet", "p4segnet"])
+    peaks.clear()
+    reproduce.execute(last, None, jobs=2, launch=launch, project=project)
+    assert max(len(p) for p in peaks) == 2
+
+
+def test_a_run_counts_the_memory_autograd_saves(tmp_path):
+    (d4,) = reproduce.plan(tmp_path, [0], ["table3"], models=["d4segnet"])
+    (p4,) = reproduce.plan(tmp_path, [0], ["table3"], models=["p4segnet"])
+    (cnn,) = reproduce.plan(tmp_path, [0], ["table1"], models=["cnn"])
+    gib = {r.name: reproduce.projection.training_memory_gib(r.config()) for r in (d4, p4, cnn)}
+    # batch 20 at 256² against batch 64 at 33²; D4's 8 group elements keep more feature maps than P4's 4
+    assert gib["cnn"] < 1.5 < gib["p4segnet"] < gib["d4segnet"]
+    assert 10 < gib["d4segnet"] < 14  # one real step of D4SegNet peaked at 10.1 GiB resident
+    assert reproduce.project_run(d4, {}, done=[]).memory_gib == gib["d4segnet"]

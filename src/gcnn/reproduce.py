@@ -102,6 +102,7 @@ class Projection:
     total: float
     next_epoch: float
     source: str  # "own epochs", "another seed", "bench", "default rate"
+    memory_gib: float = 0.0  # peak memory of its training process (gcnn.projection.training_memory_gib)
 
 
 def project_run(run: Run, rates: dict[str, float], done: list[dict] | None = None) -> Projection:
@@ -118,7 +119,8 @@ def project_run(run: Run, rates: dict[str, float], done: list[dict] | None = Non
         gflops, source = projection.rate_for(str(cfg.model.name), rates)
         per_epoch = work.gflop_per_image * work.train_images / gflops
     final = projection.final_eval_seconds(per_epoch, work.train_images, work.eval_images)
-    return Projection(per_epoch * left + final, per_epoch + (final if left == 1 else 0.0), source)
+    memory = projection.training_memory_gib(cfg)
+    return Projection(per_epoch * left + final, per_epoch + (final if left == 1 else 0.0), source, memory)
 
 
 # ----------------------------------------------------------------------------------------------- 1. the plan
@@ -193,6 +195,7 @@ def execute(
     launch=launch,
     project=None,
     rates: dict[str, float] | None = None,
+    memory_gib: float | None = None,
 ) -> dict[str, list[Run]]:
     """Launch the unfinished runs in list order, `jobs` at a time, within `budget_s` (from `start`).
 
@@ -200,9 +203,13 @@ def execute(
     that, when at least its next epoch fits: it then trains the epochs that fit and stops in order at the
     deadline (`trainer.stop_at`), and the same command resumes it. A run that cannot even do one epoch waits
     for the next launch; a later, shorter run in the list may still start. `project(run)` gives a Projection.
+    With `memory_gib`, a run starts beside the runs under way only when their projected peak memories together
+    fit in it (two D4SegNets at once need 24 GiB); otherwise a later run that fits may start, and it waits for
+    one to end. A run alone always starts.
     """
     outcome = {"skipped": [], "done": [], "paused": [], "failed": [], "not_started": []}
-    lock = threading.Lock()
+    changed = threading.Condition()  # a run started or ended
+    running: dict[Run, float] = {}  # the runs under way and their projected memory
     finished = [r.finished for r in runs]
     start_wall = time.time() - (time.monotonic() - start if start is not None else 0.0)
     deadline = None if budget_s is None else start_wall + budget_s  # wall clock: the trainer compares with it
@@ -211,38 +218,53 @@ def execute(
     for r in outcome["skipped"]:
         print(f"[reproduce] skip {r}: finished with these settings", flush=True)
     queue = list(enumerate(todo))
+    wait = object()  # take(): a run could start once one under way has ended
 
-    def take() -> tuple[int, Run] | None:
-        """The next run that can start now (under the lock), or None when no run in the queue can."""
+    def take():
+        """The next run that can start now and its memory (under the lock); `wait` when the only runs that fit
+        the time left do not fit the memory beside the runs under way; None when no run in the queue can start."""
+        blocked = False
         for k, (_, run) in enumerate(queue):
-            if deadline is None:
-                return queue.pop(k)
-            left = deadline - time.time()
+            if deadline is None and (memory_gib is None or jobs == 1):  # nothing to project
+                return queue.pop(k), 0.0
             p = project(run)
-            if p.total <= left or p.next_epoch <= left:
+            left = None if deadline is None else deadline - time.time()
+            if left is not None and not (p.total <= left or p.next_epoch <= left):
+                continue
+            if memory_gib is not None and running and sum(running.values()) + p.memory_gib > memory_gib:
+                blocked = True
+                continue
+            if left is not None:
                 fits = "fits" if p.total <= left else f"only its next epochs fit ({p.next_epoch / 60:.0f} min each)"
                 print(
                     f"[reproduce] {run}: projected {p.total / 3600:.2f} h ({p.source}), "
                     f"{left / 3600:.2f} h left: {fits}",
                     flush=True,
                 )
-                return queue.pop(k)
-        return None
+            return queue.pop(k), p.memory_gib
+        return wait if blocked else None
 
     def worker() -> None:
         while True:
-            with lock:  # the projection and the start happen in list order
-                if not queue:
-                    return
-                chosen = take()
+            with changed:  # the projection and the start happen in list order
+                while True:
+                    if not queue:
+                        return
+                    if (chosen := take()) is not wait:
+                        break
+                    changed.wait()
                 if chosen is None:
                     outcome["not_started"] += [r for _, r in queue]
                     queue.clear()
+                    changed.notify_all()
                     return
-                i, run = chosen
+                (i, run), memory = chosen
+                running[run] = memory
                 print(f"[reproduce] start {i + 1}/{len(todo)}: {run}", flush=True)
             code = launch(run, deadline) if deadline is not None else launch(run)
-            with lock:
+            with changed:
+                del running[run]
+                changed.notify_all()
                 if code == 0 and run.finished:
                     outcome["done"].append(run)
                 elif code == PAUSED_EXIT:
@@ -288,7 +310,7 @@ def dry_run(runs: list[Run], rates: dict[str, float]) -> None:
             state, h = "finished", 0.0
         else:
             p = project_run(run, rates)
-            state, h = f"to run, {p.total / 3600:.2f} h ({p.source})", p.total / 3600
+            state, h = f"to run, {p.total / 3600:.2f} h ({p.source}), {p.memory_gib:.1f} GiB", p.total / 3600
         hours[(run.seed, run.table)] = hours.get((run.seed, run.table), 0.0) + h
         print(f"{i + 1:3d}  {run}  [{state}]  python -m gcnn.train {' '.join(run.overrides)}")
     print("\nprojected hours still to run, as run-hours (JOBS=n runs n at once, each at its measured rate):")
@@ -335,6 +357,12 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--cls-args", default="", help="CLS_ARGS: overrides for the classification runs (Tables 1-2)")
     p.add_argument("--seg-args", default="", help="SEG_ARGS: overrides for the segmentation runs (Tables 3-4)")
     p.add_argument("--command", default=None, help="the command written under each table")
+    p.add_argument(
+        "--memory-gib",
+        default="auto",
+        help="MEMORY_GIB: memory the CPU runs under way may need together (auto: what is available at the start; "
+        "none: no limit)",
+    )
     p.add_argument("--dry-run", action="store_true", help="print the run list in launch order and exit")
     ns = p.parse_args(argv)
 
@@ -361,8 +389,28 @@ def parse(argv=None) -> argparse.Namespace:
     if ns.jobs < 1:
         raise UsageError(f"JOBS={jobs!r} must be a whole number >= 1")
     ns.args, ns.cls_args, ns.seg_args = shlex.split(ns.args), shlex.split(ns.cls_args), shlex.split(ns.seg_args)
+    ns.memory_gib = memory_limit(ns.memory_gib, run_device(ns.args))
     ns.command = ns.command or "python -m gcnn.reproduce " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     return ns
+
+
+def memory_limit(value: str, device: str | None) -> float | None:
+    """MEMORY_GIB in GiB: a number, `auto` (MemAvailable now, for CPU runs; none on a GPU, whose runs keep their
+    tensors there) or `none`."""
+    import torch
+
+    if value.strip().lower() == "none":
+        return None
+    if value.strip().lower() == "auto":
+        gpu = device == "cuda" or (device is None and torch.cuda.is_available())
+        return None if gpu else projection.available_gib()
+    try:
+        gib = float(value)
+    except ValueError:
+        raise UsageError(f"MEMORY_GIB={value!r} is not a number of GiB, auto or none") from None
+    if not gib > 0:
+        raise UsageError(f"MEMORY_GIB={value!r} must be > 0")
+    return gib
 
 
 def main(argv=None) -> int:
@@ -395,11 +443,13 @@ def _reproduce(runs: list[Run], results_dir: Path, ns: argparse.Namespace) -> in
     budget = "no budget" if ns.budget_s is None else f"budget {ns.budget_s / 60:g} min"
     print(
         f"[reproduce] {len(runs)} runs in {results_dir}, {sum(r.finished for r in runs)} finished; "
-        f"{ns.jobs} at once; {budget}",
+        f"{ns.jobs} at once; {budget}; "
+        + ("no memory limit" if ns.memory_gib is None else f"{ns.memory_gib:.1f} GiB for the runs under way"),
         flush=True,
     )
 
-    outcome = execute(runs, ns.budget_s, ns.jobs, rates=ns.rates)  # the budget counts from the first launch
+    # the budget counts from the first launch
+    outcome = execute(runs, ns.budget_s, ns.jobs, rates=ns.rates, memory_gib=ns.memory_gib)
     aggregate(results_dir, ns.tables, ns.seeds, ns.command)
 
     finished = sum(r.finished for r in runs)
