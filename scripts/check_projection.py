@@ -7,7 +7,10 @@ training epoch (gcnn.projection: GFLOP per image × training images ÷ the model
 for the run's own machine key, measured with --copies runs at once, as `make reproduce JOBS=2` runs) beside the
 epochs the run measured: the fastest, the median and the mean, and the ratio projected ÷ measured of each. Runs
 share the machine with whatever else ran, so the fastest epoch is the one closest to the load the rate was
-measured under; the median shows the load the runs actually had. Prints a Markdown table (and writes it to --out).
+measured under; the median shows the load the runs actually had. Then the peak memory projected for the run
+(gcnn.projection.training_memory_gib, which `make reproduce` schedules with) beside the peak its training process
+recorded (`peak_memory_gib` in metrics.json; "–" for runs older than that record). Prints a Markdown table (and
+writes it to --out).
 """
 
 from __future__ import annotations
@@ -49,20 +52,23 @@ def check(run_dir: Path, copies: int, rates_file: Path) -> dict | None:
         "projected": projected,
         "epochs": len(seconds),
         **measured,
+        "memory": projection.training_memory_gib(cfg),
+        "peak_memory": metrics.get("peak_memory_gib"),  # recorded by runs since 2026-11-29
     }
 
 
 def table(rows: list[dict], copies: int) -> str:
     lines = [
         f"| run | epochs | GFLOP/s ({copies} at once) | projected s/epoch | fastest | median | mean | "
-        "projected ÷ fastest | projected ÷ median |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "projected ÷ fastest | projected ÷ median | projected GiB | peak GiB |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
+        peak = "–" if r["peak_memory"] is None else f"{r['peak_memory']:.2f}"
         lines.append(
             f"| {r['run']} | {r['epochs']} | {r['rate']:.1f} | {r['projected']:.0f} | {r['fastest']:.0f} | "
             f"{r['median']:.0f} | {r['mean']:.0f} | {r['projected'] / r['fastest']:.2f} | "
-            f"{r['projected'] / r['median']:.2f} |"
+            f"{r['projected'] / r['median']:.2f} | {r['memory']:.2f} | {peak} |"
         )
     return "\n".join(lines) + "\n"
 

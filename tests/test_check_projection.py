@@ -28,7 +28,8 @@ def fake_run(results: Path, epoch_seconds: list[float]) -> Path:
         w = csv.writer(f)
         w.writerow(["epoch", "train_loss", "seconds"])
         w.writerows([i + 1, 0.1, s] for i, s in enumerate(epoch_seconds))
-    (run / "metrics.json").write_text(json.dumps({"machine": MACHINE, "train_seconds": sum(epoch_seconds)}))
+    record = {"machine": MACHINE, "train_seconds": sum(epoch_seconds), "peak_memory_gib": 1.25}
+    (run / "metrics.json").write_text(json.dumps(record))
     return run
 
 
@@ -47,6 +48,10 @@ def test_projected_epoch_is_flop_over_the_measured_rate_and_is_compared_with_the
     within = abs(row["projected"] / 4.0 - 1) <= check_projection.TOLERANCE
     assert f"{int(within)} of 1 runs within 25%" in capsys.readouterr().out
     assert "runs/table1_written/p4cnn/seed=0" in out.read_text()
+    # the memory make reproduce schedules with, beside the peak the run recorded
+    memory = projection.training_memory_gib(OmegaConf.load(run / "config.yaml"))
+    assert row["memory"] == memory and row["peak_memory"] == 1.25
+    assert out.read_text().splitlines()[-3].endswith(f"| {memory:.2f} | 1.25 |")
 
 
 def test_no_measured_rate_for_the_runs_machine_is_an_error(tmp_path, capsys):

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
+from gcnn import runtime
 from gcnn.data.bundle import DataError
 from gcnn.specs import runs_of
 from gcnn.train import ConfigError, run
@@ -125,6 +126,8 @@ def test_every_experiment_runs_a_tiny_version_end_to_end(experiment, models, tin
     origin = saved["provenance"]  # where the numbers came from: code, software, machine
     assert {"git", "python", "torch", "packages", "cpu", "cpu_capability", "num_threads", "gpu"} <= set(origin)
     assert "commit" in origin["git"] and saved["machine"].startswith("cpu: ")
+    # the process's peak resident set when it finished (this process: torch alone is above 0.1 GiB)
+    assert 0.1 < saved["peak_memory_gib"] <= runtime.peak_memory_gib(torch.device("cpu")) + 0.001
     history = pd.read_csv(run_dir / "history.csv")
     assert list(history["epoch"]) == list(range(1, cfg.trainer.epochs + 1))
     offline_runs = list((run_dir / "wandb").glob("offline-run-*"))

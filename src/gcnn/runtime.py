@@ -52,3 +52,15 @@ def resolve_device(name: str) -> torch.device:
 def autocast(device: torch.device, bf16: bool):
     """bfloat16 autocast on CUDA when `bf16` (trainer.bf16); elsewhere float32 as written."""
     return torch.autocast("cuda", dtype=torch.bfloat16, enabled=bool(bf16) and device.type == "cuda")
+
+
+def peak_memory_gib(device: torch.device) -> float:
+    """The peak memory of this process so far, in GiB: on a GPU what torch allocated there; elsewhere the process's
+    peak resident set (ru_maxrss: KiB on Linux, bytes on macOS), which is what sharing a CPU machine's RAM costs."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**30
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**30 if sys.platform == "darwin" else peak / 2**20

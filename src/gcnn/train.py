@@ -304,6 +304,7 @@ def _record(cfg, built: Built, history: list[dict], origin: dict, run_dir: Path,
         "epochs": epochs,
         "device": str(device),
         "train_seconds": round(sum(r["seconds"] for r in history), 3),
+        "peak_memory_gib": round(runtime.peak_memory_gib(device), 3),  # of this process: since its last resume
         "metrics": metrics,
         "machine": provenance.machine_key(origin, str(device)),
         "provenance": origin,
