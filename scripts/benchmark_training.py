@@ -465,7 +465,7 @@ def main(argv=None) -> None:
         torch.set_num_threads(args.threads)
     device = runtime.resolve_device(args.device)
     cuda = device.type == "cuda"
-    # 30 classifier steps on a CPU: 5 steps of the CNN (0.4 s) timed it 27 % slow against its real epochs
+    # 30 classifier steps on a CPU: 5 steps of the CNN last 0.4 s, too short to time (docs/benchmarks.md)
     args.steps_ = args.steps or (50 if cuda else 30)
     args.seg_steps_ = args.seg_steps or args.steps or (20 if cuda else 2)
     args.warmup_ = args.warmup if args.warmup is not None else (10 if cuda else 1)
