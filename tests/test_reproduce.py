@@ -296,26 +296,19 @@ def test_runs_start_together_only_when_their_memory_fits(tmp_path):
     assert sorted(r.name for r in out["done"]) == sorted(memory) and not out["not_started"]
     assert all(sum(p.values()) <= 18.0 for p in peaks)  # never more at once than the limit
     # a later run that fits starts beside one under way: P4SegNet waits (in its launch) until SegNet+ has
-    # started, which it can only do by skipping D4SegNet (9 + 12 > 18), so a scheduler that does not skip hangs
+    # started, which it can only do by skipping D4SegNet (9 + 12 > 18); a scheduler that does not skip fails here
     ahead = reproduce.plan(tmp_path, [3], ["table3"], models=["p4segnet", "d4segnet", "segnet+"])
-    second_started = threading.Event()
+    second_started, started = threading.Event(), []
 
     def launch_ordered(run, stop_at=None):
+        started.append(run.name)
         if run.name == "p4segnet":
             assert second_started.wait(timeout=30), "SegNet+ did not start beside P4SegNet"
         else:
             second_started.set()
         return _fake_launch([])(run)
 
-    started = []
-    out = reproduce.execute(
-        ahead,
-        None,
-        jobs=2,
-        launch=lambda r, s=None: started.append(r.name) or launch_ordered(r),
-        project=project,
-        memory_gib=18.0,
-    )
+    out = reproduce.execute(ahead, None, jobs=2, launch=launch_ordered, project=project, memory_gib=18.0)
     assert started[:2] == ["p4segnet", "segnet+"] and len(out["done"]) == 3
     # a run alone always starts, even above the limit; without a limit two start at once
     more = reproduce.plan(tmp_path, [1], ["table3"], models=["d4segnet", "p4segnet"])

@@ -204,8 +204,8 @@ def execute(
     deadline (`trainer.stop_at`), and the same command resumes it. A run that cannot even do one epoch waits
     for the next launch; a later, shorter run in the list may still start. `project(run)` gives a Projection.
     With `memory_gib`, a run starts beside the runs under way only when their projected peak memories together
-    fit in it (two D4SegNets at once need 24 GiB); otherwise a later run that fits may start, and it waits for
-    one to end. A run alone always starts.
+    fit in it (D4SegNet and D4SegNet_T together are projected at 24 GiB); otherwise a later run that fits may
+    start, and it waits for one to end. A run alone always starts.
     """
     outcome = {"skipped": [], "done": [], "paused": [], "failed": [], "not_started": []}
     changed = threading.Condition()  # a run started or ended
