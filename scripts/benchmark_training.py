@@ -2,9 +2,11 @@
 
     python scripts/benchmark_training.py [--device auto|cpu|cuda] [--steps N] [--warmup N] [--models cnn,segnet]
                                          [--threads N] [--copies K] [--options] [--out results/bench] [--no-profile]
+                                         [--trainer-only]
 
-For each model, at the protocol's input size (classifiers: batch 64, 33×33; SegNets: 256×256, 257×257 for the
-`_T` models, at the study's batch 20 on a GPU and --seg-batch 2 on the CPU, stated in the file):
+For each model, at the protocol's input size and batch (classifiers: batch 64, 33×33; SegNets: batch 20,
+256×256, 257×257 for the `_T` models; --seg-batch and --seg-size set others, stated in the file, and their rates
+are not written to rates.csv: the rate per image depends on the batch and the size):
 
 - bare step: `loss = lossfn(model(x), y); opt.zero_grad(); loss.backward(); opt.step()` over a list of
   batches already on the device;
@@ -12,16 +14,18 @@ For each model, at the protocol's input size (classifiers: batch 64, 33×33; Seg
   shape (placed on the device as the trainer places real data), with `trainer.limit_train_batches=--steps`;
   the config is composed from conf/ by Hydra (experiment=table1/3/4, model=..., logger=none, no progress bar);
 - both from the same model initialisation (seed 0) and the same Adam settings; --warmup steps run first and
-  are not timed; each timing is wall-clock around --steps steps, with a device synchronisation at both ends.
+  are not timed; each timing is wall-clock around --steps steps, with a device synchronisation at both ends;
+  `--trainer-only` skips the bare loop (half the time of a CPU measurement at 256²; the rates `make reproduce`
+  plans with are the trainer's).
 
 Then: peak memory, evaluation images/s (`evaluate`, forward only), GFLOP per training image (forward +
 backward, `gcnn.projection`), the GFLOP/s achieved against the machine's sgemm rate (the best of a few 2048²
 float32 matrix products at the same thread count), and the projected hours of each table at the protocol as
 written (`make reproduce`: FLOP of every run ÷ its model's measured GFLOP/s), written with the machine, torch
-version and command to `<out>/training_<device>.md`. The rates go to `<out>/rates.csv`, where `make reproduce`
-looks them up to decide which run fits its budget. A `torch.profiler` run over a few trainer steps of p4cnn
-goes to `<out>/profile_<device>.md`. `--models` re-measures some models: their table goes to a file named after
-them and only their rows of rates.csv change.
+version and command to `<out>/training_<device>.md`. The rates measured at the protocol's batch and size go to
+`<out>/rates.csv`, where `make reproduce` looks them up to decide which run fits its budget. A `torch.profiler`
+run over a few trainer steps of p4cnn goes to `<out>/profile_<device>.md`. `--models` re-measures some models:
+their table goes to a file named after them and only their rows of rates.csv change.
 
 `--threads N --copies K` measures as `make reproduce JOBS=K ARGS=trainer.num_threads=N` runs: K copies of this
 script at once, N threads each; the table shows one copy's rate. `--options` compares, for P4CNN and
@@ -276,14 +280,15 @@ def _timed(fn) -> float:
 
 
 def measure(name: str, device, args, seg_batch: int | None, options: dict | None = None) -> dict:
-    """One model's row: trainer, bare and eval img/s, peak memory, GFLOP per image and GFLOP/s."""
+    """One model's row: trainer, bare (None with --trainer-only) and eval img/s, peak memory, GFLOP per image and
+    GFLOP/s."""
     seg = name not in CLASSIFIERS
     n = args.seg_steps_ if seg else args.steps_
     cfg = make_cfg(name, device.type, n, args.seg_size_ if seg else None, args.batch or (seg_batch if seg else None))
     for key, value in (options or {}).items():
         cfg.trainer[key] = value
     gflop = projection.gflop_per_image(cfg)
-    bare_ips, bare_mem = time_bare(cfg, device, n, args.warmup_)
+    bare_ips, bare_mem = (None, 0) if args.trainer_only else time_bare(cfg, device, n, args.warmup_)
     gc.collect()
     trainer_ips, trainer_mem, model = time_trainer(cfg, device, n, args.warmup_)
     eval_ips = time_eval(cfg, model, device, args.eval_batches)
@@ -357,6 +362,13 @@ def report_path(out: Path, device: str, threads: int | None, copies: int, models
     suffix = "" if threads is None else f"_{threads}t_{copies}x"
     subset = "" if sorted(models) == sorted(MODELS) else "_" + "+".join(models)
     return out / f"training_{device}{suffix}{subset}.md"
+
+
+def at_protocol(name: str, row: dict) -> bool:
+    """Whether a row was measured at its protocol's batch and input size: only such rates may plan the protocol's
+    runs (`make reproduce`), since the rate per image depends on both."""
+    cfg = make_cfg(name, "cpu", 1, None)
+    return row["batch"] == int(cfg.trainer.batch_size) and list(row["shape"]) == list(input_shape(cfg))
 
 
 def write_rates(path: Path, key: str, threads: int, copies: int, rows: dict, when: str) -> None:
@@ -436,12 +448,11 @@ def main(argv=None) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--models", default=",".join(MODELS), help="comma-separated, default all 11")
     p.add_argument("--steps", type=int, default=None, help="timed steps per loop (default 30 on CPU, 50 on CUDA)")
-    p.add_argument("--seg-steps", type=int, default=None, help="timed steps for SegNets (default 2 on CPU, 20 on CUDA)")
+    p.add_argument("--seg-steps", type=int, default=None, help="timed steps for SegNets (default 1 on CPU, 20 on CUDA)")
     p.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 1 on CPU, 10 on CUDA)")
     p.add_argument("--seg-size", type=int, default=None, help="SegNet input size (default: the protocol's 256)")
-    p.add_argument(
-        "--seg-batch", type=int, default=None, help="SegNet batch (default: the study's 20 on CUDA, 2 on CPU)"
-    )
+    p.add_argument("--seg-batch", type=int, default=None, help="SegNet batch (default: the protocol's, 20)")
+    p.add_argument("--trainer-only", action="store_true", help="time the trainer loop only, not the bare loop")
     p.add_argument(
         "--batch",
         type=int,
@@ -467,10 +478,11 @@ def main(argv=None) -> None:
     cuda = device.type == "cuda"
     # 30 classifier steps on a CPU: 5 steps of the CNN last 0.4 s, too short to time (docs/benchmarks.md)
     args.steps_ = args.steps or (50 if cuda else 30)
-    args.seg_steps_ = args.seg_steps or args.steps or (20 if cuda else 2)
+    # one SegNet step at batch 20 and 256² is 20-150 s on one CPU core, long enough to time
+    args.seg_steps_ = args.seg_steps or args.steps or (20 if cuda else 1)
     args.warmup_ = args.warmup if args.warmup is not None else (10 if cuda else 1)
     args.seg_size_ = args.seg_size
-    args.seg_batch_ = args.seg_batch or (None if cuda else 2)
+    args.seg_batch_ = args.seg_batch
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     command = args.command or "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *argv])
@@ -497,9 +509,9 @@ def main(argv=None) -> None:
         rows = {}
         for name in models:
             rows[name] = r = measure(name, device, args, args.seg_batch_)
+            bare = f"bare {r['bare']:8.1f} img/s  ratio {r['trainer'] / r['bare']:5.2f}  " if r["bare"] else ""
             print(
-                f"{name:<12} trainer {r['trainer']:8.1f} img/s  bare {r['bare']:8.1f} img/s  "
-                f"ratio {r['trainer'] / r['bare']:5.2f}  {r['gflops']:6.1f} GFLOP/s  "
+                f"{name:<12} trainer {r['trainer']:8.1f} img/s  {bare}{r['gflops']:6.1f} GFLOP/s  "
                 f"peak {r['mem'] / 2**20:7.0f} MiB  eval {r['eval']:8.1f} img/s",
                 flush=True,
             )
@@ -523,8 +535,14 @@ def main(argv=None) -> None:
     )
     if args.seg_batch_ and not args.batch:
         seg_note += (
-            f", batch **{args.seg_batch_}** (the study's is 20; at 256² the rate per image hardly depends on it)"
+            f", batch **{args.seg_batch_}**, not the protocol's 20 (on a CPU the rate per image at 256² depends on "
+            "the batch, so the projection below is not the protocol's)"
         )
+    bare_note = (
+        "bare: not measured (`--trainer-only`)"
+        if args.trainer_only
+        else "bare = forward + loss + zero_grad + backward + Adam step over batches already on the device"
+    )
     peak_note = f"{peak:.0f} GFLOP/s (2048² sgemm, {threads} threads)" if peak else "not measured on a GPU"
     lines = [
         header,
@@ -532,8 +550,7 @@ def main(argv=None) -> None:
         f"{args.warmup_} untimed warm-up steps; {seg_note}"
         f"{f'; **every batch size set to {args.batch}** (not the study’s)' if args.batch else ''}. "
         "Trainer = `gcnn.engine.train_one_epoch` with "
-        f"`trainer.limit_train_batches`; bare = forward + loss + zero_grad + backward + Adam step over batches "
-        f"already on the device; same initialisation. Peak memory: {mem_what}. Evaluation: "
+        f"`trainer.limit_train_batches`; {bare_note}; same initialisation. Peak memory: {mem_what}. Evaluation: "
         f"`gcnn.engine.evaluate` over {args.eval_batches} batches at the eval batch size, after one warm-up pass. "
         f"GFLOP per image: forward + backward (`torch.utils.flop_counter`). The machine's peak: {peak_note}.\n",
         "| model | batch × input | trainer img/s | bare img/s | trainer / bare | peak memory MiB | eval img/s "
@@ -542,9 +559,10 @@ def main(argv=None) -> None:
     ]
     for name, r in rows.items():
         share = f"{100 * r['gflops'] / peak:.0f} %" if peak else "–"
+        bare, ratio = (num(r["bare"]), f"{r['trainer'] / r['bare']:.3f}") if r["bare"] else ("–", "–")
         lines.append(
-            f"| {name} | {r['batch']} × {'×'.join(map(str, r['shape']))} | {num(r['trainer'])} | {num(r['bare'])} | "
-            f"{r['trainer'] / r['bare']:.3f} | {r['mem'] / 2**20:.0f} | {num(r['eval'])} | {r['gflop']:.4g} | "
+            f"| {name} | {r['batch']} × {'×'.join(map(str, r['shape']))} | {num(r['trainer'])} | {bare} | "
+            f"{ratio} | {r['mem'] / 2**20:.0f} | {num(r['eval'])} | {r['gflop']:.4g} | "
             f"{r['gflops']:.1f} | {share} |"
         )
     lines += [
@@ -565,8 +583,12 @@ def main(argv=None) -> None:
     path.write_text("\n".join(lines) + "\n")
     print(f"written: {path}")
     key = provenance.machine_key(provenance.collect(num_threads=threads), device.type)
-    write_rates(out / "rates.csv", key, threads, args.copies, rows, when)
-    print(f"written: {out / 'rates.csv'}")
+    kept = {name: r for name, r in rows.items() if at_protocol(name, r)}
+    if off := sorted(set(rows) - set(kept)):
+        print(f"rates.csv: {', '.join(off)} not written (measured at another batch or size than the protocol's)")
+    if kept:
+        write_rates(out / "rates.csv", key, threads, args.copies, kept, when)
+        print(f"written: {out / 'rates.csv'}")
     if not args.no_profile and args.copies == 1:
         ppath = profile(
             device,

@@ -52,8 +52,9 @@ def test_make_bench_train_writes_every_model_row_and_a_profile(tmp_path):
         assert gflops == pytest.approx(trainer * gflop, rel=0.01, abs=0.06) and cells[9].endswith("%")
     # the projection is at the protocol (FLOP at 256², not at the measured 16²): hours per table, none missing
     assert re.search(r"^\| table4 \| 3 \| [\d.]+ \| – \|$", text, re.M)
-    rates = (tmp_path / "rates.csv").read_text().splitlines()
-    assert rates[0] == "machine,threads,copies,model,gflops,measured" and len(rates) == 1 + len(MODELS)
+    # rates at batch 2 and 16² would plan the protocol's runs wrongly: none is written, and the output says why
+    assert not (tmp_path / "rates.csv").exists()
+    assert "not written (measured at another batch or size than the protocol's)" in done.stdout
     profile = (tmp_path / "profile_cpu.md").read_text()
     assert "Self CPU" in profile and "aten::" in profile
 
@@ -101,3 +102,39 @@ def test_a_measurement_of_some_models_never_replaces_the_table_of_all(tmp_path):
     assert bench.report_path(tmp_path, "cpu", 1, 2, MODELS) == tmp_path / "training_cpu_1t_2x.md"
     some = bench.report_path(tmp_path, "cpu", 1, 2, ["cnn", "p4cnn"])
     assert some == tmp_path / "training_cpu_1t_2x_cnn+p4cnn.md"
+
+
+def _bench_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("benchmark_training", REPO / "scripts" / "benchmark_training.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench
+
+
+def test_only_rates_at_the_protocols_batch_and_size_may_plan_its_runs():
+    at_protocol = _bench_module().at_protocol
+    assert at_protocol("segnet", {"batch": 20, "shape": [3, 256, 256]})
+    assert at_protocol("segnet_t", {"batch": 20, "shape": [3, 257, 257]})
+    assert at_protocol("p4cnn", {"batch": 64, "shape": [1, 33, 33]})
+    assert not at_protocol("segnet", {"batch": 2, "shape": [3, 256, 256]})  # the old CPU default
+    assert not at_protocol("segnet_t", {"batch": 20, "shape": [3, 256, 256]})
+    assert not at_protocol("p4cnn", {"batch": 2, "shape": [1, 33, 33]})
+
+
+def test_trainer_only_leaves_the_bare_columns_empty_and_says_so(tmp_path):
+    args = ["--device", "cpu", "--models", "cnn,segnet", "--out", str(tmp_path), "--trainer-only", "--no-profile"]
+    args += ["--steps", "2", "--warmup", "1", "--eval-batches", "1", "--seg-size", "16", "--seg-batch", "2"]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    cmd = [sys.executable, "scripts/benchmark_training.py", *args]
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    text = (tmp_path / "training_cpu_cnn+segnet.md").read_text()
+    assert "bare: not measured (`--trainer-only`)" in text and "batch **2**, not the protocol's 20" in text
+    rows = {m.group(1): m.group(0).split("|")[1:-1] for m in re.finditer(r"^\| (\w+) \| \d+ × .*$", text, re.M)}
+    assert sorted(rows) == ["cnn", "segnet"]
+    assert all(float(r[2]) > 0 and r[3].strip() == r[4].strip() == "–" for r in rows.values())
+    # the CNN ran at its protocol (batch 64, 33²) and its rate is written; the reduced SegNet's is not
+    rates = (tmp_path / "rates.csv").read_text().splitlines()
+    assert len(rates) == 2 and rates[1].split(",")[-3] == "cnn"
