@@ -27,3 +27,17 @@ def test_the_pattern_finds_links():
 def test_every_relative_link_resolves(page):
     missing = [t for t in relative_links(page) if not (page.parent / t).exists()]
     assert not missing, f"{page.relative_to(REPO)} links to files that do not exist: {missing}"
+
+
+def test_the_license_and_the_citation_agree_with_pyproject():
+    """pyproject.toml owns the licence; LICENSE holds its text and CITATION.cff names it, with the study cited."""
+    import yaml
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    licence = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["license"]["text"]
+    assert (REPO / "LICENSE").read_text().splitlines()[0] == f"{licence} License"
+    cff = yaml.safe_load((REPO / "CITATION.cff").read_text())
+    assert cff["cff-version"] == "1.2.0" and cff["license"] == licence and cff["authors"]
+    titles = [r["title"] for r in cff["references"]]
+    assert "A Study on Group Equivariant CNNs" in titles and "Group Equivariant Convolutional Networks" in titles
