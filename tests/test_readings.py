@@ -146,3 +146,29 @@ def test_the_reruns_before_and_after_numbers():
     scores = {"table3": ("test_iou_score", "test_rotated_iou_score"), "table4": ("train_iou_score", "test_iou_score")}
     seg = [(table(t)[f"{m}_mean"] - _earlier(t)[f"{m}_mean"]).abs().max() for t, ms in scores.items() for m in ms]
     assert f"and {max(seg):.2f} IoU score" in RESULTS_README
+
+
+def test_the_segnet_batch_reading_in_the_benchmarks_doc():
+    """docs/benchmarks.md's (and results/README.md's) batch-2 against batch-20 rates and projections, from the
+    bench files and the projection check."""
+    bench, doc = REPO / "results" / "bench", prose(REPO / "docs" / "benchmarks.md")
+
+    def row(path: Path, model: str) -> list[str]:
+        (line,) = [x for x in path.read_text().splitlines() if x.startswith(f"| {model} |")]
+        return [c.strip() for c in line.split("|")[1:-1]]
+
+    old = {m: row(bench / "training_cpu_1t_2x.md", m) for m in ("segnet", "d4segnet")}
+    new = {
+        "segnet": row(bench / "training_cpu_1t_2x_segnet+p4segnet+segnet_t+p4segnet_t.md", "segnet"),
+        "d4segnet": row(bench / "training_cpu_1t_2x_d4segnet+d4segnet_t.md", "d4segnet"),
+    }
+    assert all(old[m][1].startswith("2 × ") and new[m][1].startswith("20 × ") for m in old)
+    assert f"SegNet trained {old['segnet'][2]} images/s per copy" in doc
+    assert f"and at batch 20 {new['segnet'][2]}; D4SegNet {old['d4segnet'][2]} and {new['d4segnet'][2]}" in doc
+    assert f"(SegNet {old['segnet'][2]} against {new['segnet'][2]} images/s at batch 20)" in RESULTS_README
+    check = row(REPO / "results" / "full" / "projection_check.md", "runs/table3/segnet/seed=0")
+    rate, projected, fastest, ratio = float(check[2]), float(check[3]), float(check[4]), check[7]
+    assert rate == pytest.approx(float(new["segnet"][8]), abs=0.05)  # the check used the batch-20 rate
+    assert f"SegNet is projected at {ratio} times its fastest epoch" in doc
+    at_batch_2 = projected * rate / float(old["segnet"][8]) / fastest
+    assert f"the batch-2 rate projected {at_batch_2:.2f} of it" in doc
