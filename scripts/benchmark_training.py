@@ -447,7 +447,9 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--models", default=",".join(MODELS), help="comma-separated, default all 11")
-    p.add_argument("--steps", type=int, default=None, help="timed steps per loop (default 30 on CPU, 50 on CUDA)")
+    p.add_argument(
+        "--steps", type=int, default=None, help="timed steps per classifier loop (default 30 on CPU, 50 on CUDA)"
+    )
     p.add_argument("--seg-steps", type=int, default=None, help="timed steps for SegNets (default 1 on CPU, 20 on CUDA)")
     p.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 1 on CPU, 10 on CUDA)")
     p.add_argument("--seg-size", type=int, default=None, help="SegNet input size (default: the protocol's 256)")
@@ -479,7 +481,8 @@ def main(argv=None) -> None:
     # 30 classifier steps on a CPU: 5 steps of the CNN last 0.4 s, too short to time (docs/benchmarks.md)
     args.steps_ = args.steps or (50 if cuda else 30)
     # one SegNet step at batch 20 and 256² is 20-150 s on one CPU core, long enough to time
-    args.seg_steps_ = args.seg_steps or args.steps or (20 if cuda else 1)
+    # (--steps, the classifiers' count, does not apply: 30 such steps would take hours)
+    args.seg_steps_ = args.seg_steps or (20 if cuda else 1)
     args.warmup_ = args.warmup if args.warmup is not None else (10 if cuda else 1)
     args.seg_size_ = args.seg_size
     args.seg_batch_ = args.seg_batch
@@ -509,7 +512,9 @@ def main(argv=None) -> None:
         rows = {}
         for name in models:
             rows[name] = r = measure(name, device, args, args.seg_batch_)
-            bare = f"bare {r['bare']:8.1f} img/s  ratio {r['trainer'] / r['bare']:5.2f}  " if r["bare"] else ""
+            bare = (
+                f"bare {r['bare']:8.1f} img/s  ratio {r['trainer'] / r['bare']:5.2f}  " if r["bare"] is not None else ""
+            )
             print(
                 f"{name:<12} trainer {r['trainer']:8.1f} img/s  {bare}{r['gflops']:6.1f} GFLOP/s  "
                 f"peak {r['mem'] / 2**20:7.0f} MiB  eval {r['eval']:8.1f} img/s",
@@ -559,7 +564,7 @@ def main(argv=None) -> None:
     ]
     for name, r in rows.items():
         share = f"{100 * r['gflops'] / peak:.0f} %" if peak else "–"
-        bare, ratio = (num(r["bare"]), f"{r['trainer'] / r['bare']:.3f}") if r["bare"] else ("–", "–")
+        bare, ratio = (num(r["bare"]), f"{r['trainer'] / r['bare']:.3f}") if r["bare"] is not None else ("–", "–")
         lines.append(
             f"| {name} | {r['batch']} × {'×'.join(map(str, r['shape']))} | {num(r['trainer'])} | {bare} | "
             f"{ratio} | {r['mem'] / 2**20:.0f} | {num(r['eval'])} | {r['gflop']:.4g} | "

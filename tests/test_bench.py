@@ -72,13 +72,20 @@ def test_bench_options_compare_the_cpu_paths(tmp_path):
         assert len(row.split("|")[2:-1]) == 4 and "fails" not in row
 
 
-def test_re_measuring_some_models_keeps_the_other_rates(tmp_path):
-    import csv
+def _bench_module():
+    """scripts/benchmark_training.py as a module (scripts/ is not a package)."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("benchmark_training", REPO / "scripts" / "benchmark_training.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
+    return bench
+
+
+def test_re_measuring_some_models_keeps_the_other_rates(tmp_path):
+    import csv
+
+    bench = _bench_module()
     write_rates = bench.write_rates
 
     path = tmp_path / "rates.csv"
@@ -91,26 +98,13 @@ def test_re_measuring_some_models_keeps_the_other_rates(tmp_path):
 
 
 def test_a_measurement_of_some_models_never_replaces_the_table_of_all(tmp_path):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("benchmark_training", REPO / "scripts" / "benchmark_training.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = _bench_module()
     assert bench.MODELS == MODELS
     every = bench.report_path(tmp_path, "cpu", None, 1, list(reversed(MODELS)))
     assert every == tmp_path / "training_cpu.md"
     assert bench.report_path(tmp_path, "cpu", 1, 2, MODELS) == tmp_path / "training_cpu_1t_2x.md"
     some = bench.report_path(tmp_path, "cpu", 1, 2, ["cnn", "p4cnn"])
     assert some == tmp_path / "training_cpu_1t_2x_cnn+p4cnn.md"
-
-
-def _bench_module():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("benchmark_training", REPO / "scripts" / "benchmark_training.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench
 
 
 def test_only_rates_at_the_protocols_batch_and_size_may_plan_its_runs():
