@@ -125,6 +125,16 @@ def test_projection_from_flop_then_from_the_runs_own_epochs(tmp_path):
     # ten measured epochs of 60 s: 30 left, then the evaluation of 400 images at a third of a training image
     p = reproduce.project_run(run, {}, done=[{"seconds": 60.0}] * 10)
     assert p.source == "own epochs" and p.total == pytest.approx(60 * 30 + 60 * 400 / 3 / 100)
+    assert (p.epochs_done, p.epochs) == (10, 40)
+
+
+def test_dry_run_says_where_a_paused_run_resumes(tmp_path, capsys, monkeypatch):
+    segnet, p4segnet = reproduce.plan(tmp_path, [0], ["table3"], models=["segnet", "p4segnet"])
+    monkeypatch.setattr(reproduce.Run, "history", lambda run: [{"seconds": 60.0}] * (7 if run == p4segnet else 0))
+    reproduce.dry_run([segnet, p4segnet], {"segnet": 100.0, "p4segnet": 100.0})
+    lines = capsys.readouterr().out.splitlines()
+    assert "[to run, " in lines[0] and "paused" not in lines[0]
+    assert "[to run, paused at epoch 7/40, 0.57 h (own epochs), " in lines[1]  # 33 epochs of 60 s + 80 s of evaluation
 
 
 def test_budget_stops_new_starts_and_jobs_keep_the_list_order(tmp_path):

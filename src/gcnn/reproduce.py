@@ -103,6 +103,8 @@ class Projection:
     next_epoch: float
     source: str  # "own epochs", "another seed", "bench", "default rate"
     memory_gib: float = 0.0  # peak memory of its training process (gcnn.projection.training_memory_gib)
+    epochs_done: int = 0  # epochs in its checkpoint: a paused run resumes after them
+    epochs: int = 0  # epochs of the protocol
 
 
 def project_run(run: Run, rates: dict[str, float], done: list[dict] | None = None) -> Projection:
@@ -120,7 +122,8 @@ def project_run(run: Run, rates: dict[str, float], done: list[dict] | None = Non
         per_epoch = work.gflop_per_image * work.train_images / gflops
     final = projection.final_eval_seconds(per_epoch, work.train_images, work.eval_images)
     memory = projection.training_memory_gib(cfg)
-    return Projection(per_epoch * left + final, per_epoch + (final if left == 1 else 0.0), source, memory)
+    next_epoch = per_epoch + (final if left == 1 else 0.0)
+    return Projection(per_epoch * left + final, next_epoch, source, memory, len(done), work.epochs)
 
 
 # ----------------------------------------------------------------------------------------------- 1. the plan
@@ -310,7 +313,8 @@ def dry_run(runs: list[Run], rates: dict[str, float]) -> None:
             state, h = "finished", 0.0
         else:
             p = project_run(run, rates)
-            state, h = f"to run, {p.total / 3600:.2f} h ({p.source}), {p.memory_gib:.1f} GiB", p.total / 3600
+            paused = f", paused at epoch {p.epochs_done}/{p.epochs}" if p.epochs_done else ""
+            state, h = f"to run{paused}, {p.total / 3600:.2f} h ({p.source}), {p.memory_gib:.1f} GiB", p.total / 3600
         hours[(run.seed, run.table)] = hours.get((run.seed, run.table), 0.0) + h
         print(f"{i + 1:3d}  {run}  [{state}]  python -m gcnn.train {' '.join(run.overrides)}")
     print("\nprojected hours still to run, as run-hours (JOBS=n runs n at once, each at its measured rate):")
