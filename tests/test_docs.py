@@ -1,4 +1,5 @@
-"""The README and docs/ point only at files that exist: every relative Markdown link resolves."""
+"""The README and docs/ point only at files that exist (every relative Markdown link resolves), and no page retypes
+the study's numbers, which src/gcnn/reference/study_results.csv owns."""
 
 from __future__ import annotations
 
@@ -41,3 +42,47 @@ def test_the_license_and_the_citation_agree_with_pyproject():
     assert cff["cff-version"] == "1.2.0" and cff["license"] == licence and cff["authors"]
     titles = [r["title"] for r in cff["references"]]
     assert "A Study on Group Equivariant CNNs" in titles and "Group Equivariant Convolutional Networks" in titles
+
+
+def _prose(page: Path) -> str:
+    """The page without code blocks and without the README's generated results block, lines folded."""
+    text = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)
+    text = re.sub(r"<!-- results: written by.*?<!-- results: end -->", "", text, flags=re.S)
+    return re.sub(r"\s+", " ", text)
+
+
+def study_numbers_typed_in(text: str) -> list[str]:
+    """Each "<model label> <number>" in `text` whose number is the study's figure for that model (as a percentage
+    or as a score, to the digits shown): a copy of what src/gcnn/reference/study_results.csv owns."""
+    import pandas as pd
+
+    from gcnn.specs import LABELS
+
+    reference = pd.read_csv(REPO / "src/gcnn/reference/study_results.csv")
+    found = []
+    for model, values in reference.groupby("model")["value"]:
+        label = re.escape(LABELS[model])
+        for m in re.finditer(rf"(?<![\w+]){label}(?![\w+]) (\d+(?:\.\d+)?)", text):
+            number = m.group(1)
+            unit = 0.5 * 10 ** -len(number.partition(".")[2])  # half the last digit shown
+            if any(abs(float(number) - v * (100 if float(number) > 1 else 1)) <= unit for v in values):
+                found.append(m.group(0))
+    return found
+
+
+def test_the_pattern_finds_a_typed_study_number():
+    assert study_numbers_typed_in("as the study had (CNN 98.2 / 34.1, P4SegNet+ 0.788, SegNet 0.718)") == [
+        "CNN 98.2",
+        "P4SegNet+ 0.788",
+        "SegNet 0.718",
+    ]
+    assert not study_numbers_typed_in("P4CNN 98.2, SegNet+ 0.718, CNN 98.74, CNN 3.1 s")  # other models, ours
+
+
+@pytest.mark.parametrize("page", [*PAGES, REPO / "results/README.md"], ids=lambda p: str(p.relative_to(REPO)))
+def test_no_page_retypes_the_study_s_numbers(page):
+    typed = study_numbers_typed_in(_prose(page))
+    assert not typed, (
+        f"{page.relative_to(REPO)} types the study's numbers {typed}: they live in "
+        "src/gcnn/reference/study_results.csv only; link to it or to a generated table instead"
+    )
