@@ -172,3 +172,37 @@ def test_the_segnet_batch_reading_in_the_benchmarks_doc():
     assert f"SegNet is projected at {ratio} times its fastest epoch" in doc
     at_batch_2 = projected * rate / float(old["segnet"][8]) / fastest
     assert f"the batch-2 rate projected {at_batch_2:.2f} of it" in doc
+
+
+FULL = REPO / "results" / "full"
+README = prose(REPO / "README.md")
+
+
+def test_the_readme_reading_of_tables_1_and_2():
+    """The README's reading of the full-protocol Tables 1 and 2: every accuracy above the study's, the one pair of
+    neighbours per column whose order differs from the study's, and the trained models' measured equivariance."""
+    columns = [("table1", "test_acc", "on MNIST"), ("table1", "test_transformed_acc", 'on "+transforms"')]
+    columns.append(("table2", "test_acc", "on Rot-MNIST"))
+    gaps = []
+    for name, metric, where in columns:
+        t = table(name, FULL)
+        ours, study = t[f"{metric}_mean"], t[f"{metric}_study"]
+        gaps += list(100 * (ours - study))
+        a, b = [
+            x
+            for x, y in zip(ours.sort_values(ascending=False).index, study.sort_values(ascending=False).index)
+            if x != y
+        ]  # exactly one swap of two models
+        first, second = sorted((a, b), key=lambda r: t.loc[r, "model"])
+        gap = 100 * abs(ours[a] - ours[b])
+        assert f"{t.loc[first, 'model']} and {t.loc[second, 'model']} {where} ({gap:.2f} points apart" in README
+    assert len(gaps) == 15 and min(gaps) > 0
+    assert f"All 15 of our accuracies are above the study's, by {min(gaps):.2f} to {max(gaps):.2f} points" in README
+    eq = pd.read_csv(FULL / "figures" / "equivariance.csv")
+    exact = eq[eq.in_group & eq.exact_on_grid]
+    assert (exact.error < 1e-4).all() and f"({exact.error.max():.1e} at most)" in README
+    cell = eq[eq.experiment == "table1_written"].set_index(["run", "transform"]).error
+    assert (
+        f"relative errors are {cell['p8cnn', '45°']:.2f} and {cell['p6cnn', '60°']:.2f}, against the plain CNN's "
+        f"{cell['cnn', '45°']:.2f} and {cell['cnn', '60°']:.2f}" in README
+    )
