@@ -9,9 +9,12 @@
 # 3. The first stint on a device kind (results/bench/training_cuda.md missing) runs `make bench-train DEVICE=cuda`.
 # 4. `make reproduce` with the W&B logger off, within BUDGET_MIN minutes: a run starts when it fits, a long one
 #    stops after its last epoch that fits (the same command resumes it): give the node BUDGET_MIN and a margin.
-# 5. Packs what a clone keeps into $OUT/stint.tar.gz: the tables, claims and small run records of RESULTS
-#    (never checkpoints or W&B files), the CUDA benchmark files and, for results/full, README.md with its
-#    Results block rewritten (`make readme-results`). Back home:
+# 5. Measures the equivariance of the runs finished here and redraws the training curves and Figures 2-3
+#    (`make figures`; the checkpoints stay here, so this is the one place it can be done). The report keeps the
+#    rows of runs measured elsewhere; the angle sweep and Figure 1 need every classifier here and are left out.
+# 6. Packs what a clone keeps into $OUT/stint.tar.gz: the tables, claims, equivariance report, figures and small
+#    run records of RESULTS (never checkpoints or W&B files), the CUDA benchmark files and, for results/full,
+#    README.md with its Results block rewritten (`make readme-results`). Back home:
 #    tar -xzf stint.tar.gz && git add results README.md && git commit -m "full reproduction: more runs (<device>)"
 set -uo pipefail
 : "${OUT:?set OUT to the folder that comes back}" "${BUDGET_MIN:?set BUDGET_MIN (minutes; no new run starts after)}"
@@ -51,6 +54,12 @@ make --no-print-directory reproduce PY="$PY" RESULTS="$RESULTS" BUDGET_MIN="$BUD
   ${TABLES:+TABLES="$TABLES"} ${MODELS:+MODELS="$MODELS"} ${CLS_ARGS:+CLS_ARGS="$CLS_ARGS"} ${SEG_ARGS:+SEG_ARGS="$SEG_ARGS"} \
   || status=$?
 
+# The report and figures of the runs finished here: tests/test_committed_results.py fails on a report that does
+# not measure every finished record, and only this machine has these runs' checkpoints.
+log "make figures RESULTS=$RESULTS"
+make --no-print-directory figures PY="$PY" RESULTS="$RESULTS" FIG_ARGS="--only equivariance curves figure2 figure3" \
+  || log "make figures drew nothing (no run with a checkpoint here?)"
+
 # The README's Results block is written from results/full's records (tests/test_committed_results.py).
 readme=
 if [ "$RESULTS" = results/full ]; then
@@ -60,6 +69,7 @@ fi
 {
   [ -n "$readme" ] && echo "$readme"
   find "$RESULTS" -maxdepth 1 -type f \( -name '*.md' -o -name '*.csv' \)
+  find "$RESULTS/figures" -type f \( -name '*.png' -o -name '*.csv' \) 2>/dev/null
   find "$RESULTS/runs" -type f \( -name metrics.json -o -name history.csv -o -name config.yaml -o -name data_info.json \) \
     -not -path '*/.hydra/*' -not -path '*/previous/*' 2>/dev/null
   find results/bench -type f \( -name '*_cuda*' -o -name rates.csv \) 2>/dev/null

@@ -11,8 +11,9 @@ import io
 import pandas as pd
 import pytest
 
-from gcnn import claims, layout, rundir
+from gcnn import claims
 from gcnn.figures.draw import ANGLE_TABLES
+from gcnn.figures.runs import finished_records, record_id
 from gcnn.specs import experiment_in
 from gcnn.tables import STUDY_TABLES, make_table, readme_block
 from helpers import REPO
@@ -60,38 +61,33 @@ def test_the_readme_results_block_is_what_the_records_give():
     assert current == fresh, "README.md's results block is stale: run `make readme-results`"
 
 
-def _finished_records() -> set[tuple[str, str, int]]:
-    """(experiment, run, seed) of every committed record of a finished run under results/full/runs."""
-    finished = set()
-    for ref in layout.find(FULL):
-        try:
-            if rundir.read_metrics(ref.path) is not None:
-                finished.add((ref.experiment, ref.run, ref.seed))
-        except rundir.RunDirError:
-            continue  # a diverged or damaged run: the tables list it, no figure draws it
-    return finished
+REDRAW = "run `make figures RESULTS=results/full` where the checkpoints are"
 
 
-def _runs_in(csv: str) -> set[tuple[str, str, int]]:
+def _check_measured(csv: str, finished: dict) -> None:
+    """The runs in results/full/figures/<csv> are exactly `finished` ({(experiment, run, seed): run dir}), each
+    measured from the record that is committed now (a run trained again since has another record)."""
     df = pd.read_csv(FULL / "figures" / csv)
-    return set(zip(df["experiment"], df["run"], df["seed"].astype(int)))
+    measured = set(zip(df["experiment"], df["run"], df["seed"].astype(int)))
+    assert measured == set(finished), (
+        f"results/full/figures/{csv} is stale (lacks {sorted(set(finished) - measured)}, has no record of "
+        f"{sorted(measured - set(finished))}): {REDRAW}"
+    )
+    rows = zip(df["experiment"], df["run"], df["seed"].astype(int), df["record"])
+    other = sorted({(e, r, s) for e, r, s, rec in rows if rec != record_id(finished[e, r, s])})
+    assert not other, f"results/full/figures/{csv} measured other records of {other}: {REDRAW}"
+
+
+def _finished() -> dict:
+    return {(ref.experiment, ref.run, ref.seed): ref.path for ref in finished_records(FULL)}
 
 
 def test_the_committed_equivariance_report_measures_exactly_the_finished_runs():
-    # Drawn from the checkpoints, which git does not keep: a run finished after the last `make figures` (or a row
-    # of a run whose record is gone) makes the report and README's links to it stale.
-    reported, finished = _runs_in("equivariance.csv"), _finished_records()
-    assert reported == finished, (
-        f"results/full/equivariance.md is stale (lacks {sorted(finished - reported)}, has no record of "
-        f"{sorted(reported - finished)}): run `make figures RESULTS=results/full` where the checkpoints are"
-    )
+    # Drawn from the checkpoints, which git does not keep: a run finished after the last `make figures`, a run
+    # trained again since, or a row of a run whose record is gone makes the report and the README's reading stale.
+    _check_measured("equivariance.csv", _finished())
 
 
 def test_the_committed_angle_sweep_has_exactly_the_finished_classifiers():
     classifiers = {experiment_in(t, FULL) for t in ANGLE_TABLES}
-    finished = {r for r in _finished_records() if r[0] in classifiers}
-    reported = _runs_in("accuracy_vs_angle.csv")
-    assert reported == finished, (
-        f"results/full/figures/accuracy_vs_angle.csv is stale (lacks {sorted(finished - reported)}, has no record "
-        f"of {sorted(reported - finished)}): run `make figures RESULTS=results/full` where the checkpoints are"
-    )
+    _check_measured("accuracy_vs_angle.csv", {k: v for k, v in _finished().items() if k[0] in classifiers})

@@ -215,24 +215,63 @@ def test_equivariance_report_is_round_off_for_p4_and_p4m_and_large_for_the_cnn(d
     assert line.count("**exact**") == 3, line  # 90°, 180° and the mirror
 
 
-def test_a_redrawn_report_keeps_the_experiments_whose_runs_are_not_here(drawn, results, tmp_path):
-    """A clone has the records, not the checkpoints: re-measuring table1 here keeps table3's rows as measured."""
+def _records_only(src: Path, dst: Path) -> None:
+    """A run directory as a clone has it: the small records git keeps, no checkpoint."""
+    dst.mkdir(parents=True)
+    for name in ("metrics.json", "history.csv", "config.yaml", "data_info.json"):
+        if (src / name).exists():
+            shutil.copy(src / name, dst / name)
+
+
+def test_a_redrawing_keeps_the_runs_whose_checkpoints_are_not_here(drawn, results, tmp_path):
+    """A clone has the records, not the checkpoints: redrawing where only some checkpoints are keeps the other
+    runs' rows as measured (equivariance report and angle sweep), and drops those of a run trained again since."""
     partial = tmp_path / "partial"
     shutil.copytree(results / "runs/table1", partial / "runs/table1")
-    (partial / "figures").mkdir()
-    before = pd.read_csv(results / "figures/equivariance.csv")
-    before.drop(columns="inputs").to_csv(partial / "figures/equivariance.csv", index=False)  # as written before
-    (partial / "equivariance.md").write_text((results / "equivariance.md").read_text())
-    done = _cli("--results-dir", str(partial), "--device", "cpu", "--only", "equivariance")
+    (partial / "runs/table1/d4cnn/seed=0/checkpoint.pt").unlink()  # measured elsewhere
+    for run in (results / "runs/table3").glob("*/seed=*"):
+        _records_only(run, partial / run.relative_to(results))
+    shutil.copytree(results / "figures", partial / "figures")
+    retrained = partial / "runs/table3/segnet/seed=0/metrics.json"
+    retrained.write_text(retrained.read_text().replace("{", '{"again": 1, ', 1))  # another record of that run
+    done = _cli("--results-dir", str(partial), "--device", "cpu", "--only", "angles", "equivariance", "curves")
     assert done.returncode == 0, done.stderr
-    assert done.stderr.count("table3 kept from") == 1 and "table1" not in done.stderr.split("kept")[0]
-    after = pd.read_csv(partial / "figures/equivariance.csv")
+    assert "Accuracy vs angle: table1/d4cnn seed=0 kept as measured before" in done.stderr
+    kept = "table1/d4cnn seed=0, table3/d4segnet seed=0, table3/p4segnet seed=0, table3/p4segnet+ seed=0, "
+    kept += "table3/segnet+ seed=0"
+    assert f"Equivariance report: {kept} kept as measured before" in done.stderr
+    assert "Equivariance report: table3/segnet seed=0 dropped (its record is gone or was rewritten" in done.stderr
     keys = ["experiment", "run", "seed", "transform"]
-    old3, new3 = (df[df.experiment == "table3"].set_index(keys).sort_index() for df in (before, after))
-    assert new3["error"].equals(old3["error"]) and (new3["inputs"] == old3["inputs"]).all()
+    before, after = (
+        pd.read_csv(f / "figures/equivariance.csv").set_index(keys).sort_index() for f in (results, partial)
+    )
+    assert set(after.loc["table1"].index) == set(before.loc["table1"].index)  # measured or kept
+    old3, new3 = before.loc["table3"].sort_index(), after.loc["table3"].sort_index()
+    assert new3["error"].equals(old3["error"].drop("segnet", level="run"))
+    assert (new3["inputs"] == old3["inputs"].drop("segnet", level="run")).all()
+    assert after.loc[("table1", "d4cnn"), "error"].equals(before.loc[("table1", "d4cnn"), "error"])
+    angles = pd.read_csv(partial / "figures/accuracy_vs_angle.csv")
+    assert set(angles.run) == {"cnn", "p4cnn", "d4cnn"} and angles.record.notna().all()
     report = (partial / "equivariance.md").read_text()
     assert "## table1 (" in report and f"## table3 ({int(old3['inputs'].iloc[0])} test inputs per run)" in report
-    assert "Kept as measured before: table3 (" in report
+    assert f"Kept as measured before: {kept} (" in report
+    assert "| segnet |" not in report.split("## table3")[1]
+    assert (partial / "figures/training_curves_table3.png").exists()  # drawn from the records alone
+
+
+def test_a_report_from_before_the_record_column_keeps_the_rows_of_runs_whose_record_is_here(drawn, results, tmp_path):
+    partial = tmp_path / "partial"
+    shutil.copytree(results / "runs/table1", partial / "runs/table1")
+    _records_only(results / "runs/table3/d4segnet/seed=0", partial / "runs/table3/d4segnet/seed=0")
+    (partial / "figures").mkdir()
+    before = pd.read_csv(results / "figures/equivariance.csv")
+    before.drop(columns=["inputs", "record"]).to_csv(partial / "figures/equivariance.csv", index=False)
+    (partial / "equivariance.md").write_text((results / "equivariance.md").read_text())  # its headings: inputs
+    done = _cli("--results-dir", str(partial), "--device", "cpu", "--only", "equivariance")
+    assert done.returncode == 0, done.stderr
+    after = pd.read_csv(partial / "figures/equivariance.csv")
+    assert sorted(set(after[after.experiment == "table3"].run)) == ["d4segnet"]  # the others have no record here
+    assert after["inputs"].notna().all()
 
 
 def test_the_runs_of_the_protocol_as_written_are_drawn(results, tmp_path):

@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from gcnn import reproduce, rundir
@@ -231,6 +232,10 @@ def test_a_gpu_stint_packs_the_records_a_clone_keeps_and_no_checkpoint(tmp_path)
     for kept in ("metrics.json", "history.csv", "config.yaml", "data_info.json"):
         assert f"{run}/{kept}" in names
     assert str(results / "table1.md").lstrip("/") in names and str(results / "claims.md").lstrip("/") in names
+    # the equivariance of the run finished there, measured where its checkpoint is, and its training curves
+    for drawn in ("equivariance.md", "figures/equivariance.csv", "figures/training_curves_table1_written.png"):
+        assert str(results / drawn).lstrip("/") in names
+    assert set(pd.read_csv(results / "figures/equivariance.csv").run) == {"cnn"}
     assert not [n for n in names if n.endswith(".pt") or "/wandb/" in n or "/.hydra/" in n]
 
 

@@ -99,10 +99,9 @@ def angle_figure(df, order=TABLES["table1"].runs):
         ax.set_xticks(range(0, 361, 45))
         ax.set_xlim(0, 355)
         ax.set_xlabel("rotation of the test images (degrees)")
-        ax.set_title(
-            f"{_title(experiment)}, {int(df[df.experiment == experiment]['n_images'].max())} test images",
-            fontsize=10,
-        )
+        n = df[df.experiment == experiment]["n_images"].astype(int)  # runs measured on other machines may differ
+        images = f"{n.min()}" if n.min() == n.max() else f"{n.min()}–{n.max()}"
+        ax.set_title(f"{_title(experiment)}, {images} test images", fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower left")
     axes[0, 0].set_ylabel("accuracy (%): mean over seeds, band = min–max")

@@ -2,8 +2,9 @@
 
 Writes `<results>/figures/*.png` (+ the CSVs behind the angle curve and the equivariance heat map) and
 `<results>/equivariance.md`. A figure whose runs are missing is skipped with one line on stderr naming them;
-the others are still drawn. The equivariance report keeps the measured rows of experiments with no run here.
-Exit status 0 when at least one figure was drawn.
+the others are still drawn. The equivariance report and the angle sweep keep the rows of runs whose checkpoint is
+not here (a clone, or another machine's runs) as long as their record is the one they were measured from; the
+training curves read the records alone. Exit status 0 when at least one figure was drawn.
 """
 
 from __future__ import annotations
@@ -22,7 +23,16 @@ from gcnn.figures.angles import angle_figure, angle_rows
 from gcnn.figures.curves import training_curves_figure
 from gcnn.figures.equivariance import EQUIV_IMAGES, equivariance_figure, equivariance_markdown, error_rows
 from gcnn.figures.maps import feature_maps_figure, group_maps_figure, predictions_figure
-from gcnn.figures.runs import MissingRuns, find_runs, load_run, read_history, require, select
+from gcnn.figures.runs import (
+    MissingRuns,
+    find_runs,
+    finished_records,
+    load_run,
+    read_history,
+    record_id,
+    require,
+    select,
+)
 from gcnn.specs import LABELS, TABLES, experiment_in
 
 # The classifier tables the angle sweep covers, and the table whose rows Figure 3 compares (gcnn.specs).
@@ -49,7 +59,8 @@ class Context:
         self.results_dir = Path(results_dir)
         self.out_dir = Path(out_dir) if out_dir else self.results_dir / "figures"
         self.n_images, self.device, self.data_dir = int(n_images), torch.device(device), data_dir
-        self.runs = find_runs(self.results_dir)
+        self.runs = find_runs(self.results_dir)  # finished, with a checkpoint: the models figures load
+        self.records = finished_records(self.results_dir)  # finished, checkpoint or not: what the tables read
         self.notes: list[str] = []
         self._loaded = {}
 
@@ -116,37 +127,40 @@ def figure3(ctx: Context):
 
 
 def angle_sweep(ctx: Context) -> pd.DataFrame:
-    """Accuracy of every Table 1 / Table 2 classifier run on its first n_images test digits at 0°, 5°, …, 355°."""
+    """Accuracy of every Table 1 / Table 2 classifier run on its first n_images test digits at 0°, 5°, …, 355°,
+    with the record each model belongs to."""
     refs = ctx.expected([(ctx.experiment(t), TABLES[t].runs) for t in ANGLE_TABLES], "Accuracy vs angle")
     rows = []
     for ref in refs:
         run = ctx.load(ref)
         x, y = run.data.evals["test"]
         x, y = x[: ctx.n_images], y[: ctx.n_images]
-        rows += angle_rows(run.model, x, y, ref.experiment, ref.run, ref.seed, device=ctx.device)
+        measured = angle_rows(run.model, x, y, ref.experiment, ref.run, ref.seed, device=ctx.device)
+        rows += [{**r, "record": record_id(ref.path)} for r in measured]
     return pd.DataFrame(rows)
 
 
-def equivariance_rows(ctx: Context) -> tuple[list[dict], dict[str, int]]:
-    """Relative equivariance errors of every finished run (one row per run and transform), and inputs used."""
+def equivariance_rows(ctx: Context) -> list[dict]:
+    """Relative equivariance errors of every finished run (one row per run and transform), with the inputs used
+    and the record the model belongs to."""
     if not ctx.runs:
         raise MissingRuns(f"Equivariance report: skipped, no finished run in {ctx.results_dir / 'runs'}")
-    rows, n_inputs = [], {}
+    rows = []
     for ref in ctx.runs:
         run = ctx.load(ref)
         x = run.data.evals["test"][0]
         x = x[: min(ctx.n_images, EQUIV_IMAGES.get(run.task, 8))]
-        n_inputs[ref.experiment] = len(x)
-        rows += error_rows(run.model, x, ref.experiment, ref.run, ref.seed, device=ctx.device)
-    return rows, n_inputs
+        measured = error_rows(run.model, x, ref.experiment, ref.run, ref.seed, device=ctx.device)
+        rows += [{**r, "inputs": len(x), "record": record_id(ref.path)} for r in measured]
+    return rows
 
 
 def curve_figures(ctx: Context) -> dict:
     """{experiment: training-curve Figure} from every finished run's history.csv."""
     figures = {}
-    for experiment in sorted({r.experiment for r in ctx.runs}):
+    for experiment in sorted({r.experiment for r in ctx.records}):
         histories = {}
-        for ref in (r for r in ctx.runs if r.experiment == experiment):
+        for ref in (r for r in ctx.records if r.experiment == experiment):
             history = read_history(ref.path)
             if history:
                 histories.setdefault(ref.run, []).append(history)
@@ -158,47 +172,68 @@ def curve_figures(ctx: Context) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------- writing them
+def kept_rows(ctx: Context, old: pd.DataFrame | None, measured: set[tuple], what: str) -> list[dict]:
+    """The rows of `old` (the last drawing's CSV) of the runs not measured now, kept while that run's finished
+    record is here and is the one they were measured from (`record` column). Git keeps a run's records but not
+    its checkpoint, so a clone, or a machine that finished other runs, measures what it has and keeps the rest;
+    the rows of a run trained again, or whose record is gone, are dropped with a note."""
+    if old is None:
+        return []
+    records = {(r.experiment, r.run, r.seed): r.path for r in ctx.records}
+    kept, dropped = [], set()
+    for row in old.to_dict("records"):
+        key = (row["experiment"], row["run"], int(row["seed"]))
+        if key in measured:
+            continue
+        path = records.get(key)
+        # A CSV from before the record column cannot say which record it measured: its rows stand while the
+        # run's record is here (the next drawing where the checkpoint is writes the column).
+        if path is not None and (pd.isna(row.get("record")) or row["record"] == record_id(path)):
+            kept.append(row)
+        else:
+            dropped.add(key)
+    if kept:
+        names = ", ".join(_names(_measured(kept)))
+        ctx.notes.append(f"{what}: {names} kept as measured before (no checkpoint here; its record unchanged)")
+    if dropped:
+        ctx.notes.append(
+            f"{what}: {', '.join(_names(dropped))} dropped (its record is gone or was rewritten since it was "
+            "measured): redraw where its checkpoint is"
+        )
+    return kept
+
+
+def _measured(rows) -> set[tuple]:
+    """The (experiment, run, seed) of the rows."""
+    return {(r["experiment"], r["run"], int(r["seed"])) for r in rows}
+
+
+def _names(runs) -> list[str]:
+    return [f"{e}/{r} seed={s}" for e, r, s in sorted(runs)]
+
+
 def _write_angles(ctx: Context) -> list[Path]:
-    df = angle_sweep(ctx)
-    ctx.out_dir.mkdir(parents=True, exist_ok=True)
     csv = ctx.out_dir / "accuracy_vs_angle.csv"
+    rows = angle_sweep(ctx).to_dict("records")
+    rows += kept_rows(ctx, pd.read_csv(csv) if csv.exists() else None, _measured(rows), "Accuracy vs angle")
+    df = pd.DataFrame(rows)
+    ctx.out_dir.mkdir(parents=True, exist_ok=True)
     df.to_csv(csv, index=False)
     return [save(angle_figure(df), ctx.out_dir / "accuracy_vs_angle.png"), csv]
 
 
-def kept_equivariance_rows(ctx: Context, measured: set[str]) -> tuple[list[dict], dict[str, int]]:
-    """The last report's rows (figures/equivariance.csv) of the experiments that have no finished run here, and
-    their inputs per run. Git keeps a run's records but not its checkpoint, so a clone, or a machine that reruns
-    one experiment, re-measures what it has and keeps the rest as measured; an experiment is never mixed."""
-    csv, md = ctx.out_dir / "equivariance.csv", ctx.results_dir / "equivariance.md"
-    if not csv.exists():
-        return [], {}
-    old = pd.read_csv(csv)
-    old = old[~old["experiment"].isin(measured)]
-    if old.empty:
-        return [], {}
-    if "inputs" in old:
-        n_inputs = old.groupby("experiment")["inputs"].first().astype(int).to_dict()
-    else:  # a report from before the column: its headings say it
-        headings = re.findall(r"^## (\S+) \((\d+) test inputs per run\)", md.read_text() if md.exists() else "", re.M)
-        n_inputs = {experiment: int(n) for experiment, n in headings}
-        old = old.assign(inputs=old["experiment"].map(n_inputs))
-    kept = sorted(set(old["experiment"]))
-    ctx.notes.append(f"Equivariance report: {', '.join(kept)} kept from {csv} (no finished run of them here)")
-    return old.to_dict("records"), n_inputs
-
-
 def _write_equivariance(ctx: Context) -> list[Path]:
-    rows, n_inputs = equivariance_rows(ctx)
-    rows = [{**r, "inputs": n_inputs[r["experiment"]]} for r in rows]
-    kept, kept_inputs = kept_equivariance_rows(ctx, {r["experiment"] for r in rows})
-    rows, n_inputs = rows + kept, {**kept_inputs, **n_inputs}
+    csv, md = ctx.out_dir / "equivariance.csv", ctx.results_dir / "equivariance.md"
+    rows = equivariance_rows(ctx)
+    old = pd.read_csv(csv) if csv.exists() else None
+    if old is not None and "inputs" not in old:  # a report from before the column: its headings say it
+        headings = re.findall(r"^## (\S+) \((\d+) test inputs per run\)", md.read_text() if md.exists() else "", re.M)
+        old = old.assign(inputs=old["experiment"].map({experiment: int(n) for experiment, n in headings}))
+    kept = kept_rows(ctx, old, _measured(rows), "Equivariance report")
+    rows = rows + kept
     ctx.out_dir.mkdir(parents=True, exist_ok=True)
-    csv = ctx.out_dir / "equivariance.csv"
     pd.DataFrame(rows).to_csv(csv, index=False)
-    md = ctx.results_dir / "equivariance.md"
-    kept_experiments = {r["experiment"] for r in kept}
-    md.write_text(equivariance_markdown(rows, n_inputs, str(ctx.results_dir), kept_experiments))
+    md.write_text(equivariance_markdown(rows, str(ctx.results_dir), _names(_measured(kept))))
     return [md, save(equivariance_figure(rows), ctx.out_dir / "equivariance.png"), csv]
 
 

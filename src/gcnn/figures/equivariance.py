@@ -45,10 +45,20 @@ def summarise(rows):
     return out
 
 
-def equivariance_markdown(rows, n_inputs: dict[str, int], source: str, kept=()) -> str:
-    """The report: one table per experiment, exact / approximate marked, and a summary of both. `kept`: the
-    experiments whose rows were not measured now but kept from the last report (their runs are elsewhere)."""
+def _inputs(values) -> str:
+    """The test inputs per run of one experiment's rows: one number, or the range when its runs differ."""
+    n = sorted({int(v) for v in values if v == v})  # NaN (an old row without the count) is left out
+    return "?" if not n else str(n[0]) if len(n) == 1 else f"{n[0]}–{n[-1]}"
+
+
+def equivariance_markdown(rows, source: str, kept=()) -> str:
+    """The report: one table per experiment, exact / approximate marked, and a summary of both. Each row carries
+    the number of test inputs it was measured on (`inputs`). `kept`: the runs ("experiment/run seed=s") whose
+    rows were not measured now but kept from the last report (their checkpoints are elsewhere)."""
+    import pandas as pd
+
     summary = summarise(rows)
+    inputs = pd.DataFrame(rows).groupby("experiment")["inputs"].agg(_inputs).to_dict()
     labels = [t.label for t in TRANSFORMS if t.label in set(summary["transform"])]
     lines = [
         "# Equivariance of the trained models",
@@ -65,13 +75,14 @@ def equivariance_markdown(rows, n_inputs: dict[str, int], source: str, kept=()) 
     ]
     if kept:
         lines += [
-            f"Kept as measured before: {', '.join(sorted(kept))} (no finished run of them in this folder's `runs/` "
-            "when this report was redrawn; their rows are in `figures/equivariance.csv`).",
+            f"Kept as measured before: {', '.join(sorted(kept))} (no checkpoint of them in this folder's `runs/` "
+            "when this report was redrawn, and their records unchanged; their rows are in "
+            "`figures/equivariance.csv`).",
             "",
         ]
     for experiment, part in summary.groupby("experiment", sort=True):
         lines += [
-            f"## {experiment} ({n_inputs.get(experiment, '?')} test inputs per run)",
+            f"## {experiment} ({inputs.get(experiment, '?')} test inputs per run)",
             "",
             "| model | group | n | " + " | ".join(labels) + " |",
             "| --- | --- | --- | " + " | ".join("---" for _ in labels) + " |",

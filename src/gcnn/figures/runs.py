@@ -11,6 +11,7 @@ whose dataset settings are the same.
 from __future__ import annotations
 
 import csv
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,17 +33,32 @@ def _load_config(path) -> DictConfig:
     return OmegaConf.load(path)
 
 
-def find_runs(results_dir) -> list[RunRef]:
-    """Every finished run (metrics.json and checkpoint.pt present) under `<results_dir>/runs`, sorted."""
+def finished_records(results_dir) -> list[RunRef]:
+    """Every run under `<results_dir>/runs` whose metrics.json is a finished run's record, with or without its
+    checkpoint (git keeps the records, not the checkpoints), sorted."""
     found = []
     for ref in layout.find(results_dir):
-        if all((ref.path / name).is_file() for name in ("metrics.json", "checkpoint.pt", "config.yaml")):
-            try:
-                rundir.read_metrics(ref.path)
-            except rundir.RunDirError:
-                continue  # the tables list it; a figure of a diverged model would show nothing true
-            found.append(ref)
+        try:
+            if rundir.read_metrics(ref.path) is not None:
+                found.append(ref)
+        except rundir.RunDirError:
+            continue  # the tables list it; a figure of a diverged model would show nothing true
     return sorted(found, key=lambda r: (r.experiment, r.run, r.seed))
+
+
+def find_runs(results_dir) -> list[RunRef]:
+    """Every finished run whose model can be loaded (checkpoint.pt and config.yaml beside the record), sorted."""
+    return [
+        ref
+        for ref in finished_records(results_dir)
+        if all((ref.path / name).is_file() for name in ("checkpoint.pt", "config.yaml"))
+    ]
+
+
+def record_id(run_dir) -> str:
+    """A short digest of the run's metrics.json: which record a measurement was made from. A run trained again
+    writes another record (times, provenance), so a measurement of the old model no longer matches it."""
+    return hashlib.sha256((Path(run_dir) / "metrics.json").read_bytes()).hexdigest()[:12]
 
 
 def select(runs: list[RunRef], experiment: str, run: str) -> list[RunRef]:
