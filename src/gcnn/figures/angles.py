@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from gcnn.figures.equivariance import number_or_range
 from gcnn.groups import transform_images
 from gcnn.specs import TABLES, table_of
 
@@ -99,8 +100,7 @@ def angle_figure(df, order=TABLES["table1"].runs):
         ax.set_xticks(range(0, 361, 45))
         ax.set_xlim(0, 355)
         ax.set_xlabel("rotation of the test images (degrees)")
-        n = df[df.experiment == experiment]["n_images"].astype(int)  # runs measured on other machines may differ
-        images = f"{n.min()}" if n.min() == n.max() else f"{n.min()}–{n.max()}"
+        images = number_or_range(df[df.experiment == experiment]["n_images"])
         ax.set_title(f"{_title(experiment)}, {images} test images", fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower left")

@@ -45,8 +45,9 @@ def summarise(rows):
     return out
 
 
-def _inputs(values) -> str:
-    """The test inputs per run of one experiment's rows: one number, or the range when its runs differ."""
+def number_or_range(values) -> str:
+    """Counts of one experiment's runs (test inputs, images): one number, or the range when its runs differ (some
+    measured on another machine)."""
     n = sorted({int(v) for v in values if v == v})  # NaN (an old row without the count) is left out
     return "?" if not n else str(n[0]) if len(n) == 1 else f"{n[0]}–{n[-1]}"
 
@@ -58,7 +59,7 @@ def equivariance_markdown(rows, source: str, kept=()) -> str:
     import pandas as pd
 
     summary = summarise(rows)
-    inputs = pd.DataFrame(rows).groupby("experiment")["inputs"].agg(_inputs).to_dict()
+    inputs = pd.DataFrame(rows).groupby("experiment")["inputs"].agg(number_or_range).to_dict()
     labels = [t.label for t in TRANSFORMS if t.label in set(summary["transform"])]
     lines = [
         "# Equivariance of the trained models",
