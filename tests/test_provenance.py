@@ -150,3 +150,28 @@ def test_processor_names_vendor_family_model_and_dispatch_flags():
     assert set(proc["flags"]) <= set(provenance.DISPATCH_FLAGS)
     assert provenance.processor_key(proc).endswith(f"family {proc['family']} model {proc['model']})")
     assert "portable mode" in provenance.machine_key({**provenance.collect(), "portable_mode": True}, "cpu")
+
+
+def test_launches_say_which_machine_trained_which_epochs():
+    origin = provenance.collect(num_threads=1)
+    cpu = provenance.machine_key(origin, "cpu")
+    first = provenance.launch(origin, "cpu", "python -m gcnn.train model=cnn", 1)
+    assert first["epochs"] == [1, 0] and first["machine"] == cpu and first["commit"] == origin["git"]["commit"]
+    json.dumps(first)
+    first["epochs"][1] = 15
+    # a checkpoint that holds its launches gives copies of them; one from before they were recorded gives its
+    # epochs and says the rest is not recorded
+    state = {"epoch": 15, "launches": [first]}
+    assert provenance.earlier_launches(state) == [first] and provenance.earlier_launches(state)[0] is not first
+    (old,) = provenance.earlier_launches({"epoch": 15})
+    assert old["epochs"] == [1, 15] and old["machine"] == old["commit"] == provenance.NOT_RECORDED
+    assert provenance.earlier_launches({"epoch": 0}) == []
+    # one machine (or unrecorded earlier epochs): the run's key is that machine's
+    second = {**first, "epochs": [16, 40]}
+    assert provenance.run_machine([first, second], cpu) == cpu
+    assert provenance.run_machine([old, second], cpu) == cpu
+    # two machines: both, with their epochs, so the run never shares a machine line with one-machine runs
+    gpu = {**second, "machine": "cuda: NVIDIA H200, torch 2.14.1, CUDA 13.0, cuDNN 92400"}
+    evaluated_only = {**first, "machine": gpu["machine"], "epochs": [41, 40]}
+    mixed = provenance.run_machine([first, gpu, evaluated_only], gpu["machine"])
+    assert mixed == f"mixed: {cpu} (epochs 1-15); {gpu['machine']} (epochs 16-40)"

@@ -332,4 +332,12 @@ def test_a_run_pauses_before_its_deadline_and_the_same_command_resumes_it(tmp_pa
     second = subprocess.run(cmd, env=env, capture_output=True, text=True)
     assert second.returncode == 0, second.stderr[-2000:]
     assert "resuming" in second.stdout + second.stderr
-    assert json.loads((run_dir / "metrics.json").read_text())["epochs"] == 3
+    record = json.loads((run_dir / "metrics.json").read_text())
+    assert record["epochs"] == 3
+    # the record says which process trained which epochs, with its command, commit and machine
+    paused, resumed = record["launches"]
+    assert [paused["epochs"], resumed["epochs"]] == [[1, 1], [2, 3]]
+    assert "trainer.stop_at=" in paused["command"] and "trainer.stop_at" not in resumed["command"]
+    assert resumed["command"] == "python -m gcnn.train " + " ".join(cmd[3:])
+    assert paused["commit"] == resumed["commit"] == record["provenance"]["git"]["commit"]
+    assert paused["machine"] == resumed["machine"] == record["machine"]

@@ -11,6 +11,7 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from importlib import metadata
 from pathlib import Path
 
@@ -156,3 +157,49 @@ def machine_key(prov: dict, device: str | None = None) -> str:
         f"cpu: {prov.get('cpu', UNKNOWN)}, capability {prov.get('cpu_capability', UNKNOWN)}, "
         f"{prov.get('num_threads')} threads, portable mode off, torch {torch_v}"
     )
+
+
+# ----------------------------------------------------------------------------------------------- launches
+#: A launch in a checkpoint written before launches were recorded: its epochs are known, nothing else.
+NOT_RECORDED = "not recorded (saved before launches were recorded)"
+
+
+def launch(origin: dict, device: str, command: str | None, first_epoch: int) -> dict:
+    """One process's share of a run: the command that started it, the code and machine it ran on, and (filled
+    in as it goes) the epochs it trained. A run paused at a deadline and resumed has one launch per process, so
+    a record says which commit and machine trained which epochs, not only those of its last launch."""
+    git = origin.get("git", {})
+    return {
+        "command": command,
+        "commit": git.get("commit", UNKNOWN),
+        "dirty": git.get("dirty"),
+        "machine": machine_key(origin, device),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "epochs": [first_epoch, first_epoch - 1],  # [first, last]; empty (last < first) until an epoch ends
+    }
+
+
+def earlier_launches(state: dict) -> list[dict]:
+    """The launches a checkpoint holds; one whose checkpoint predates them gets one entry for its saved epochs."""
+    if "launches" in state:
+        return [dict(x) for x in state["launches"]]
+    if not state.get("epoch"):
+        return []
+    unknown = dict.fromkeys(("command", "commit", "dirty", "machine", "started"), NOT_RECORDED)
+    return [{**unknown, "dirty": None, "epochs": [1, int(state["epoch"])]}]
+
+
+def run_machine(launches: list[dict], final: str) -> str:
+    """The machine key of a whole run: `final` (the machine that evaluated it) when every launch whose machine is
+    recorded ran there; otherwise each machine with its epochs, so that the run never shares a table's machine
+    line with runs made on one machine alone."""
+    known = [x for x in launches if x.get("machine") not in (None, NOT_RECORDED)]
+    if all(x["machine"] == final for x in known):
+        return final
+    parts = []
+    for x in launches:
+        first, last = x["epochs"]
+        if last >= first:
+            span = f"epoch {first}" if first == last else f"epochs {first}-{last}"
+            parts.append(f"{x.get('machine') or NOT_RECORDED} ({span})")
+    return "mixed: " + "; ".join(parts)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import shlex
 import signal
 import sys
 import threading
@@ -134,6 +135,16 @@ def _installed(package: str) -> bool:
     return sys.modules[package] is not None if package in sys.modules else find_spec(package) is not None
 
 
+def _command() -> str | None:
+    """The command line of this job as `python -m gcnn.train <its overrides>` (a sweep's job: its own values);
+    None when `run` is called from Python without Hydra's command line."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return None
+    return " ".join(["python -m gcnn.train", *(shlex.quote(o) for o in HydraConfig.get().overrides.task)])
+
+
 def _hydra_mode() -> str | None:
     from hydra.core.hydra_config import HydraConfig
 
@@ -200,14 +211,15 @@ def _train(cfg: DictConfig, run_dir: Path, saved: list[int]) -> dict:
     """A run in four steps: build it, resume it from its checkpoint, fit the epochs left, evaluate and record it.
     `saved[0]`: the epochs saved so far, kept current for the line of an interrupted run."""
     built = _build(cfg, run_dir)
-    start_epoch, history = _resume(built, run_dir)
+    start_epoch, history, launches = _resume(built, run_dir)
     saved[0] = start_epoch
     origin = provenance.collect(num_threads=torch.get_num_threads())
+    launches.append(provenance.launch(origin, str(built.device), _command(), start_epoch + 1))
     resolved = OmegaConf.to_container(cfg, resolve=True)
     with make_tracker(cfg.logger, resolved, run_dir, tags=_tags(cfg, built.data)) as tracker:
         tracker.summary({"params": count_parameters(built.model), "synthetic": built.data.synthetic})
-        _fit(cfg, built, start_epoch, history, run_dir, tracker, saved)
-        result = _record(cfg, built, history, origin, run_dir, tracker)
+        _fit(cfg, built, start_epoch, history, launches, run_dir, tracker, saved)
+        result = _record(cfg, built, history, launches, origin, run_dir, tracker)
     (run_dir / "failed.json").unlink(missing_ok=True)
     log.info("%s done: %s", run_dir, ", ".join(f"{k}={v:.4f}" for k, v in result["metrics"].items()))
     return result
@@ -249,22 +261,24 @@ def _build(cfg: DictConfig, run_dir: Path) -> Built:
     return Built(model, step_model, optimizer, data, device)
 
 
-def _resume(built: Built, run_dir: Path) -> tuple[int, list[dict]]:
-    """(epochs done, their history rows): from the run's checkpoint, which also restores the model, the optimizer
-    and torch's generator as they were after its last epoch; (0, []) for a new run."""
+def _resume(built: Built, run_dir: Path) -> tuple[int, list[dict], list[dict]]:
+    """(epochs done, their history rows, the launches that trained them): from the run's checkpoint, which also
+    restores the model, the optimizer and torch's generator as they were after its last epoch; (0, [], []) for a
+    new run."""
     state = rundir.load_checkpoint(run_dir, built.device)
     if state is None:
-        return 0, []
+        return 0, [], []
     built.model.load_state_dict(state["model"])
     built.optimizer.load_state_dict(state["optimizer"])
     torch.set_rng_state(state["torch_rng"])
     log.info("resuming %s from epoch %d", run_dir, state["epoch"])
-    return state["epoch"], state["history"]
+    return state["epoch"], state["history"], provenance.earlier_launches(state)
 
 
-def _fit(cfg, built: Built, start_epoch: int, history: list[dict], run_dir: Path, tracker, saved: list[int]) -> None:
-    """Train the epochs from `start_epoch` on, appending each one's row to `history` and saving a checkpoint
-    after it; stop (Paused) before an epoch that would end after trainer.stop_at."""
+def _fit(cfg, built: Built, start_epoch: int, history: list[dict], launches: list[dict], run_dir: Path, tracker, saved):
+    """Train the epochs from `start_epoch` on, appending each one's row to `history`, counting it in this launch
+    (the last of `launches`) and saving a checkpoint after it; stop (Paused) before an epoch that would end after
+    trainer.stop_at."""
     epochs = int(cfg.trainer.epochs)
     for row in history[tracker.logged_epochs(history) :]:  # a resumed run continues the same W&B curve
         tracker.log(row, step=row["epoch"])
@@ -272,6 +286,7 @@ def _fit(cfg, built: Built, start_epoch: int, history: list[dict], run_dir: Path
         _check_deadline(cfg.trainer.stop_at, history, epoch, epochs, built.data, run_dir)
         row = train_one_epoch(built.step_model, built.optimizer, built.data, cfg, epoch, built.device)
         history.append(row)
+        launches[-1]["epochs"][1] = epoch + 1
         tracker.log(row, step=row["epoch"])
         state = {
             "model": built.model.state_dict(),
@@ -279,12 +294,13 @@ def _fit(cfg, built: Built, start_epoch: int, history: list[dict], run_dir: Path
             "torch_rng": torch.get_rng_state(),
             "epoch": epoch + 1,
             "history": history,
+            "launches": launches,
         }
         rundir.save_checkpoint(state, run_dir / "checkpoint.pt")
         saved[0] = epoch + 1
 
 
-def _record(cfg, built: Built, history: list[dict], origin: dict, run_dir: Path, tracker) -> dict:
+def _record(cfg, built: Built, history: list[dict], launches: list[dict], origin: dict, run_dir: Path, tracker) -> dict:
     """Evaluate the trained model, tell the tracker, and write history.csv and metrics.json (whose content it
     returns): a run with metrics.json is finished."""
     model, data, device, epochs = built.model, built.data, built.device, int(cfg.trainer.epochs)
@@ -306,8 +322,9 @@ def _record(cfg, built: Built, history: list[dict], origin: dict, run_dir: Path,
         "train_seconds": round(sum(r["seconds"] for r in history), 3),
         "peak_memory_gib": round(runtime.peak_memory_gib(device), 3),  # of this process: since its last resume
         "metrics": metrics,
-        "machine": provenance.machine_key(origin, str(device)),
-        "provenance": origin,
+        "machine": provenance.run_machine(launches, provenance.machine_key(origin, str(device))),
+        "provenance": origin,  # of the launch that evaluated it; `launches` says which trained which epochs
+        "launches": launches,
     }
     rundir.write_history(run_dir / "history.csv", history)
     rundir.write_json(run_dir / "metrics.json", result)
