@@ -180,3 +180,25 @@ def test_a_readme_without_its_block_is_refused_in_one_line(results, tmp_path):
     with pytest.raises(SystemExit, match="needs one results block"):
         write_readme(readme, results)
     assert readme.read_text() == f"{README_END}\n{README_BEGIN}\n"
+
+
+def test_runs_trained_by_several_launches_are_listed_with_the_commit_of_their_epochs(results, tmp_path):
+    import shutil
+
+    from gcnn import provenance
+
+    text = build_table("table1", results, seeds=[0, 1], command="make table1").read_text()
+    assert "several launches" not in text  # each tiny run was one process
+    copy = tmp_path / "results"
+    shutil.copytree(results, copy)
+    path = copy / "runs/table1/cnn/seed=1/metrics.json"
+    record = json.loads(path.read_text())
+    (launch,) = record["launches"]
+    assert launch["epochs"] == [1, 2] and launch["machine"] == record["machine"]
+    old = {**launch, "epochs": [1, 1], "commit": provenance.NOT_RECORDED, "machine": provenance.NOT_RECORDED}
+    later = {**launch, "epochs": [2, 2], "commit": "0123456789abcdef" + "0" * 24, "dirty": True}
+    record["launches"] = [old, later]
+    path.write_text(json.dumps(record))
+    text = build_table("table1", copy, seeds=[0, 1], command="make table1").read_text()
+    assert "- cnn seed=1: epoch 1 not recorded; epoch 2 at 0123456 (uncommitted changes)" in text
+    assert "- cnn seed=0:" not in text

@@ -196,10 +196,24 @@ def run_machine(launches: list[dict], final: str) -> str:
     known = [x for x in launches if x.get("machine") not in (None, NOT_RECORDED)]
     if all(x["machine"] == final for x in known):
         return final
+    parts = [f"{x.get('machine') or NOT_RECORDED} ({epochs_span(x)})" for x in launches if epochs_span(x)]
+    return "mixed: " + "; ".join(parts)
+
+
+def epochs_span(launch: dict) -> str:
+    """The epochs a launch trained, as "epoch 3" or "epochs 1-15"; "" for a launch that only evaluated."""
+    first, last = launch["epochs"]
+    return "" if last < first else f"epoch {first}" if first == last else f"epochs {first}-{last}"
+
+
+def launches_line(launches: list[dict]) -> str:
+    """Which commit trained which epochs, in one line: "epochs 1-15 not recorded; epochs 16-29 at 6bc1c94; …"."""
     parts = []
     for x in launches:
-        first, last = x["epochs"]
-        if last >= first:
-            span = f"epoch {first}" if first == last else f"epochs {first}-{last}"
-            parts.append(f"{x.get('machine') or NOT_RECORDED} ({span})")
-    return "mixed: " + "; ".join(parts)
+        span = epochs_span(x) or "evaluation"
+        commit = x.get("commit") or UNKNOWN
+        if commit == NOT_RECORDED:
+            parts.append(f"{span} not recorded")
+        else:
+            parts.append(f"{span} at {commit[:7]}{' (uncommitted changes)' if x.get('dirty') else ''}")
+    return "; ".join(parts)

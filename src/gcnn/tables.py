@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from gcnn import claims, layout
+from gcnn import claims, layout, provenance
 from gcnn.rundir import IGNORED, RunDirError, differences, flat_settings, read_metrics
 from gcnn.specs import (
     PROTOCOLS,
@@ -121,6 +121,24 @@ def split_mixed_rows(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[dict]]:
         else:
             keep.append(sel)
     return (pd.concat(keep) if keep else runs.iloc[0:0]), problems
+
+
+def _launch_lines(runs: pd.DataFrame) -> list[str]:
+    """The runs that more than one process trained, with the commit of each one's epochs (their settings are the
+    same, the run directory saw to that; the code may not be): nothing when every run was one launch."""
+    if "launches" not in runs:
+        return []
+    several = [
+        f"- {r['run']} seed={r['seed']}: {provenance.launches_line(r['launches'])}"
+        for _, r in runs.sort_values(["run", "seed"]).iterrows()
+        if isinstance(r["launches"], list) and len(r["launches"]) > 1
+    ]
+    if not several:
+        return []
+    return [
+        "",
+        "Runs trained by several launches (each launch's command and machine are in its metrics.json):",
+    ] + several
 
 
 def _input_size(run_dir: Path) -> str:
@@ -230,6 +248,7 @@ def render_markdown(spec, table, runs, problems, missing, command) -> str:
                 "- WARNING: these runs come from different machines, whose numbers may differ beyond "
                 "round-off (docs/reproducibility.md)."
             )
+        lines += _launch_lines(runs)
     if missing or problems:
         lines += ["", "Missing, unfinished or unaveraged runs:"]
         lines += [f"- {m} seed={s}: missing" for m, s in missing]
