@@ -185,7 +185,7 @@ def earlier_launches(state: dict) -> list[dict]:
         return [dict(x) for x in state["launches"]]
     if not state.get("epoch"):
         return []
-    unknown = dict.fromkeys(("command", "commit", "dirty", "machine", "started"), NOT_RECORDED)
+    unknown = dict.fromkeys(("command", "commit", "machine", "started"), NOT_RECORDED)
     return [{**unknown, "dirty": None, "epochs": [1, int(state["epoch"])]}]
 
 
