@@ -168,10 +168,10 @@ def test_launches_say_which_machine_trained_which_epochs():
     assert provenance.earlier_launches({"epoch": 0}) == []
     # one machine (or unrecorded earlier epochs): the run's key is that machine's
     second = {**first, "epochs": [16, 40]}
-    assert provenance.run_machine([first, second], cpu) == cpu
-    assert provenance.run_machine([old, second], cpu) == cpu
+    assert provenance.run_machine([first, second]) == cpu
+    assert provenance.run_machine([old, second]) == cpu
     # two machines: both, with their epochs, so the run never shares a machine line with one-machine runs
     gpu = {**second, "machine": "cuda: NVIDIA H200, torch 2.14.1, CUDA 13.0, cuDNN 92400"}
     evaluated_only = {**first, "machine": gpu["machine"], "epochs": [41, 40]}
-    mixed = provenance.run_machine([first, gpu, evaluated_only], gpu["machine"])
+    mixed = provenance.run_machine([first, gpu, evaluated_only])
     assert mixed == f"mixed: {cpu} (epochs 1-15); {gpu['machine']} (epochs 16-40)"

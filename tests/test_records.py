@@ -70,7 +70,10 @@ DAMAGED = {
     "a metric as text": {"test_acc": "abc"},
     "a NaN metric": {"test_acc": float("nan")},
     "an infinite metric": {"test_acc": float("inf")},
+    "launches as text": {"launches": "abc"},
+    "a launch without its epochs": {"launches": [{"commit": "abc", "epochs": "1-3"}]},
 }
+TOP_LEVEL = ("metrics", "launches")  # the damages above that replace a key of the record, not a metric
 
 
 def _damage(record_file: Path, how: str) -> None:
@@ -79,7 +82,7 @@ def _damage(record_file: Path, how: str) -> None:
         record_file.write_text(json.dumps(change))
         return
     record = json.loads(record_file.read_text())
-    if "metrics" in change:
+    if set(change) <= set(TOP_LEVEL):
         record.update(change)
     else:
         record["metrics"].update(change)

@@ -189,10 +189,11 @@ def earlier_launches(state: dict) -> list[dict]:
     return [{**unknown, "dirty": None, "epochs": [1, int(state["epoch"])]}]
 
 
-def run_machine(launches: list[dict], final: str) -> str:
-    """The machine key of a whole run: `final` (the machine that evaluated it) when every launch whose machine is
-    recorded ran there; otherwise each machine with its epochs, so that the run never shares a table's machine
-    line with runs made on one machine alone."""
+def run_machine(launches: list[dict]) -> str:
+    """The machine key of a whole run: that of its last launch (the one that evaluated it) when every launch whose
+    machine is recorded ran there; otherwise each machine with its epochs, so that the run never shares a table's
+    machine line with runs made on one machine alone."""
+    final = launches[-1]["machine"]
     known = [x for x in launches if x.get("machine") not in (None, NOT_RECORDED)]
     if all(x["machine"] == final for x in known):
         return final

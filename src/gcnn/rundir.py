@@ -173,6 +173,9 @@ def record_problem(record) -> str | None:
             return f'"{key}" is {_short(value)}, not {described}'
         if isinstance(value, float) and not math.isfinite(value):
             return f'"{key}" is {value}'
+    launches = record.get("launches", [])  # optional: records written before launches were recorded lack it
+    if not isinstance(launches, list) or not all(_is_launch(x) for x in launches):
+        return f'"launches" is {_short(launches)}, not a list of objects with "epochs": [first, last]'
     if not record["metrics"]:
         return '"metrics" is empty'
     for name, value in record["metrics"].items():
@@ -181,6 +184,12 @@ def record_problem(record) -> str | None:
         if not math.isfinite(value):
             return f'metric "{name}" is {value}: the run diverged'
     return None
+
+
+def _is_launch(value) -> bool:
+    """An entry of a record's `launches` as the tables read it: an object whose "epochs" are two integers."""
+    epochs = value.get("epochs") if isinstance(value, dict) else None
+    return isinstance(epochs, list) and len(epochs) == 2 and all(type(e) is int for e in epochs)
 
 
 def _short(value) -> str:

@@ -322,7 +322,7 @@ def _record(cfg, built: Built, history: list[dict], launches: list[dict], origin
         "train_seconds": round(sum(r["seconds"] for r in history), 3),
         "peak_memory_gib": round(runtime.peak_memory_gib(device), 3),  # of this process: since its last resume
         "metrics": metrics,
-        "machine": provenance.run_machine(launches, provenance.machine_key(origin, str(device))),
+        "machine": provenance.run_machine(launches),  # this launch's machine_key(origin, device), unless mixed
         "provenance": origin,  # of the launch that evaluated it; `launches` says which trained which epochs
         "launches": launches,
     }
