@@ -108,6 +108,22 @@ def test_with_a_budget_a_run_starts_only_when_it_or_its_next_epoch_fits(tmp_path
     assert [s.split()[1] for s in started] == ["p4cnn", "p6cnn"]
 
 
+def test_a_run_that_finishes_in_the_budget_goes_before_one_that_can_only_advance(tmp_path):
+    """A finished record lands in git; a paused run's epochs live only in this work tree's checkpoint."""
+    runs = reproduce.plan(tmp_path, [0], ["table1"])
+    hours = {  # cnn and p6cnn can only advance, p4cnn and d4cnn fit whole, p8cnn not even one epoch
+        "cnn": (10_000.0, 300.0),
+        "p4cnn": (500.0, 50.0),
+        "p6cnn": (20_000.0, 600.0),
+        "p8cnn": (20_000.0, 5_000.0),
+        "d4cnn": (900.0, 90.0),
+    }
+    started, stops = [], []
+    out = reproduce.execute(runs, 3600.0, launch=_fake_launch(started, stops), project=_fake_project(hours))
+    assert [s.split()[1] for s in started] == ["p4cnn", "d4cnn", "cnn", "p6cnn"]
+    assert [r.name for r in out["not_started"]] == ["p8cnn"]
+
+
 def test_a_paused_run_is_neither_done_nor_failed(tmp_path):
     runs = reproduce.plan(tmp_path, [0], ["table1"], models=["cnn"])
     out = reproduce.execute(

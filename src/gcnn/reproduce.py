@@ -204,7 +204,8 @@ def execute(
 
     With a budget, a run starts only when its projected time fits what is left, or, for a run longer than
     that, when at least its next epoch fits: it then trains the epochs that fit and stops in order at the
-    deadline (`trainer.stop_at`), and the same command resumes it. A run that cannot even do one epoch waits
+    deadline (`trainer.stop_at`), and the same command resumes it. Runs that fit whole start before runs that
+    can only advance, each kind in list order. A run that cannot even do one epoch waits
     for the next launch; a later, shorter run in the list may still start. `project(run)` gives a Projection.
     With `memory_gib`, a run starts beside the runs under way only when their projected peak memories together
     fit in it (D4SegNet and D4SegNet_T together are projected at 24 GiB); otherwise a later run that fits may
@@ -225,15 +226,21 @@ def execute(
 
     def take():
         """The next run that can start now and its memory (under the lock); `wait` when the only runs that fit
-        the time left do not fit the memory beside the runs under way; None when no run in the queue can start."""
-        blocked = False
+        the time left do not fit the memory beside the runs under way; None when no run in the queue can start.
+        A run that finishes before the deadline goes before one that can only advance: its record lands in git,
+        while a paused run's epochs live only in this work tree's checkpoint."""
+        if deadline is None and (memory_gib is None or jobs == 1):  # nothing to project
+            return queue.pop(0), 0.0
+        left = None if deadline is None else deadline - time.time()
+        whole, partial = [], []
         for k, (_, run) in enumerate(queue):
-            if deadline is None and (memory_gib is None or jobs == 1):  # nothing to project
-                return queue.pop(k), 0.0
             p = project(run)
-            left = None if deadline is None else deadline - time.time()
-            if left is not None and not (p.total <= left or p.next_epoch <= left):
-                continue
+            if left is None or p.total <= left:
+                whole.append((k, run, p))
+            elif p.next_epoch <= left:
+                partial.append((k, run, p))
+        blocked = False
+        for k, run, p in whole + partial:
             if memory_gib is not None and running and sum(running.values()) + p.memory_gib > memory_gib:
                 blocked = True
                 continue
