@@ -33,14 +33,25 @@ def finished_runs(results_dir: Path) -> list[Path]:
     return sorted(p.parent for p in results_dir.glob("runs/*/*/seed=*/metrics.json"))
 
 
+def unchecked_reason(run_dir: Path, copies: int, rates_file: Path) -> str | None:
+    """Why a finished run cannot be checked (None when it can)."""
+    with open(run_dir / "history.csv", newline="") as f:
+        if not [r for r in csv.DictReader(f) if r.get("seconds")]:
+            return "no epoch times in history.csv"
+    machine = json.loads((run_dir / "metrics.json").read_text())["machine"]
+    if not projection.measured_rates(machine, copies, rates_file):
+        return f"no rate measured on its machine ({machine}) with {copies} at once: `make bench-train` there"
+    return None
+
+
 def check(run_dir: Path, copies: int, rates_file: Path) -> dict | None:
+    if unchecked_reason(run_dir, copies, rates_file):
+        return None
     metrics = json.loads((run_dir / "metrics.json").read_text())
     with open(run_dir / "history.csv", newline="") as f:
         seconds = [float(r["seconds"]) for r in csv.DictReader(f) if r.get("seconds")]
     cfg = OmegaConf.load(run_dir / "config.yaml")
     rates = projection.measured_rates(metrics["machine"], copies, rates_file)
-    if not seconds or not rates:
-        return None
     rate, source = projection.rate_for(str(cfg.model.name), rates)
     work = projection.work_of(cfg)
     projected = work.gflop_per_image * work.train_images / rate
@@ -80,13 +91,22 @@ def main(argv=None) -> int:
     p.add_argument("--rates", type=Path, default=projection.RATES_FILE)
     p.add_argument("--out", type=Path, help="also write the table (with the command) to this file")
     args = p.parse_args(argv)
-    rows = [r for d in finished_runs(args.results_dir) if (r := check(d, args.copies, args.rates))]
+    finished = finished_runs(args.results_dir)
+    rows = [r for d in finished if (r := check(d, args.copies, args.rates))]
+    # A run left out is named, with the reason, so that "n of m" never reads as every finished run.
+    unchecked = [
+        f"- {d.relative_to(d.parents[3])}: {why}"
+        for d in finished
+        if (why := unchecked_reason(d, args.copies, args.rates))
+    ]
     if not rows:
         print(f"error: no finished run with a measured rate under {args.results_dir}/runs", file=sys.stderr)
         return 1
     text = table(rows, args.copies)
     within = [r for r in rows if abs(r["projected"] / r["fastest"] - 1) <= TOLERANCE]
     summary = f"\n{len(within)} of {len(rows)} runs within {TOLERANCE:.0%} of their fastest epoch.\n"
+    if unchecked:
+        summary += f"\nNot checked ({len(unchecked)} of {len(finished)} finished runs):\n" + "\n".join(unchecked) + "\n"
     print(text + summary, end="")
     if args.out:
         command = "python scripts/check_projection.py " + " ".join(argv if argv is not None else sys.argv[1:])

@@ -19,9 +19,9 @@ spec.loader.exec_module(check_projection)
 MACHINE = "cpu: test machine, 1 threads"
 
 
-def fake_run(results: Path, epoch_seconds: list[float]) -> Path:
-    cfg = compose_cfg("experiment=table1_written", "model=p4cnn", "dataset.max_train=1000")
-    run = results / "runs" / "table1_written" / "p4cnn" / "seed=0"
+def fake_run(results: Path, epoch_seconds: list[float], model: str = "p4cnn") -> Path:
+    cfg = compose_cfg("experiment=table1_written", f"model={model}", "dataset.max_train=1000")
+    run = results / "runs" / "table1_written" / model / "seed=0"
     run.mkdir(parents=True)
     OmegaConf.save(cfg, run / "config.yaml")
     with open(run / "history.csv", "w", newline="") as f:
@@ -60,3 +60,16 @@ def test_no_measured_rate_for_the_runs_machine_is_an_error(tmp_path, capsys):
     fake_run(tmp_path / "full", [4.0])
     assert check_projection.main(["--results-dir", str(tmp_path / "full"), "--rates", str(rates)]) == 1
     assert "no finished run with a measured rate" in capsys.readouterr().err
+
+
+def test_a_finished_run_without_a_rate_for_its_machine_is_named_not_dropped(tmp_path, capsys):
+    rates = tmp_path / "rates.csv"
+    rates.write_text(f'machine,threads,copies,model,gflops,measured\n"{MACHINE}",1,2,p4cnn,10.0,now\n')
+    fake_run(tmp_path / "full", [4.0])
+    other = fake_run(tmp_path / "full", [5.0], model="cnn")
+    record = json.loads((other / "metrics.json").read_text()) | {"machine": "another machine"}
+    (other / "metrics.json").write_text(json.dumps(record))
+    assert check_projection.main(["--results-dir", str(tmp_path / "full"), "--rates", str(rates)]) == 0
+    out = capsys.readouterr().out
+    assert "of 1 runs within 25%" in out and "Not checked (1 of 2 finished runs):" in out
+    assert "runs/table1_written/cnn/seed=0: no rate measured on its machine (another machine)" in out
