@@ -44,9 +44,8 @@ def unchecked_reason(run_dir: Path, copies: int, rates_file: Path) -> str | None
     return None
 
 
-def check(run_dir: Path, copies: int, rates_file: Path) -> dict | None:
-    if unchecked_reason(run_dir, copies, rates_file):
-        return None
+def check(run_dir: Path, copies: int, rates_file: Path) -> dict:
+    """A run's row; call it only on a run `unchecked_reason` accepts."""
     metrics = json.loads((run_dir / "metrics.json").read_text())
     with open(run_dir / "history.csv", newline="") as f:
         seconds = [float(r["seconds"]) for r in csv.DictReader(f) if r.get("seconds")]
@@ -92,13 +91,12 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, help="also write the table (with the command) to this file")
     args = p.parse_args(argv)
     finished = finished_runs(args.results_dir)
-    rows = [r for d in finished if (r := check(d, args.copies, args.rates))]
-    # A run left out is named, with the reason, so that "n of m" never reads as every finished run.
-    unchecked = [
-        f"- {d.relative_to(d.parents[3])}: {why}"
-        for d in finished
-        if (why := unchecked_reason(d, args.copies, args.rates))
-    ]
+    rows, unchecked = [], []  # a run left out is named, with the reason: "n of m" never reads as every run
+    for d in finished:
+        if why := unchecked_reason(d, args.copies, args.rates):
+            unchecked.append(f"- {d.relative_to(d.parents[3])}: {why}")
+        else:
+            rows.append(check(d, args.copies, args.rates))
     if not rows:
         print(f"error: no finished run with a measured rate under {args.results_dir}/runs", file=sys.stderr)
         return 1
