@@ -24,6 +24,7 @@ from gcnn.equivariance import relative_error  # noqa: E402
 from gcnn.figures import feature_maps_figure, load_run, predictions_vs_angle, run_figures  # noqa: E402
 from gcnn.groups import transform_images  # noqa: E402
 from gcnn.figures.angles import _title  # noqa: E402
+from gcnn.figures import draw  # noqa: E402
 from gcnn.figures.draw import draw_all  # noqa: E402
 from gcnn.train import run as train_run  # noqa: E402
 from helpers import REPO, compose_cfg, tiny
@@ -312,19 +313,34 @@ def _cli(*args, cwd=None):
     )
 
 
-def test_missing_runs_are_named_in_one_line_and_the_other_figures_still_drawn(results, tmp_path):
+def test_missing_runs_are_named_with_the_reason_and_the_other_figures_still_drawn(results, tmp_path):
+    """A finished run whose checkpoint is gone (git keeps records, not checkpoints) is told apart from a run that
+    never finished; Figure 1 is skipped without its CNN, Figure 3 is drawn from the Table 3 models that are here."""
     partial = tmp_path / "partial"
     shutil.copytree(results / "runs/table1", partial / "runs/table1")
-    shutil.copytree(results / "runs/table3/d4segnet", partial / "runs/table3/d4segnet")
+    for run in ("d4segnet", "segnet"):
+        shutil.copytree(results / f"runs/table3/{run}", partial / f"runs/table3/{run}")
+    for run in ("table1/cnn", "table3/segnet"):
+        (partial / f"runs/{run}/seed=0/checkpoint.pt").unlink()
     done = _cli("--results-dir", str(partial), "--device", "cpu", "--only", "figure1", "figure2", "figure3", "curves")
     assert done.returncode == 0, done.stderr
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in done.stderr
-    assert lines[0].startswith("Figure 3: skipped") and "table3/segnet," in lines[0] and "table3/p4segnet+" in lines[0]
-    assert "table3/d4segnet" not in lines[0]
-    for name in ("figure1_feature_maps.png", "figure2_d4segnet_group_maps.png", "training_curves_table1.png"):
+    assert len(lines) == 2 and "Traceback" not in done.stderr, lines
+    gone = "(finished, but its checkpoint.pt is not in this folder)"
+    assert lines[0] == f"Figure 1: skipped, table1/cnn {gone} in {partial / 'runs'}"
+    never = "table3/p4segnet, table3/segnet+, table3/p4segnet+ (no finished run)"
+    assert lines[1] == f"Figure 3: drawn without table3/segnet {gone}; {never} in {partial / 'runs'}"
+    for name in ("figure2_d4segnet_group_maps.png", "figure3_predictions.png", "training_curves_table1.png"):
         assert_png(partial / "figures" / name)
-    assert not (partial / "figures/figure3_predictions.png").exists()
+    assert not (partial / "figures/figure1_feature_maps.png").exists()
+    # The figure itself says which of the table's models it lacks, and why.
+    figure = draw.figure3(draw.Context(partial, n_images=4, device="cpu"))
+    title = figure._suptitle.get_text()
+    plt.close(figure)
+    assert (
+        "Not shown: SegNet: finished, but its checkpoint.pt is not in this folder; P4SegNet: no finished run" in title
+    )
+    assert "D4SegNet" not in title and len(figure.axes) == 2 * 3 * 2  # 3 images upright and turned; input + 1 model
 
 
 @pytest.mark.parametrize("make", [lambda p: p.mkdir(), lambda p: None], ids=["empty", "absent"])

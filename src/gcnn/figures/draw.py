@@ -1,10 +1,11 @@
 """Draw every figure from the finished runs of a results folder: `python -m gcnn.figures --results-dir results/demo`.
 
 Writes `<results>/figures/*.png` (+ the CSVs behind the angle curve and the equivariance heat map) and
-`<results>/equivariance.md`. A figure whose runs are missing is skipped with one line on stderr naming them;
-the others are still drawn. The equivariance report and the angle sweep keep the rows of runs whose checkpoint is
-not here (a clone, or another machine's runs) as long as their record is the one they were measured from; the
-training curves read the records alone. Exit status 0 when at least one figure was drawn.
+`<results>/equivariance.md`. A figure whose runs are missing is skipped with one line on stderr naming them
+and why; the others are still drawn. Figure 3 and the angle sweep draw the models that are here and name the
+rest. The equivariance report and the angle sweep keep the rows of runs whose checkpoint is not here (a clone,
+or another machine's runs) as long as their record is the one they were measured from; the training curves
+read the records alone. Exit status 0 when at least one figure was drawn.
 """
 
 from __future__ import annotations
@@ -25,12 +26,12 @@ from gcnn.figures.equivariance import EQUIV_IMAGES, equivariance_figure, equivar
 from gcnn.figures.maps import feature_maps_figure, group_maps_figure, predictions_figure
 from gcnn.figures.runs import (
     MissingRuns,
+    RunRef,
     find_runs,
     finished_records,
     load_run,
     read_history,
     record_id,
-    require,
     select,
 )
 from gcnn.specs import LABELS, TABLES, experiment_in
@@ -73,24 +74,44 @@ class Context:
             self._loaded[ref.path] = load_run(ref.path, self.device, self.data_dir)
         return self._loaded[ref.path]
 
-    def expected(self, experiments_runs, what: str):
-        """The finished runs of the expected (experiment, run) pairs; a note names the absent ones."""
-        present = [r for e, runs in experiments_runs for run in runs for r in select(self.runs, e, run)]
-        absent = [f"{e}/{run}" for e, runs in experiments_runs for run in runs if not select(self.runs, e, run)]
-        if not present:
-            raise MissingRuns(f"{what}: skipped, no finished run of {', '.join(absent)} in {self.results_dir / 'runs'}")
+    def absence(self, experiment: str, run: str) -> str:
+        """Why no model of `experiment/run` can be loaded: not finished, or finished with its checkpoint elsewhere
+        (git keeps the records, not the checkpoints, so a clone or a new work tree has the one and not the other)."""
+        if select(self.records, experiment, run):
+            return "finished, but its checkpoint.pt is not in this folder"
+        return "no finished run"
+
+    def require(self, needed: list[tuple[str, str]], what: str) -> dict[str, RunRef]:
+        """The lowest-seed run of each (experiment, run) in `needed`; MissingRuns naming every absent one and why."""
+        absent = [(e, run) for e, run in needed if not select(self.runs, e, run)]
         if absent:
-            self.notes.append(
-                f"{what}: drawn without {', '.join(absent)} (no finished run in {self.results_dir / 'runs'})"
-            )
+            raise MissingRuns(f"{what}: skipped, {self._absent(absent)}")
+        return {f"{e}/{run}": select(self.runs, e, run)[0] for e, run in needed}
+
+    def expected(self, experiments_runs, what: str):
+        """The finished runs of the expected (experiment, run) pairs; a note names the absent ones and why."""
+        present = [r for e, runs in experiments_runs for run in runs for r in select(self.runs, e, run)]
+        absent = [(e, run) for e, runs in experiments_runs for run in runs if not select(self.runs, e, run)]
+        if not present:
+            raise MissingRuns(f"{what}: skipped, {self._absent(absent)}")
+        if absent:
+            self.notes.append(f"{what}: drawn without {self._absent(absent)}")
         return present
+
+    def _absent(self, pairs) -> str:
+        """'<e>/<run>, … (why); … in <folder>' for the messages: the absent runs grouped by the reason."""
+        by_reason = {}
+        for e, run in pairs:
+            by_reason.setdefault(self.absence(e, run), []).append(f"{e}/{run}")
+        named = "; ".join(f"{', '.join(runs)} ({reason})" for reason, runs in by_reason.items())
+        return f"{named} in {self.results_dir / 'runs'}"
 
 
 # ----------------------------------------------------------------------------------------------- the figures
 def figure1(ctx: Context):
     """Figure 1: first-layer maps of the Table 1 P4CNN and CNN (lowest seed) on the first test digit."""
     e = ctx.experiment("table1")
-    chosen = require(ctx.runs, [(e, "p4cnn"), (e, "cnn")], ctx.results_dir, "Figure 1")
+    chosen = ctx.require([(e, "p4cnn"), (e, "cnn")], "Figure 1")
     p4, cnn = ctx.load(chosen[f"{e}/p4cnn"]), ctx.load(chosen[f"{e}/cnn"])
     digit = p4.data.evals["test"][0][:1]
     return feature_maps_figure({LABELS["p4cnn"]: p4.model, LABELS["cnn"]: cnn.model}, digit)
@@ -105,7 +126,7 @@ def _lesion_index(masks: torch.Tensor) -> int:
 def figure2(ctx: Context):
     """Figure 2: the Table 3 D4SegNet's 8 maps before group pooling on its first test image with a lesion."""
     e = ctx.experiment("table3")
-    run = ctx.load(require(ctx.runs, [(e, "d4segnet")], ctx.results_dir, "Figure 2")[f"{e}/d4segnet"])
+    run = ctx.load(ctx.require([(e, "d4segnet")], "Figure 2")[f"{e}/d4segnet"])
     x, y = run.data.evals["test"]
     i = _lesion_index(y)
     return group_maps_figure(
@@ -119,11 +140,14 @@ def figure2(ctx: Context):
 def figure3(ctx: Context):
     """Figure 3: the five Table 3 models' predictions on the first test images, upright and turned 90°."""
     spec, e = TABLES[FIGURE3_TABLE], ctx.experiment(FIGURE3_TABLE)
-    chosen = require(ctx.runs, [(e, run) for run in spec.runs], ctx.results_dir, "Figure 3")
-    loaded = {row.label: ctx.load(chosen[f"{e}/{row.run}"]) for row in spec.rows}
+    # Drawn from the models that can be loaded (the lowest seed of each); the figure itself names the rows it
+    # lacks and why, so that a partial comparison never reads as the whole table.
+    ctx.expected([(e, [row.run for row in spec.rows])], "Figure 3")  # MissingRuns when none; else a note
+    loaded = {row.label: ctx.load(refs[0]) for row in spec.rows if (refs := select(ctx.runs, e, row.run))}
+    missing = "; ".join(f"{row.label}: {ctx.absence(e, row.run)}" for row in spec.rows if row.label not in loaded)
     x, y = next(iter(loaded.values())).data.evals["test"]
     k = min(FIG3_IMAGES, len(x))
-    return predictions_figure({label: run.model for label, run in loaded.items()}, x[:k], y[:k])
+    return predictions_figure({label: run.model for label, run in loaded.items()}, x[:k], y[:k], missing or None)
 
 
 def angle_sweep(ctx: Context) -> pd.DataFrame:

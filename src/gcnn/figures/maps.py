@@ -142,9 +142,10 @@ def group_maps_figure(model: torch.nn.Module, image: torch.Tensor, mask: torch.T
 
 
 @torch.no_grad()
-def predictions_figure(models: dict, images: torch.Tensor, masks: torch.Tensor):
+def predictions_figure(models: dict, images: torch.Tensor, masks: torch.Tensor, not_shown: str | None = None):
     """Rows: each test image upright, then turned 90° with the prediction turned back. Columns: the input with
-    its ground-truth contour (yellow), then each model's prediction (red contour, shaded) and its IoU."""
+    its ground-truth contour (yellow), then each model's prediction (red contour, shaded) and its IoU.
+    `not_shown` names the compared models missing from the figure, and why; it is printed under the title."""
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
 
@@ -177,9 +178,7 @@ def predictions_figure(models: dict, images: torch.Tensor, masks: torch.Tensor):
                 if pred.any():
                     ax.contour(pred[0, 0].numpy().astype(float), levels=[0.5], colors="red", linewidths=1)
                 ax.contour(gt_np, levels=[0.5], colors="yellow", linewidths=1)
-    fig.suptitle(
-        "Predictions (red) and ground truth (yellow) on test images and on their 90° rotations, turned back",
-        fontsize=10,
-    )
+    title = "Predictions (red) and ground truth (yellow) on test images and on their 90° rotations, turned back"
+    fig.suptitle(title + (f"\nNot shown: {not_shown}" if not_shown else ""), fontsize=10)
     fig.tight_layout()
     return fig

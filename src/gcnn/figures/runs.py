@@ -65,20 +65,6 @@ def select(runs: list[RunRef], experiment: str, run: str) -> list[RunRef]:
     return [r for r in runs if r.experiment == experiment and r.run == run]
 
 
-def require(runs: list[RunRef], needed: list[tuple[str, str]], results_dir, what: str) -> dict[str, RunRef]:
-    """The lowest-seed run of each (experiment, run) in `needed`; MissingRuns naming all that are absent."""
-    chosen, missing = {}, []
-    for experiment, run in needed:
-        matches = select(runs, experiment, run)
-        if matches:
-            chosen[f"{experiment}/{run}"] = matches[0]
-        else:
-            missing.append(f"{experiment}/{run}")
-    if missing:
-        raise MissingRuns(f"{what}: skipped, no finished run of {', '.join(missing)} in {Path(results_dir) / 'runs'}")
-    return chosen
-
-
 def read_history(run_dir) -> list[dict]:
     """history.csv as a list of {column: float} rows ([] when absent)."""
     path = Path(run_dir) / "history.csv"
