@@ -6,6 +6,7 @@ A number that drifts from its table, or a qualitative reading the statistics no 
 from __future__ import annotations
 
 import io
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -14,6 +15,7 @@ import pandas as pd
 import pytest
 
 from gcnn import ablation, claims
+from gcnn.metrics import THRESHOLDS
 from gcnn.models.classifier import GroupClassifier, count_parameters
 from gcnn.stats import welch
 from helpers import REPO
@@ -206,3 +208,48 @@ def test_the_readme_reading_of_tables_1_and_2():
         f"relative errors are {cell['p8cnn', '45°']:.2f} and {cell['p6cnn', '60°']:.2f}, against the plain CNN's "
         f"{cell['cnn', '45°']:.2f} and {cell['cnn', '60°']:.2f}" in README
     )
+
+
+def test_the_readme_reading_of_tables_3_and_4_so_far():
+    """The README's reading of the finished Table 3 and 4 rows: how many there are, the score's step on the test
+    set, the gaps to the study, the equivariant model's equal scores, and where P4SegNet stands among the rest."""
+    t3, t4 = table("table3", FULL), table("table4", FULL)
+    done3, done4 = t3[t3.n > 0], t4[t4.n > 0]
+    assert f"({len(done3)} of {len(t3)} rows of Table 3 and {len(done4)} of {len(t4)} of Table 4 finished" in README
+    assert f"thresholds {THRESHOLDS[0]:.2f}, {THRESHOLDS[1]:.2f}, …, {THRESHOLDS[-1]:.2f}" in README
+    splits = [json.loads((p / "data_info.json").read_text())["split"] for p in FULL.glob("runs/table[34]/*/seed=*")]
+    (n_test,) = {len(split["test"]) for split in splits}  # every segmentation run is scored on the same images
+    step = 1 / (len(THRESHOLDS) * n_test)
+    assert f"on our {n_test} test images the score moves in steps of {step:.3f}" in README
+
+    gap = (done3.test_iou_score_study - done3.test_iou_score_mean).round(3)
+    lo, hi = gap.idxmin(), gap.idxmax()
+    assert (gap > 0).all() and f"by {gap[lo]:.3f} ({t3.model[lo]}) to {gap[hi]:.3f} ({t3.model[hi]})" in README
+    st = t4.loc["segnet_t"]
+    assert st.test_iou_score_mean > st.test_iou_score_study and st.train_iou_score_mean > st.train_iou_score_study
+    assert f"SegNet_T's is above it ({st.test_iou_score_mean:.3f} against {st.test_iou_score_study:.3f})" in README
+    assert f"(train score {st.train_iou_score_mean:.3f} against {st.train_iou_score_study:.3f})" in README
+
+    score, rotated = "test_iou_score_mean", "test_rotated_iou_score_mean"
+    p4, seg, plus = t3.loc["p4segnet"], t3.loc["segnet"], t3.loc["segnet+"]
+    assert p4[score] == p4[rotated] and f"P4SegNet scores {p4[score]:.3f} on both the test and the rotated" in README
+    eq = pd.read_csv(FULL / "figures" / "equivariance.csv")
+    exact = eq[(eq.experiment == "table3") & (eq.run == "p4segnet") & eq.in_group & eq.exact_on_grid].error
+    assert len(exact) and f"turn with the input to {exact.max():.1e} at most" in README
+    assert (
+        f"SegNet drops from {seg[score]:.3f} to {seg[rotated]:.3f} (the study: "
+        f"{seg.test_iou_score_study:.3f} to {seg.test_rotated_iou_score_study:.3f})" in README
+    )
+    assert f"holds {plus[score]:.3f} and {plus[rotated]:.3f}" in README
+    study = t3.test_iou_score_study
+    assert study.idxmax() == "p4segnet+" and study.drop("p4segnet+").idxmax() == "p4segnet"
+    assert f"Unlike the study's P4SegNet, above every model but P4SegNet+ ({p4.test_iou_score_study:.3f})" in README
+    assert round(seg[score] - p4[score], 9) == round(step, 9)
+    assert (
+        f"one step of the score below SegNet on the upright test set ({p4[score]:.3f} against {seg[score]:.3f}"
+        in README
+    )
+    assert (
+        f"{p4.test_iou_mean:.3f}" == f"{seg.test_iou_mean:.3f}" and f"raw IoU {p4.test_iou_mean:.3f} for both" in README
+    )
+    assert p4[rotated] > seg[rotated] and p4[score] < plus[score] and p4[rotated] < plus[rotated]
