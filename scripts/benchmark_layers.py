@@ -8,7 +8,7 @@ filter per group element (rot90 / flip / roll) and runs one conv2d per element, 
 implementation would. "conv2d floor" is one plain `F.conv2d` (`F.conv_transpose2d` for the transposed layer)
 with a weight of the expanded shape (C_out·|G|, C_in·|G_in|, k, k) on the same input: the cost of the
 convolution alone, without building the bank; "ours/floor" is the overhead of the filter transform.
-Prints a table (milliseconds, median of repeats) and, with --out, writes it to <out>/layers_<device>.md.
+Prints a table (milliseconds, median of repeats) and, with --out, writes it to <out>/layers_<device>_on_<hardware>.md.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from gcnn import provenance
 from gcnn.groups import get_group
 from gcnn.nn import GroupConv2d, GroupConvTranspose2d, LiftingConv2d
 
@@ -82,7 +83,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=33)
     parser.add_argument("--channels", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--out", default=None, help="folder for layers_<device>.md (default: stdout only)")
+    parser.add_argument("--out", default=None, help="folder for layers_<device>_on_<hardware>.md (default: stdout)")
     args = parser.parse_args()
     device = torch.device(args.device)
     c, bsz, size = args.channels, args.batch, args.size
@@ -95,7 +96,7 @@ def main() -> None:
     name = (
         torch.cuda.get_device_name(device)
         if device.type == "cuda"
-        else f"{platform.processor() or 'cpu'}, {torch.get_num_threads()} threads"
+        else f"{provenance.cpu_model()}, {torch.get_num_threads()} threads"
     )
     emit(
         f"device: {device} ({name}); batch {bsz}, {c}→{c} channels, {size}×{size}, kernel 3, torch {torch.__version__}"
@@ -152,7 +153,7 @@ def main() -> None:
     emit("loop: only for groups whose every element is exact (p6/p8 rotations other than 90° need interpolation).")
     emit("floor: one plain conv2d (conv_transpose2d for `transpose`) with the expanded weight, forward + backward.")
     if args.out:
-        path = Path(args.out) / f"layers_{device.type}.md"
+        path = Path(args.out) / f"layers_{device.type}_on_{provenance.hardware_slug(device.type)}.md"
         path.parent.mkdir(parents=True, exist_ok=True)
         when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         command = "python " + " ".join(sys.argv)

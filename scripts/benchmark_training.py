@@ -22,15 +22,17 @@ Then: peak memory, evaluation images/s (`evaluate`, forward only), GFLOP per tra
 backward, `gcnn.projection`), the GFLOP/s achieved against the machine's sgemm rate (the best of a few 2048²
 float32 matrix products at the same thread count), and the projected hours of each table at the protocol as
 written (`make reproduce`: FLOP of every run ÷ its model's measured GFLOP/s), written with the machine, torch
-version and command to `<out>/training_<device>.md`. The rates measured at the protocol's batch and size go to
-`<out>/rates.csv`, where `make reproduce` looks them up to decide which run fits its budget. A `torch.profiler`
-run over a few trainer steps of p4cnn goes to `<out>/profile_<device>.md`. `--models` re-measures some models:
-their table goes to a file named after them and only their rows of rates.csv change.
+version and command to `<out>/training_<device>_on_<hardware>.md` (the processor or GPU, so that another
+machine's measurement never replaces this one's). The rates measured at the protocol's batch and size go to
+`<out>/rates.csv`, keyed by machine, where `make reproduce` looks them up to decide which run fits its budget. A
+`torch.profiler` run over a few trainer steps of p4cnn goes to `<out>/profile_<device>_on_<hardware>.md`.
+`--models` re-measures some models: their table goes to a file named after them and only their rows of rates.csv
+change.
 
 `--threads N --copies K` measures as `make reproduce JOBS=K ARGS=trainer.num_threads=N` runs: K copies of this
 script at once, N threads each; the table shows one copy's rate. `--options` compares, for P4CNN and
 P4SegNet, the CPU paths worth trying: channels_last, torch.compile, and two 1-thread copies against one 2-thread
-process (`<out>/cpu_options.md`).
+process (`<out>/cpu_options_<device>_on_<hardware>.md`).
 """
 
 from __future__ import annotations
@@ -236,7 +238,7 @@ def profile(device, steps, out: Path, header: str, batch: int | None = None) -> 
             "## Top 15 by self CUDA time\n",
             "```\n" + averages.table(sort_by="self_cuda_time_total", row_limit=15) + "\n```\n",
         ]
-    path = out / f"profile_{device.type}.md"
+    path = out / f"profile_{device.type}_on_{provenance.hardware_slug(device.type)}.md"
     path.write_text("\n".join(text))
     return path
 
@@ -254,7 +256,7 @@ def fmt_time(seconds: float) -> str:
 
 
 def machine(device) -> str:
-    cpu = platform.processor() or platform.machine()
+    cpu = f"{provenance.cpu_model()} ({platform.machine()})"
     text = (
         f"{platform.node() or 'host'}: {platform.platform()}, {cpu}, {os.cpu_count()} CPUs, torch "
         f"{torch.__version__} ({torch.get_num_threads()} threads)"
@@ -356,12 +358,13 @@ def protocol_hours(rows: dict, copies: int) -> list[tuple[str, int, float, list[
     return out
 
 
-def report_path(out: Path, device: str, threads: int | None, copies: int, models: list[str]) -> Path:
-    """training_<device>[_<threads>t_<copies>x][_<model>+<model>].md: a measurement of some models gets a file
-    named after them, so it never replaces the table of all 11 (rates.csv merges them row by row instead)."""
+def report_path(out: Path, device: str, threads: int | None, copies: int, models: list[str], hardware: str) -> Path:
+    """training_<device>[_<threads>t_<copies>x][_<model>+<model>]_on_<hardware>.md: a measurement of some models
+    gets a file named after them, so it never replaces the table of all 11 (rates.csv merges them row by row
+    instead), and one on another processor or GPU (`provenance.hardware_slug`) never replaces this one's."""
     suffix = "" if threads is None else f"_{threads}t_{copies}x"
     subset = "" if sorted(models) == sorted(MODELS) else "_" + "+".join(models)
-    return out / f"training_{device}{suffix}{subset}.md"
+    return out / f"training_{device}{suffix}{subset}_on_{hardware}.md"
 
 
 def at_protocol(name: str, row: dict) -> bool:
@@ -424,7 +427,7 @@ def options_report(args, argv: list[str], device, header: str, out: Path) -> Pat
         cells.append(num(sum(c["rows"][name]["trainer"] for c in two)))
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
         print(lines[-1], flush=True)
-    path = out / f"cpu_options_{device.type}.md"
+    path = out / f"cpu_options_{device.type}_on_{provenance.hardware_slug(device.type)}.md"
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -584,7 +587,8 @@ def main(argv=None) -> None:
     for table, n_runs, h, missing in hours:
         lines.append(f"| {table} | {n_runs} | {h:.1f} | {', '.join(missing) or '–'} |")
     lines.append(f"| all four | | {sum(h for _, _, h, _ in hours):.1f} | |")
-    path = report_path(out, device.type, threads if args.threads or args.copies > 1 else None, args.copies, models)
+    counted = threads if args.threads or args.copies > 1 else None
+    path = report_path(out, device.type, counted, args.copies, models, provenance.hardware_slug(device.type))
     path.write_text("\n".join(lines) + "\n")
     print(f"written: {path}")
     key = provenance.machine_key(provenance.collect(num_threads=threads), device.type)

@@ -10,6 +10,10 @@ import sys
 import pytest
 from helpers import REPO
 
+from gcnn.provenance import cpu_model, hardware_slug
+
+HERE = hardware_slug("cpu")  # every report is named after the machine that measured it
+
 MODELS = [
     "cnn",
     "p4cnn",
@@ -39,8 +43,8 @@ def test_make_bench_train_writes_every_model_row_and_a_profile(tmp_path):
     ]
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600, env={**os.environ})
     assert done.returncode == 0, done.stdout + done.stderr
-    text = (tmp_path / "training_cpu.md").read_text()
-    assert "torch " in text and "Made by: `" in text and "Machine: " in text
+    text = (tmp_path / f"training_cpu_on_{HERE}.md").read_text()
+    assert "torch " in text and "Made by: `" in text and "Machine: " in text and cpu_model() in text
     assert "every batch size set to 2" in text and "16×16" in text  # the reduced settings are stated
     assert re.search(r"The machine's peak: \d+ GFLOP/s \(2048² sgemm", text)
     rows = {m.group(1): m.group(0) for m in re.finditer(r"^\| (\w+) \| \d+ × [\d×]+ \|.*$", text, re.M)}
@@ -55,7 +59,7 @@ def test_make_bench_train_writes_every_model_row_and_a_profile(tmp_path):
     # rates at batch 2 and 16² would plan the protocol's runs wrongly: none is written, and the output says why
     assert not (tmp_path / "rates.csv").exists()
     assert "not written (measured at another batch or size than the protocol's)" in done.stdout
-    profile = (tmp_path / "profile_cpu.md").read_text()
+    profile = (tmp_path / f"profile_cpu_on_{HERE}.md").read_text()
     assert "Self CPU" in profile and "aten::" in profile
 
 
@@ -66,7 +70,7 @@ def test_bench_options_compare_the_cpu_paths(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     done = subprocess.run([*cmd, *tiny], cwd=REPO, capture_output=True, text=True, timeout=900, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
-    text = (tmp_path / "cpu_options_cpu.md").read_text()
+    text = (tmp_path / f"cpu_options_cpu_on_{HERE}.md").read_text()
     for model in ("p4cnn", "p4segnet"):  # default, channels_last, compile, 2 copies: four numbers (or a failure)
         (row,) = [line for line in text.splitlines() if line.startswith(f"| {model} |")]
         assert len(row.split("|")[2:-1]) == 4 and "fails" not in row
@@ -97,14 +101,31 @@ def test_re_measuring_some_models_keeps_the_other_rates(tmp_path):
     assert rates == {("m", "p4cnn"): ("50.00", "t0"), ("other", "cnn"): ("99.00", "t0"), ("m", "cnn"): ("40.00", "t1")}
 
 
-def test_a_measurement_of_some_models_never_replaces_the_table_of_all(tmp_path):
+def test_a_measurement_never_replaces_one_of_other_models_or_of_another_machine(tmp_path):
     bench = _bench_module()
     assert bench.MODELS == MODELS
-    every = bench.report_path(tmp_path, "cpu", None, 1, list(reversed(MODELS)))
-    assert every == tmp_path / "training_cpu.md"
-    assert bench.report_path(tmp_path, "cpu", 1, 2, MODELS) == tmp_path / "training_cpu_1t_2x.md"
-    some = bench.report_path(tmp_path, "cpu", 1, 2, ["cnn", "p4cnn"])
-    assert some == tmp_path / "training_cpu_1t_2x_cnn+p4cnn.md"
+    every = bench.report_path(tmp_path, "cpu", None, 1, list(reversed(MODELS)), "amd-epyc")
+    assert every == tmp_path / "training_cpu_on_amd-epyc.md"
+    assert (
+        bench.report_path(tmp_path, "cpu", 1, 2, MODELS, "amd-epyc") == tmp_path / "training_cpu_1t_2x_on_amd-epyc.md"
+    )
+    some = bench.report_path(tmp_path, "cpu", 1, 2, ["cnn", "p4cnn"], "amd-epyc")
+    assert some == tmp_path / "training_cpu_1t_2x_cnn+p4cnn_on_amd-epyc.md"
+    other = bench.report_path(tmp_path, "cpu", 1, 2, ["cnn", "p4cnn"], "intel-xeon-processor")
+    assert other == tmp_path / "training_cpu_1t_2x_cnn+p4cnn_on_intel-xeon-processor.md"
+
+
+def test_the_hardware_slug_names_the_processor_in_a_file_name(monkeypatch):
+    from gcnn import provenance
+
+    for name, slug in {
+        "AMD EPYC": "amd-epyc",
+        "Intel(R) Xeon(R) Processor": "intel-xeon-processor",
+        "Intel(R) Core(TM) i7-9700K CPU @ 3.60GHz": "intel-core-i7-9700k-cpu-3-60ghz",
+        "": "unknown",
+    }.items():
+        monkeypatch.setattr(provenance, "cpu_model", lambda name=name: name)
+        assert provenance.hardware_slug("cpu") == slug
 
 
 def test_only_rates_at_the_protocols_batch_and_size_may_plan_its_runs():
@@ -124,7 +145,7 @@ def test_trainer_only_leaves_the_bare_columns_empty_and_says_so(tmp_path):
     cmd = [sys.executable, "scripts/benchmark_training.py", *args]
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
-    text = (tmp_path / "training_cpu_cnn+segnet.md").read_text()
+    text = (tmp_path / f"training_cpu_cnn+segnet_on_{HERE}.md").read_text()
     assert "bare: not measured (`--trainer-only`)" in text and "batch **2**, not the protocol's 20" in text
     rows = {m.group(1): m.group(0).split("|")[1:-1] for m in re.finditer(r"^\| (\w+) \| \d+ × .*$", text, re.M)}
     assert sorted(rows) == ["cnn", "segnet"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -63,6 +64,19 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine() or UNKNOWN
+
+
+def hardware_slug(device: str = "cpu") -> str:
+    """The processor (or GPU) in a file name: "amd-epyc", "intel-xeon-processor", "nvidia-h200". Benchmarks
+    name their reports with it, so that a measurement on one machine never replaces another machine's."""
+    if str(device).startswith("cuda"):
+        import torch
+
+        name = torch.cuda.get_device_name(torch.device(device))
+    else:
+        name = cpu_model()
+    name = re.sub(r"\((r|tm)\)", "", name.lower())
+    return re.sub(r"[^a-z0-9]+", "-", name).strip("-") or "unknown"
 
 
 #: The instruction-set flags that steer PyTorch's CPU dispatch (ATen capability, oneDNN ISA, MKL code path).
