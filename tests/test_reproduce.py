@@ -109,7 +109,8 @@ def test_with_a_budget_a_run_starts_only_when_it_or_its_next_epoch_fits(tmp_path
 
 
 def test_a_run_that_finishes_in_the_budget_goes_before_one_that_can_only_advance(tmp_path):
-    """A finished record lands in git; a paused run's epochs live only in this work tree's checkpoint."""
+    """A finished record lands in git; a paused run's epochs live only in this work tree's checkpoint. Of the
+    runs that can only advance, the longest goes first: it bounds how many stretches are still needed."""
     runs = reproduce.plan(tmp_path, [0], ["table1"])
     hours = {  # cnn and p6cnn can only advance, p4cnn and d4cnn fit whole, p8cnn not even one epoch
         "cnn": (10_000.0, 300.0),
@@ -120,7 +121,7 @@ def test_a_run_that_finishes_in_the_budget_goes_before_one_that_can_only_advance
     }
     started, stops = [], []
     out = reproduce.execute(runs, 3600.0, launch=_fake_launch(started, stops), project=_fake_project(hours))
-    assert [s.split()[1] for s in started] == ["p4cnn", "d4cnn", "cnn", "p6cnn"]
+    assert [s.split()[1] for s in started] == ["p4cnn", "d4cnn", "p6cnn", "cnn"]
     assert [r.name for r in out["not_started"]] == ["p8cnn"]
 
 

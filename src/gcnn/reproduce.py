@@ -136,7 +136,7 @@ def plan(
     seg_args: list[str] = (),
     args: list[str] = (),
 ) -> list[Run]:
-    """Every run of the reproduction, in launch order (seed-major)."""
+    """Every run of the reproduction, in plan order (seed-major; without a budget, the launch order)."""
     runs = []
     for seed in seeds:
         for table in tables:
@@ -204,8 +204,9 @@ def execute(
 
     With a budget, a run starts only when its projected time fits what is left, or, for a run longer than
     that, when at least its next epoch fits: it then trains the epochs that fit and stops in order at the
-    deadline (`trainer.stop_at`), and the same command resumes it. Runs that fit whole start before runs that
-    can only advance, each kind in list order. A run that cannot even do one epoch waits
+    deadline (`trainer.stop_at`), and the same command resumes it. Runs that fit whole start first, in list
+    order; then the runs that can only advance, the one with the most time left first. A run that cannot even
+    do one epoch waits
     for the next launch; a later, shorter run in the list may still start. `project(run)` gives a Projection.
     With `memory_gib`, a run starts beside the runs under way only when their projected peak memories together
     fit in it (D4SegNet and D4SegNet_T together are projected at 24 GiB); otherwise a later run that fits may
@@ -228,7 +229,9 @@ def execute(
         """The next run that can start now and its memory (under the lock); `wait` when the only runs that fit
         the time left do not fit the memory beside the runs under way; None when no run in the queue can start.
         A run that finishes before the deadline goes before one that can only advance: its record lands in git,
-        while a paused run's epochs live only in this work tree's checkpoint."""
+        while a paused run's epochs live only in this work tree's checkpoint. Of the runs that can only advance,
+        the longest goes first: the longest run bounds how many stretches the reproduction still needs, and the
+        shorter ones fill the stretches beside it (longest processing time first)."""
         if deadline is None and (memory_gib is None or jobs == 1):  # nothing to project
             return queue.pop(0), 0.0
         left = None if deadline is None else deadline - time.time()
@@ -239,6 +242,7 @@ def execute(
                 whole.append((k, run, p))
             elif p.next_epoch <= left:
                 partial.append((k, run, p))
+        partial.sort(key=lambda item: -item[2].total)  # stable: equal times keep the list order
         blocked = False
         for k, run, p in whole + partial:
             if memory_gib is not None and running and sum(running.values()) + p.memory_gib > memory_gib:
@@ -313,7 +317,7 @@ def check_first_runs(runs: list[Run]) -> None:
 
 
 def dry_run(runs: list[Run], rates: dict[str, float]) -> None:
-    """The run list in launch order with each run's projected hours, then the hours per table and seed."""
+    """The run list in plan order with each run's projected hours, then the hours per table and seed."""
     hours = {}
     for i, run in enumerate(runs):
         if run.finished:
@@ -374,7 +378,7 @@ def parse(argv=None) -> argparse.Namespace:
         help="MEMORY_GIB: memory the CPU runs under way may need together (auto: what is available at the start; "
         "none: no limit)",
     )
-    p.add_argument("--dry-run", action="store_true", help="print the run list in launch order and exit")
+    p.add_argument("--dry-run", action="store_true", help="print the run list with projected hours and exit")
     ns = p.parse_args(argv)
 
     try:
