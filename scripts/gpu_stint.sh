@@ -6,7 +6,7 @@
 #
 # 1. With WHEELHOUSE: installs its wheels into PY (`make install PY=... WHEELHOUSE=...`, offline).
 # 2. On a GPU, one-batch smoke runs of a group SegNet and a group classifier on the device (a broken path stops here).
-# 3. The first stint on a device kind (results/bench/training_cuda.md missing) runs `make bench-train DEVICE=cuda`.
+# 3. The first stint on a GPU model (no results/bench/training_cuda*_on_<gpu>.md) runs `make bench-train DEVICE=cuda`.
 # 4. `make reproduce` with the W&B logger off, within BUDGET_MIN minutes: a run starts when it fits, a long one
 #    stops after its last epoch that fits (the same command resumes it): give the node BUDGET_MIN and a margin.
 # 5. Measures the equivariance of the runs finished here and redraws the training curves and Figures 2-3
@@ -45,7 +45,9 @@ if "$PY" -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then
 fi
 
 status=0
-if [ ! -f results/bench/training_cuda.md ] && "$PY" -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then
+# The GPU model as the benchmark names its reports (gcnn.provenance.hardware_slug); empty without a GPU.
+gpu=$(PYTHONPATH=src "$PY" -c "import torch; from gcnn.provenance import hardware_slug as s; print(s('cuda') if torch.cuda.is_available() else '')")
+if [ -n "$gpu" ] && ! compgen -G "results/bench/training_cuda*_on_${gpu}.md" >/dev/null; then
   log "make bench-train DEVICE=cuda"
   make --no-print-directory bench-train PY="$PY" DEVICE=cuda BENCH_ARGS="${BENCH_ARGS:-}" || status=$?
 fi
