@@ -46,7 +46,7 @@ fi
 
 status=0
 # The GPU model as the benchmark names its reports (gcnn.provenance.hardware_slug); empty without a GPU.
-gpu=$(PYTHONPATH=src "$PY" -c "import torch; from gcnn.provenance import hardware_slug as s; print(s('cuda') if torch.cuda.is_available() else '')")
+gpu=$(PYTHONPATH="src${PYTHONPATH:+:$PYTHONPATH}" "$PY" -c "import torch; from gcnn.provenance import hardware_slug as s; print(s('cuda') if torch.cuda.is_available() else '')")
 if [ -n "$gpu" ] && ! compgen -G "results/bench/training_cuda*_on_${gpu}.md" >/dev/null; then
   log "make bench-train DEVICE=cuda"
   make --no-print-directory bench-train PY="$PY" DEVICE=cuda BENCH_ARGS="${BENCH_ARGS:-}" || status=$?
