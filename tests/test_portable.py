@@ -43,7 +43,7 @@ ADOPTED = "portable"
 
 sys.path.insert(0, str(REPO / "src"))
 from gcnn.portable import PORTABLE_ENV, SWITCH  # noqa: E402
-from gcnn.provenance import processor, processor_key  # noqa: E402
+from gcnn.provenance import processor, processor_key, slug  # noqa: E402
 
 # Everything that steers PyTorch's CPU dispatch; removed from the inherited environment before each case.
 DISPATCH_VARS = set(PORTABLE_ENV) | {SWITCH, "MKL_ENABLE_INSTRUCTIONS", "DNNL_MAX_CPU_ISA", "DNNL_DEFAULT_FPMATH_MODE"}
@@ -262,7 +262,6 @@ def test_without_the_mode_capabilities_differ(runs):
 def _regenerate() -> None:
     """Write this machine's fingerprint to tests/reference/fingerprints/; print docs/reproducibility.md's claim."""
     import platform
-    import re
 
     import torch
 
@@ -279,8 +278,8 @@ def _regenerate() -> None:
         "env": PORTABLE_ENV,
         "modes": {m: {k: got[m][k] for k in ("loss", "loss_hex", "param_sum", "param_sum_hex")} for m in MODES},
     }
-    slug = re.sub(r"[^a-z0-9]+", "-", f"{proc['vendor']} f{proc['family']} m{proc['model']} torch {version}".lower())
-    out = FINGERPRINTS / f"{slug.strip('-')}.json"
+    name = slug(f"{proc['vendor']} f{proc['family']} m{proc['model']} torch {version}")
+    out = FINGERPRINTS / f"{name}.json"
     FINGERPRINTS.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=2) + "\n")
     print(

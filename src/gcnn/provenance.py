@@ -75,8 +75,12 @@ def hardware_slug(device: str = "cpu") -> str:
         name = torch.cuda.get_device_name(torch.device(device))
     else:
         name = cpu_model()
-    name = re.sub(r"\((r|tm)\)", "", name.lower())
-    return re.sub(r"[^a-z0-9]+", "-", name).strip("-") or "unknown"
+    return slug(name) or "unknown"
+
+
+def slug(text: str) -> str:
+    """`text` as a file-name part: lower case, trademark marks dropped, every other run of characters one '-'."""
+    return re.sub(r"[^a-z0-9]+", "-", re.sub(r"\((r|tm)\)", "", text.lower())).strip("-")
 
 
 #: The instruction-set flags that steer PyTorch's CPU dispatch (ATen capability, oneDNN ISA, MKL code path).
