@@ -1,16 +1,19 @@
 """Does the projection that `make reproduce` plans with agree with the time the finished runs took?
 
-    python scripts/check_projection.py [--results-dir results/full] [--copies 2] [--out FILE]
+    python scripts/check_projection.py [--results-dir results/full] [--cores 2] [--out FILE]
 
-For every finished run under RESULTS/runs (config.yaml, history.csv, metrics.json), the projected seconds of one
-training epoch (gcnn.projection: GFLOP per image × training images ÷ the model's rate in results/bench/rates.csv
-for the run's own machine key, measured with --copies runs at once, as `make reproduce JOBS=2` runs) beside the
-epochs the run measured: the fastest, the median and the mean, and the ratio projected ÷ measured of each. Runs
-share the machine with whatever else ran, so the fastest epoch is the one closest to the load the rate was
-measured under; the median shows the load the runs actually had. Then the peak memory projected for the run
-(gcnn.projection.training_memory_gib, which `make reproduce` schedules with) beside the peak its training process
-recorded (`peak_memory_gib` in metrics.json; "–" for runs older than that record). Prints a Markdown table (and
-writes it to --out).
+For every finished run under RESULTS/runs (config.yaml, history.csv, metrics.json), its epochs are grouped by the
+call that trained them (`launches` in metrics.json: the machine key names the processor and the thread count), and
+for each group the projected seconds of one training epoch (gcnn.projection: GFLOP per image × training images ÷
+the model's rate in results/bench/rates.csv for that machine key, measured with as many runs at once as
+`make reproduce` ran: --cores ÷ threads, since JOBS × trainer.num_threads fills the machine and a run alone gets
+every core) stand beside the epochs measured: the fastest, the median and the mean, and the ratio projected ÷
+measured of each. A run paused on one machine and resumed on another, or resumed alone on more threads, has a row
+per group. Runs share the machine with whatever else ran, so the fastest epoch is the one closest to the load the
+rate was measured under; the median shows the load the runs actually had. Then the peak memory projected for the
+run (gcnn.projection.training_memory_gib, which `make reproduce` schedules with) beside the peak its training
+process recorded (`peak_memory_gib` in metrics.json; "–" for runs older than that record). Prints a Markdown table
+(and writes it to --out).
 """
 
 from __future__ import annotations
@@ -18,13 +21,15 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 import statistics
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from gcnn import projection
+from gcnn import projection, provenance
 
 TOLERANCE = 0.25  # the projection must agree within 25 % with the measured time to be planned with
 
@@ -33,33 +38,77 @@ def finished_runs(results_dir: Path) -> list[Path]:
     return sorted(p.parent for p in results_dir.glob("runs/*/*/seed=*/metrics.json"))
 
 
-def unchecked_reason(run_dir: Path, copies: int, rates_file: Path) -> str | None:
-    """Why a finished run cannot be checked (None when it can)."""
+@dataclass(frozen=True)
+class Group:
+    """The epochs of one finished run trained on one machine key (processor and thread count)."""
+
+    run_dir: Path
+    machine: str
+    seconds: tuple[float, ...]
+    copies: int  # runs at once when it trained: cores ÷ its threads
+
+    @property
+    def name(self) -> str:
+        return str(self.run_dir.relative_to(self.run_dir.parents[3]))
+
+    @property
+    def label(self) -> str:
+        """ "Intel(R) Xeon(R) Processor, 1 thread × 2": the processor (or GPU), its threads and the runs at once."""
+        where = self.machine.split(": ", 1)[-1].split(",")[0]
+        threads = _threads(self.machine)
+        return where if threads is None else f"{where}, {threads} thread{'s' * (threads != 1)} × {self.copies}"
+
+
+def _threads(machine: str) -> int | None:
+    found = re.search(r"(\d+) threads", machine) if machine.startswith("cpu") else None
+    return int(found.group(1)) if found else None
+
+
+def groups(run_dir: Path, cores: int) -> list[Group]:
+    """The run's measured epochs, grouped by the machine key of the call that trained them, in epoch order. An
+    epoch whose call did not record its machine (records older than `launches`) counts as the run's machine."""
+    metrics = json.loads((run_dir / "metrics.json").read_text())
     with open(run_dir / "history.csv", newline="") as f:
-        if not [r for r in csv.DictReader(f) if r.get("seconds")]:
-            return "no epoch times in history.csv"
-    machine = json.loads((run_dir / "metrics.json").read_text())["machine"]
-    if not projection.measured_rates(machine, copies, rates_file):
-        return f"no rate measured on its machine ({machine}) with {copies} at once: `make bench-train` there"
+        seconds = {int(r["epoch"]): float(r["seconds"]) for r in csv.DictReader(f) if r.get("seconds")}
+    machine_of = {}
+    for call in metrics.get("launches", []):
+        machine = call.get("machine")
+        first, last = call["epochs"]
+        for epoch in range(first, last + 1):
+            machine_of[epoch] = machine if machine and machine != provenance.NOT_RECORDED else metrics["machine"]
+    by_machine: dict[str, list[float]] = {}
+    for epoch, s in sorted(seconds.items()):
+        by_machine.setdefault(machine_of.get(epoch, metrics["machine"]), []).append(s)
+    return [
+        Group(run_dir, machine, tuple(s), max(1, cores // (_threads(machine) or cores)))
+        for machine, s in by_machine.items()
+    ]
+
+
+def unchecked_reason(group: Group, rates_file: Path) -> str | None:
+    """Why a group cannot be checked (None when it can)."""
+    if not projection.measured_rates(group.machine, group.copies, rates_file, exact=True):
+        return (
+            f"no rate measured on its machine ({group.machine}) with {group.copies} at once: `make bench-train` there"
+        )
     return None
 
 
-def check(run_dir: Path, copies: int, rates_file: Path) -> dict:
-    """A run's row; call it only on a run `unchecked_reason` accepts."""
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    with open(run_dir / "history.csv", newline="") as f:
-        seconds = [float(r["seconds"]) for r in csv.DictReader(f) if r.get("seconds")]
-    cfg = OmegaConf.load(run_dir / "config.yaml")
-    rates = projection.measured_rates(metrics["machine"], copies, rates_file)
+def check(group: Group, rates_file: Path) -> dict:
+    """A group's row; call it only on a group `unchecked_reason` accepts."""
+    metrics = json.loads((group.run_dir / "metrics.json").read_text())
+    cfg = OmegaConf.load(group.run_dir / "config.yaml")
+    rates = projection.measured_rates(group.machine, group.copies, rates_file, exact=True)
     rate, source = projection.rate_for(str(cfg.model.name), rates)
     work = projection.work_of(cfg)
-    projected = work.gflop_per_image * work.train_images / rate
+    seconds = group.seconds
     measured = {"fastest": min(seconds), "median": statistics.median(seconds), "mean": statistics.fmean(seconds)}
     return {
-        "run": str(run_dir.relative_to(run_dir.parents[3])),
+        "run": group.name,
+        "machine": group.label,
         "rate": rate,
         "source": source,
-        "projected": projected,
+        "projected": work.gflop_per_image * work.train_images / rate,
         "epochs": len(seconds),
         **measured,
         "memory": projection.training_memory_gib(cfg),
@@ -67,17 +116,17 @@ def check(run_dir: Path, copies: int, rates_file: Path) -> dict:
     }
 
 
-def table(rows: list[dict], copies: int) -> str:
+def table(rows: list[dict]) -> str:
     lines = [
-        f"| run | epochs | GFLOP/s ({copies} at once) | projected s/epoch | fastest | median | mean | "
+        "| run | machine, threads × runs at once | epochs | GFLOP/s | projected s/epoch | fastest | median | mean | "
         "projected ÷ fastest | projected ÷ median | projected GiB | peak GiB |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
         peak = "–" if r["peak_memory"] is None else f"{r['peak_memory']:.2f}"
         lines.append(
-            f"| {r['run']} | {r['epochs']} | {r['rate']:.1f} | {r['projected']:.0f} | {r['fastest']:.0f} | "
-            f"{r['median']:.0f} | {r['mean']:.0f} | {r['projected'] / r['fastest']:.2f} | "
+            f"| {r['run']} | {r['machine']} | {r['epochs']} | {r['rate']:.1f} | {r['projected']:.0f} | "
+            f"{r['fastest']:.0f} | {r['median']:.0f} | {r['mean']:.0f} | {r['projected'] / r['fastest']:.2f} | "
             f"{r['projected'] / r['median']:.2f} | {r['memory']:.2f} | {peak} |"
         )
     return "\n".join(lines) + "\n"
@@ -86,25 +135,31 @@ def table(rows: list[dict], copies: int) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--results-dir", type=Path, default=Path("results/full"))
-    p.add_argument("--copies", type=int, default=2, help="runs at once when the rates were measured (JOBS)")
+    p.add_argument(
+        "--cores", type=int, default=2, help="cores of the machines the runs trained on (JOBS × trainer.num_threads)"
+    )
     p.add_argument("--rates", type=Path, default=projection.RATES_FILE)
     p.add_argument("--out", type=Path, help="also write the table (with the command) to this file")
     args = p.parse_args(argv)
     finished = finished_runs(args.results_dir)
-    rows, unchecked = [], []  # a run left out is named, with the reason: "n of m" never reads as every run
-    for d in finished:
-        if why := unchecked_reason(d, args.copies, args.rates):
-            unchecked.append(f"- {d.relative_to(d.parents[3])}: {why}")
+    everything = [g for d in finished for g in groups(d, args.cores)]
+    rows, unchecked = [], []  # a group left out is named, with the reason: "n of m" never reads as every run
+    for g in everything:
+        if why := unchecked_reason(g, args.rates):
+            unchecked.append(f"- {g.name}, {len(g.seconds)} epochs on {g.label}: {why}")
         else:
-            rows.append(check(d, args.copies, args.rates))
+            rows.append(check(g, args.rates))
     if not rows:
         print(f"error: no finished run with a measured rate under {args.results_dir}/runs", file=sys.stderr)
         return 1
-    text = table(rows, args.copies)
+    text = table(rows)
     within = [r for r in rows if abs(r["projected"] / r["fastest"] - 1) <= TOLERANCE]
-    summary = f"\n{len(within)} of {len(rows)} runs within {TOLERANCE:.0%} of their fastest epoch.\n"
+    summary = (
+        f"\n{len(within)} of {len(rows)} rows within {TOLERANCE:.0%} of their fastest epoch "
+        f"(a row: the epochs of one of {len(finished)} finished runs on one machine and thread count).\n"
+    )
     if unchecked:
-        summary += f"\nNot checked ({len(unchecked)} of {len(finished)} finished runs):\n" + "\n".join(unchecked) + "\n"
+        summary += f"\nNot checked ({len(unchecked)} of {len(everything)} rows):\n" + "\n".join(unchecked) + "\n"
     print(text + summary, end="")
     if args.out:
         command = "python scripts/check_projection.py " + " ".join(argv if argv is not None else sys.argv[1:])

@@ -8,7 +8,9 @@ Configs are composed in one way only, through Hydra's compose API on the real `c
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,6 +30,15 @@ TINY = tiny()
 
 # A classifier run on 64 of the sample digits: the smallest real run of the trainer.
 SAMPLE_RUN = ("experiment=table1", "model=cnn", "dataset=mnist_sample", "dataset.max_train=64", "dataset.max_test=32")
+
+
+def load_script(name: str):
+    """scripts/<name>.py as a module (scripts/ is not a package), registered in sys.modules as dataclasses need."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+        module = sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
 def shared_data_dir() -> Path:

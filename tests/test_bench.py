@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from helpers import REPO
+from helpers import REPO, load_script
 
 from gcnn.provenance import cpu_model, hardware_slug
 
@@ -77,13 +77,7 @@ def test_bench_options_compare_the_cpu_paths(tmp_path):
 
 
 def _bench_module():
-    """scripts/benchmark_training.py as a module (scripts/ is not a package)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("benchmark_training", REPO / "scripts" / "benchmark_training.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench
+    return load_script("benchmark_training")
 
 
 def test_re_measuring_some_models_keeps_the_other_rates(tmp_path):

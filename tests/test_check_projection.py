@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from gcnn import projection
-from helpers import REPO, compose_cfg
+from gcnn import projection, provenance
+from helpers import compose_cfg, load_script
 
-spec = importlib.util.spec_from_file_location("check_projection", REPO / "scripts" / "check_projection.py")
-check_projection = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(check_projection)
+check_projection = load_script("check_projection")
 
 MACHINE = "cpu: test machine, 1 threads"
 
 
-def fake_run(results: Path, epoch_seconds: list[float], model: str = "p4cnn") -> Path:
+def fake_run(results: Path, epoch_seconds: list[float], model: str = "p4cnn", launches: list | None = None) -> Path:
     cfg = compose_cfg("experiment=table1_written", f"model={model}", "dataset.max_train=1000")
     run = results / "runs" / "table1_written" / model / "seed=0"
     run.mkdir(parents=True)
@@ -29,6 +26,8 @@ def fake_run(results: Path, epoch_seconds: list[float], model: str = "p4cnn") ->
         w.writerow(["epoch", "train_loss", "seconds"])
         w.writerows([i + 1, 0.1, s] for i, s in enumerate(epoch_seconds))
     record = {"machine": MACHINE, "train_seconds": sum(epoch_seconds), "peak_memory_gib": 1.25}
+    if launches is not None:
+        record["launches"] = launches
     (run / "metrics.json").write_text(json.dumps(record))
     return run
 
@@ -37,7 +36,9 @@ def test_projected_epoch_is_flop_over_the_measured_rate_and_is_compared_with_the
     rates = tmp_path / "rates.csv"
     rates.write_text(f'machine,threads,copies,model,gflops,measured\n"{MACHINE}",1,2,p4cnn,10.0,now\n')
     run = fake_run(tmp_path / "full", [4.0, 9.0, 5.0])
-    row = check_projection.check(run, 2, rates)
+    (group,) = check_projection.groups(run, cores=2)
+    assert group.copies == 2 and group.label == "test machine, 1 thread × 2"
+    row = check_projection.check(group, rates)
     gflop = projection.gflop_per_image(OmegaConf.load(run / "config.yaml"))
     assert row["projected"] == gflop * 1000 / 10.0
     assert (row["fastest"], row["median"], row["epochs"]) == (4.0, 5.0, 3)
@@ -46,7 +47,7 @@ def test_projected_epoch_is_flop_over_the_measured_rate_and_is_compared_with_the
         check_projection.main(["--results-dir", str(tmp_path / "full"), "--rates", str(rates), "--out", str(out)]) == 0
     )
     within = abs(row["projected"] / 4.0 - 1) <= check_projection.TOLERANCE
-    assert f"{int(within)} of 1 runs within 25%" in capsys.readouterr().out
+    assert f"{int(within)} of 1 rows within 25%" in capsys.readouterr().out
     assert "runs/table1_written/p4cnn/seed=0" in out.read_text()
     # the memory make reproduce schedules with, beside the peak the run recorded
     memory = projection.training_memory_gib(OmegaConf.load(run / "config.yaml"))
@@ -71,5 +72,40 @@ def test_a_finished_run_without_a_rate_for_its_machine_is_named_not_dropped(tmp_
     (other / "metrics.json").write_text(json.dumps(record))
     assert check_projection.main(["--results-dir", str(tmp_path / "full"), "--rates", str(rates)]) == 0
     out = capsys.readouterr().out
-    assert "of 1 runs within 25%" in out and "Not checked (1 of 2 finished runs):" in out
-    assert "runs/table1_written/cnn/seed=0: no rate measured on its machine (another machine)" in out
+    assert "of 1 rows within 25%" in out and "Not checked (1 of 2 rows):" in out
+    assert "runs/table1_written/cnn/seed=0, 1 epochs on another machine: no rate measured on its machine" in out
+
+
+def test_each_call_of_a_resumed_run_is_checked_against_its_own_machine_and_thread_count(tmp_path, capsys):
+    """A run paused on one machine and resumed on another, then alone on two threads, has a row per machine key;
+    the two-thread call ran alone (1 at once), and a rate measured with 2 at once is not its rate."""
+    other, two = "cpu: other machine, 1 threads", "cpu: test machine, 2 threads"
+    launches = [
+        {"machine": provenance.NOT_RECORDED, "epochs": [1, 2]},  # older records: the run's machine
+        {"machine": other, "epochs": [3, 4]},
+        {"machine": two, "epochs": [5, 6]},
+        {"machine": MACHINE, "epochs": [7, 7]},
+        {"machine": MACHINE, "epochs": [8, 7]},  # a call that only evaluated
+    ]
+    run = fake_run(tmp_path / "full", [4.0, 5.0, 8.0, 7.0, 2.5, 3.0, 6.0], launches=launches)
+    got = {g.machine: (g.seconds, g.copies) for g in check_projection.groups(run, cores=2)}
+    assert got == {MACHINE: ((4.0, 5.0, 6.0), 2), other: ((8.0, 7.0), 2), two: ((2.5, 3.0), 1)}
+    rates = tmp_path / "rates.csv"
+    rates.write_text(
+        "machine,threads,copies,model,gflops,measured\n"
+        f'"{MACHINE}",1,2,p4cnn,10.0,now\n"{other}",1,2,p4cnn,20.0,now\n"{two}",2,2,p4cnn,30.0,now\n'
+    )
+    assert check_projection.main(["--results-dir", str(tmp_path / "full"), "--rates", str(rates)]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| runs/")]
+    assert [r.split(" | ")[1:4] for r in rows] == [
+        ["test machine, 1 thread × 2", "3", "10.0"],
+        ["other machine, 1 thread × 2", "2", "20.0"],
+    ]
+    assert "2 of 3 rows" not in out and "Not checked (1 of 3 rows):" in out
+    assert "2 epochs on test machine, 2 threads × 1: no rate measured on its machine" in out
+    with rates.open("a") as f:  # measured alone, as the call ran
+        f.write(f'"{two}",2,1,p4cnn,40.0,now\n')
+    check_projection.main(["--results-dir", str(tmp_path / "full"), "--rates", str(rates)])
+    out = capsys.readouterr().out
+    assert "| test machine, 2 threads × 1 | 2 | 40.0 |" in out and "Not checked" not in out

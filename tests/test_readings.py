@@ -169,7 +169,7 @@ def test_the_segnet_batch_reading_in_the_benchmarks_doc():
     assert f"and at batch 20 {new['segnet'][2]}; D4SegNet {old['d4segnet'][2]} and {new['d4segnet'][2]}" in doc
     assert f"(SegNet {old['segnet'][2]} against {new['segnet'][2]} images/s at batch 20)" in RESULTS_README
     check = row(REPO / "results" / "full" / "projection_check.md", "runs/table3/segnet/seed=0")
-    rate, projected, fastest, ratio = float(check[2]), float(check[3]), float(check[4]), check[7]
+    rate, projected, fastest, ratio = float(check[3]), float(check[4]), float(check[5]), check[8]
     assert rate == pytest.approx(float(new["segnet"][8]), abs=0.05)  # the check used the batch-20 rate
     assert f"SegNet is projected at {ratio} times its fastest epoch" in doc
     at_batch_2 = projected * rate / float(old["segnet"][8]) / fastest

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from gcnn import reproduce, rundir
+from gcnn import reproduce, rundir, schema
 from gcnn.specs import TABLES
 from helpers import REPO
 
@@ -131,6 +131,44 @@ def test_a_paused_run_is_neither_done_nor_failed(tmp_path):
         runs, 3600.0, launch=lambda run, stop_at: reproduce.PAUSED_EXIT, project=_fake_project({"cnn": (1e5, 60.0)})
     )
     assert out["paused"] == runs and not out["failed"] and not out["done"]
+
+
+def test_a_run_that_will_be_alone_gets_the_cores_of_every_job(tmp_path, monkeypatch):
+    """With JOBS=2 and one thread per run, the last run that can start, with none under way, trains on both
+    cores; while another run could start beside it, it keeps its one thread."""
+    given = {}  # run name: the thread count its launch was given (None: its own)
+    p4cnn_started = threading.Event()
+
+    def launch(run, stop_at=None, threads=None):
+        given[run.name] = threads
+        if run.name == "p4cnn":
+            p4cnn_started.set()
+        elif run.name == "cnn" and run.seed == 0:  # still under way when p4cnn starts
+            assert p4cnn_started.wait(timeout=30), "p4cnn did not start beside cnn"
+        return _fake_launch([])(run)
+
+    hours = {"cnn": (100.0, 10.0), "p4cnn": (10_000.0, 300.0), "p6cnn": (20_000.0, 5_000.0)}
+    runs = reproduce.plan(tmp_path, [0], ["table1"], models=["cnn", "p4cnn", "p6cnn"])
+    out = reproduce.execute(runs, 3600.0, jobs=2, launch=launch, project=_fake_project(hours), threads=1)
+    assert given == {"cnn": None, "p4cnn": None}  # they started together; p6cnn cannot do one epoch
+    assert [r.name for r in out["not_started"]] == ["p6cnn"]
+    given.clear()  # alone: p4cnn is the only run that can start, and none is under way
+    alone = reproduce.plan(tmp_path, [1], ["table1"], models=["p4cnn", "p6cnn"])
+    reproduce.execute(alone, 3600.0, jobs=2, launch=launch, project=_fake_project(hours), threads=1)
+    assert given == {"p4cnn": 2}
+    for jobs, per_run, seed, expected in [(2, 1, 2, 2), (2, None, 3, None), (1, 1, 4, None), (3, 2, 5, 6)]:
+        given.clear()  # without a budget: alone when it is the last in the queue
+        (last,) = reproduce.plan(tmp_path, [seed], ["table1"], models=["cnn"])
+        reproduce.execute([last], None, jobs=jobs, launch=launch, threads=per_run)
+        assert given == {"cnn": expected}
+    # the launch puts the count after the run's own overrides, where Hydra takes it
+    called = []
+    monkeypatch.setattr(reproduce.subprocess, "call", lambda cmd: called.append(cmd) or 0)
+    (run,) = reproduce.plan(tmp_path, [9], ["table1"], models=["cnn"], args=["trainer.num_threads=1"])
+    reproduce.launch(run, stop_at=123.0, threads=2)
+    assert called[0][-3:] == ["trainer.num_threads=1", "trainer.stop_at=123", "trainer.num_threads=2"]
+    assert run.config().trainer.num_threads == 1
+    assert schema.compose(called[0][3:]).trainer.num_threads == 2
 
 
 def test_projection_from_flop_then_from_the_runs_own_epochs(tmp_path):

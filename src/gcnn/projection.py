@@ -130,13 +130,14 @@ def work_of(cfg) -> Work:
 
 
 # ----------------------------------------------------------------------------------------------- rates
-def measured_rates(machine: str, copies: int = 1, path: Path = RATES_FILE) -> dict[str, float]:
+def measured_rates(machine: str, copies: int = 1, path: Path = RATES_FILE, exact: bool = False) -> dict[str, float]:
     """{model: GFLOP/s of one run} measured by `make bench-train` on `machine` (gcnn.provenance.machine_key, which
-    names the thread count) with `copies` runs at once; measurements with another number of copies otherwise."""
+    names the thread count) with `copies` runs at once; measurements with another number of copies otherwise,
+    unless `exact`."""
     if not Path(path).exists():
         return {}
     with open(path, newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r["machine"] == machine]
+        rows = [r for r in csv.DictReader(f) if r["machine"] == machine and (not exact or r["copies"] == str(copies))]
     rows.sort(key=lambda r: r["copies"] != str(copies))  # the same number of copies first, then the others
     rates: dict[str, float] = {}
     for r in rows:

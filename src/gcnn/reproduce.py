@@ -184,10 +184,12 @@ def run_device(args: list[str]) -> str | None:
 
 
 # ----------------------------------------------------------------------------------------------- 2-3. launching
-def launch(run: Run, stop_at: float | None = None) -> int:
-    """One training run in its own process; returns its exit code (PAUSED_EXIT: stopped at `stop_at`)."""
+def launch(run: Run, stop_at: float | None = None, threads: int | None = None) -> int:
+    """One training run in its own process; returns its exit code (PAUSED_EXIT: stopped at `stop_at`).
+    `threads`: its trainer.num_threads instead of the one in its overrides (Hydra takes the last value)."""
     deadline = [f"trainer.stop_at={stop_at:.0f}"] if stop_at is not None else []
-    return subprocess.call([sys.executable, "-m", "gcnn.train", *run.overrides, *deadline])
+    cores = [f"trainer.num_threads={threads}"] if threads else []
+    return subprocess.call([sys.executable, "-m", "gcnn.train", *run.overrides, *deadline, *cores])
 
 
 def execute(
@@ -199,6 +201,7 @@ def execute(
     project=None,
     rates: dict[str, float] | None = None,
     memory_gib: float | None = None,
+    threads: int | None = None,
 ) -> dict[str, list[Run]]:
     """Launch the unfinished runs in list order, `jobs` at a time, within `budget_s` (from `start`).
 
@@ -206,11 +209,15 @@ def execute(
     that, when at least its next epoch fits: it then trains the epochs that fit and stops in order at the
     deadline (`trainer.stop_at`), and the same command resumes it. Runs that fit whole start first, in list
     order; then the runs that can only advance, the one with the most time left first. A run that cannot even
-    do one epoch waits
-    for the next launch; a later, shorter run in the list may still start. `project(run)` gives a Projection.
+    do one epoch waits for the next launch; a later, shorter run in the list may still start. `project(run)`
+    gives a Projection.
     With `memory_gib`, a run starts beside the runs under way only when their projected peak memories together
     fit in it (D4SegNet and D4SegNet_T together are projected at 24 GiB); otherwise a later run that fits may
     start, and it waits for one to end. A run alone always starts.
+    With `threads` (trainer.num_threads of every run), a run that starts with none under way and none left that
+    could start beside it gets the cores of all `jobs`: `jobs` × `threads` threads (`launch(run, threads=n)`).
+    The last long run of a reproduction would otherwise leave the other cores idle for hours; the thread count
+    is a resource, not a setting that defines the run (gcnn.rundir.IGNORED), and each launch records its own.
     """
     outcome = {"skipped": [], "done": [], "paused": [], "failed": [], "not_started": []}
     changed = threading.Condition()  # a run started or ended
@@ -226,14 +233,16 @@ def execute(
     wait = object()  # take(): a run could start once one under way has ended
 
     def take():
-        """The next run that can start now and its memory (under the lock); `wait` when the only runs that fit
-        the time left do not fit the memory beside the runs under way; None when no run in the queue can start.
+        """The next run that can start now, its memory and whether it will be alone (under the lock); `wait` when
+        the only runs that fit the time left do not fit the memory beside the runs under way; None when no run in
+        the queue can start.
         A run that finishes before the deadline goes before one that can only advance: its record lands in git,
         while a paused run's epochs live only in this work tree's checkpoint. Of the runs that can only advance,
         the longest goes first: the longest run bounds how many stretches the reproduction still needs, and the
         shorter ones fill the stretches beside it (longest processing time first)."""
         if deadline is None and (memory_gib is None or jobs == 1):  # nothing to project
-            return queue.pop(0), 0.0
+            alone = not running and len(queue) == 1
+            return queue.pop(0), 0.0, alone
         left = None if deadline is None else deadline - time.time()
         whole, partial = [], []
         for k, (_, run) in enumerate(queue):
@@ -255,7 +264,8 @@ def execute(
                     f"{left / 3600:.2f} h left: {fits}",
                     flush=True,
                 )
-            return queue.pop(k), p.memory_gib
+            alone = not running and len(whole) + len(partial) == 1  # no other run could start beside it
+            return queue.pop(k), p.memory_gib, alone
         return wait if blocked else None
 
     def worker() -> None:
@@ -272,10 +282,14 @@ def execute(
                     queue.clear()
                     changed.notify_all()
                     return
-                (i, run), memory = chosen
+                (i, run), memory, alone = chosen
                 running[run] = memory
-                print(f"[reproduce] start {i + 1}/{len(todo)}: {run}", flush=True)
-            code = launch(run, deadline) if deadline is not None else launch(run)
+                extra = {} if deadline is None else {"stop_at": deadline}
+                if alone and threads and jobs > 1:
+                    extra["threads"] = jobs * threads
+                cores = f" (alone: {jobs} x {threads} threads)" if "threads" in extra else ""
+                print(f"[reproduce] start {i + 1}/{len(todo)}: {run}{cores}", flush=True)
+            code = launch(run, **extra)
             with changed:
                 del running[run]
                 changed.notify_all()
@@ -464,7 +478,9 @@ def _reproduce(runs: list[Run], results_dir: Path, ns: argparse.Namespace) -> in
     )
 
     # the budget counts from the first launch
-    outcome = execute(runs, ns.budget_s, ns.jobs, rates=ns.rates, memory_gib=ns.memory_gib)
+    outcome = execute(
+        runs, ns.budget_s, ns.jobs, rates=ns.rates, memory_gib=ns.memory_gib, threads=run_threads(ns.args)
+    )
     aggregate(results_dir, ns.tables, ns.seeds, ns.command)
 
     finished = sum(r.finished for r in runs)
