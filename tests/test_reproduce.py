@@ -171,6 +171,32 @@ def test_a_run_that_will_be_alone_gets_the_cores_of_every_job(tmp_path, monkeypa
     assert schema.compose(called[0][3:]).trainer.num_threads == 2
 
 
+def test_a_run_left_alone_is_asked_to_train_on_the_freed_cores(tmp_path):
+    """JOBS=2, one thread each: when cnn ends and nothing is left to start, p4cnn (still under way) is asked, in its
+    run directory, to train its next epochs on both cores; the trainer takes the request between epochs."""
+    p4cnn_started, request = threading.Event(), []
+
+    def launch(run, stop_at=None, threads=None):
+        if run.name == "cnn":
+            assert p4cnn_started.wait(timeout=30), "p4cnn did not start beside cnn"
+            return _fake_launch([])(run)
+        p4cnn_started.set()
+        path = run.run_dir / rundir.THREADS_REQUEST  # the request made its folder, as the trainer may not have yet
+        for _ in range(300):
+            if path.exists():
+                request.append(json.loads(path.read_text()))
+                break
+            time.sleep(0.1)
+        rundir.write_config(run.run_dir / "config.yaml", run.config())
+        rundir.write_json(run.run_dir / "metrics.json", RECORD)
+        return 0
+
+    runs = reproduce.plan(tmp_path, [0], ["table1"], models=["cnn", "p4cnn"])
+    out = reproduce.execute(runs, None, jobs=2, launch=launch, threads=1)
+    assert len(out["done"]) == 2
+    assert request == [{"num_threads": 2, "from_pid": os.getpid()}]
+
+
 def test_projection_from_flop_then_from_the_runs_own_epochs(tmp_path):
     (run,) = reproduce.plan(tmp_path, [0], ["table3"], models=["p4segnet"])
     p = reproduce.project_run(run, {"p4segnet": 100.0}, done=[])

@@ -341,3 +341,78 @@ def test_a_run_pauses_before_its_deadline_and_the_same_command_resumes_it(tmp_pa
     assert resumed["command"] == "python -m gcnn.train " + " ".join(cmd[3:])
     assert paused["commit"] == resumed["commit"] == record["provenance"]["git"]["commit"]
     assert paused["machine"] == resumed["machine"] == record["machine"]
+
+
+def test_a_run_asked_for_more_threads_takes_them_from_its_next_epoch(tmp_path):
+    """gcnn.rundir.request_threads from the process that launched the run (make reproduce, once the runs beside
+    it have ended): the epochs from then on train on that many threads, and the record's launches say which
+    epochs ran on which count. A request left by another process is removed unread."""
+    import time
+
+    from gcnn import rundir
+
+    cmd = [sys.executable, "-m", "gcnn.train", "experiment=table1", "model=cnn", "dataset=mnist_sample"]
+    cmd += [
+        "trainer=quick",
+        "trainer.epochs=3",
+        "trainer.num_threads=1",
+        "logger=none",
+        f"paths.results_dir={tmp_path}",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    records = {}
+    for seed, writer in [(0, "this test"), (1, "another process")]:
+        first = subprocess.run([*cmd, f"seed={seed}", f"trainer.stop_at={time.time() + 1:.0f}"], env=env, text=True)
+        assert first.returncode == 75
+        run_dir = tmp_path / "runs" / "table1" / "cnn" / f"seed={seed}"
+        if writer == "this test":  # the parent of the next launch
+            rundir.request_threads(run_dir, 2)
+        else:
+            (run_dir / rundir.THREADS_REQUEST).write_text(json.dumps({"num_threads": 2, "from_pid": os.getpid() + 1}))
+        second = subprocess.run([*cmd, f"seed={seed}"], env=env, capture_output=True, text=True)
+        assert second.returncode == 0, second.stderr[-2000:]
+        assert not (run_dir / rundir.THREADS_REQUEST).exists()
+        records[writer] = json.loads((run_dir / "metrics.json").read_text())
+    asked = records["this test"]
+    assert [x["epochs"] for x in asked["launches"]] == [[1, 1], [2, 3]]
+    assert ", 1 threads," in asked["launches"][0]["machine"] and ", 2 threads," in asked["launches"][1]["machine"]
+    assert asked["provenance"]["num_threads"] == 2 and asked["machine"].startswith("mixed: ")
+    stale = records["another process"]
+    assert all(", 1 threads," in x["machine"] for x in stale["launches"]) and stale["provenance"]["num_threads"] == 1
+
+
+def test_a_thread_request_after_some_epochs_starts_a_launch_entry_of_its_own(tmp_path, monkeypatch):
+    from gcnn import train
+
+    before = torch.get_num_threads()
+    monkeypatch.setattr(train.rundir, "take_thread_request", lambda run_dir: before + 1)
+    entry = {"command": "python -m gcnn.train x=1", "started": "then", "machine": "m", "commit": "c", "dirty": False}
+    launches = [{**entry, "epochs": [1, 3]}]
+    try:
+        train._take_thread_request(tmp_path, launches, torch.device("cpu"), 3)
+        assert torch.get_num_threads() == before + 1
+        assert [x["epochs"] for x in launches] == [[1, 3], [4, 3]]
+        assert f", {before + 1} threads," in launches[1]["machine"] and launches[1]["command"] == entry["command"]
+        launches = [{**entry, "epochs": [4, 3]}]  # no epoch yet in this launch: it simply runs on the new count
+        monkeypatch.setattr(train.rundir, "take_thread_request", lambda run_dir: before + 2)
+        train._take_thread_request(tmp_path, launches, torch.device("cpu"), 3)
+        assert len(launches) == 1 and launches[0]["started"] == "then"
+        assert f", {before + 2} threads," in launches[0]["machine"]
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_a_thread_request_is_taken_only_by_a_child_of_its_writer(tmp_path):
+    from gcnn import rundir
+
+    rundir.request_threads(tmp_path / "run", 2)  # the folder is made if the trainer has not made it yet
+    assert rundir.take_thread_request(tmp_path / "run") is None  # this process wrote it: not its parent
+    assert not (tmp_path / "run" / rundir.THREADS_REQUEST).exists() and list(tmp_path.iterdir()) == [tmp_path / "run"]
+    (tmp_path / "run" / rundir.THREADS_REQUEST).write_text("{half")
+    assert rundir.take_thread_request(tmp_path / "run") is None
+    assert not (tmp_path / "run" / rundir.THREADS_REQUEST).exists()
+    rundir.request_threads(tmp_path / "run", 3)
+    child = "from gcnn import rundir; import sys; print(rundir.take_thread_request(sys.argv[1]))"
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    out = subprocess.run([sys.executable, "-c", child, str(tmp_path / "run")], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "3", out.stderr[-2000:]

@@ -215,13 +215,16 @@ def execute(
     fit in it (D4SegNet and D4SegNet_T together are projected at 24 GiB); otherwise a later run that fits may
     start, and it waits for one to end. A run alone always starts.
     With `threads` (trainer.num_threads of every run), a run that starts with none under way and none left that
-    could start beside it gets the cores of all `jobs`: `jobs` × `threads` threads (`launch(run, threads=n)`).
-    The last long run of a reproduction would otherwise leave the other cores idle for hours; the thread count
-    is a resource, not a setting that defines the run (gcnn.rundir.IGNORED), and each launch records its own.
+    could start beside it gets the cores of all `jobs`: `jobs` × `threads` threads (`launch(run, threads=n)`);
+    and when the runs beside a run under way have ended and none is left to start, it is asked to train its next
+    epochs on them (gcnn.rundir.request_threads). The last long run of a reproduction would otherwise leave the
+    other cores idle for hours; the thread count is a resource, not a setting that defines the run
+    (gcnn.rundir.IGNORED), and the record says which epochs ran on which count (`launches`).
     """
     outcome = {"skipped": [], "done": [], "paused": [], "failed": [], "not_started": []}
     changed = threading.Condition()  # a run started or ended
     running: dict[Run, float] = {}  # the runs under way and their projected memory
+    given: dict[Run, int | None] = {}  # the runs under way and the thread count they were given (None: their own)
     finished = [r.finished for r in runs]
     start_wall = time.time() - (time.monotonic() - start if start is not None else 0.0)
     deadline = None if budget_s is None else start_wall + budget_s  # wall clock: the trainer compares with it
@@ -268,11 +271,22 @@ def execute(
             return queue.pop(k), p.memory_gib, alone
         return wait if blocked else None
 
+    def give_the_cores_to_the_last() -> None:
+        """(Under the lock, when this worker has nothing left to start.) One run left under way on fewer threads
+        than every job's: ask it to train its next epochs on all of them."""
+        if threads and jobs > 1 and len(running) == 1:
+            (run,) = running
+            if (given[run] or threads) < jobs * threads:
+                rundir.request_threads(run.run_dir, jobs * threads)
+                given[run] = jobs * threads
+                print(f"[reproduce] {run} is now alone: asked to train on {jobs} x {threads} threads", flush=True)
+
     def worker() -> None:
         while True:
             with changed:  # the projection and the start happen in list order
                 while True:
                     if not queue:
+                        give_the_cores_to_the_last()
                         return
                     if (chosen := take()) is not wait:
                         break
@@ -281,17 +295,19 @@ def execute(
                     outcome["not_started"] += [r for _, r in queue]
                     queue.clear()
                     changed.notify_all()
+                    give_the_cores_to_the_last()
                     return
                 (i, run), memory, alone = chosen
                 running[run] = memory
                 extra = {} if deadline is None else {"stop_at": deadline}
                 if alone and threads and jobs > 1:
                     extra["threads"] = jobs * threads
+                given[run] = extra.get("threads")
                 cores = f" (alone: {jobs} x {threads} threads)" if "threads" in extra else ""
                 print(f"[reproduce] start {i + 1}/{len(todo)}: {run}{cores}", flush=True)
             code = launch(run, **extra)
             with changed:
-                del running[run]
+                del running[run], given[run]
                 changed.notify_all()
                 if code == 0 and run.finished:
                     outcome["done"].append(run)

@@ -43,9 +43,12 @@ IGNORED = (
 PAUSED_EXIT = 75
 #: The lock of a run directory while a process works in it (RunLock).
 LOCK = "run.lock"
+#: A request from `make reproduce` to the run under way in a directory: train the next epochs on more threads
+#: (the runs beside it have ended). The trainer takes it between epochs (`request_threads`, `take_thread_request`).
+THREADS_REQUEST = "num_threads.request"
 # Files of a run that are records of launches (and the lock), not results: they stay when a run is archived or
 # refused.
-LAUNCH_FILES = (".hydra", "train.log", "previous", LOCK)
+LAUNCH_FILES = (".hydra", "train.log", "previous", LOCK, THREADS_REQUEST)
 log = logging.getLogger(__name__)
 
 
@@ -364,6 +367,31 @@ def _holder(holder: dict) -> str:
 
 
 # ----------------------------------------------------------------------------------------------- writes
+def request_threads(run_dir: Path, threads: int) -> None:
+    """Ask the training process that this process launched in `run_dir` to train its next epochs on `threads`
+    threads. The request names its writer, so a request left by an earlier `make reproduce` is never taken."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)  # a process just launched may not have made it yet
+    tmp = run_dir.parent / f".{run_dir.name}.{THREADS_REQUEST}.tmp"  # outside: the trainer may be looking inside
+    tmp.write_text(json.dumps({"num_threads": int(threads), "from_pid": os.getpid()}))
+    os.replace(tmp, run_dir / THREADS_REQUEST)
+
+
+def take_thread_request(run_dir: Path) -> int | None:
+    """The thread count asked of this process by its parent (`request_threads`), once; None when there is none.
+    A request from another process (an earlier launch's) or an unreadable one is removed and ignored."""
+    path = Path(run_dir) / THREADS_REQUEST
+    if not path.exists():
+        return None
+    try:
+        request = json.loads(path.read_text())
+        threads = int(request["num_threads"]) if request.get("from_pid") == os.getppid() else None
+    except (OSError, ValueError, KeyError, TypeError):
+        threads = None
+    path.unlink(missing_ok=True)
+    return threads if threads and threads >= 1 else None
+
+
 def write_json(path: Path, obj) -> None:
     tmp = Path(str(path) + ".tmp")
     tmp.write_text(json.dumps(obj, indent=2) + "\n")

@@ -219,8 +219,10 @@ def _train(cfg: DictConfig, run_dir: Path, saved: list[int]) -> dict:
     with make_tracker(cfg.logger, resolved, run_dir, tags=_tags(cfg, built.data)) as tracker:
         tracker.summary({"params": count_parameters(built.model), "synthetic": built.data.synthetic})
         _fit(cfg, built, start_epoch, history, launches, run_dir, tracker, saved)
+        origin["num_threads"] = torch.get_num_threads()  # the evaluation's, if `make reproduce` gave it more
         result = _record(cfg, built, history, launches, origin, run_dir, tracker)
     (run_dir / "failed.json").unlink(missing_ok=True)
+    (run_dir / rundir.THREADS_REQUEST).unlink(missing_ok=True)  # one that came during the final evaluation
     log.info("%s done: %s", run_dir, ", ".join(f"{k}={v:.4f}" for k, v in result["metrics"].items()))
     return result
 
@@ -278,12 +280,14 @@ def _resume(built: Built, run_dir: Path) -> tuple[int, list[dict], list[dict]]:
 def _fit(cfg, built: Built, start_epoch: int, history: list[dict], launches: list[dict], run_dir: Path, tracker, saved):
     """Train the epochs from `start_epoch` on, appending each one's row to `history`, counting it in this launch
     (the last of `launches`) and saving a checkpoint after it; stop (Paused) before an epoch that would end after
-    trainer.stop_at."""
+    trainer.stop_at, projected from this launch's epochs (the run's before them until it has one)."""
     epochs = int(cfg.trainer.epochs)
     for row in history[tracker.logged_epochs(history) :]:  # a resumed run continues the same W&B curve
         tracker.log(row, step=row["epoch"])
     for epoch in range(start_epoch, epochs):
-        _check_deadline(cfg.trainer.stop_at, history, epoch, epochs, built.data, run_dir)
+        _take_thread_request(run_dir, launches, built.device, epoch)
+        recent = [r for r in history if r["epoch"] >= launches[-1]["epochs"][0]] or history
+        _check_deadline(cfg.trainer.stop_at, recent, epoch, epochs, built.data, run_dir)
         row = train_one_epoch(built.step_model, built.optimizer, built.data, cfg, epoch, built.device)
         history.append(row)
         launches[-1]["epochs"][1] = epoch + 1
@@ -332,9 +336,28 @@ def _record(cfg, built: Built, history: list[dict], launches: list[dict], origin
 
 
 # ----------------------------------------------------------------------------------------------- helpers
+def _take_thread_request(run_dir: Path, launches: list[dict], device: torch.device, epoch: int) -> None:
+    """Before epoch `epoch`: the thread count `make reproduce` asked for once the runs beside this one ended
+    (gcnn.rundir.request_threads). The epochs from here on get a launch entry of their own, since the machine
+    key names the thread count; the thread count does not define the run (gcnn.rundir.IGNORED)."""
+    threads = rundir.take_thread_request(run_dir)
+    if threads is None or threads == torch.get_num_threads():
+        return
+    torch.set_num_threads(threads)
+    origin = provenance.collect(num_threads=threads)
+    entry = provenance.launch(origin, str(device), launches[-1]["command"], epoch + 1)
+    first, last = launches[-1]["epochs"]
+    if last < first:  # no epoch of this launch yet: it simply runs on the new count
+        entry["started"] = launches[-1]["started"]
+        launches[-1] = entry
+    else:
+        launches.append(entry)
+    log.info("%s: epochs %d on train on %d threads (the runs beside it have ended)", run_dir, epoch + 1, threads)
+
+
 def _check_deadline(stop_at, history: list[dict], epoch: int, epochs: int, data: DataBundle, run_dir: Path) -> None:
     """Raise Paused when epoch `epoch` (and, for the last one, the final evaluation) is projected to end after
-    `stop_at`, from the mean time of the run's epochs so far. The first epoch of a run always starts: whoever
+    `stop_at`, from the mean time of the epochs in `history`. The first epoch of a run always starts: whoever
     set the deadline projected it (gcnn.reproduce)."""
     per_epoch = projection.epoch_seconds(history)
     if stop_at is None or per_epoch is None:
