@@ -52,7 +52,7 @@ from pathlib import Path
 import hydra
 import torch
 
-from gcnn import projection, provenance, runtime, schema
+from gcnn import allocator, projection, provenance, runtime, schema
 from gcnn.data.bundle import DataBundle
 from gcnn.engine import TASKS, evaluate, prepare, train_one_epoch
 from gcnn.projection import input_shape
@@ -610,4 +610,5 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
+    allocator.ensure()  # timed with the allocator the training runs use
     main()

@@ -217,7 +217,7 @@ def test_the_readme_reading_of_tables_3_and_4_so_far():
     done3, done4 = t3[t3.n > 0], t4[t4.n > 0]
     assert f"({len(done3)} of {len(t3)} rows of Table 3 and {len(done4)} of {len(t4)} of Table 4 finished" in README
     assert f"thresholds {THRESHOLDS[0]:.2f}, {THRESHOLDS[1]:.2f}, …, {THRESHOLDS[-1]:.2f}" in README
-    splits = [json.loads((p / "data_info.json").read_text())["split"] for p in FULL.glob("runs/table[34]/*/seed=*")]
+    splits = [json.loads(p.read_text())["split"] for p in FULL.glob("runs/table[34]/*/seed=*/data_info.json")]
     (n_test,) = {len(split["test"]) for split in splits}  # every segmentation run is scored on the same images
     step = 1 / (len(THRESHOLDS) * n_test)
     assert f"on our {n_test} test images the score moves in steps of {step:.3f}" in README
@@ -265,4 +265,15 @@ def test_the_readme_reading_of_tables_3_and_4_so_far():
     assert (
         f"P4SegNet_T above SegNet_T ({p4t[score]:.3f} against {st[score]:.3f}; the study: "
         f"{p4t.test_iou_score_study:.3f} against {st.test_iou_score_study:.3f})" in README
+    )
+
+
+def test_the_allocator_reading_in_the_benchmarks_doc():
+    """docs/benchmarks.md's P4SegNet rates with and without gcnn.allocator's tunables, from the committed reports."""
+    text = (REPO / "results" / "bench" / "allocator_cpu_1t_2x_p4segnet_on_intel-xeon-processor.md").read_text()
+    default, kept = [[c.strip() for c in x.split("|")[1:-1]] for x in text.splitlines() if x.startswith("| p4segnet |")]
+    doc = prose(REPO / "docs" / "benchmarks.md")
+    assert float(kept[2]) > float(default[2]) and float(kept[6]) > float(default[6])
+    assert (
+        f"trains {kept[2]} images/s per copy against {default[2]} and evaluates {kept[6]} against {default[6]}" in doc
     )

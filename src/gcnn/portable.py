@@ -113,7 +113,7 @@ def apply(reexec: bool = True, strict: bool = True) -> bool:
         env = {**os.environ, **PORTABLE_ENV, SWITCH: "1"}
         sys.stdout.flush()
         sys.stderr.flush()
-        os.execve(sys.executable, [sys.executable, *_original_argv()], env)
+        os.execve(sys.executable, [sys.executable, *original_argv()], env)
     message = (
         f"the portable mode was asked for after `import torch`, too late to take effect; set {SWITCH}=1 "
         "in the environment (or make PORTABLE=1), or call gcnn.portable.apply() before importing torch"
@@ -126,7 +126,7 @@ def apply(reexec: bool = True, strict: bool = True) -> bool:
     return False
 
 
-def _original_argv() -> list[str]:
+def original_argv() -> list[str]:
     """The interpreter's own argv (with -m module / -c), so a re-exec runs the same command."""
     orig = getattr(sys, "orig_argv", None)  # Python >= 3.10: includes the interpreter and its options
     if orig:

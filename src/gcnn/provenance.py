@@ -16,7 +16,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from gcnn import portable
+from gcnn import allocator, portable
 
 KEY_PACKAGES = ("torch", "torchvision", "numpy", "hydra-core", "omegaconf", "albumentations", "pandas")
 UNKNOWN = "unknown"
@@ -152,6 +152,7 @@ def collect(num_threads: int | None = None) -> dict:
         "num_threads": int(num_threads) if num_threads else torch.get_num_threads(),
         "portable_mode": portable.in_effect(),
         "portable_env": portable.variable_values(),
+        "allocator": allocator.in_effect(),  # GLIBC_TUNABLES: how memory is kept, not what is computed
         "gpu": torch.cuda.get_device_name(0) if cuda else None,
         "executable": sys.executable,
     }
@@ -193,6 +194,7 @@ def launch(origin: dict, device: str, command: str | None, first_epoch: int) -> 
         "commit": git.get("commit", UNKNOWN),
         "dirty": git.get("dirty"),
         "machine": machine_key(origin, device),
+        "allocator": origin.get("allocator"),  # gcnn.allocator: the same bits, not the same speed
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "epochs": [first_epoch, first_epoch - 1],  # [first, last]; empty (last < first) until an epoch ends
     }
