@@ -352,7 +352,7 @@ def _take_thread_request(run_dir: Path, launches: list[dict], device: torch.devi
         launches[-1] = entry
     else:
         launches.append(entry)
-    log.info("%s: epochs %d on train on %d threads (the runs beside it have ended)", run_dir, epoch + 1, threads)
+    log.info("%s: %d threads from epoch %d on (the runs beside it have ended)", run_dir, threads, epoch + 1)
 
 
 def _check_deadline(stop_at, history: list[dict], epoch: int, epochs: int, data: DataBundle, run_dir: Path) -> None:
