@@ -38,6 +38,13 @@ def test_ensure_restarts_the_process_once_with_the_tunables_unless_the_variable_
     assert allocator.in_effect({allocator.VARIABLE: ""}) is None and allocator.in_effect({}) is None
 
 
+def test_import_gcnn_restarts_only_the_training_commands():
+    assert allocator.training_command(["/usr/bin/python3", "-m", "gcnn.train", "model=p4cnn"])
+    assert allocator.training_command(["/usr/bin/python3", "/venv/bin/gcnn-train", "model=p4cnn"])
+    for other in (["python", "-m", "pytest"], ["python", "-m", "gcnn.reproduce"], ["python", "-c", "import gcnn"], []):
+        assert not allocator.training_command(other)
+
+
 # A step's worth of large blocks, allocated and freed again and again, as a training step does with activations;
 # the fewest page faults of one step among ten (the heap's layout varies from process to process).
 FAULTS = """

@@ -13,3 +13,10 @@ _warnings.filterwarnings("ignore", message="'gcnn.portable' found in sys.modules
 
 if _portable.asked_for():
     _portable.apply(reexec=False, strict=False)
+
+# `python -m gcnn.train` / `gcnn-train`: the allocator setting (gcnn/allocator.py) is read when the process starts;
+# restarting here, before torch and Hydra load, costs a fraction of a second instead of their import time.
+from gcnn import allocator as _allocator  # noqa: E402  (imports nothing heavy)
+
+if _allocator.training_command():
+    _allocator.ensure()

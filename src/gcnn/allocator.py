@@ -10,8 +10,10 @@ bits with and without (tests/test_allocator.py).
 
 glibc reads GLIBC_TUNABLES once, when the process starts, so the training entry points (`python -m gcnn.train`,
 `scripts/benchmark_training.py`) call `ensure()` first: without the variable, the process restarts itself once
-with it (os.execve, the same command line), as gcnn.portable does for its mode. A GLIBC_TUNABLES already in the
-environment is left as it is: `GLIBC_TUNABLES= python -m gcnn.train ...` (empty) runs with glibc's defaults.
+with it (os.execve, the same command line), as gcnn.portable does for its mode. `import gcnn` does it for
+`python -m gcnn.train` before torch loads (`training_command`), so the restart costs no second import of torch.
+A GLIBC_TUNABLES already in the environment is left as it is: `GLIBC_TUNABLES= python -m gcnn.train ...`
+(empty) runs with glibc's defaults.
 Other C libraries (macOS, musl) ignore the variable. Imports nothing heavy: it runs before torch loads.
 """
 
@@ -35,6 +37,12 @@ def ensure(environ=None, execve=os.execve) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     execve(sys.executable, [sys.executable, *original_argv()], {**env, VARIABLE: TUNABLES})
+
+
+def training_command(argv=None) -> bool:
+    """Whether this process is `python -m gcnn.train` or `gcnn-train` (`import gcnn` restarts those at once)."""
+    argv = list(getattr(sys, "orig_argv", []) if argv is None else argv)
+    return argv[1:3] == ["-m", "gcnn.train"] or (len(argv) > 1 and os.path.basename(argv[1]) == "gcnn-train")
 
 
 def in_effect(environ=None) -> str | None:
