@@ -8,10 +8,11 @@ faults); with `mmap_max=0` every block comes from the heap, and with a trim thre
 heap keeps it for the next step (docs/benchmarks.md has the measurement). The arithmetic does not change: the same
 bits with and without (tests/test_allocator.py).
 
-glibc reads GLIBC_TUNABLES once, when the process starts, so the training entry points (`python -m gcnn.train`,
-`scripts/benchmark_training.py`) call `ensure()` first: without the variable, the process restarts itself once
-with it (os.execve, the same command line), as gcnn.portable does for its mode. `import gcnn` does it for
-`python -m gcnn.train` before torch loads (`training_command`), so the restart costs no second import of torch.
+glibc reads GLIBC_TUNABLES once, when the process starts, so the training entry points call `ensure()` first:
+without the variable, the process restarts itself once with it (os.execve, the same command line), as
+gcnn.portable does for its mode. For `python -m gcnn.train` and `gcnn-train`, `import gcnn` does it before torch
+loads (`training_command`), so the restart costs no second import of torch; `scripts/benchmark_training.py` calls
+it in its `__main__`.
 A GLIBC_TUNABLES already in the environment is left as it is: `GLIBC_TUNABLES= python -m gcnn.train ...`
 (empty) runs with glibc's defaults.
 Other C libraries (macOS, musl) ignore the variable. Imports nothing heavy: it runs before torch loads.

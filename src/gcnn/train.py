@@ -28,7 +28,7 @@ from hydra.errors import CompactHydraException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from gcnn import allocator, layout, projection, provenance, rundir, runtime, schema
+from gcnn import layout, projection, provenance, rundir, runtime, schema
 from gcnn.data.bundle import DataBundle, DataError
 from gcnn.engine import NonFinite, evaluate, prepare, train_one_epoch
 from gcnn.models import count_parameters
@@ -431,16 +431,9 @@ def _instantiate(node, what: str):
         raise
 
 
-def cli() -> None:
-    """The command line (`python -m gcnn.train`, `gcnn-train`): main() in a process whose allocator keeps the
-    memory a step frees (gcnn.allocator; restarts the process once when it is not set)."""
-    allocator.ensure()
-    main()
-
-
 if __name__ == "__main__":
     # Run from the importable module, not from __main__: the joblib and submitit launchers pickle the task
     # function, and a function of __main__ is pickled by value, with every global it touches.
     from gcnn import train
 
-    train.cli()
+    train.main()
