@@ -29,7 +29,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from gcnn import projection, provenance
+from gcnn import allocator, projection, provenance
 
 TOLERANCE = 0.25  # the projection must agree within 25 % with the measured time to be planned with
 
@@ -111,9 +111,16 @@ def check(group: Group, rates_file: Path) -> dict:
         "projected": work.gflop_per_image * work.train_images / rate,
         "epochs": len(seconds),
         **measured,
-        "memory": projection.training_memory_gib(cfg),
+        # the peak is of the last call's process, so the projection is for the allocator that call ran with
+        "memory": projection.training_memory_gib(cfg, allocator.keeps_freed_memory(_last_allocator(metrics))),
         "peak_memory": metrics.get("peak_memory_gib"),  # recorded by runs since 2026-11-29
     }
+
+
+def _last_allocator(metrics: dict) -> str | None:
+    """The GLIBC_TUNABLES of the call that trained the run's last epochs (None: glibc's defaults, or not recorded)."""
+    launches = metrics.get("launches") or [{}]
+    return launches[-1].get("allocator")
 
 
 def table(rows: list[dict]) -> str:

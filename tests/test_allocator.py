@@ -45,6 +45,19 @@ def test_import_gcnn_restarts_only_the_training_commands():
         assert not allocator.training_command(other)
 
 
+def test_the_setting_a_training_process_gets_and_whether_it_keeps_freed_memory(monkeypatch):
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert allocator.for_training({}) == allocator.TUNABLES  # ensure() adds it
+    assert allocator.for_training({allocator.VARIABLE: ""}) is None  # off
+    assert allocator.for_training({allocator.VARIABLE: "glibc.malloc.hugetlb=1"}) == "glibc.malloc.hugetlb=1"
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert allocator.for_training({}) is None
+    assert allocator.keeps_freed_memory(allocator.TUNABLES)
+    assert allocator.keeps_freed_memory("glibc.malloc.hugetlb=1:glibc.malloc.mmap_max=0")
+    for other in (None, "", "glibc.malloc.hugetlb=1", "glibc.malloc.mmap_max=10", "glibc.malloc.mmap_max=0x"):
+        assert not allocator.keeps_freed_memory(other)
+
+
 # A step's worth of large blocks, allocated and freed again and again, as a training step does with activations;
 # the fewest page faults of one step among ten (the heap's layout varies from process to process).
 FAULTS = """

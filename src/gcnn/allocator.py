@@ -46,6 +46,22 @@ def training_command(argv=None) -> bool:
     return argv[1:3] == ["-m", "gcnn.train"] or (len(argv) > 1 and os.path.basename(argv[1]) == "gcnn-train")
 
 
+def for_training(environ=None) -> str | None:
+    """The GLIBC_TUNABLES a training process started from this environment runs with (None: glibc's defaults):
+    the variable as it is, set empty to turn the setting off, or TUNABLES, which `ensure()` adds."""
+    env = os.environ if environ is None else environ
+    if VARIABLE in env:
+        return env[VARIABLE] or None
+    return TUNABLES if sys.platform.startswith("linux") else None
+
+
+def keeps_freed_memory(tunables: str | None) -> bool:
+    """Whether a process with these GLIBC_TUNABLES keeps every freed block in its heap (mmap_max=0): its resident
+    memory is then its peak, and the heap's fragments on top (gcnn.projection.HEAP_FACTOR)."""
+    settings = dict(item.partition("=")[::2] for item in (tunables or "").split(":"))
+    return settings.get("glibc.malloc.mmap_max") == "0"
+
+
 def in_effect(environ=None) -> str | None:
     """The GLIBC_TUNABLES this process runs with (None: glibc's defaults), for provenance."""
     return (os.environ if environ is None else environ).get(VARIABLE) or None

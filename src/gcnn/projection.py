@@ -103,14 +103,23 @@ def _saved_gib(model_yaml: str, shape: tuple[int, int, int], batch: int) -> floa
     return sum(saved) / 2**30
 
 
-def training_memory_gib(cfg) -> float:
+#: How much more than the tensors autograd saves a training process holds when its heap keeps every block it
+#: frees (gcnn.allocator): the heap keeps its peak, and the holes between blocks of other sizes on top. P4SegNet+
+#: at batch 20, 256², trained on 2 threads: 15.09 GiB resident against 1.0 + 7.6 GiB counted, (15.09 − 1) ÷ 7.6 =
+#: 1.85 (2-core AMD EPYC, 2026-12-05).
+HEAP_FACTOR = 1.9
+
+
+def training_memory_gib(cfg, keeps_freed: bool = False) -> float:
     """GiB a CPU training process of `cfg` needs at its peak: PROCESS_GIB and the tensors autograd saves for the
-    backward of one batch, counted on the meta device (nothing is computed). D4SegNet at batch 20, 256²: 11.3 GiB
-    counted; one real step peaked at 10.1 GiB resident (2-core AMD EPYC, 1 thread)."""
+    backward of one batch, counted on the meta device (nothing is computed), × HEAP_FACTOR when its heap keeps
+    what it frees (`keeps_freed`: gcnn.allocator.keeps_freed_memory). D4SegNet at batch 20, 256²: 11.3 GiB
+    counted; one real step peaked at 10.1 GiB resident with glibc's defaults (2-core AMD EPYC, 1 thread)."""
     from omegaconf import OmegaConf
 
     shape, batch = input_shape(cfg), int(cfg.trainer.batch_size)
-    return PROCESS_GIB + _saved_gib(OmegaConf.to_yaml(cfg.model), shape, batch)
+    saved = _saved_gib(OmegaConf.to_yaml(cfg.model), shape, batch)
+    return PROCESS_GIB + saved * (HEAP_FACTOR if keeps_freed else 1.0)
 
 
 def available_gib() -> float | None:

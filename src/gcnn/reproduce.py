@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from gcnn import layout, projection, rundir
+from gcnn import allocator, layout, projection, rundir
 from gcnn.specs import TABLES, experiment_of, parse_seeds
 
 # Every table of gcnn.specs, in its order (the study's four, then the P6 ablation), each at the protocol as written
@@ -121,7 +121,7 @@ def project_run(run: Run, rates: dict[str, float], done: list[dict] | None = Non
         gflops, source = projection.rate_for(str(cfg.model.name), rates)
         per_epoch = work.gflop_per_image * work.train_images / gflops
     final = projection.final_eval_seconds(per_epoch, work.train_images, work.eval_images)
-    memory = projection.training_memory_gib(cfg)
+    memory = projection.training_memory_gib(cfg, allocator.keeps_freed_memory(allocator.for_training()))
     next_epoch = per_epoch + (final if left == 1 else 0.0)
     return Projection(per_epoch * left + final, next_epoch, source, memory, len(done), work.epochs)
 
@@ -215,9 +215,10 @@ def execute(
     fit in it (D4SegNet and D4SegNet_T together are projected at 24 GiB); otherwise a later run that fits may
     start, and it waits for one to end. A run alone always starts.
     With `threads` (trainer.num_threads of every run), a run that starts with none under way and none left that
-    could start beside it gets the cores of all `jobs`: `jobs` × `threads` threads (`launch(run, threads=n)`);
-    and when the runs beside a run under way have ended and none is left to start, it is asked to train its next
-    epochs on them (gcnn.rundir.request_threads). The last long run of a reproduction would otherwise leave the
+    could start beside it (in the time left and in the memory) gets the cores of all `jobs`: `jobs` × `threads`
+    threads (`launch(run, threads=n)`); and when the runs beside a run under way have ended and none is left to
+    start, or none until it ends (the memory), it is asked to train its next epochs on them
+    (gcnn.rundir.request_threads). The last long run of a reproduction would otherwise leave the
     other cores idle for hours; the thread count is a resource, not a setting that defines the run
     (gcnn.rundir.IGNORED), and the record says which epochs ran on which count (`launches`).
     """
@@ -267,13 +268,17 @@ def execute(
                     f"{left / 3600:.2f} h left: {fits}",
                     flush=True,
                 )
-            alone = not running and len(whole) + len(partial) == 1  # no other run could start beside it
+            # alone: no other run could start beside it, for the time or for the memory
+            alone = not running and not any(
+                q is not p and (memory_gib is None or p.memory_gib + q.memory_gib <= memory_gib)
+                for _, _, q in whole + partial
+            )
             return queue.pop(k), p.memory_gib, alone
         return wait if blocked else None
 
     def give_the_cores_to_the_last() -> None:
-        """(Under the lock, when this worker has nothing left to start.) One run left under way on fewer threads
-        than every job's: ask it to train its next epochs on all of them."""
+        """(Under the lock, when this worker has nothing left to start, or nothing until a run under way ends.)
+        One run left under way on fewer threads than every job's: ask it to train its next epochs on all of them."""
         if threads and jobs > 1 and len(running) == 1:
             (run,) = running
             if (given[run] or threads) < jobs * threads:
@@ -290,6 +295,7 @@ def execute(
                         return
                     if (chosen := take()) is not wait:
                         break
+                    give_the_cores_to_the_last()  # the runs left wait for its memory: its cores are idle too
                     changed.wait()
                 if chosen is None:
                     outcome["not_started"] += [r for _, r in queue]
