@@ -249,6 +249,9 @@ def test_the_readme_reading_of_tables_3_and_4_so_far():
         f"{seg.test_iou_score_study:.3f} to {seg.test_rotated_iou_score_study:.3f})" in README
     )
     assert f"holds {plus[score]:.3f} and {plus[rotated]:.3f}" in README
+    p4plus = t3.loc["p4segnet+"]
+    assert abs(p4plus[score] - p4plus[rotated]) < 1e-9  # the same per-image scores, summed in another order
+    assert f"P4SegNet+ scores {p4plus[score]:.3f} on both (the study: {p4plus.test_iou_score_study:.3f})" in README
     study = t3.test_iou_score_study
     assert study.idxmax() == "p4segnet+" and study.drop("p4segnet+").idxmax() == "p4segnet"
     assert f"Unlike the study's P4SegNet, above every model but P4SegNet+ ({p4.test_iou_score_study:.3f})" in README
