@@ -212,8 +212,8 @@ def execute(
     do one epoch waits for the next launch; a later, shorter run in the list may still start. `project(run)`
     gives a Projection.
     With `memory_gib`, a run starts beside the runs under way only when their projected peak memories together
-    fit in it (D4SegNet and D4SegNet_T together are projected at 24 GiB); otherwise a later run that fits may
-    start, and it waits for one to end. A run alone always starts.
+    fit in it (D4SegNet, with the heap gcnn.allocator keeps, is projected at 22.5 GiB alone); otherwise a later
+    run that fits may start, and it waits for one to end. A run alone always starts.
     With `threads` (trainer.num_threads of every run), a run that starts with none under way and none left that
     could start beside it (in the time left and in the memory) gets the cores of all `jobs`: `jobs` × `threads`
     threads (`launch(run, threads=n)`); and when the runs beside a run under way have ended and none is left to
