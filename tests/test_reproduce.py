@@ -125,6 +125,34 @@ def test_a_run_that_finishes_in_the_budget_goes_before_one_that_can_only_advance
     assert [r.name for r in out["not_started"]] == ["p8cnn"]
 
 
+def test_a_run_alone_is_projected_at_the_rate_of_every_core(tmp_path, capsys):
+    """A run that starts alone gets jobs x threads threads: its line gives the projection at that count when it
+    was measured, not the slower one-run-per-core rate it was ranked by."""
+    hours = {"p4cnn": (10_000.0, 300.0)}
+    (run,) = reproduce.plan(tmp_path, [0], ["table1"], models=["p4cnn"])
+    alone = lambda r: reproduce.Projection(3_000.0, 90.0, source="bench")  # noqa: E731
+    launch = lambda r, stop_at=None, threads=None: _fake_launch([])(r)  # noqa: E731
+    reproduce.execute(
+        [run], 3600.0, jobs=2, launch=launch, project=_fake_project(hours), threads=1, project_alone=alone
+    )
+    assert "p4cnn seed=0: projected 0.83 h on 2 x 1 threads (bench), 1.00 h left: fits" in capsys.readouterr().out
+    (run,) = reproduce.plan(tmp_path, [1], ["table1"], models=["p4cnn"])  # not measured on every core
+    none = lambda r: None  # noqa: E731
+    reproduce.execute([run], 3600.0, jobs=2, launch=launch, project=_fake_project(hours), threads=1, project_alone=none)
+    assert "p4cnn seed=1: projected 2.78 h (test), 1.00 h left: only its next epochs fit (5 min each)" in (
+        capsys.readouterr().out
+    )
+
+
+def test_the_alone_projection_uses_only_the_models_own_rate(tmp_path):
+    (run,) = reproduce.plan(tmp_path, [0], ["table1"], models=["cnn"])
+    p = reproduce.alone_projection({"cnn": 100.0})(run)
+    assert p.source == "bench" and p.total == reproduce.project_run(run, {"cnn": 100.0}).total
+    assert reproduce.project_run(run, {"cnn": 50.0}).total > p.total
+    assert reproduce.alone_projection({"p4cnn": 100.0})(run) is None  # another model's rate: no guess
+    assert reproduce.alone_projection({})(run) is None
+
+
 def test_a_paused_run_is_neither_done_nor_failed(tmp_path):
     runs = reproduce.plan(tmp_path, [0], ["table1"], models=["cnn"])
     out = reproduce.execute(

@@ -171,6 +171,18 @@ def machine_rates(threads: int | None = None, jobs: int = 1, device: str | None 
     return projection.measured_rates(provenance.machine_key(provenance.collect(num_threads=threads), device), jobs)
 
 
+def alone_projection(rates: dict[str, float]):
+    """project_alone for execute(): a run's Projection from its model's rate in `rates` (measured on every core,
+    one run at once), or None when its projection comes from measured epochs or its model was not measured there
+    (the projection at one run's threads then stands)."""
+
+    def project(run: Run) -> Projection | None:
+        p = project_run(run, rates)
+        return p if p.source == "bench" else None
+
+    return project
+
+
 def run_threads(args: list[str]) -> int | None:
     """The thread count the runs are given (trainer.num_threads in ARGS), None for torch's default."""
     values = [a.split("=", 1)[1] for a in args if a.startswith("trainer.num_threads=")]
@@ -202,6 +214,7 @@ def execute(
     rates: dict[str, float] | None = None,
     memory_gib: float | None = None,
     threads: int | None = None,
+    project_alone=None,
 ) -> dict[str, list[Run]]:
     """Launch the unfinished runs in list order, `jobs` at a time, within `budget_s` (from `start`).
 
@@ -221,6 +234,8 @@ def execute(
     (gcnn.rundir.request_threads). The last long run of a reproduction would otherwise leave the
     other cores idle for hours; the thread count is a resource, not a setting that defines the run
     (gcnn.rundir.IGNORED), and the record says which epochs ran on which count (`launches`).
+    `project_alone(run)`: the Projection of a run on those `jobs` × `threads` threads (None when they were not
+    measured); the line a run alone starts with gives it, since `project` counts `threads` per run.
     """
     outcome = {"skipped": [], "done": [], "paused": [], "failed": [], "not_started": []}
     changed = threading.Condition()  # a run started or ended
@@ -261,18 +276,25 @@ def execute(
             if memory_gib is not None and running and sum(running.values()) + p.memory_gib > memory_gib:
                 blocked = True
                 continue
-            if left is not None:
-                fits = "fits" if p.total <= left else f"only its next epochs fit ({p.next_epoch / 60:.0f} min each)"
-                print(
-                    f"[reproduce] {run}: projected {p.total / 3600:.2f} h ({p.source}), "
-                    f"{left / 3600:.2f} h left: {fits}",
-                    flush=True,
-                )
             # alone: no other run could start beside it, for the time or for the memory
             alone = not running and not any(
                 q is not p and (memory_gib is None or p.memory_gib + q.memory_gib <= memory_gib)
                 for _, _, q in whole + partial
             )
+            if left is not None:
+                shown, on = p, ""
+                if alone and threads and jobs > 1 and project_alone is not None:
+                    shown, on = (project_alone(run) or p), f" on {jobs} x {threads} threads"
+                fits = (
+                    "fits"
+                    if shown.total <= left
+                    else f"only its next epochs fit ({shown.next_epoch / 60:.0f} min each)"
+                )
+                print(
+                    f"[reproduce] {run}: projected {shown.total / 3600:.2f} h{on if shown is not p else ''} "
+                    f"({shown.source}), {left / 3600:.2f} h left: {fits}",
+                    flush=True,
+                )
             return queue.pop(k), p.memory_gib, alone
         return wait if blocked else None
 
@@ -500,8 +522,15 @@ def _reproduce(runs: list[Run], results_dir: Path, ns: argparse.Namespace) -> in
     )
 
     # the budget counts from the first launch
+    threads = run_threads(ns.args)
     outcome = execute(
-        runs, ns.budget_s, ns.jobs, rates=ns.rates, memory_gib=ns.memory_gib, threads=run_threads(ns.args)
+        runs,
+        ns.budget_s,
+        ns.jobs,
+        rates=ns.rates,
+        memory_gib=ns.memory_gib,
+        threads=threads,
+        project_alone=alone_projection(machine_rates(ns.jobs * threads, 1, run_device(ns.args)) if threads else {}),
     )
     aggregate(results_dir, ns.tables, ns.seeds, ns.command)
 
