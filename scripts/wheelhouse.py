@@ -7,7 +7,8 @@
    the target Python and platforms, binary wheels only, without installing anything (`pip install --dry-run`).
 2. It resolves each package the target HAS the same way, where this machine's index allows (torch's CUDA wheels
    may not be there); those and what they pull in (numpy under pandas) are dropped from the list.
-3. `pip download --no-deps` fetches exactly the rest, plus setuptools to build gcnn itself, into --dest.
+3. `pip download --no-deps` fetches exactly the rest, plus what builds gcnn itself (pyproject.toml's
+   build-system), into --dest.
 antlr4-python3-runtime 4.9.3 (omegaconf's pin) is published only as source; it is pure Python, so it is built
 into a wheel here first (`pip wheel`), and the folder holds wheels only.
 Then on the offline machine: `make install WHEELHOUSE=.whl` (a venv that also sees the machine's own packages)
@@ -44,9 +45,18 @@ def requirement_name(requirement: str) -> str:
     return norm(re.split(r"[\s\[<>=!~;]", requirement.strip(), maxsplit=1)[0])
 
 
+def pyproject() -> dict:
+    return tomllib.loads((REPO / "pyproject.toml").read_text())
+
+
+def build_requirements() -> list[str]:
+    """What building gcnn itself needs (pyproject.toml's build-system), so that an offline install can build it."""
+    return list(pyproject()["build-system"]["requires"])
+
+
 def dependencies(extras=()) -> list[str]:
     """gcnn's requirements as pyproject.toml lists them (the one list), with those of the given extras."""
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    project = pyproject()["project"]
     wanted = list(project["dependencies"])
     for extra in filter(None, extras):
         wanted += project.get("optional-dependencies", {}).get(extra, [])
@@ -114,7 +124,8 @@ def main(argv=None) -> int:
     # be on the index this machine reaches. Their dependencies are dropped below, as far as they resolve here.
     try:
         need = resolve(
-            [r for r in wanted if requirement_name(r) not in {norm(n) for n in have_names + skip}] + ["setuptools>=64"],
+            [r for r in wanted if requirement_name(r) not in {norm(n) for n in have_names + skip}]
+            + build_requirements(),
             target,
         )
     except subprocess.CalledProcessError:

@@ -20,6 +20,14 @@ def test_the_list_is_pyproject_s():
     assert "pytest" not in names and "pytest" in map(wheelhouse.requirement_name, wheelhouse.dependencies(["dev"]))
 
 
+def test_the_wheelhouse_brings_a_setuptools_that_reads_the_license_string():
+    # An SPDX string in project.license needs setuptools >= 77 (older ones reject it, newer ones warn on a table);
+    # the offline wheelhouse downloads pyproject.toml's build requirement, so the two must agree.
+    (setuptools,) = [r for r in wheelhouse.build_requirements() if wheelhouse.requirement_name(r) == "setuptools"]
+    assert isinstance(wheelhouse.pyproject()["project"]["license"], str)
+    assert int(setuptools.split(">=")[1].split(".")[0]) >= 77
+
+
 def test_this_interpreter_has_everything():
     assert check_packages.missing([]) == []
     assert subprocess.run([sys.executable, str(SCRIPT)], capture_output=True, text=True).returncode == 0

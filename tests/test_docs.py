@@ -36,7 +36,9 @@ def test_the_license_and_the_citation_agree_with_pyproject():
 
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
-    licence = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["license"]["text"]
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    licence = project["license"]  # an SPDX expression (PEP 639)
+    assert project["license-files"] == ["LICENSE"]
     assert (REPO / "LICENSE").read_text().splitlines()[0] == f"{licence} License"
     cff = yaml.safe_load((REPO / "CITATION.cff").read_text())
     assert cff["cff-version"] == "1.2.0" and cff["license"] == licence and cff["authors"]
