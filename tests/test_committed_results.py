@@ -65,15 +65,21 @@ REDRAW = "run `make figures RESULTS=results/full` where the checkpoints are"
 
 
 def _check_measured(csv: str, finished: dict) -> None:
-    """The runs in results/full/figures/<csv> are exactly `finished` ({(experiment, run, seed): run dir}), each
-    measured from the record that is committed now (a run trained again since has another record)."""
+    """The runs in results/full/figures/<csv>, with those listed as unmeasured beside it (finished, their checkpoint
+    lost before they were measured), are exactly `finished` ({(experiment, run, seed): run dir}), each row from the
+    record that is committed now (a run trained again since has another record)."""
     df = pd.read_csv(FULL / "figures" / csv)
+    unmeasured = pd.read_csv(FULL / "figures" / csv.replace(".csv", "_unmeasured.csv"))
     measured = set(zip(df["experiment"], df["run"], df["seed"].astype(int)))
-    assert measured == set(finished), (
-        f"results/full/figures/{csv} is stale (lacks {sorted(set(finished) - measured)}, has no record of "
-        f"{sorted(measured - set(finished))}): {REDRAW}"
+    listed = set(zip(unmeasured["experiment"], unmeasured["run"], unmeasured["seed"].astype(int)))
+    both = measured & listed
+    assert not both, f"results/full/figures/{csv} both measures and lists as unmeasured {sorted(both)}"
+    assert measured | listed == set(finished), (
+        f"results/full/figures/{csv} is stale (lacks {sorted(set(finished) - measured - listed)}, has no record of "
+        f"{sorted((measured | listed) - set(finished))}): {REDRAW}"
     )
-    rows = zip(df["experiment"], df["run"], df["seed"].astype(int), df["record"])
+    rows = [*zip(df["experiment"], df["run"], df["seed"].astype(int), df["record"])]
+    rows += zip(unmeasured["experiment"], unmeasured["run"], unmeasured["seed"].astype(int), unmeasured["record"])
     other = sorted({(e, r, s) for e, r, s, rec in rows if rec != record_id(finished[e, r, s])})
     assert not other, f"results/full/figures/{csv} measured other records of {other}: {REDRAW}"
 

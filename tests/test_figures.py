@@ -258,6 +258,31 @@ def test_a_redrawing_keeps_the_runs_whose_checkpoints_are_not_here(drawn, result
     assert f"Kept as measured before: {kept} (" in report
     assert "| segnet |" not in report.split("## table3")[1]
     assert (partial / "figures/training_curves_table3.png").exists()  # drawn from the records alone
+    # Dropped and not measurable here: the report names it rather than reading as complete without it.
+    assert "Equivariance report: table3/segnet seed=0 not measured (finished, but neither" in done.stderr
+    listed = pd.read_csv(partial / "figures/equivariance_unmeasured.csv")
+    assert listed[["experiment", "run", "seed"]].values.tolist() == [["table3", "segnet", 0]]
+    assert listed.record.iloc[0] == draw.record_id(retrained.parent)
+    assert "Not measured: table3/segnet seed=0. They finished" in report
+    assert pd.read_csv(partial / "figures/accuracy_vs_angle_unmeasured.csv").empty
+
+
+def test_a_folder_of_records_alone_draws_the_curves_and_lists_every_run_as_unmeasured(results, tmp_path):
+    """A clone's results folder: every run finished, no checkpoint and no earlier report. The curves are drawn from
+    the records; the equivariance report and the angle sweep have nothing to measure, say so, and list the runs."""
+    clone = tmp_path / "clone"
+    for run in (results / "runs").glob("*/*/seed=*"):
+        _records_only(run, clone / run.relative_to(results))
+    done = _cli("--results-dir", str(clone), "--device", "cpu", "--only", "angles", "equivariance", "curves")
+    assert done.returncode == 0, done.stderr
+    assert "Equivariance report: skipped, table1/cnn seed=0, " in done.stderr
+    assert not (clone / "figures/equivariance.csv").exists() and not (clone / "equivariance.md").exists()
+    listed = pd.read_csv(clone / "figures/equivariance_unmeasured.csv")
+    finished = {(r.parts[-3], r.parts[-2]) for r in (clone / "runs").glob("*/*/seed=*")}
+    assert set(zip(listed.experiment, listed.run)) == finished and (listed.seed == 0).all()
+    angles = pd.read_csv(clone / "figures/accuracy_vs_angle_unmeasured.csv")
+    assert set(angles.experiment) == {"table1"} and set(angles.run) == {"cnn", "p4cnn", "d4cnn"}
+    assert (clone / "figures/training_curves_table1.png").exists()
 
 
 def test_a_report_from_before_the_record_column_keeps_the_rows_of_runs_whose_record_is_here(drawn, results, tmp_path):

@@ -4,8 +4,10 @@ Writes `<results>/figures/*.png` (+ the CSVs behind the angle curve and the equi
 `<results>/equivariance.md`. A figure whose runs are missing is skipped with one line on stderr naming them
 and why; the others are still drawn. Figure 3 and the angle sweep draw the models that are here and name the
 rest. The equivariance report and the angle sweep keep the rows of runs whose checkpoint is not here (a clone,
-or another machine's runs) as long as their record is the one they were measured from; the training curves
-read the records alone. Exit status 0 when at least one figure was drawn.
+or another machine's runs) as long as their record is the one they were measured from, and list the finished runs
+they could neither measure nor keep (`figures/<csv>_unmeasured.csv`, and the report says so), so that a report short
+of a run never passes for a complete one; the training curves read the records alone. Exit status 0 when at least
+one figure was drawn.
 """
 
 from __future__ import annotations
@@ -150,10 +152,20 @@ def figure3(ctx: Context):
     return predictions_figure({label: run.model for label, run in loaded.items()}, x[:k], y[:k], missing or None)
 
 
+def _angle_experiments(ctx: Context) -> set[str]:
+    return {ctx.experiment(t) for t in ANGLE_TABLES}
+
+
 def angle_sweep(ctx: Context) -> pd.DataFrame:
     """Accuracy of every Table 1 / Table 2 classifier run on its first n_images test digits at 0°, 5°, …, 355°,
-    with the record each model belongs to."""
-    refs = ctx.expected([(ctx.experiment(t), TABLES[t].runs) for t in ANGLE_TABLES], "Accuracy vs angle")
+    with the record each model belongs to (no rows when none of their checkpoints is here but records are)."""
+    pairs = [(ctx.experiment(t), TABLES[t].runs) for t in ANGLE_TABLES]
+    try:
+        refs = ctx.expected(pairs, "Accuracy vs angle")
+    except MissingRuns:
+        if not [r for r in ctx.records if r.experiment in _angle_experiments(ctx)]:
+            raise
+        refs = []  # finished elsewhere: the rows kept from the last sweep, or a list of the unmeasured runs
     rows = []
     for ref in refs:
         run = ctx.load(ref)
@@ -166,8 +178,8 @@ def angle_sweep(ctx: Context) -> pd.DataFrame:
 
 def equivariance_rows(ctx: Context) -> list[dict]:
     """Relative equivariance errors of every finished run (one row per run and transform), with the inputs used
-    and the record the model belongs to."""
-    if not ctx.runs:
+    and the record the model belongs to (none when no checkpoint is here)."""
+    if not ctx.records:
         raise MissingRuns(f"Equivariance report: skipped, no finished run in {ctx.results_dir / 'runs'}")
     rows = []
     for ref in ctx.runs:
@@ -227,6 +239,40 @@ def kept_rows(ctx: Context, old: pd.DataFrame | None, measured: set[tuple], what
     return kept
 
 
+UNMEASURED = ["experiment", "run", "seed", "record", "reason"]
+
+
+def unmeasured_rows(ctx: Context, rows: list[dict], scope: set[str], what: str) -> list[dict]:
+    """The finished runs of the experiments in `scope` that `rows` (measured now or kept) lack: their checkpoint
+    is not here and no measurement of their record is. A run whose checkpoint was lost (git keeps records, not
+    checkpoints) stays in the tables; the report names it rather than reading as complete without it."""
+    have = _measured(rows)
+    missing = [r for r in ctx.records if r.experiment in scope and (r.experiment, r.run, r.seed) not in have]
+    if missing:
+        names = ", ".join(_names({(r.experiment, r.run, r.seed) for r in missing}))
+        ctx.notes.append(
+            f"{what}: {names} not measured (finished, but neither its checkpoint.pt nor a measurement of its record "
+            "is here)"
+        )
+    reason = "finished; no checkpoint.pt here and no earlier measurement of this record"
+    return [
+        {"experiment": r.experiment, "run": r.run, "seed": r.seed, "record": record_id(r.path), "reason": reason}
+        for r in missing
+    ]
+
+
+def _write_rows(ctx: Context, csv: Path, rows: list[dict], unmeasured: list[dict], what: str) -> list[Path]:
+    """Write the measured and kept rows to `csv` and the unmeasured runs beside it (`<stem>_unmeasured.csv`,
+    header only when none is); MissingRuns when there is nothing to draw."""
+    ctx.out_dir.mkdir(parents=True, exist_ok=True)
+    beside = csv.with_name(f"{csv.stem}_unmeasured.csv")
+    pd.DataFrame(unmeasured, columns=UNMEASURED).to_csv(beside, index=False)
+    if not rows:
+        raise MissingRuns(f"{what}: skipped, {', '.join(_names(_measured(unmeasured)))} not measured (no checkpoint)")
+    pd.DataFrame(rows).to_csv(csv, index=False)
+    return [csv, beside]
+
+
 def _measured(rows) -> set[tuple]:
     """The (experiment, run, seed) of the rows."""
     return {(r["experiment"], r["run"], int(r["seed"])) for r in rows}
@@ -240,10 +286,9 @@ def _write_angles(ctx: Context) -> list[Path]:
     csv = ctx.out_dir / "accuracy_vs_angle.csv"
     rows = angle_sweep(ctx).to_dict("records")
     rows += kept_rows(ctx, pd.read_csv(csv) if csv.exists() else None, _measured(rows), "Accuracy vs angle")
-    df = pd.DataFrame(rows)
-    ctx.out_dir.mkdir(parents=True, exist_ok=True)
-    df.to_csv(csv, index=False)
-    return [save(angle_figure(df), ctx.out_dir / "accuracy_vs_angle.png"), csv]
+    unmeasured = unmeasured_rows(ctx, rows, _angle_experiments(ctx), "Accuracy vs angle")
+    written = _write_rows(ctx, csv, rows, unmeasured, "Accuracy vs angle")
+    return [save(angle_figure(pd.DataFrame(rows)), ctx.out_dir / "accuracy_vs_angle.png"), *written]
 
 
 def _write_equivariance(ctx: Context) -> list[Path]:
@@ -255,10 +300,12 @@ def _write_equivariance(ctx: Context) -> list[Path]:
         old = old.assign(inputs=old["experiment"].map({experiment: int(n) for experiment, n in headings}))
     kept = kept_rows(ctx, old, _measured(rows), "Equivariance report")
     rows = rows + kept
-    ctx.out_dir.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).to_csv(csv, index=False)
-    md.write_text(equivariance_markdown(rows, str(ctx.results_dir), _names(_measured(kept))))
-    return [md, save(equivariance_figure(rows), ctx.out_dir / "equivariance.png"), csv]
+    unmeasured = unmeasured_rows(ctx, rows, {r.experiment for r in ctx.records}, "Equivariance report")
+    written = _write_rows(ctx, csv, rows, unmeasured, "Equivariance report")
+    md.write_text(
+        equivariance_markdown(rows, str(ctx.results_dir), _names(_measured(kept)), _names(_measured(unmeasured)))
+    )
+    return [md, save(equivariance_figure(rows), ctx.out_dir / "equivariance.png"), *written]
 
 
 STEPS = {
@@ -326,7 +373,7 @@ def main(argv=None) -> int:
             file=sys.stderr,
         )
         return 1
-    if not find_runs(results):
+    if not finished_records(results):  # records without checkpoints still give the curves and the kept rows
         print(
             f"error: no finished runs in {results / 'runs'} (make demo, or make tableN RESULTS={results})",
             file=sys.stderr,

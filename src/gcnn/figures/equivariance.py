@@ -52,10 +52,11 @@ def number_or_range(values) -> str:
     return "?" if not n else str(n[0]) if len(n) == 1 else f"{n[0]}–{n[-1]}"
 
 
-def equivariance_markdown(rows, source: str, kept=()) -> str:
+def equivariance_markdown(rows, source: str, kept=(), unmeasured=()) -> str:
     """The report: one table per experiment, exact / approximate marked, and a summary of both. Each row carries
     the number of test inputs it was measured on (`inputs`). `kept`: the runs ("experiment/run seed=s") whose
-    rows were not measured now but kept from the last report (their checkpoints are elsewhere)."""
+    rows were not measured now but kept from the last report (their checkpoints are elsewhere); `unmeasured`: the
+    finished runs with neither (their checkpoints lost), named so that the report never reads as complete."""
     import pandas as pd
 
     summary = summarise(rows)
@@ -79,6 +80,13 @@ def equivariance_markdown(rows, source: str, kept=()) -> str:
             f"Kept as measured before: {', '.join(sorted(kept))} (no checkpoint of them in this folder's `runs/` "
             "when this report was redrawn, and their records unchanged; their rows are in "
             "`figures/equivariance.csv`).",
+            "",
+        ]
+    if unmeasured:
+        lines += [
+            f"Not measured: {', '.join(sorted(unmeasured))}. They finished (their records are in the tables), but "
+            "neither their checkpoint nor an earlier measurement of their record was here when this report was "
+            "drawn (`figures/equivariance_unmeasured.csv`); git keeps records, not checkpoints.",
             "",
         ]
     for experiment, part in summary.groupby("experiment", sort=True):
