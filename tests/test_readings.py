@@ -210,9 +210,9 @@ def test_the_readme_reading_of_tables_1_and_2():
     )
 
 
-def test_the_readme_reading_of_tables_3_and_4_so_far():
-    """The README's reading of the finished Table 3 and 4 rows: how many there are, the score's step on the test
-    set, the gaps to the study, the equivariant model's equal scores, and where P4SegNet stands among the rest."""
+def test_the_readme_reading_of_tables_3_and_4():
+    """The README's reading of Tables 3 and 4: how many rows finished, the score's step on the test set, the gaps to
+    the study, the equivariant models' equal scores, where P4SegNet stands among the rest, and the Table 4 order."""
     t3, t4 = table("table3", FULL), table("table4", FULL)
     done3, done4 = t3[t3.n > 0], t4[t4.n > 0]
     assert f"({len(done3)} of {len(t3)} rows of Table 3 and {len(done4)} of {len(t4)} of Table 4 finished" in README
@@ -225,9 +225,15 @@ def test_the_readme_reading_of_tables_3_and_4_so_far():
     gap = (done3.test_iou_score_study - done3.test_iou_score_mean).round(3)
     lo, hi = gap.idxmin(), gap.idxmax()
     assert (gap > 0).all() and f"by {gap[lo]:.3f} ({t3.model[lo]}) to {gap[hi]:.3f} ({t3.model[hi]})" in README
-    st, p4t = t4.loc["segnet_t"], t4.loc["p4segnet_t"]
+    st, p4t, d4t = t4.loc["segnet_t"], t4.loc["p4segnet_t"], t4.loc["d4segnet_t"]
     for m in ("test_iou_score", "train_iou_score"):
-        assert (done4[f"{m}_mean"] > done4[f"{m}_study"]).all()
+        assert (done4[f"{m}_mean"] > done4[f"{m}_study"]).drop("d4segnet_t").all()
+        assert d4t[f"{m}_mean"] < d4t[f"{m}_study"]
+    assert (
+        f"while D4SegNet_T is below it on both (test {d4t.test_iou_score_mean:.3f} against "
+        f"{d4t.test_iou_score_study:.3f}, train {d4t.train_iou_score_mean:.3f} against "
+        f"{d4t.train_iou_score_study:.3f})" in README
+    )
     assert (
         f"(SegNet_T {st.test_iou_score_mean:.3f} against {st.test_iou_score_study:.3f}, P4SegNet_T "
         f"{p4t.test_iou_score_mean:.3f} against {p4t.test_iou_score_study:.3f})" in README
@@ -252,6 +258,26 @@ def test_the_readme_reading_of_tables_3_and_4_so_far():
     p4plus = t3.loc["p4segnet+"]
     assert abs(p4plus[score] - p4plus[rotated]) < 1e-9  # the same per-image scores, summed in another order
     assert f"P4SegNet+ scores {p4plus[score]:.3f} on both (the study: {p4plus.test_iou_score_study:.3f})" in README
+    d4 = t3.loc["d4segnet"]
+    assert abs(d4[score] - d4[rotated]) < 1e-9 and d4.test_iou_score_study == d4.test_rotated_iou_score_study
+    assert abs(d4t[score] - d4t[rotated]) < 1e-9
+    assert (
+        f"and so do D4SegNet and D4SegNet_T, exactly equivariant to p4m ({d4[score]:.3f} and {d4t[score]:.3f} on "
+        f"both; the study: {d4.test_iou_score_study:.3f} and {d4t.test_iou_score_study:.3f})" in README
+    )
+    unmeasured = pd.read_csv(FULL / "figures" / "equivariance_unmeasured.csv")
+    assert set(zip(unmeasured.experiment, unmeasured.run)) == {("table3", "d4segnet"), ("table4", "d4segnet_t")}
+    assert "their checkpoints were lost before the equivariance report could measure them" in README
+    shown = t3[score].round(3)
+    assert set(shown[shown == shown.max()].index) == {"d4segnet", "p4segnet+"}
+    assert f"Our best Table 3 score is shared by D4SegNet and P4SegNet+ ({shown.max():.3f})" in README
+    assert plus.test_iou_score_study > d4.test_iou_score_study < plus.test_rotated_iou_score_study
+    assert plus[score] < d4[score] and plus[rotated] < d4[rotated]
+    assert (
+        f"The study's SegNet+ beats D4SegNet on both sets ({plus.test_iou_score_study:.3f} and "
+        f"{plus.test_rotated_iou_score_study:.3f} against {d4.test_iou_score_study:.3f}); ours does not "
+        f"({plus[score]:.3f} and {plus[rotated]:.3f} against {d4[score]:.3f})" in README
+    )
     study = t3.test_iou_score_study
     assert study.idxmax() == "p4segnet+" and study.drop("p4segnet+").idxmax() == "p4segnet"
     assert f"Unlike the study's P4SegNet, above every model but P4SegNet+ ({p4.test_iou_score_study:.3f})" in README
@@ -263,12 +289,26 @@ def test_the_readme_reading_of_tables_3_and_4_so_far():
     assert (
         f"{p4.test_iou_mean:.3f}" == f"{seg.test_iou_mean:.3f}" and f"raw IoU {p4.test_iou_mean:.3f} for both" in README
     )
-    assert p4[rotated] > seg[rotated] and p4[score] < plus[score] and p4[rotated] < plus[rotated]
+    assert p4[rotated] > seg[rotated]
+    assert all(p4[m] < other[m] for other in (plus, d4) for m in (score, rotated))
+    assert "leads it on the rotated set only, and stays below SegNet+ and D4SegNet on both" in README
     assert p4t[score] > st[score] and p4t.test_iou_score_study > st.test_iou_score_study
     assert (
-        f"P4SegNet_T above SegNet_T ({p4t[score]:.3f} against {st[score]:.3f}; the study: "
+        f"P4SegNet_T is above SegNet_T as in the study ({p4t[score]:.3f} against {st[score]:.3f}; the study: "
         f"{p4t.test_iou_score_study:.3f} against {st.test_iou_score_study:.3f})" in README
     )
+    assert t4.test_iou_score_study.idxmax() == "d4segnet_t" and t4[score].idxmin() == "d4segnet_t"
+    assert (
+        f"study's best, D4SegNet_T ({d4t.test_iou_score_study:.3f}), is our lowest on the upright test set "
+        f"({d4t[score]:.3f}; raw IoU {d4t.test_iou_mean:.3f} against {st.test_iou_mean:.3f} and "
+        f"{p4t.test_iou_mean:.3f})" in README
+    )
+    assert st[rotated] < d4t[rotated] < p4t[rotated]
+    assert f"beats SegNet_T only on the rotated set ({d4t[rotated]:.3f} against {st[rotated]:.3f})" in README
+    gaps = (t4.train_iou_score_mean - t4[score]).round(3)
+    assert gaps.idxmin() == "d4segnet_t" and d4t.train_iou_score_mean == t4.train_iou_score_mean.min()
+    assert f"({gaps['d4segnet_t']:.3f} against {gaps['p4segnet_t']:.3f} and {gaps['segnet_t']:.3f})" in README
+    assert "because it fits the training set less, not because it scores better on the test set" in README
 
 
 def test_the_allocator_reading_in_the_benchmarks_doc():
