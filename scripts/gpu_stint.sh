@@ -67,12 +67,13 @@ readme=
 if [ "$RESULTS" = results/full ]; then
   make --no-print-directory readme-results PY="$PY" && readme=README.md || status=1
 fi
-# What git keeps of RESULTS (see .gitignore): tables, claims, and four small files per run.
+# What git keeps of RESULTS (see .gitignore): tables, claims, and each run's small records (gcnn.rundir.RECORDS).
 {
   [ -n "$readme" ] && echo "$readme"
   find "$RESULTS" -maxdepth 1 -type f \( -name '*.md' -o -name '*.csv' \)
   find "$RESULTS/figures" -type f \( -name '*.png' -o -name '*.csv' \) 2>/dev/null
-  find "$RESULTS/runs" -type f \( -name metrics.json -o -name history.csv -o -name config.yaml -o -name data_info.json \) \
+  find "$RESULTS/runs" -type f \( -name metrics.json -o -name history.csv -o -name config.yaml -o -name data_info.json \
+    -o -name equivariance.csv \) \
     -not -path '*/.hydra/*' -not -path '*/previous/*' 2>/dev/null
   find results/bench -type f \( -name '*_cuda*' -o -name rates.csv \) 2>/dev/null
 } | sort > "$OUT/stint_files.txt"

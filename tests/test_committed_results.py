@@ -13,7 +13,8 @@ import pytest
 
 from gcnn import claims
 from gcnn.figures.draw import ANGLE_TABLES
-from gcnn.figures.runs import finished_records, record_id
+from gcnn.figures.runs import finished_records
+from gcnn.rundir import record_id
 from gcnn.specs import experiment_in
 from gcnn.tables import STUDY_TABLES, make_table, readme_block
 from helpers import REPO

@@ -20,7 +20,8 @@ import torch
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from gcnn.equivariance import relative_error  # noqa: E402
+from gcnn import rundir  # noqa: E402
+from gcnn.equivariance import error_rows, relative_error  # noqa: E402
 from gcnn.figures import feature_maps_figure, load_run, predictions_vs_angle, run_figures  # noqa: E402
 from gcnn.groups import transform_images  # noqa: E402
 from gcnn.figures.angles import _title  # noqa: E402
@@ -216,10 +217,14 @@ def test_equivariance_report_is_round_off_for_p4_and_p4m_and_large_for_the_cnn(d
     assert line.count("**exact**") == 3, line  # 90°, 180° and the mirror
 
 
-def _records_only(src: Path, dst: Path) -> None:
-    """A run directory as a clone has it: the small records git keeps, no checkpoint."""
+# The records of a run finished before runs measured their own equivariance (no equivariance.csv).
+BEFORE_OWN_MEASUREMENT = ("metrics.json", "history.csv", "config.yaml", "data_info.json")
+
+
+def _records_only(src: Path, dst: Path, names=BEFORE_OWN_MEASUREMENT) -> None:
+    """A run directory as a clone has it: the small records git keeps (`names`), no checkpoint."""
     dst.mkdir(parents=True)
-    for name in ("metrics.json", "history.csv", "config.yaml", "data_info.json"):
+    for name in names:
         if (src / name).exists():
             shutil.copy(src / name, dst / name)
 
@@ -229,7 +234,8 @@ def test_a_redrawing_keeps_the_runs_whose_checkpoints_are_not_here(drawn, result
     runs' rows as measured (equivariance report and angle sweep), and drops those of a run trained again since."""
     partial = tmp_path / "partial"
     shutil.copytree(results / "runs/table1", partial / "runs/table1")
-    (partial / "runs/table1/d4cnn/seed=0/checkpoint.pt").unlink()  # measured elsewhere
+    (partial / "runs/table1/d4cnn/seed=0/checkpoint.pt").unlink()  # measured elsewhere, before runs measured
+    (partial / "runs/table1/d4cnn/seed=0/equivariance.csv").unlink()  # themselves
     for run in (results / "runs/table3").glob("*/seed=*"):
         _records_only(run, partial / run.relative_to(results))
     shutil.copytree(results / "figures", partial / "figures")
@@ -267,21 +273,37 @@ def test_a_redrawing_keeps_the_runs_whose_checkpoints_are_not_here(drawn, result
     assert pd.read_csv(partial / "figures/accuracy_vs_angle_unmeasured.csv").empty
 
 
-def test_a_folder_of_records_alone_draws_the_curves_and_lists_every_run_as_unmeasured(results, tmp_path):
-    """A clone's results folder: every run finished, no checkpoint and no earlier report. The curves are drawn from
-    the records; the equivariance report and the angle sweep have nothing to measure, say so, and list the runs."""
+def test_a_folder_of_records_alone_draws_the_report_from_the_runs_own_measurements(results, tmp_path):
+    """A clone's results folder: the records git keeps, no checkpoint and no earlier report. The equivariance report
+    reads what each run measured at its end (equivariance.csv, the same numbers as its checkpoint gives), and names
+    the runs it cannot: one without that file (finished before runs measured themselves), one trained again since
+    its file was written. The angle sweep needs checkpoints: it lists its runs as unmeasured."""
     clone = tmp_path / "clone"
     for run in (results / "runs").glob("*/*/seed=*"):
-        _records_only(run, clone / run.relative_to(results))
+        _records_only(run, clone / run.relative_to(results), rundir.RECORDS)
+    (clone / "runs/table3/segnet/seed=0/equivariance.csv").unlink()
+    again = clone / "runs/table1/cnn/seed=0/metrics.json"
+    again.write_text(again.read_text().replace("{", '{"again": 1, ', 1))
     done = _cli("--results-dir", str(clone), "--device", "cpu", "--only", "angles", "equivariance", "curves")
     assert done.returncode == 0, done.stderr
-    assert "Equivariance report: skipped, table1/cnn seed=0, " in done.stderr
-    assert not (clone / "figures/equivariance.csv").exists() and not (clone / "equivariance.md").exists()
+    assert "Equivariance report: table1/cnn seed=0, table3/segnet seed=0 not measured" in done.stderr
     listed = pd.read_csv(clone / "figures/equivariance_unmeasured.csv")
+    assert sorted(zip(listed.experiment, listed.run)) == [("table1", "cnn"), ("table3", "segnet")]
+    report = pd.read_csv(clone / "figures/equivariance.csv")
     finished = {(r.parts[-3], r.parts[-2]) for r in (clone / "runs").glob("*/*/seed=*")}
-    assert set(zip(listed.experiment, listed.run)) == finished and (listed.seed == 0).all()
+    assert set(zip(report.experiment, report.run)) == finished - {("table1", "cnn"), ("table3", "segnet")}
+    d4 = load_run(results / "runs/table1/d4cnn/seed=0")
+    x = d4.data.evals["test"][0][: int(report.set_index("run").inputs["d4cnn"].iloc[0])]
+    again = pd.DataFrame(error_rows(d4.model, x, "table1", "d4cnn", 0)).set_index("transform").error
+    own = report[report.run == "d4cnn"].set_index("transform").error
+    assert own.to_dict() == pytest.approx(again.to_dict(), rel=1e-6, abs=1e-9)
+    assert (
+        "Not measured: table1/cnn seed=0, table3/segnet seed=0. They finished"
+        in (clone / "equivariance.md").read_text()
+    )
     angles = pd.read_csv(clone / "figures/accuracy_vs_angle_unmeasured.csv")
     assert set(angles.experiment) == {"table1"} and set(angles.run) == {"cnn", "p4cnn", "d4cnn"}
+    assert "Accuracy vs angle: skipped" in done.stderr and not (clone / "figures/accuracy_vs_angle.csv").exists()
     assert (clone / "figures/training_curves_table1.png").exists()
 
 

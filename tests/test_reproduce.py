@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from gcnn import reproduce, rundir, schema
+from gcnn.equivariance import TRANSFORMS
 from gcnn.specs import TABLES
 from helpers import REPO
 
@@ -267,12 +268,14 @@ def test_projection_from_flop_then_from_the_runs_own_epochs(tmp_path):
     (run,) = reproduce.plan(tmp_path, [0], ["table3"], models=["p4segnet"])
     p = reproduce.project_run(run, {"p4segnet": 100.0}, done=[])
     work = reproduce.projection.work_of(run.config())
-    assert work.train_images == 100 and work.epochs == 40 and work.eval_images == 400
+    # evaluated: train, val, test and the test set in 4 rotations, then the run's own equivariance measurement
+    equivariance = 8 * (1 + len(TRANSFORMS))  # f(x) and f(g·x) on 8 test images
+    assert work.train_images == 100 and work.epochs == 40 and work.eval_images == 400 + equivariance
     assert 170 < work.gflop_per_image < 180  # the study's P4SegNet at 256x256, forward + backward
     assert p.source == "bench" and p.total == pytest.approx(work.gflop / 100.0)
-    # ten measured epochs of 60 s: 30 left, then the evaluation of 400 images at a third of a training image
+    # ten measured epochs of 60 s: 30 left, then the evaluation's images at a third of a training image
     p = reproduce.project_run(run, {}, done=[{"seconds": 60.0}] * 10)
-    assert p.source == "own epochs" and p.total == pytest.approx(60 * 30 + 60 * 400 / 3 / 100)
+    assert p.source == "own epochs" and p.total == pytest.approx(60 * 30 + 60 * (400 + equivariance) / 3 / 100)
     assert (p.epochs_done, p.epochs) == (10, 40)
 
 
@@ -282,7 +285,9 @@ def test_dry_run_says_where_a_paused_run_resumes(tmp_path, capsys, monkeypatch):
     reproduce.dry_run([segnet, p4segnet], {"segnet": 100.0, "p4segnet": 100.0})
     lines = capsys.readouterr().out.splitlines()
     assert "[to run, " in lines[0] and "paused" not in lines[0]
-    assert "[to run, paused at epoch 7/40, 0.57 h (own epochs), " in lines[1]  # 33 epochs of 60 s + 80 s of evaluation
+    # 33 epochs of 60 s, then the evaluation: 400 images and the equivariance measurement's, a third of 0.6 s each
+    hours = (33 * 60 + (400 + 8 * (1 + len(TRANSFORMS))) * 0.6 / 3) / 3600
+    assert f"[to run, paused at epoch 7/40, {hours:.2f} h (own epochs), " in lines[1]
 
 
 def test_budget_stops_new_starts_and_jobs_keep_the_list_order(tmp_path):
@@ -376,7 +381,7 @@ def test_a_gpu_stint_packs_the_records_a_clone_keeps_and_no_checkpoint(tmp_path)
     with tarfile.open(out / "stint.tar.gz") as tar:
         names = tar.getnames()
     run = str(results / "runs" / "table1_written" / "cnn" / "seed=0").lstrip("/")
-    for kept in ("metrics.json", "history.csv", "config.yaml", "data_info.json"):
+    for kept in rundir.RECORDS:
         assert f"{run}/{kept}" in names
     assert str(results / "table1.md").lstrip("/") in names and str(results / "claims.md").lstrip("/") in names
     # the equivariance of the run finished there, measured where its checkpoint is, and its training curves
@@ -503,3 +508,14 @@ def test_a_run_counts_the_memory_autograd_saves(tmp_path, monkeypatch):
         else:
             monkeypatch.setenv("GLIBC_TUNABLES", tunables)
         assert reproduce.project_run(d4, {}, done=[]).memory_gib == expected
+
+
+def test_git_keeps_exactly_the_records_of_a_full_run():
+    """.gitignore keeps gcnn.rundir.RECORDS of each results/full run (a clone continues from them and redraws the
+    equivariance report from them) and nothing else of it: no checkpoint, log or W&B file."""
+    run = "results/full/runs/table3/d4segnet/seed=0"
+    others = ["checkpoint.pt", "train.log", "failed.json", ".hydra/config.yaml", "wandb/run.wandb", "previous/x/a.json"]
+    paths = [f"{run}/{name}" for name in (*rundir.RECORDS, *others)]
+    done = subprocess.run(["git", "check-ignore", "--no-index", *paths], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode in (0, 1), done.stderr
+    assert set(done.stdout.split()) == {f"{run}/{name}" for name in others}

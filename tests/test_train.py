@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 import torch
 
-from gcnn import runtime
+from gcnn import rundir, runtime
 from gcnn.data.bundle import DataError
+from gcnn.equivariance import EXACT_TOL, TRANSFORMS
 from gcnn.specs import runs_of
 from gcnn.train import ConfigError, run
 from helpers import REPO, TINY, compose_cfg
@@ -149,6 +150,13 @@ def test_every_experiment_runs_a_tiny_version_end_to_end(experiment, models, tin
             assert 0.0 <= saved["metrics"][key] <= 1.0
         assert saved["synthetic"] is True
         assert json.loads((run_dir / "data_info.json").read_text())["split"]["test"]
+    # The run measured its own equivariance (git keeps this, not the checkpoint): a row per g, of this record, and
+    # the group's rotations on the pixel grid exact to round-off.
+    equivariance = pd.read_csv(run_dir / "equivariance.csv")
+    assert list(equivariance["transform"]) == [t.label for t in TRANSFORMS]
+    assert (equivariance.record == rundir.record_id(run_dir)).all() and (equivariance.run == model).all()
+    exact = equivariance[equivariance.in_group & equivariance.exact_on_grid]
+    assert "180°" in set(exact["transform"]) and (exact.error < EXACT_TOL).all(), exact
 
 
 def test_augmented_runs_get_their_own_directory(tmp_path):

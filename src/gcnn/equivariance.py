@@ -13,7 +13,8 @@ Rotations by multiples of 90° are exact index permutations (`torch.rot90`); oth
 rotate out of the frame.
 
 - `check_layer(layer, x, element)`: one layer, at one element of its own group.
-- `check_equivariance(model, x)`: a trained model at every g of `TRANSFORMS` (also the models' method).
+- `check_equivariance(model, x)`: a trained model at every g of `TRANSFORMS` (also the models' method);
+  `error_rows` gives it as the report's rows (the trainer writes them to a run's equivariance.csv).
 - `layer_error_table(variants)`: random single layers at their group's smallest rotation off the grid, on a smooth
   input (the P6 ablation's layer table; `python -m gcnn.ablation --layers` prints it).
 - `filter_transform_is_group_action(group, filter_basis, interpolation)`: whether the filters turn like the group.
@@ -166,6 +167,21 @@ def check_equivariance(
             "quantity": quantity[t.label],
         }
     return out
+
+
+EQUIV_IMAGES = {"classification": 100, "segmentation": 8}  # held-out inputs per model (capped by the caller's)
+
+
+def error_rows(
+    model: torch.nn.Module, x: torch.Tensor, experiment: str, run: str, seed: int, device=None
+) -> list[dict]:
+    """One row per transform: experiment, run, seed, the model's group, and its measured error on inputs x."""
+    errors = check_equivariance(model, x, device=device)
+    group = model.group.name if hasattr(model, "group") else "z2"
+    return [
+        {"experiment": experiment, "run": run, "seed": seed, "group": group, "transform": label, **value}
+        for label, value in errors.items()
+    ]
 
 
 # ----------------------------------------------------------------------------------------------- single layers

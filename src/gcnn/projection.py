@@ -42,6 +42,14 @@ class Work:
         return self.gflop_per_image * (self.train_images * self.epochs + EVAL_COST * self.eval_images)
 
 
+def equivariance_images(task: str, n_test: int) -> int:
+    """Forward passes of the run's own equivariance measurement at its end (`gcnn.equivariance.error_rows`): f(x)
+    and f(g·x) for every g of TRANSFORMS, on its first test inputs."""
+    from gcnn.equivariance import EQUIV_IMAGES, TRANSFORMS
+
+    return min(EQUIV_IMAGES[task], n_test) * (1 + len(TRANSFORMS))
+
+
 def split_sizes(dataset) -> tuple[int, int]:
     """(training images per epoch, images evaluated at the end) of a composed dataset config, without loading
     it. Sources whose size this module does not know (the samples) give (0, 0): no projection."""
@@ -49,9 +57,10 @@ def split_sizes(dataset) -> tuple[int, int]:
         train, test = MNIST_SIZES.get(str(dataset.source), (0, 0))
         train = min(train, dataset.max_train or train)
         test = min(test, dataset.max_test or test)
-        return train, test * (2 if dataset.transformed_test else 1)
+        return train, test * (2 if dataset.transformed_test else 1) + equivariance_images("classification", test)
     n_train, n_val, n_test = int(dataset.n_train), int(dataset.n_val), int(dataset.n_test)
-    return n_train, n_train + n_val + n_test + 4 * n_test  # evals: train, val, test, test in 4 rotations
+    evals = n_train + n_val + n_test + 4 * n_test  # train, val, test, test in 4 rotations
+    return n_train, evals + equivariance_images("segmentation", n_test)
 
 
 def input_shape(cfg) -> tuple[int, int, int]:

@@ -10,6 +10,7 @@ in `IGNORED`; the aggregator uses the same list (plus the seed) to decide which 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import logging
 import math
@@ -42,6 +43,9 @@ IGNORED = (
 #: resumes it. The trainer exits with it and `make reproduce` reads it.
 PAUSED_EXIT = 75
 #: The lock of a run directory while a process works in it (RunLock).
+# What a finished run leaves to be kept (git keeps these under results/full/runs/, .gitignore lists them; not its
+# checkpoint): its record, its epochs, its settings, its data, and its model's equivariance measured at the end.
+RECORDS = ("metrics.json", "history.csv", "config.yaml", "data_info.json", "equivariance.csv")
 LOCK = "run.lock"
 #: A request from `make reproduce` to the run under way in a directory: train the next epochs on more threads
 #: (the runs beside it have ended). The trainer takes it between epochs (`request_threads`, `take_thread_request`).
@@ -392,6 +396,12 @@ def take_thread_request(run_dir: Path) -> int | None:
     return threads if threads and threads >= 1 else None
 
 
+def record_id(run_dir) -> str:
+    """A short digest of the run's metrics.json: which record a measurement was made from. A run trained again
+    writes another record (times, provenance), so a measurement of the old model no longer matches it."""
+    return hashlib.sha256((Path(run_dir) / "metrics.json").read_bytes()).hexdigest()[:12]
+
+
 def write_json(path: Path, obj) -> None:
     tmp = Path(str(path) + ".tmp")
     tmp.write_text(json.dumps(obj, indent=2) + "\n")
@@ -412,10 +422,11 @@ def save_checkpoint(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def write_history(path: Path, history: list[dict]) -> None:
+def write_rows(path: Path, rows: list[dict]) -> None:
+    """A CSV of `rows` (history.csv, equivariance.csv), written atomically like every record."""
     tmp = Path(str(path) + ".tmp")
     with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(history[0].keys()) if history else ["epoch"])
+        writer = csv.DictWriter(f, fieldnames=list(rows[0].keys()) if rows else ["epoch"])
         writer.writeheader()
-        writer.writerows(history)
+        writer.writerows(rows)
     os.replace(tmp, path)

@@ -31,6 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 from gcnn import layout, projection, provenance, rundir, runtime, schema
 from gcnn.data.bundle import DataBundle, DataError
 from gcnn.engine import NonFinite, evaluate, prepare, train_one_epoch
+from gcnn.equivariance import EQUIV_IMAGES, error_rows
 from gcnn.models import count_parameters
 from gcnn.tracking import make_tracker
 
@@ -309,6 +310,7 @@ def _record(cfg, built: Built, history: list[dict], launches: list[dict], origin
     returns): a run with metrics.json is finished."""
     model, data, device, epochs = built.model, built.data, built.device, int(cfg.trainer.epochs)
     metrics = evaluate(built.step_model, data, cfg.trainer, device)
+    equivariance = _equivariance(cfg, model, data, device)
     tracker.summary(metrics)
     tracker.log({f"final/{k}": v for k, v in metrics.items()}, step=epochs)
     tracker.log_figures(lambda: _final_figures(model, data), step=epochs)
@@ -330,8 +332,12 @@ def _record(cfg, built: Built, history: list[dict], launches: list[dict], origin
         "provenance": origin,  # of the launch that evaluated it; `launches` says which trained which epochs
         "launches": launches,
     }
-    rundir.write_history(run_dir / "history.csv", history)
+    rundir.write_rows(run_dir / "history.csv", history)
     rundir.write_json(run_dir / "metrics.json", result)
+    # Measured while the model is here: git keeps this file, not the checkpoint, so a clone's equivariance report
+    # reads it (gcnn.figures). It names the record it belongs to, as the report's rows do.
+    rows = [{**r, "record": rundir.record_id(run_dir)} for r in equivariance]
+    rundir.write_rows(run_dir / "equivariance.csv", rows)
     return result
 
 
@@ -365,6 +371,7 @@ def _check_deadline(stop_at, history: list[dict], epoch: int, epochs: int, data:
     need = per_epoch
     if epoch == epochs - 1:
         evaluated = sum(len(x) for x, _ in data.evals.values())
+        evaluated += projection.equivariance_images(data.task, len(data.evals["test"][0]))
         need += projection.eval_seconds(history, len(data.train[0]), evaluated)
     if time.time() + need > float(stop_at):
         raise Paused(
@@ -403,6 +410,19 @@ def _place(data: DataBundle, device: torch.device) -> DataBundle:
     move = lambda split: tuple(t.to(device) for t in split)  # noqa: E731
     train = data.train if data.augment is not None else move(data.train)
     return dataclasses.replace(data, train=train, evals={k: move(v) for k, v in data.evals.items()})
+
+
+def _equivariance(cfg, model, data: DataBundle, device) -> list[dict]:
+    """The trained model's equivariance errors on its first test inputs, as the equivariance report's rows."""
+    x = data.evals["test"][0]
+    x = x[: EQUIV_IMAGES[model.task]]
+    was_training = model.training
+    model.eval()
+    try:
+        rows = error_rows(model, x, cfg.experiment_name, cfg.run_name, int(cfg.seed), device=device)
+    finally:
+        model.train(was_training)
+    return [{**r, "inputs": len(x)} for r in rows]
 
 
 def _final_figures(model, data) -> dict:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
+from gcnn.equivariance import EQUIV_IMAGES, error_rows
 from gcnn.figures.angles import ANGLES, accuracy_vs_angle, angle_figure, angle_rows, predictions_vs_angle
 from gcnn.figures.curves import training_curves_figure
-from gcnn.figures.equivariance import EQUIV_IMAGES, equivariance_figure, equivariance_markdown, error_rows
+from gcnn.figures.equivariance import equivariance_figure, equivariance_markdown
 from gcnn.figures.maps import feature_maps_figure, group_maps_figure, predictions_figure
 from gcnn.figures.runs import MissingRuns, find_runs, load_run
 

@@ -22,9 +22,10 @@ import pandas as pd
 import torch
 
 from gcnn.data.bundle import DataError
+from gcnn.equivariance import EQUIV_IMAGES, error_rows
 from gcnn.figures.angles import angle_figure, angle_rows
 from gcnn.figures.curves import training_curves_figure
-from gcnn.figures.equivariance import EQUIV_IMAGES, equivariance_figure, equivariance_markdown, error_rows
+from gcnn.figures.equivariance import equivariance_figure, equivariance_markdown
 from gcnn.figures.maps import feature_maps_figure, group_maps_figure, predictions_figure
 from gcnn.figures.runs import (
     MissingRuns,
@@ -33,9 +34,9 @@ from gcnn.figures.runs import (
     finished_records,
     load_run,
     read_history,
-    record_id,
     select,
 )
+from gcnn.rundir import record_id
 from gcnn.specs import LABELS, TABLES, experiment_in
 
 # The classifier tables the angle sweep covers, and the table whose rows Figure 3 compares (gcnn.specs).
@@ -176,13 +177,30 @@ def angle_sweep(ctx: Context) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def recorded_rows(ref: RunRef) -> list[dict]:
+    """The run's own measurement, written at its end (equivariance.csv, which git keeps), when it belongs to the
+    run's current record; [] for a run from before runs measured themselves, or one trained again since."""
+    path = ref.path / "equivariance.csv"
+    if not path.is_file():
+        return []
+    rows = pd.read_csv(path).to_dict("records")
+    current = record_id(ref.path)
+    return rows if rows and all(row.get("record") == current for row in rows) else []
+
+
 def equivariance_rows(ctx: Context) -> list[dict]:
     """Relative equivariance errors of every finished run (one row per run and transform), with the inputs used
-    and the record the model belongs to (none when no checkpoint is here)."""
+    and the record the model belongs to: the run's own measurement where it has one, else measured from its
+    checkpoint where that is here (a run from before runs measured themselves); none for the rest."""
     if not ctx.records:
         raise MissingRuns(f"Equivariance report: skipped, no finished run in {ctx.results_dir / 'runs'}")
-    rows = []
-    for ref in ctx.runs:
+    rows, loadable = [], {ref.path for ref in ctx.runs}
+    for ref in ctx.records:
+        if own := recorded_rows(ref):
+            rows += own
+            continue
+        if ref.path not in loadable:
+            continue
         run = ctx.load(ref)
         x = run.data.evals["test"][0]
         x = x[: min(ctx.n_images, EQUIV_IMAGES.get(run.task, 8))]
@@ -254,7 +272,7 @@ def unmeasured_rows(ctx: Context, rows: list[dict], scope: set[str], what: str) 
             f"{what}: {names} not measured (finished, but neither its checkpoint.pt nor a measurement of its record "
             "is here)"
         )
-    reason = "finished; no checkpoint.pt here and no earlier measurement of this record"
+    reason = "finished; no checkpoint.pt here, no equivariance.csv of this record, no earlier measurement of it"
     return [
         {"experiment": r.experiment, "run": r.run, "seed": r.seed, "record": record_id(r.path), "reason": reason}
         for r in missing

@@ -1,29 +1,11 @@
-"""The equivariance report and heat map of trained models: they draw what `gcnn.equivariance` measures.
-
-`error_rows` measures one model (`gcnn.equivariance.check_equivariance`: ‖f(g·x) − g·f(x)‖ / ‖f(x)‖ for
-rotations and mirrors) as the rows the report and the figure read: one per transform, with the run's
-experiment, name and seed.
+"""The equivariance report and heat map of trained models: they draw what `gcnn.equivariance` measures
+(`error_rows`: one row per transform, with the run's experiment, name and seed), whether a redrawing measured it
+from a checkpoint or the run measured it at its end (its equivariance.csv).
 """
 
 from __future__ import annotations
 
-import torch
-
-from gcnn.equivariance import EXACT_TOL, TRANSFORMS, check_equivariance
-
-EQUIV_IMAGES = {"classification": 100, "segmentation": 8}  # held-out inputs per model (capped by the caller's)
-
-
-def error_rows(
-    model: torch.nn.Module, x: torch.Tensor, experiment: str, run: str, seed: int, device=None
-) -> list[dict]:
-    """One row per transform: experiment, run, seed, the model's group, and its measured error on inputs x."""
-    errors = check_equivariance(model, x, device=device)
-    group = model.group.name if hasattr(model, "group") else "z2"
-    return [
-        {"experiment": experiment, "run": run, "seed": seed, "group": group, "transform": label, **value}
-        for label, value in errors.items()
-    ]
+from gcnn.equivariance import EXACT_TOL, TRANSFORMS
 
 
 def verdict(error: float, in_group: bool) -> str:

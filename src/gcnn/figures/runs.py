@@ -11,7 +11,6 @@ whose dataset settings are the same.
 from __future__ import annotations
 
 import csv
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,12 +52,6 @@ def find_runs(results_dir) -> list[RunRef]:
         for ref in finished_records(results_dir)
         if all((ref.path / name).is_file() for name in ("checkpoint.pt", "config.yaml"))
     ]
-
-
-def record_id(run_dir) -> str:
-    """A short digest of the run's metrics.json: which record a measurement was made from. A run trained again
-    writes another record (times, provenance), so a measurement of the old model no longer matches it."""
-    return hashlib.sha256((Path(run_dir) / "metrics.json").read_bytes()).hexdigest()[:12]
 
 
 def select(runs: list[RunRef], experiment: str, run: str) -> list[RunRef]:
