@@ -14,7 +14,8 @@ rotate out of the frame.
 
 - `check_layer(layer, x, element)`: one layer, at one element of its own group.
 - `check_equivariance(model, x)`: a trained model at every g of `TRANSFORMS` (also the models' method);
-  `error_rows` gives it as the report's rows (the trainer writes them to a run's equivariance.csv).
+  `error_rows` gives it as the report's rows, `measure_run` on a run's first test inputs (the trainer writes
+  them to the run's equivariance.csv).
 - `layer_error_table(variants)`: random single layers at their group's smallest rotation off the grid, on a smooth
   input (the P6 ablation's layer table; `python -m gcnn.ablation --layers` prints it).
 - `filter_transform_is_group_action(group, filter_basis, interpolation)`: whether the filters turn like the group.
@@ -182,6 +183,22 @@ def error_rows(
         {"experiment": experiment, "run": run, "seed": seed, "group": group, "transform": label, **value}
         for label, value in errors.items()
     ]
+
+
+def measure_run(
+    model: torch.nn.Module, test_x: torch.Tensor, experiment: str, run: str, seed: int, device=None, limit=None
+) -> list[dict]:
+    """`error_rows` of a trained model in eval mode on its first EQUIV_IMAGES[task] test inputs (fewer with
+    `limit`), each row with the number of inputs (`inputs`). The model's train/eval mode is restored afterwards."""
+    n = EQUIV_IMAGES[getattr(model, "task", "classification")]
+    x = test_x[: n if limit is None else min(n, limit)]
+    was_training = model.training
+    model.eval()
+    try:
+        rows = error_rows(model, x, experiment, run, seed, device=device)
+    finally:
+        model.train(was_training)
+    return [{**r, "inputs": len(x)} for r in rows]
 
 
 # ----------------------------------------------------------------------------------------------- single layers

@@ -42,10 +42,10 @@ IGNORED = (
 #: Exit status of a training run stopped at its deadline (trainer.stop_at) with epochs left: its checkpoint
 #: resumes it. The trainer exits with it and `make reproduce` reads it.
 PAUSED_EXIT = 75
-#: The lock of a run directory while a process works in it (RunLock).
-# What a finished run leaves to be kept (git keeps these under results/full/runs/, .gitignore lists them; not its
-# checkpoint): its record, its epochs, its settings, its data, and its model's equivariance measured at the end.
+#: What a finished run leaves to be kept (git keeps these under results/full/runs/, .gitignore lists them; not its
+#: checkpoint): its record, its epochs, its settings, its data, and its model's equivariance measured at the end.
 RECORDS = ("metrics.json", "history.csv", "config.yaml", "data_info.json", "equivariance.csv")
+#: The lock of a run directory while a process works in it (RunLock).
 LOCK = "run.lock"
 #: A request from `make reproduce` to the run under way in a directory: train the next epochs on more threads
 #: (the runs beside it have ended). The trainer takes it between epochs (`request_threads`, `take_thread_request`).

@@ -31,7 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 from gcnn import layout, projection, provenance, rundir, runtime, schema
 from gcnn.data.bundle import DataBundle, DataError
 from gcnn.engine import NonFinite, evaluate, prepare, train_one_epoch
-from gcnn.equivariance import EQUIV_IMAGES, error_rows
+from gcnn.equivariance import measure_run
 from gcnn.models import count_parameters
 from gcnn.tracking import make_tracker
 
@@ -310,7 +310,7 @@ def _record(cfg, built: Built, history: list[dict], launches: list[dict], origin
     returns): a run with metrics.json is finished."""
     model, data, device, epochs = built.model, built.data, built.device, int(cfg.trainer.epochs)
     metrics = evaluate(built.step_model, data, cfg.trainer, device)
-    equivariance = _equivariance(cfg, model, data, device)
+    equivariance = measure_run(model, data.evals["test"][0], cfg.experiment_name, cfg.run_name, int(cfg.seed), device)
     tracker.summary(metrics)
     tracker.log({f"final/{k}": v for k, v in metrics.items()}, step=epochs)
     tracker.log_figures(lambda: _final_figures(model, data), step=epochs)
@@ -410,19 +410,6 @@ def _place(data: DataBundle, device: torch.device) -> DataBundle:
     move = lambda split: tuple(t.to(device) for t in split)  # noqa: E731
     train = data.train if data.augment is not None else move(data.train)
     return dataclasses.replace(data, train=train, evals={k: move(v) for k, v in data.evals.items()})
-
-
-def _equivariance(cfg, model, data: DataBundle, device) -> list[dict]:
-    """The trained model's equivariance errors on its first test inputs, as the equivariance report's rows."""
-    x = data.evals["test"][0]
-    x = x[: EQUIV_IMAGES[model.task]]
-    was_training = model.training
-    model.eval()
-    try:
-        rows = error_rows(model, x, cfg.experiment_name, cfg.run_name, int(cfg.seed), device=device)
-    finally:
-        model.train(was_training)
-    return [{**r, "inputs": len(x)} for r in rows]
 
 
 def _final_figures(model, data) -> dict:

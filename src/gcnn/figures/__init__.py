@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from gcnn.equivariance import EQUIV_IMAGES, error_rows
+from gcnn.equivariance import measure_run
 from gcnn.figures.angles import ANGLES, accuracy_vs_angle, angle_figure, angle_rows, predictions_vs_angle
 from gcnn.figures.curves import training_curves_figure
 from gcnn.figures.equivariance import equivariance_figure, equivariance_markdown
@@ -57,8 +57,7 @@ def run_figures(model: torch.nn.Module, data, n_images: int = 100, angle_step: i
         else:
             figures["group_maps"] = group_maps_figure(model, x[:1], y[:1])
             figures["predictions"] = predictions_figure({name: model}, x[:3], y[:3])
-        n_equiv = min(n_images, EQUIV_IMAGES[task])
-        figures["equivariance"] = equivariance_figure(error_rows(model, x[:n_equiv], "run", name, 0))
+        figures["equivariance"] = equivariance_figure(measure_run(model, x, "run", name, 0, limit=n_images))
         return figures
     finally:
         model.train(was_training)

@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 
 from gcnn.data.bundle import DataError
-from gcnn.equivariance import EQUIV_IMAGES, error_rows
+from gcnn.equivariance import measure_run
 from gcnn.figures.angles import angle_figure, angle_rows
 from gcnn.figures.curves import training_curves_figure
 from gcnn.figures.equivariance import equivariance_figure, equivariance_markdown
@@ -164,7 +164,7 @@ def angle_sweep(ctx: Context) -> pd.DataFrame:
     try:
         refs = ctx.expected(pairs, "Accuracy vs angle")
     except MissingRuns:
-        if not [r for r in ctx.records if r.experiment in _angle_experiments(ctx)]:
+        if not any(r.experiment in _angle_experiments(ctx) for r in ctx.records):
             raise
         refs = []  # finished elsewhere: the rows kept from the last sweep, or a list of the unmeasured runs
     rows = []
@@ -203,9 +203,8 @@ def equivariance_rows(ctx: Context) -> list[dict]:
             continue
         run = ctx.load(ref)
         x = run.data.evals["test"][0]
-        x = x[: min(ctx.n_images, EQUIV_IMAGES.get(run.task, 8))]
-        measured = error_rows(run.model, x, ref.experiment, ref.run, ref.seed, device=ctx.device)
-        rows += [{**r, "inputs": len(x), "record": record_id(ref.path)} for r in measured]
+        measured = measure_run(run.model, x, ref.experiment, ref.run, ref.seed, ctx.device, limit=ctx.n_images)
+        rows += [{**r, "record": record_id(ref.path)} for r in measured]
     return rows
 
 
@@ -272,7 +271,7 @@ def unmeasured_rows(ctx: Context, rows: list[dict], scope: set[str], what: str) 
             f"{what}: {names} not measured (finished, but neither its checkpoint.pt nor a measurement of its record "
             "is here)"
         )
-    reason = "finished; no checkpoint.pt here, no equivariance.csv of this record, no earlier measurement of it"
+    reason = "finished; neither its checkpoint.pt nor a measurement of this record is here"
     return [
         {"experiment": r.experiment, "run": r.run, "seed": r.seed, "record": record_id(r.path), "reason": reason}
         for r in missing
