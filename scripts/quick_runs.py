@@ -28,7 +28,7 @@ RUNS = {
         "trainer.epochs=2",
     ],
 }
-TIMES = {"seconds", "images_per_s", "train_seconds", "provenance"}
+TIMES = {"seconds", "val_seconds", "images_per_s", "train_seconds", "provenance"}
 
 
 def results(run_dir: Path) -> dict:

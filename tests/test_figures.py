@@ -12,7 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import hydra
 import matplotlib
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -27,6 +29,7 @@ from gcnn.groups import transform_images  # noqa: E402
 from gcnn.figures.angles import _title  # noqa: E402
 from gcnn.figures import draw  # noqa: E402
 from gcnn.figures.draw import draw_all  # noqa: E402
+from gcnn.figures.maps import figure_arrays, read_figure_arrays  # noqa: E402
 from gcnn.train import run as train_run  # noqa: E402
 from helpers import REPO, compose_cfg, tiny
 
@@ -266,7 +269,7 @@ def test_a_redrawing_keeps_the_runs_whose_checkpoints_are_not_here(drawn, result
     assert (partial / "figures/training_curves_table3.png").exists()  # drawn from the records alone
     # Dropped and not measurable here: the report names it rather than reading as complete without it.
     assert "Equivariance report: table3/segnet seed=0 not measured (finished, but neither" in done.stderr
-    listed = pd.read_csv(partial / "figures/equivariance_unmeasured.csv")
+    listed = draw.read_rows(partial / "figures/equivariance_unmeasured.csv")
     assert listed[["experiment", "run", "seed"]].values.tolist() == [["table3", "segnet", 0]]
     assert listed.record.iloc[0] == draw.record_id(retrained.parent)
     assert "Not measured: table3/segnet seed=0. They finished" in report
@@ -287,7 +290,7 @@ def test_a_folder_of_records_alone_draws_the_report_from_the_runs_own_measuremen
     done = _cli("--results-dir", str(clone), "--device", "cpu", "--only", "angles", "equivariance", "curves")
     assert done.returncode == 0, done.stderr
     assert "Equivariance report: table1/cnn seed=0, table3/segnet seed=0 not measured" in done.stderr
-    listed = pd.read_csv(clone / "figures/equivariance_unmeasured.csv")
+    listed = draw.read_rows(clone / "figures/equivariance_unmeasured.csv")
     assert sorted(zip(listed.experiment, listed.run)) == [("table1", "cnn"), ("table3", "segnet")]
     report = pd.read_csv(clone / "figures/equivariance.csv")
     finished = {(r.parts[-3], r.parts[-2]) for r in (clone / "runs").glob("*/*/seed=*")}
@@ -367,13 +370,14 @@ def test_missing_runs_are_named_with_the_reason_and_the_other_figures_still_draw
     shutil.copytree(results / "runs/table1", partial / "runs/table1")
     for run in ("d4segnet", "segnet"):
         shutil.copytree(results / f"runs/table3/{run}", partial / f"runs/table3/{run}")
-    for run in ("table1/cnn", "table3/segnet"):
+    for run in ("table1/cnn", "table3/segnet"):  # as a run finished before runs recorded their figure arrays
         (partial / f"runs/{run}/seed=0/checkpoint.pt").unlink()
+        (partial / f"runs/{run}/seed=0/{rundir.FIGURE_ARRAYS}").unlink()
     done = _cli("--results-dir", str(partial), "--device", "cpu", "--only", "figure1", "figure2", "figure3", "curves")
     assert done.returncode == 0, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 2 and "Traceback" not in done.stderr, lines
-    gone = "(finished, but its checkpoint.pt is not in this folder)"
+    gone = "(finished, but neither its figures.npz nor its checkpoint.pt is in this folder)"
     assert lines[0] == f"Figure 1: skipped, table1/cnn {gone} in {partial / 'runs'}"
     never = "table3/p4segnet, table3/segnet+, table3/p4segnet+ (no finished run)"
     assert lines[1] == f"Figure 3: drawn without table3/segnet {gone}; {never} in {partial / 'runs'}"
@@ -385,9 +389,52 @@ def test_missing_runs_are_named_with_the_reason_and_the_other_figures_still_draw
     title = figure._suptitle.get_text()
     plt.close(figure)
     assert (
-        "Not shown: SegNet: finished, but its checkpoint.pt is not in this folder; P4SegNet: no finished run" in title
+        "Not shown: SegNet: finished, but neither its figures.npz nor its checkpoint.pt is in this folder; "
+        "P4SegNet: no finished run" in title
     )
     assert "D4SegNet" not in title and len(figure.axes) == 2 * 3 * 2  # 3 images upright and turned; input + 1 model
+
+
+def test_a_folder_of_records_alone_draws_figures_1_to_3_as_the_checkpoints_would(drawn, results, tmp_path):
+    """git keeps figures.npz, not the checkpoint: a clone of the records draws Figures 1-3 from the arrays each run
+    recorded at its end, and those arrays are the ones its checkpoint gives."""
+    clone = tmp_path / "clone"
+    for run in (results / "runs").glob("*/*/seed=*"):
+        _records_only(run, clone / run.relative_to(results), rundir.RECORDS)
+    assert not list(clone.rglob("checkpoint.pt"))
+    done = _cli("--results-dir", str(clone), "--device", "cpu", "--only", "figure1", "figure2", "figure3")
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    for name in ("figure1_feature_maps.png", "figure2_d4segnet_group_maps.png", "figure3_predictions.png"):
+        assert_png(clone / "figures" / name)
+    for run, figures in (("table1/p4cnn", ["figure1"]), ("table3/d4segnet", ["figure2", "figure3"])):
+        loaded = load_run(results / f"runs/{run}/seed=0")
+        again = figure_arrays(loaded.model, loaded.data)
+        for figure in figures:
+            recorded = read_figure_arrays(clone / f"runs/{run}/seed=0/{rundir.FIGURE_ARRAYS}", figure)
+            for name, value in recorded.items():
+                expected = again.get(f"{figure}/{name}")
+                if expected is None:  # Figure 2's image, kept once with Figure 3's
+                    continue
+                if value.dtype.kind == "f":
+                    np.testing.assert_allclose(value, expected, rtol=1e-5, atol=1e-6, err_msg=f"{run} {name}")
+                elif value.dtype == np.int8:  # quantised maps: one step of rounding at most
+                    assert np.abs(value.astype(np.int64) - expected.astype(np.int64)).max() <= 1, (run, name)
+                else:  # labels, images, masks
+                    assert np.array_equal(value, expected), (run, name)
+    assert (clone / "runs/table3/segnet/seed=0/figures.npz").stat().st_size < rundir.FIGURE_ARRAYS_MAX_BYTES
+
+
+def test_figure_arrays_of_a_d4segnet_at_the_protocols_size_stay_under_a_megabyte():
+    """The largest record of figures: a group SegNet at 256×256 (Figure 2's eight maps and Figure 3's images)."""
+    sizes = ["dataset.size=256", "dataset.n_images=8", "dataset.n_train=2", "dataset.n_val=2", "dataset.n_test=4"]
+    cfg = compose_cfg("experiment=table3", "model=d4segnet", "dataset=ph2_synthetic", *sizes, "logger=none")
+    data = hydra.utils.instantiate(cfg.dataset)
+    model = hydra.utils.instantiate(cfg.model).eval()
+    arrays = figure_arrays(model, data)
+    assert arrays["figure2/maps"].shape == (8, 256, 256) and arrays["figure3/pred"].shape == (3, 2, 256, 256)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    assert len(buffer.getvalue()) < rundir.FIGURE_ARRAYS_MAX_BYTES
 
 
 @pytest.mark.parametrize("make", [lambda p: p.mkdir(), lambda p: None], ids=["empty", "absent"])

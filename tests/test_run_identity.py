@@ -77,7 +77,7 @@ def test_a_checkpoint_is_resumed_only_with_the_same_settings(tmp_path, interrupt
 
 
 def test_a_truncated_checkpoint_is_one_line_and_force_recovers(tmp_path, monkeypatch):
-    monkeypatch.setattr(train_module, "evaluate", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+    monkeypatch.setattr(train_module, "evaluate_splits", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
     with pytest.raises(KeyboardInterrupt):
         run(_cfg(tmp_path))
     monkeypatch.undo()
@@ -163,3 +163,56 @@ def test_the_wandb_logger_without_wandb_installed_is_refused_in_one_line(tmp_pat
     with pytest.raises(ConfigError, match=r"logger=wandb \(logger.mode=offline\) needs the wandb package.*logger=none"):
         run(_cfg(tmp_path, "logger=wandb", "logger.mode=offline"))
     assert not (tmp_path / "runs").exists()
+
+
+# ----------------------------------------------------------------------------------------------- a record proves
+def test_a_record_carries_the_identity_of_the_settings_it_was_trained_with(finished):
+    record = json.loads(finished.read_text())
+    assert record["settings_id"] == rundir.settings_id(rundir.load_config(finished.parent))
+    assert record["settings_id"] == rundir.settings_id(_cfg(finished.parents[4]))
+    assert record["settings_id"] != rundir.settings_id(_cfg(finished.parents[4], "seed=1"))
+    state = torch.load(finished.parent / "checkpoint.pt", weights_only=False)
+    assert state["settings_id"] == record["settings_id"]
+
+
+def test_a_config_yaml_edited_after_the_run_is_refused_not_taken_for_the_new_settings(finished):
+    """Issue: a finished 1-epoch run's config.yaml edited to `epochs: 5`, then `trainer.epochs=5`, answered
+    'finished with these settings: skipped'. The record proves 1 epoch; the directory is inconsistent."""
+    config = finished.parent / "config.yaml"
+    config.write_text(config.read_text().replace("epochs: 1\n", "epochs: 5\n", 1))
+    before = finished.read_bytes()
+    for asked in ("trainer.epochs=5", "trainer.epochs=1"):  # neither the edited nor the true settings are taken
+        with pytest.raises(RunDirError) as err:
+            run(_cfg(finished.parents[4], asked))
+        message = str(err.value)
+        assert "\n" not in message and str(config) in message and "inconsistent" in message
+        assert "trainer.force=true" in message
+    assert finished.read_bytes() == before
+    text = build_table("table1", finished.parents[4], seeds=[0]).read_text()
+    assert "(n=" not in next(line for line in text.splitlines() if line.startswith("| CNN |"))
+    assert "cnn seed=0: inconsistent, not averaged: config.yaml (settings_id" in text
+
+
+def test_a_checkpoint_of_other_settings_is_refused_on_resume(tmp_path, interrupt_at_epoch):
+    interrupt_at_epoch(2)
+    with pytest.raises(KeyboardInterrupt):
+        run(_cfg(tmp_path, "trainer.epochs=3"))
+    run_dir = tmp_path / "runs/table1/cnn/seed=0"
+    config = run_dir / "config.yaml"
+    config.write_text(config.read_text().replace("lr: 5.0e-05\n", "lr: 0.002\n", 1))
+    with pytest.raises(RunDirError, match=r"checkpoint\.pt was trained with other settings .* inconsistent"):
+        run(_cfg(tmp_path, "trainer.epochs=3", "trainer.lr=0.002"))
+
+
+def test_a_setting_added_with_its_old_behaviour_changes_no_identity(monkeypatch):
+    """rundir.ADDED: a key that older records lack, at the value they ran with, is the same run; at another value
+    it is another run."""
+    old = compose_cfg("experiment=table1", "model=p4cnn")
+    shuffled = rundir.settings_id(old)
+    monkeypatch.setitem(rundir.ADDED, "trainer.shuffle", True)
+    without = rundir.flat_settings(old)
+    del without["trainer.shuffle"]  # as a config.yaml written before the key existed
+    assert rundir.settings_id(without) == rundir.settings_id(old) != shuffled
+    assert rundir.settings_id(compose_cfg("experiment=table1", "model=p4cnn", "trainer.shuffle=false")) != (
+        rundir.settings_id(without)
+    )

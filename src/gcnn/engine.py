@@ -101,13 +101,39 @@ def train_one_epoch(model, optimizer, data: DataBundle, cfg, epoch: int, device)
     return row
 
 
+def evaluate(model, data: DataBundle, tcfg, device, splits=None) -> dict:
+    """Metrics of the model as it is on every evaluation split (or those named in `splits`): `<split>_acc`, or
+    `<split>_iou`, `_iou_score`, …"""
+    return metrics_of(evaluate_splits(model, data, tcfg, device, splits), tcfg)
+
+
+def metrics_of(meters: dict, tcfg) -> dict:
+    """The metrics of `evaluate_splits`'s meters, each checked to be finite."""
+    metrics = {f"{split}_{k}": float(v) for split, m in meters.items() for k, v in m.compute().items() if k != "n"}
+    for key, value in metrics.items():
+        _finite(value, key, lambda: "the final evaluation", tcfg)
+    return metrics
+
+
+def per_image_rows(meters: dict) -> list[dict]:
+    """One row per image of every split: split, index in the split, and the meter's per-image values."""
+    rows = []
+    for split, meter in meters.items():
+        columns = meter.per_image()
+        for i, values in enumerate(zip(*columns.values())):
+            rows.append({"split": split, "index": i, **dict(zip(columns, values))})
+    return rows
+
+
 @torch.no_grad()
-def evaluate(model, data: DataBundle, tcfg, device) -> dict:
-    """Metrics of the model as it is on every evaluation split: `<split>_acc`, or `<split>_iou`, `_iou_score`, …"""
+def evaluate_splits(model, data: DataBundle, tcfg, device, splits=None) -> dict:
+    """{split: its meter} after one pass of the model in eval mode over every evaluation split (or `splits`)."""
     task = TASKS[data.task]
     model.eval()
-    metrics = {}
+    meters = {}
     for split, (x_all, y_all) in data.evals.items():
+        if splits is not None and split not in splits:
+            continue
         chunks = torch.arange(len(x_all), device=x_all.device).split(int(tcfg.eval_batch_size))
         if tcfg.limit_eval_batches:
             chunks = chunks[: int(tcfg.limit_eval_batches)]
@@ -121,10 +147,8 @@ def evaluate(model, data: DataBundle, tcfg, device) -> dict:
             meter.update(logits.float(), y)
         if not finite.item():  # NaN outputs still give an accuracy (argmax picks a class): not a result
             raise NonFinite(f"the model's outputs on {split} are not finite: {_advice(tcfg)}")
-        metrics.update({f"{split}_{k}": float(v) for k, v in meter.compute().items() if k != "n"})
-    for key, value in metrics.items():
-        _finite(value, key, lambda: "the final evaluation", tcfg)
-    return metrics
+        meters[split] = meter
+    return meters
 
 
 def _finite(value: float, what: str, where: Callable[[], str], tcfg) -> float:

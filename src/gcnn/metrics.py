@@ -36,10 +36,19 @@ class AccuracyMeter:
     def reset(self) -> None:
         self._correct: torch.Tensor | int = 0
         self._n = 0
+        self._pred: list[torch.Tensor] = []
+        self._target: list[torch.Tensor] = []
 
     def update(self, logits: torch.Tensor, labels: torch.Tensor) -> None:
-        self._correct = self._correct + count_correct(logits.detach(), labels)
+        pred = logits.detach().argmax(dim=1)
+        self._correct = self._correct + (pred == labels).sum()
         self._n += len(labels)
+        self._pred.append(pred)
+        self._target.append(labels.detach())
+
+    def per_image(self) -> dict[str, list]:
+        """Each image's label and predicted class, in the order of the updates (a paired test's input)."""
+        return {"target": torch.cat(self._target).tolist(), "pred": torch.cat(self._pred).tolist()}
 
     def compute(self) -> dict:
         if not self._n:
@@ -116,6 +125,15 @@ class SegmentationMeter:
         self._dice.append(_ratio(2 * inter, total))
         self._inter = self._inter + inter.sum()
         self._union = self._union + union.sum()
+
+    def per_image(self) -> dict[str, list]:
+        """Each image's IoU, study score and Dice, in the order of the updates."""
+        iou = torch.cat(self._iou).cpu()
+        return {
+            "iou": iou.tolist(),
+            "iou_score": iou_score_per_image(iou).tolist(),
+            "dice": torch.cat(self._dice).tolist(),
+        }
 
     def compute(self) -> dict:
         if not self._iou:

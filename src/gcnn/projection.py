@@ -175,8 +175,14 @@ def rate_for(model: str, rates: dict[str, float]) -> tuple[float, str]:
 
 
 # ----------------------------------------------------------------------------------------------- one run
-def epoch_seconds(history: list[dict]) -> float | None:
-    times = [float(r["seconds"]) for r in history if r.get("seconds")]
+def epoch_seconds(history: list[dict], validation: bool = True) -> float | None:
+    """The mean wall time of the epochs in `history` (rows of history.csv): training, and the validation pass that
+    follows it where the data has a validation split (`validation=False`: training alone)."""
+    times = [
+        float(r["seconds"]) + (float(r.get("val_seconds") or 0) if validation else 0.0)
+        for r in history
+        if r.get("seconds")
+    ]
     return sum(times) / len(times) if times else None
 
 
@@ -187,5 +193,5 @@ def final_eval_seconds(per_epoch: float, train_images: int, eval_images: int) ->
 
 def eval_seconds(history: list[dict], train_images: int, eval_images: int) -> float:
     """The final evaluation's projected seconds from the measured epochs (0 without one)."""
-    per_epoch = epoch_seconds(history)
+    per_epoch = epoch_seconds(history, validation=False)
     return final_eval_seconds(per_epoch, train_images, eval_images) if per_epoch else 0.0

@@ -57,9 +57,10 @@ class Run:
         """Finished with these settings: a record made with other settings, or one that is not a finished run's
         (a diverged run's NaN, a damaged file), is not (the trainer refuses it in one line)."""
         try:
-            if rundir.read_metrics(self.run_dir) is None:
+            record = rundir.read_metrics(self.run_dir)
+            if record is None:
                 return False
-            rundir.check_identity(self.run_dir, self.config())
+            rundir.check_identity(self.run_dir, self.config(), record.get("settings_id"), "metrics.json")
             return True
         except rundir.RunDirError:
             return False

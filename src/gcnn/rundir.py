@@ -43,8 +43,21 @@ IGNORED = (
 #: resumes it. The trainer exits with it and `make reproduce` reads it.
 PAUSED_EXIT = 75
 #: What a finished run leaves to be kept (git keeps these under results/full/runs/, .gitignore lists them; not its
-#: checkpoint): its record, its epochs, its settings, its data, and its model's equivariance measured at the end.
-RECORDS = ("metrics.json", "history.csv", "config.yaml", "data_info.json", "equivariance.csv")
+#: checkpoint): its record, its epochs, its settings, its data, and what its model showed at the end: its
+#: equivariance, each test image's result (the paired tests' input) and the arrays Figures 1-3 draw.
+RECORDS = (
+    "metrics.json",
+    "history.csv",
+    "config.yaml",
+    "data_info.json",
+    "equivariance.csv",
+    "per_image.csv",
+    "figures.npz",
+)
+#: The record of the arrays Figures 1-3 draw (gcnn.figures.maps.figure_arrays).
+FIGURE_ARRAYS = "figures.npz"
+#: The arrays of figures.npz stay under this many bytes (a few test images at 256², int8 maps, bit masks).
+FIGURE_ARRAYS_MAX_BYTES = 1_000_000
 #: The lock of a run directory while a process works in it (RunLock).
 LOCK = "run.lock"
 #: A request from `make reproduce` to the run under way in a directory: train the next epochs on more threads
@@ -80,6 +93,26 @@ def flat_settings(cfg, ignored=IGNORED) -> dict:
     return out
 
 
+# Settings added after runs were first recorded, each with the value every earlier run trained with: a setting
+# absent from an older config.yaml and this value are the same run, so adding a key with its old behaviour as the
+# default changes no committed record's identity. A key is listed here in the commit that adds it.
+ADDED: dict[str, object] = {}
+
+
+def settings(cfg, ignored=IGNORED) -> dict:
+    """The settings that define a run (`flat_settings`), with each ADDED key left out where it holds the value that
+    runs recorded before it ran with: what a run's identity is computed from and compared on."""
+    flat = flat_settings(cfg, ignored)
+    return {k: v for k, v in flat.items() if not (k in ADDED and v == ADDED[k])}
+
+
+def settings_id(cfg) -> str:
+    """The identity of a run's settings: a digest of `settings(cfg)` (the seed included). metrics.json and the
+    checkpoint carry it, so a record proves which settings trained it, whatever config.yaml says later."""
+    text = json.dumps(settings(cfg), sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def differences(stored: dict, requested: dict) -> list[str]:
     """`key: old -> new` for every setting that differs (absent settings show as <absent>)."""
     absent = "<absent>"
@@ -91,10 +124,19 @@ def differences(stored: dict, requested: dict) -> list[str]:
     ]
 
 
-def check_identity(run_dir: Path, cfg: DictConfig) -> None:
-    """Raise RunDirError unless the run stored in `run_dir` was made with the settings of `cfg`."""
+def check_identity(run_dir: Path, cfg: DictConfig, proof: str | None = None, proved_by: str = "") -> None:
+    """Raise RunDirError unless the run stored in `run_dir` was made with the settings of `cfg`. `proof` is the
+    settings_id that the run's own record (metrics.json, or the checkpoint) carries: the run's identity is that,
+    and a config.yaml that disagrees with it has drifted, so the directory is refused as inconsistent."""
     stored = load_config(run_dir)
-    diff = differences(flat_settings(stored), flat_settings(cfg))
+    if proof is not None and settings_id(stored) != proof:
+        raise RunDirError(
+            f"{run_dir / 'config.yaml'} is not the settings its {proved_by} was trained with (settings_id "
+            f"{settings_id(stored)}, the record's {proof}): the record is inconsistent; {FORCE}"
+        )
+    if proof is not None and settings_id(cfg) == proof:
+        return
+    diff = differences(settings(stored), settings(cfg))
     if diff:
         shown = "; ".join(diff[:5]) + (f"; and {len(diff) - 5} more" if len(diff) > 5 else "")
         raise RunDirError(
@@ -108,12 +150,12 @@ def load_config(run_dir: Path) -> dict:
     try:
         return OmegaConf.to_container(OmegaConf.load(path), resolve=True)
     except FileNotFoundError:
-        raise RunDirError(f"{path} is missing, so the run's settings are unknown: {_FORCE}") from None
+        raise RunDirError(f"{path} is missing, so the run's settings are unknown: {FORCE}") from None
     except Exception as err:
-        raise RunDirError(f"{path} is unreadable ({type(err).__name__}): {_FORCE}") from None
+        raise RunDirError(f"{path} is unreadable ({type(err).__name__}): {FORCE}") from None
 
 
-_FORCE = "trainer.force=true archives the run and starts it again"
+FORCE = "trainer.force=true archives the run and starts it again"
 
 
 def check_results_dir(results_dir) -> None:
@@ -147,10 +189,10 @@ def read_metrics(run_dir: Path) -> dict | None:
     try:
         record = json.loads(path.read_text())
     except (OSError, ValueError) as err:
-        raise RunDirError(f"{path} is unreadable ({type(err).__name__}): {_FORCE}") from None
+        raise RunDirError(f"{path} is unreadable ({type(err).__name__}): {FORCE}") from None
     problem = record_problem(record)
     if problem:
-        raise RunDirError(f"{path} is not a finished run's record ({problem}): {_FORCE}")
+        raise RunDirError(f"{path} is not a finished run's record ({problem}): {FORCE}")
     return record
 
 
@@ -204,6 +246,21 @@ def _short(value) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def record_settings_problem(run_dir: Path, record: dict) -> str | None:
+    """Why the record in `run_dir` does not prove the settings its config.yaml holds (None when it does, or when the
+    record predates settings_id, whose config.yaml is then all there is)."""
+    proof = record.get("settings_id")
+    if proof is None:
+        return None
+    try:
+        stored = settings_id(load_config(run_dir))
+    except RunDirError as err:
+        return str(err)
+    if stored != proof:
+        return f"config.yaml (settings_id {stored}) is not the settings metrics.json was trained with ({proof})"
+    return None
+
+
 def load_checkpoint(run_dir: Path, device) -> dict | None:
     import torch
 
@@ -216,7 +273,7 @@ def load_checkpoint(run_dir: Path, device) -> dict | None:
             state[key]
         return state
     except Exception as err:
-        raise RunDirError(f"{path} is unreadable ({type(err).__name__}): {_FORCE}") from None
+        raise RunDirError(f"{path} is unreadable ({type(err).__name__}): {FORCE}") from None
 
 
 def archive(run_dir: Path) -> Path:
@@ -411,6 +468,16 @@ def write_json(path: Path, obj) -> None:
 def write_config(path: Path, cfg: DictConfig) -> None:
     tmp = Path(str(path) + ".tmp")
     OmegaConf.save(cfg, tmp, resolve=True)
+    os.replace(tmp, path)
+
+
+def write_arrays(path: Path, arrays: dict) -> None:
+    """A compressed .npz of `arrays` (figures.npz), written atomically like every record."""
+    import numpy as np
+
+    tmp = Path(str(path) + ".tmp")
+    with open(tmp, "wb") as f:
+        np.savez_compressed(f, **arrays)
     os.replace(tmp, path)
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from gcnn import claims, layout, provenance
-from gcnn.rundir import IGNORED, RunDirError, differences, flat_settings, read_metrics
+from gcnn.rundir import IGNORED, RunDirError, differences, read_metrics, record_settings_problem, settings
 from gcnn.specs import (
     PROTOCOLS,
     STUDY_TABLES,
@@ -48,6 +48,10 @@ def collect_runs(results_dir: Path, experiment: str) -> tuple[pd.DataFrame, list
                 data = read_metrics(run_dir)
             except RunDirError as err:
                 problems.append({"model": name, "seed": seed, "status": f"not averaged: {err}"})
+                continue
+            inconsistent = record_settings_problem(run_dir, data)
+            if inconsistent:  # its config.yaml drifted from the settings the record proves: neither can be trusted
+                problems.append({"model": name, "seed": seed, "status": f"inconsistent, not averaged: {inconsistent}"})
                 continue
             records.append(
                 {
@@ -80,7 +84,7 @@ def _settings(run_dir: Path) -> dict | None:
     try:
         from omegaconf import OmegaConf
 
-        return flat_settings(OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml")), ROW_IGNORED)
+        return settings(OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml")), ROW_IGNORED)
     except Exception:
         return None
 

@@ -30,8 +30,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from gcnn import layout, projection, provenance, rundir, runtime, schema
 from gcnn.data.bundle import DataBundle, DataError
-from gcnn.engine import NonFinite, evaluate, prepare, train_one_epoch
+from gcnn.engine import NonFinite, evaluate, evaluate_splits, metrics_of, per_image_rows, prepare, train_one_epoch
 from gcnn.equivariance import measure_run
+from gcnn.figures.maps import figure_arrays
 from gcnn.models import count_parameters
 from gcnn.tracking import make_tracker
 
@@ -180,8 +181,10 @@ def _run(cfg: DictConfig) -> dict:
             if cfg.trainer.force:
                 log.info("trainer.force=true: earlier files of %s moved to %s", run_dir, rundir.archive(run_dir))
             else:
-                rundir.check_identity(run_dir, cfg)
                 finished = rundir.read_metrics(run_dir)
+                # A finished run's identity is the one its record carries, not config.yaml, which can drift.
+                proof = finished.get("settings_id") if finished else None
+                rundir.check_identity(run_dir, cfg, proof, "metrics.json")
                 if finished is not None:
                     log.info("%s is finished with these settings: skipped (trainer.force=true retrains it)", run_dir)
                     return finished
@@ -237,6 +240,7 @@ class Built:
     optimizer: torch.optim.Optimizer
     data: DataBundle
     device: torch.device
+    settings_id: str  # the identity of the run's settings (gcnn.rundir.settings_id), carried by its records
 
 
 def _build(cfg: DictConfig, run_dir: Path) -> Built:
@@ -261,7 +265,7 @@ def _build(cfg: DictConfig, run_dir: Path) -> Built:
     step_model = prepare(model, tcfg, device)  # the same parameters; state_dict from `model`
     optimizer = torch.optim.Adam(model.parameters(), lr=float(tcfg.lr), weight_decay=float(tcfg.weight_decay))
     rundir.write_json(run_dir / "data_info.json", {"name": data.name, "synthetic": data.synthetic, **data.info})
-    return Built(model, step_model, optimizer, data, device)
+    return Built(model, step_model, optimizer, data, device, rundir.settings_id(cfg))
 
 
 def _resume(built: Built, run_dir: Path) -> tuple[int, list[dict], list[dict]]:
@@ -271,6 +275,11 @@ def _resume(built: Built, run_dir: Path) -> tuple[int, list[dict], list[dict]]:
     state = rundir.load_checkpoint(run_dir, built.device)
     if state is None:
         return 0, [], []
+    if state.get("settings_id", built.settings_id) != built.settings_id:  # checkpoints before settings_id lack it
+        raise rundir.RunDirError(
+            f"{run_dir / 'checkpoint.pt'} was trained with other settings (settings_id {state['settings_id']}) than "
+            f"its config.yaml and this command ({built.settings_id}): the run is inconsistent; {rundir.FORCE}"
+        )
     built.model.load_state_dict(state["model"])
     built.optimizer.load_state_dict(state["optimizer"])
     torch.set_rng_state(state["torch_rng"])
@@ -290,6 +299,7 @@ def _fit(cfg, built: Built, start_epoch: int, history: list[dict], launches: lis
         recent = [r for r in history if r["epoch"] >= launches[-1]["epochs"][0]] or history
         _check_deadline(cfg.trainer.stop_at, recent, epoch, epochs, built.data, run_dir)
         row = train_one_epoch(built.step_model, built.optimizer, built.data, cfg, epoch, built.device)
+        row.update(_validate(cfg, built))
         history.append(row)
         launches[-1]["epochs"][1] = epoch + 1
         tracker.log(row, step=row["epoch"])
@@ -300,6 +310,7 @@ def _fit(cfg, built: Built, start_epoch: int, history: list[dict], launches: lis
             "epoch": epoch + 1,
             "history": history,
             "launches": launches,
+            "settings_id": built.settings_id,
         }
         rundir.save_checkpoint(state, run_dir / "checkpoint.pt")
         saved[0] = epoch + 1
@@ -309,7 +320,8 @@ def _record(cfg, built: Built, history: list[dict], launches: list[dict], origin
     """Evaluate the trained model, tell the tracker, and write history.csv and metrics.json (whose content it
     returns): a run with metrics.json is finished."""
     model, data, device, epochs = built.model, built.data, built.device, int(cfg.trainer.epochs)
-    metrics = evaluate(built.step_model, data, cfg.trainer, device)
+    meters = evaluate_splits(built.step_model, data, cfg.trainer, device)
+    metrics = metrics_of(meters, cfg.trainer)
     equivariance = measure_run(model, data.evals["test"][0], cfg.experiment_name, cfg.run_name, int(cfg.seed), device)
     tracker.summary(metrics)
     tracker.log({f"final/{k}": v for k, v in metrics.items()}, step=epochs)
@@ -322,6 +334,7 @@ def _record(cfg, built: Built, history: list[dict], launches: list[dict], origin
         "dataset": data.name,
         "synthetic": data.synthetic,
         "seed": int(cfg.seed),
+        "settings_id": built.settings_id,  # proves the settings it was trained with (gcnn.rundir.check_identity)
         "params": count_parameters(model),
         "epochs": epochs,
         "device": str(device),
@@ -338,10 +351,24 @@ def _record(cfg, built: Built, history: list[dict], launches: list[dict], origin
     # reads it (gcnn.figures). It names the record it belongs to, as the report's rows do.
     rows = [{**r, "record": rundir.record_id(run_dir)} for r in equivariance]
     rundir.write_rows(run_dir / "equivariance.csv", rows)
+    # The rest of what the reports need of the model, kept for the same reason: each image's result (paired tests)
+    # and the arrays of Figures 1-3.
+    rundir.write_rows(run_dir / "per_image.csv", per_image_rows(meters))
+    rundir.write_arrays(run_dir / rundir.FIGURE_ARRAYS, figure_arrays(model, data))
     return result
 
 
 # ----------------------------------------------------------------------------------------------- helpers
+def _validate(cfg, built: Built) -> dict:
+    """The epoch's scores on the validation split, when the data has one (PH2's 50 images), so that a run's curve
+    shows whether it converged; {} otherwise. Eval mode and no gradient: the training is the same bits with it."""
+    if "val" not in built.data.evals:
+        return {}
+    start = time.perf_counter()
+    scores = evaluate(built.step_model, built.data, cfg.trainer, built.device, splits=("val",))
+    return {**scores, "val_seconds": time.perf_counter() - start}
+
+
 def _take_thread_request(run_dir: Path, launches: list[dict], device: torch.device, epoch: int) -> None:
     """Before epoch `epoch`: the thread count `make reproduce` asked for once the runs beside this one ended
     (gcnn.rundir.request_threads). The epochs from here on get a launch entry of their own, since the machine

@@ -26,7 +26,13 @@ from gcnn.equivariance import measure_run
 from gcnn.figures.angles import angle_figure, angle_rows
 from gcnn.figures.curves import training_curves_figure
 from gcnn.figures.equivariance import equivariance_figure, equivariance_markdown
-from gcnn.figures.maps import feature_maps_figure, group_maps_figure, predictions_figure
+from gcnn.figures.maps import (
+    draw_feature_maps,
+    draw_group_maps,
+    draw_predictions,
+    figure_arrays,
+    read_figure_arrays,
+)
 from gcnn.figures.runs import (
     MissingRuns,
     RunRef,
@@ -36,15 +42,20 @@ from gcnn.figures.runs import (
     read_history,
     select,
 )
-from gcnn.rundir import record_id
+from gcnn.rundir import FIGURE_ARRAYS, record_id
 from gcnn.specs import LABELS, TABLES, experiment_in
 
 # The classifier tables the angle sweep covers, and the table whose rows Figure 3 compares (gcnn.specs).
 ANGLE_TABLES = ("table1", "table2")
 FIGURE3_TABLE = "table3"
-FIG3_IMAGES = 3
 # Test digits per classifier for the 72-angle sweep: 100 × 72 angles × 10 models is 2-3 minutes on 2 CPU cores.
 DEFAULT_IMAGES = {"cpu": 100, "cuda": 1000}
+
+
+def read_rows(path: Path) -> pd.DataFrame:
+    """A CSV of measured rows (equivariance.csv, accuracy_vs_angle.csv): the record column stays text, since a
+    digest such as 085842874140 or 1234e5678901 would otherwise be read as a number."""
+    return pd.read_csv(path, dtype={"record": str})
 
 
 def save(fig, path: Path) -> Path:
@@ -77,80 +88,89 @@ class Context:
             self._loaded[ref.path] = load_run(ref.path, self.device, self.data_dir)
         return self._loaded[ref.path]
 
-    def absence(self, experiment: str, run: str) -> str:
-        """Why no model of `experiment/run` can be loaded: not finished, or finished with its checkpoint elsewhere
-        (git keeps the records, not the checkpoints, so a clone or a new work tree has the one and not the other)."""
+    def drawable(self) -> list[RunRef]:
+        """The finished runs whose Figure 1-3 arrays can be had: recorded in figures.npz, or computed from the
+        checkpoint (runs made before figures.npz was recorded)."""
+        loadable = {r.path for r in self.runs}
+        return [r for r in self.records if (r.path / FIGURE_ARRAYS).is_file() or r.path in loadable]
+
+    def arrays(self, ref: RunRef, figure: str) -> dict:
+        """The arrays of `figure` ("figure1", …) for the run `ref`: its record's, else computed from its model."""
+        recorded = ref.path / FIGURE_ARRAYS
+        if recorded.is_file() and (found := read_figure_arrays(recorded, figure)) is not None:
+            return found
+        run = self.load(ref)
+        arrays = figure_arrays(run.model, run.data)
+        prefix = f"{figure}/"
+        return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+    def absence(self, experiment: str, run: str, pool=None) -> str:
+        """Why no `experiment/run` is in `pool` (default: the runs whose model can be loaded): not finished, or
+        finished with what is needed elsewhere (git keeps the records, not the checkpoints, so a clone or a new
+        work tree has the one and not the other)."""
         if select(self.records, experiment, run):
+            if pool is not None:
+                return f"finished, but neither its {FIGURE_ARRAYS} nor its checkpoint.pt is in this folder"
             return "finished, but its checkpoint.pt is not in this folder"
         return "no finished run"
 
-    def require(self, needed: list[tuple[str, str]], what: str) -> dict[str, RunRef]:
-        """The lowest-seed run of each (experiment, run) in `needed`; MissingRuns naming every absent one and why."""
-        absent = [(e, run) for e, run in needed if not select(self.runs, e, run)]
+    def require(self, needed: list[tuple[str, str]], what: str, pool=None) -> dict[str, RunRef]:
+        """The lowest-seed run of each (experiment, run) in `needed` among `pool` (default: the runs whose model can
+        be loaded); MissingRuns naming every absent one and why."""
+        runs = self.runs if pool is None else pool
+        absent = [(e, run) for e, run in needed if not select(runs, e, run)]
         if absent:
-            raise MissingRuns(f"{what}: skipped, {self._absent(absent)}")
-        return {f"{e}/{run}": select(self.runs, e, run)[0] for e, run in needed}
+            raise MissingRuns(f"{what}: skipped, {self._absent(absent, pool)}")
+        return {f"{e}/{run}": select(runs, e, run)[0] for e, run in needed}
 
-    def expected(self, experiments_runs, what: str):
-        """The finished runs of the expected (experiment, run) pairs; a note names the absent ones and why."""
-        present = [r for e, runs in experiments_runs for run in runs for r in select(self.runs, e, run)]
-        absent = [(e, run) for e, runs in experiments_runs for run in runs if not select(self.runs, e, run)]
+    def expected(self, experiments_runs, what: str, pool=None):
+        """The finished runs of the expected (experiment, run) pairs among `pool` (default: the runs whose model can
+        be loaded); a note names the absent ones and why."""
+        runs = self.runs if pool is None else pool
+        present = [r for e, names in experiments_runs for run in names for r in select(runs, e, run)]
+        absent = [(e, run) for e, names in experiments_runs for run in names if not select(runs, e, run)]
         if not present:
-            raise MissingRuns(f"{what}: skipped, {self._absent(absent)}")
+            raise MissingRuns(f"{what}: skipped, {self._absent(absent, pool)}")
         if absent:
-            self.notes.append(f"{what}: drawn without {self._absent(absent)}")
+            self.notes.append(f"{what}: drawn without {self._absent(absent, pool)}")
         return present
 
-    def _absent(self, pairs) -> str:
+    def _absent(self, pairs, pool=None) -> str:
         """'<e>/<run>, … (why); … in <folder>' for the messages: the absent runs grouped by the reason."""
         by_reason = {}
         for e, run in pairs:
-            by_reason.setdefault(self.absence(e, run), []).append(f"{e}/{run}")
+            by_reason.setdefault(self.absence(e, run, pool), []).append(f"{e}/{run}")
         named = "; ".join(f"{', '.join(runs)} ({reason})" for reason, runs in by_reason.items())
         return f"{named} in {self.results_dir / 'runs'}"
 
 
 # ----------------------------------------------------------------------------------------------- the figures
+# Figures 1-3 are drawn from the arrays each run records (figures.npz), so a clone of the records draws them.
 def figure1(ctx: Context):
     """Figure 1: first-layer maps of the Table 1 P4CNN and CNN (lowest seed) on the first test digit."""
     e = ctx.experiment("table1")
-    chosen = ctx.require([(e, "p4cnn"), (e, "cnn")], "Figure 1")
-    p4, cnn = ctx.load(chosen[f"{e}/p4cnn"]), ctx.load(chosen[f"{e}/cnn"])
-    digit = p4.data.evals["test"][0][:1]
-    return feature_maps_figure({LABELS["p4cnn"]: p4.model, LABELS["cnn"]: cnn.model}, digit)
-
-
-def _lesion_index(masks: torch.Tensor) -> int:
-    """The first test image whose mask holds a lesion (0 when none does)."""
-    has = (masks.flatten(1).sum(1) > 0).nonzero()
-    return int(has[0, 0]) if len(has) else 0
+    chosen = ctx.require([(e, "p4cnn"), (e, "cnn")], "Figure 1", ctx.drawable())
+    return draw_feature_maps({LABELS[run]: ctx.arrays(chosen[f"{e}/{run}"], "figure1") for run in ("p4cnn", "cnn")})
 
 
 def figure2(ctx: Context):
     """Figure 2: the Table 3 D4SegNet's 8 maps before group pooling on its first test image with a lesion."""
     e = ctx.experiment("table3")
-    run = ctx.load(ctx.require([(e, "d4segnet")], "Figure 2")[f"{e}/d4segnet"])
-    x, y = run.data.evals["test"]
-    i = _lesion_index(y)
-    return group_maps_figure(
-        run.model,
-        x[i : i + 1],
-        y[i : i + 1],
-        title=f"D4SegNet ({e}, seed {run.ref.seed}): the 8 maps before group pooling, test image {i}",
-    )
+    ref = ctx.require([(e, "d4segnet")], "Figure 2", ctx.drawable())[f"{e}/d4segnet"]
+    arrays = ctx.arrays(ref, "figure2")
+    title = f"D4SegNet ({e}, seed {ref.seed}): the 8 maps before group pooling, test image {int(arrays['index'])}"
+    return draw_group_maps(arrays, title)
 
 
 def figure3(ctx: Context):
     """Figure 3: the five Table 3 models' predictions on the first test images, upright and turned 90°."""
-    spec, e = TABLES[FIGURE3_TABLE], ctx.experiment(FIGURE3_TABLE)
-    # Drawn from the models that can be loaded (the lowest seed of each); the figure itself names the rows it
+    spec, e, pool = TABLES[FIGURE3_TABLE], ctx.experiment(FIGURE3_TABLE), ctx.drawable()
+    # Drawn from the models whose arrays can be had (the lowest seed of each); the figure itself names the rows it
     # lacks and why, so that a partial comparison never reads as the whole table.
-    ctx.expected([(e, [row.run for row in spec.rows])], "Figure 3")  # MissingRuns when none; else a note
-    loaded = {row.label: ctx.load(refs[0]) for row in spec.rows if (refs := select(ctx.runs, e, row.run))}
-    missing = "; ".join(f"{row.label}: {ctx.absence(e, row.run)}" for row in spec.rows if row.label not in loaded)
-    x, y = next(iter(loaded.values())).data.evals["test"]
-    k = min(FIG3_IMAGES, len(x))
-    return predictions_figure({label: run.model for label, run in loaded.items()}, x[:k], y[:k], missing or None)
+    ctx.expected([(e, [row.run for row in spec.rows])], "Figure 3", pool)  # MissingRuns when none; else a note
+    panels = {row.label: ctx.arrays(refs[0], "figure3") for row in spec.rows if (refs := select(pool, e, row.run))}
+    missing = "; ".join(f"{row.label}: {ctx.absence(e, row.run, pool)}" for row in spec.rows if row.label not in panels)
+    return draw_predictions(panels, missing or None)
 
 
 def _angle_experiments(ctx: Context) -> set[str]:
@@ -183,7 +203,7 @@ def recorded_rows(ref: RunRef) -> list[dict]:
     path = ref.path / "equivariance.csv"
     if not path.is_file():
         return []
-    rows = pd.read_csv(path).to_dict("records")
+    rows = read_rows(path).to_dict("records")
     current = record_id(ref.path)
     return rows if rows and all(row.get("record") == current for row in rows) else []
 
@@ -302,7 +322,7 @@ def _names(runs) -> list[str]:
 def _write_angles(ctx: Context) -> list[Path]:
     csv = ctx.out_dir / "accuracy_vs_angle.csv"
     rows = angle_sweep(ctx).to_dict("records")
-    rows += kept_rows(ctx, pd.read_csv(csv) if csv.exists() else None, _measured(rows), "Accuracy vs angle")
+    rows += kept_rows(ctx, read_rows(csv) if csv.exists() else None, _measured(rows), "Accuracy vs angle")
     unmeasured = unmeasured_rows(ctx, rows, _angle_experiments(ctx), "Accuracy vs angle")
     written = _write_rows(ctx, csv, rows, unmeasured, "Accuracy vs angle")
     return [save(angle_figure(pd.DataFrame(rows)), ctx.out_dir / "accuracy_vs_angle.png"), *written]
@@ -311,7 +331,7 @@ def _write_angles(ctx: Context) -> list[Path]:
 def _write_equivariance(ctx: Context) -> list[Path]:
     csv, md = ctx.out_dir / "equivariance.csv", ctx.results_dir / "equivariance.md"
     rows = equivariance_rows(ctx)
-    old = pd.read_csv(csv) if csv.exists() else None
+    old = read_rows(csv) if csv.exists() else None
     if old is not None and "inputs" not in old:  # a report from before the column: its headings say it
         headings = re.findall(r"^## (\S+) \((\d+) test inputs per run\)", md.read_text() if md.exists() else "", re.M)
         old = old.assign(inputs=old["experiment"].map({experiment: int(n) for experiment, n in headings}))
