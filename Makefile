@@ -23,7 +23,7 @@ SWEEPS = for exp in $(1); do sweeps=$$($(PY) -m gcnn.specs $$exp --sweeps) || ex
 GIVEN = $(if $(filter command line environment,$(origin RESULTS)),$(RESULTS),$(1))
 
 .PHONY: help install py-check portable-reference test lint format test-full demo table1 table2 table3 table4 tables \
-	ablation-p6 reproduce bench bench-train wheelhouse claims ablation-report figures readme-results clean
+	ablation-p6 head-comparison reproduce bench bench-train wheelhouse claims ablation-report figures readme-results clean
 help: ## list the targets
 	@grep -E '^[a-z0-9 -]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{gsub(/ /, "|", $$1); printf "  make %-12s %s\n", $$1, $$2}'
 
@@ -66,6 +66,13 @@ reproduce: install ## all four tables at the study's protocol (BUDGET_MIN=, JOBS
 	  $(if $(MEMORY_GIB),--memory-gib '$(MEMORY_GIB)') \
 	  --cls-args '$(CLS_ARGS)' --seg-args '$(SEG_ARGS)' \
 	  --command "make reproduce SEEDS=$(SEEDS)$(if $(ARGS), ARGS='$(ARGS)')$(if $(CLS_ARGS), CLS_ARGS='$(CLS_ARGS)')$(if $(SEG_ARGS), SEG_ARGS='$(SEG_ARGS)')"
+# The segmentation issue's cheap test: the notebook's output block against a 1×1 head, only model.head differing.
+HEADS_RESULTS = $(call GIVEN,results/head_65px)
+head-comparison: install ## SegNet_T and D4SegNet_T with the notebook's output block or a 1x1 head, 65x65 PH2, 40 epochs, SEEDS
+	for pair in notebook:conv_relu_bn conv1x1:conv1x1; do $(RUN) -m gcnn.train --multirun experiment=table4 \
+	  experiment_name=head_$${pair%%:*} model=segnet_t,d4segnet_t model.head=$${pair##*:} seed=$(SEEDS) dataset.size=65 \
+	  paths.results_dir=$(HEADS_RESULTS) $(ARGS) || exit 1; done
+	$(RUN) scripts/head_comparison.py --results-dir $(HEADS_RESULTS) --command "make head-comparison SEEDS=$(SEEDS) ARGS='$(ARGS)'"
 bench: install ## benchmark the group layers against a per-element loop and a plain conv2d floor
 	$(RUN) scripts/benchmark_layers.py --out results/bench
 readme-results: install ## the README's Results block (Tables 1-4 beside the study's) from RESULTS (default results/full)

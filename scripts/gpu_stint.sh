@@ -73,7 +73,7 @@ fi
   find "$RESULTS" -maxdepth 1 -type f \( -name '*.md' -o -name '*.csv' \)
   find "$RESULTS/figures" -type f \( -name '*.png' -o -name '*.csv' \) 2>/dev/null
   find "$RESULTS/runs" -type f \( -name metrics.json -o -name history.csv -o -name config.yaml -o -name data_info.json \
-    -o -name equivariance.csv \) \
+    -o -name equivariance.csv -o -name per_image.csv -o -name figures.npz \) \
     -not -path '*/.hydra/*' -not -path '*/previous/*' 2>/dev/null
   find results/bench -type f \( -name '*_cuda*' -o -name rates.csv \) 2>/dev/null
 } | sort > "$OUT/stint_files.txt"

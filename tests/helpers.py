@@ -56,3 +56,24 @@ def compose_cfg(*overrides: str, config_name: str = "train", return_hydra_config
     schema.register()
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
         return compose(config_name, overrides=list(overrides), return_hydra_config=return_hydra_config)
+
+
+def run_notebook(path: Path, timeout: int = 600, last_cell: str | None = None):
+    """Execute a notebook as Jupyter does, in a kernel of this interpreter (nbclient), top to bottom; returns the
+    executed notebook. `last_cell`: code appended as a final cell, whose outputs the caller reads. A cell that
+    raises fails the call with the cell and its traceback (nbclient's CellExecutionError)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(path, as_version=4)
+    if last_cell is not None:
+        notebook.cells.append(nbformat.v4.new_code_cell(last_cell))
+    NotebookClient(
+        notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(REPO)}}
+    ).execute()
+    return notebook
+
+
+def cell_text(cell) -> str:
+    """What an executed cell printed (its stream outputs), as one string."""
+    return "".join(out.get("text", "") for out in cell.get("outputs", []) if out.get("output_type") == "stream")

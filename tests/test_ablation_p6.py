@@ -15,7 +15,7 @@ import torch
 from gcnn import ablation
 from gcnn.nn.bases import HARMONIC_BASES
 from gcnn.models import count_parameters
-from gcnn.stats import Sample, welch
+from gcnn.stats import Sample, holm, welch
 from gcnn.tables import TABLES
 from gcnn.train import ConfigError, _instantiate, run
 from helpers import REPO, tiny
@@ -207,7 +207,11 @@ def test_the_reading_awaits_the_one_factor_rows_until_they_are_run():
     text = "\n".join(ablation.reading(frame, {"p6cnn_harmonic": {"60°": 0.7, "30°": 0.5}}))
     assert "Awaiting the one-factor runs" in text and "The two causes" not in text
     assert "Smooth filters matter on their own" in text and "+7.0 points" in text  # P8: 63 − 56, spread 1
-    assert "P6 still trails with exact filters" in text and "-5.0 points" in text
+    # P6 − P4, −3 points at p ≈ 0.02 alone, does not survive Holm's correction for the report's comparisons
+    assert "With exact filters P6 still trails in the means" in text and "-5.0 points" in text
+    assert "-3.0 points" in text and "significant alone but not after Holm's correction for the report's" in text
+    wider = "\n".join(ablation.reading(_ablation_frame(BASE | {"p4cnn_harmonic": (0.70, 0.01)}), {}))
+    assert "P6 still trails with exact filters" in wider and "significant at 95 % after Holm's correction" in wider
     assert "no more invariant at 60°" in text and "0.70 against 0.50" in text
     row = ablation.contrast_row(frame, ablation.CONTRASTS[5], "test_transformed_acc")  # exact − resampled, P6
     assert row[3] == "awaiting runs (p6cnn_harmonic_bilinear)"
@@ -240,6 +244,18 @@ def test_a_p8_gain_within_the_spread_is_not_read_as_an_effect():
     frame = _ablation_frame(BASE | {"p8cnn_harmonic": (0.58, 0.05), "p8cnn": (0.56, 0.05)})
     text = "\n".join(ablation.reading(frame, {}))
     assert "Smooth filters alone: not shown" in text and "on their own" not in text
+
+
+def test_the_comparisons_carry_their_holm_adjusted_p():
+    """Every testable comparison of the report is one family: each row shows Welch's p and its Holm-adjusted p."""
+    frame = _ablation_frame(BASE | {"p6cnn_harmonic_bilinear": (0.45, 0.01), "p8cnn_harmonic_bilinear": (0.60, 0.01)})
+    family = ablation.adjusted_p(frame, "test_transformed_acc")
+    assert set(family) == {(c.a, c.b) for c in ablation.CONTRASTS}  # every row present: all 12 are tested
+    raw = [welch(*(ablation._sample(frame, r, "test_transformed_acc") for r in pair)).p for pair in family]
+    assert list(family.values()) == holm(raw)
+    row = ablation.contrast_row(frame, ablation.CONTRASTS[9], "test_transformed_acc")  # P6 − P8, harmonic
+    assert f"Welch p = {raw[9]:.3f}, Holm p = {family['p6cnn_harmonic', 'p8cnn_harmonic']:.3f}, n = 3, 3" in row[4]
+    assert ablation.adjusted_p(_ablation_frame(BASE, n=1), "test_transformed_acc") == {}  # one seed: no test
 
 
 def test_one_seed_contrasts_read_the_direction_only():

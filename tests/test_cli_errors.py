@@ -48,6 +48,10 @@ BAD = [
     (CLS + ["+seeds=3"], "seeds: no such setting; the closest is seed"),
     (CLS + ["+model.some_option=1"], "model.some_option: no such setting"),
     (CLS + ["trainer.lr=inf"], "trainer.lr=inf: must be a finite number"),
+    # the same typo without `+`: gcnn's line, not Hydra's hint to add it (`+trainer.epoch=3`)
+    (CLS + ["trainer.epoch=3"], "trainer.epoch: no such setting; the closest is trainer.epochs"),
+    # a batch the data cannot fill: every epoch one step on the whole set (the 4,000 sample digits)
+    (CLS + ["trainer.batch_size=100000000"], "trainer.batch_size=100000000 is larger than the training set"),
     (CLS + ["dataset.pad_to=1000"], "dataset.pad_to=1000: must be <= 128"),
 ]
 
@@ -99,6 +103,23 @@ def test_the_error_says_what_is_allowed(outcomes):
     assert "auto, cpu, cuda" in messages["trainer.device=gpu"]
     assert "auto, online, offline, disabled" in messages["logger.mode=sometimes"]
     assert "pN" in messages["model.group=q4"]
+
+
+def test_a_typo_without_plus_is_gcnns_one_line_before_hydras_hint(outcomes):
+    """`trainer.epoch=3`: Hydra would answer `To append to your config use +trainer.epoch=3`, the wrong fix."""
+    proc, _ = outcomes[[b[0][-1] for b in BAD].index("trainer.epoch=3")]
+    assert proc.stderr.strip().splitlines() == [
+        "error: trainer.epoch: no such setting; the closest is trainer.epochs "
+        "(every setting of trainer is in gcnn.schema.TrainerConf)"
+    ]
+
+
+def test_a_batch_larger_than_the_training_set_is_one_line_naming_the_set(outcomes):
+    proc, _ = outcomes[[b[0][-1] for b in BAD].index("trainer.batch_size=100000000")]
+    assert [line for line in proc.stderr.splitlines() if line.startswith("error: ")] == [
+        "error: trainer.batch_size=100000000 is larger than the training set (4,000 images of dataset=mnist_sample): "
+        "every epoch would be one step on the whole set; choose trainer.batch_size <= 4000"
+    ]
 
 
 def test_a_bad_setting_in_a_multirun_refuses_every_job_and_ends_without_a_traceback(tmp_path):
@@ -160,6 +181,28 @@ def test_an_unusable_results_dir_is_one_line_before_anything_runs(where, mode, a
         f"error: paths.results_dir={results} cannot be created "
         f"({'Not a directory' if where == 'file' else 'No such file or directory'}): choose a folder you can write to"
     ]
+
+
+@pytest.mark.parametrize("mode", [[], ["--multirun"]], ids=["run", "multirun"])
+def test_an_empty_results_dir_is_one_line_and_files_nothing_where_it_ran(mode, tmp_path):
+    """`paths.results_dir=$RESULTS` with RESULTS unset: not ./runs/... of whatever folder the command ran from."""
+    proc = _gcnn("gcnn.train", *mode, *CLS, "logger=none", "paths.results_dir=", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        "error: paths.results_dir= is empty (an unset shell variable?): give the folder for the runs, "
+        "e.g. paths.results_dir=results"
+    ]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("value", ["", "  ", None])
+def test_an_empty_or_blank_results_dir_is_refused_from_python_too(value, tmp_path, monkeypatch):
+    from gcnn.rundir import RunDirError, check_results_dir
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RunDirError, match=r"^paths\.results_dir=\s* is empty \(an unset shell variable\?\)"):
+        check_results_dir(value)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_aggregator_refuses_a_missing_or_unusable_folder_and_bad_seeds(afile, tmp_path):

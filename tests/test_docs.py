@@ -88,3 +88,36 @@ def test_no_page_retypes_the_study_s_numbers(page):
         f"{page.relative_to(REPO)} types the study's numbers {typed}: they live in "
         "src/gcnn/reference/study_results.csv only; link to it or to a generated table instead"
     )
+
+
+# What the study's segmentation notebook prints for Table 4 (github.com/pollinab/GroupEquivariantCNN, commit fcddd0a,
+# GroupEquivariantSegmentation.ipynb, cells counted from 0): cell 61 the test scores, cell 62 the train scores.
+NOTEBOOK_TABLE4 = {
+    ("segnet_t", "test_iou_score"): 0.6566667159398397,
+    ("p4segnet_t", "test_iou_score"): 0.6700000365575155,
+    ("d4segnet_t", "test_iou_score"): 0.6933333873748779,
+    ("segnet_t", "train_iou_score"): 0.8290000200271607,
+    ("p4segnet_t", "train_iou_score"): 0.8520000576972961,
+    ("d4segnet_t", "train_iou_score"): 0.8340000152587891,
+}
+
+
+def test_a_notebook_figure_is_noted_on_the_row_it_differs_from():
+    """study_results.csv notes the notebook's figure on the row (model and metric) whose study figure differs from
+    what the notebook printed, and on no other row of Table 4; docs/protocol.md names that row."""
+    import pandas as pd
+
+    reference = pd.read_csv(REPO / "src/gcnn/reference/study_results.csv")
+    table4 = reference[reference.table == "table4"].set_index(["model", "metric"])
+    assert set(table4.index) == set(NOTEBOOK_TABLE4)
+    for key, printed in NOTEBOOK_TABLE4.items():
+        value, note = table4.loc[key, "value"], table4.loc[key, "note"]
+        differs = bool(round(printed, 3) != value)
+        assert ("notebook:" in note) is differs, (key, note)
+        assert not differs or f"notebook: {printed:.3f} at commit fcddd0a, cell 62" in note
+    assert [k for k, p in NOTEBOOK_TABLE4.items() if round(p, 3) != table4.loc[k, "value"]] == [
+        ("p4segnet_t", "train_iou_score")
+    ]
+    protocol = _prose(REPO / "docs/protocol.md")
+    assert "the note on P4SegNet_T's train score gives the 0.852 that the segmentation notebook prints" in protocol
+    assert "P4SegNet_T test score in its note" not in protocol

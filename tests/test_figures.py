@@ -31,7 +31,7 @@ from gcnn.figures import draw  # noqa: E402
 from gcnn.figures.draw import draw_all  # noqa: E402
 from gcnn.figures.maps import figure_arrays, read_figure_arrays  # noqa: E402
 from gcnn.train import run as train_run  # noqa: E402
-from helpers import REPO, compose_cfg, tiny
+from helpers import REPO, cell_text, compose_cfg, run_notebook, tiny
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 N_TEST = 32  # digits per tiny classifier test set: exactly what its evaluation (2 batches of 16) sees
@@ -451,12 +451,9 @@ def test_results_notebook_runs_on_a_results_folder(results, monkeypatch):
     monkeypatch.setenv("GCNN_RESULTS_DIR", str(results))
     monkeypatch.setenv("GCNN_FIGURE_IMAGES", "16")
     path = REPO / "notebooks/results.ipynb"
-    notebook = json.loads(path.read_text())
-    namespace = {}
-    for cell in notebook["cells"]:
-        assert not cell.get("outputs"), "notebooks are stored without outputs"
-        if cell["cell_type"] == "code":
-            exec(compile("".join(cell["source"]), path.name, "exec"), namespace)
-    assert Path(namespace["RESULTS"]) == results
-    assert {"figure1", "figure2", "figure3", "angles", "equivariance", "curves"} <= set(namespace["shown"])
-    plt.close("all")
+    assert all(not cell.get("outputs") for cell in json.loads(path.read_text())["cells"]), "stored without outputs"
+    # Executed in a Jupyter kernel, as a reader runs it; the kernel inherits GCNN_RESULTS_DIR from this process.
+    executed = run_notebook(path, last_cell="import json; print(json.dumps([str(RESULTS), sorted(shown)]))")
+    folder, shown = json.loads(cell_text(executed.cells[-1]))
+    assert Path(folder) == results
+    assert {"figure1", "figure2", "figure3", "angles", "equivariance", "curves"} <= set(shown)

@@ -228,3 +228,50 @@ def test_wrong_shapes_raise_clear_errors():
         GroupConv2d(2, 3, 3, "p4")(torch.randn(1, 2, 8, 5, 5))
     with pytest.raises(ValueError, match="LiftingConv2d expects"):
         LiftingConv2d(2, 3, 3, "p4")(torch.randn(1, 2, 4, 5, 5))
+
+
+# ----------------------------------------------------------------------------------------------- init
+@pytest.mark.parametrize("layer", ["lifting", "group", "transpose"])
+@pytest.mark.parametrize("group", ["p4", "p4m"])
+def test_notebook_init_draws_what_the_notebooks_group_layers_draw(layer, group):
+    """The notebooks' LiftingConv2d / GroupConv2d / GroupConvTranspose2d: torch.Tensor(shape) filled by
+    normal_(0, 1/sqrt(out*in)), bias ones * 0.01. Same seed, same shape, same draws: the same numbers."""
+    from gcnn.groups import get_group
+    from gcnn.nn import GroupConv2d, GroupConvTranspose2d, LiftingConv2d
+
+    order = get_group(group).order
+    c_in, c_out = 3, 5
+    torch.manual_seed(7)
+    if layer == "lifting":
+        ours, shape = LiftingConv2d(c_in, c_out, 3, group, init="notebook"), (c_out, c_in, 3, 3)
+    elif layer == "group":
+        ours, shape = GroupConv2d(c_in, c_out, 3, group, init="notebook"), (c_out, c_in, order, 3, 3)
+    else:
+        ours, shape = GroupConvTranspose2d(c_in, c_out, 3, group, stride=2, init="notebook"), (c_in, c_out, order, 3, 3)
+    torch.manual_seed(7)
+    theirs = torch.nn.init.normal_(torch.empty(shape), mean=0.0, std=1.0 / (c_out * c_in) ** 0.5)
+    assert torch.equal(ours.weight.detach().reshape(shape), theirs)
+    assert torch.equal(ours.bias.detach(), torch.full((c_out,), 0.01))
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_notebook_init_of_a_plain_layer_is_pytorchs_default(transposed):
+    """The notebooks' plain SegNet and CNN used nn.Conv2d / nn.ConvTranspose2d: their default init, draw for draw."""
+    from gcnn.nn import GroupConvTranspose2d, LiftingConv2d
+
+    torch.manual_seed(3)
+    if transposed:
+        ours = GroupConvTranspose2d(4, 6, 3, "z2", stride=2, padding=1, init="notebook")
+    else:
+        ours = LiftingConv2d(4, 6, 3, "z2", padding=1, init="notebook")
+    torch.manual_seed(3)
+    theirs = (torch.nn.ConvTranspose2d if transposed else torch.nn.Conv2d)(4, 6, 3)
+    assert torch.equal(ours.weight.detach().reshape(theirs.weight.shape), theirs.weight.detach())
+    assert torch.equal(ours.bias.detach(), theirs.bias.detach())
+
+
+def test_an_unknown_init_is_refused():
+    from gcnn.nn import GroupConv2d
+
+    with pytest.raises(ValueError, match="init='xavier': one of fan_in, notebook"):
+        GroupConv2d(2, 2, 3, "p4", init="xavier")

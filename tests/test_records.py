@@ -135,3 +135,66 @@ def test_the_figures_skip_a_run_whose_record_is_not_a_result(two_seeds, tmp_path
     assert [r.seed for r in find_runs(results)] == [0, 1]
     _damage(results / "runs/table1/cnn/seed=1/metrics.json", "a NaN metric")
     assert [r.seed for r in find_runs(results)] == [0]
+
+
+# ----------------------------------------------------------------------------------------------- finite, diverged
+def test_a_run_that_diverged_with_finite_numbers_is_kept_warned_and_marked_never_averaged(tmp_path, caplog):
+    """`trainer.lr=1e3`: every number stays finite (train loss ~1e8, test accuracy at chance), so the run finishes and
+    is recorded; the trainer says it diverged, and the table's row reads "diverged" instead of a number."""
+    with caplog.at_level("WARNING", logger="gcnn.train"):
+        result = run(_cfg(tmp_path, "trainer.lr=1e3"))
+    run_dir = tmp_path / "runs/table1/cnn/seed=0"
+    assert (run_dir / "metrics.json").exists() and result["metrics"]["test_acc"] <= 0.15  # on disk, at chance
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "diverged" in r.getMessage()]
+    assert len(warned) == 1 and "retrain it with a smaller trainer.lr" in warned[0]
+    text = build_table("table1", tmp_path, seeds=[0]).read_text()
+    assert _row(text, "CNN").startswith("| CNN | diverged | 98.20 % | diverged | 34.10 % |")
+    (listed,) = [line for line in text.splitlines() if line.startswith("- cnn seed=0: ")]
+    assert listed.startswith("- cnn seed=0: diverged: its training loss reached ") and "not averaged" in listed
+    assert (run_dir / "metrics.json").exists()  # the table read it; nothing was moved or deleted
+
+
+def test_a_diverged_seed_is_listed_and_the_row_is_the_mean_of_the_others(two_seeds, tmp_path):
+    results = tmp_path / "results"
+    shutil.copytree(two_seeds, results)
+    history = results / "runs/table1/cnn/seed=1/history.csv"
+    lines = history.read_text().splitlines()
+    header = lines[0].split(",")
+    cells = lines[1].split(",")
+    cells[header.index("train_loss")] = "16800000.0"  # the issue's lr=1e3 run: 1.68e7
+    history.write_text("\n".join([lines[0], ",".join(cells), *lines[2:]]) + "\n")
+    text = build_table("table1", results, seeds=[0, 1]).read_text()
+    good = json.loads((results / "runs/table1/cnn/seed=0/metrics.json").read_text())["metrics"]["test_acc"]
+    assert f"{good * 100:.2f} % (n=1)" in _row(text, "CNN")  # seed 0 alone
+    assert "- cnn seed=1: diverged: its training loss reached 1.68e+07 in epoch 1" in text
+
+
+LN10, LN2 = 2.302585, 0.693147
+CLASSIFIER, SEGNET = {"num_classes": 10}, {"out_channels": 1}
+
+
+@pytest.mark.parametrize(
+    "losses,model,metrics,diverged",
+    [
+        ([2.31, 2.29], CLASSIFIER, {"test_acc": 0.09}, False),  # a tiny run that learnt nothing yet: not diverged
+        ([0.37, 0.01], CLASSIFIER, {"test_acc": 0.99}, False),  # the study's CNN
+        ([4.9e7, 1.2e5, 3.2e4], CLASSIFIER, {"test_acc": 0.11}, True),  # lr=1e3: blew up, stayed up
+        ([16.4, 2.21, 2.05], CLASSIFIER, {"test_acc": 0.105}, True),  # lr=0.1: blew up, back under ln 10, at chance
+        ([16.4, 0.5, 0.2], CLASSIFIER, {"test_acc": 0.93}, False),  # blew up and recovered: its numbers are real
+        ([11.0, 3.0], CLASSIFIER, {"test_acc": 0.10}, False),  # under 5 × ln 10: no blow-up
+        ([0.93, 0.19], SEGNET, {"test_iou": 0.7}, False),  # D4SegNet as committed
+        ([40.0, 0.9], SEGNET, {"test_iou": 0.0}, True),  # over 5 × ln 2, ended above ln 2
+        ([40.0, 0.3], SEGNET, {"test_iou": 0.6}, False),
+        ([], CLASSIFIER, {}, False),
+    ],
+)
+def test_the_one_divergence_rule(losses, model, metrics, diverged):
+    from gcnn.rundir import DIVERGED_FACTOR, divergence, uninformed_loss
+
+    assert uninformed_loss(CLASSIFIER)[0] == pytest.approx(LN10, abs=1e-6)
+    assert uninformed_loss(SEGNET) == (pytest.approx(LN2, abs=1e-6), None)
+    assert DIVERGED_FACTOR == 5
+    found = divergence(losses, model, metrics)
+    assert (found is not None) == diverged, found
+    if diverged:
+        assert found.startswith("diverged: its training loss reached ") and "\n" not in found

@@ -271,7 +271,7 @@ def test_projection_from_flop_then_from_the_runs_own_epochs(tmp_path):
     # evaluated: train, val, test and the test set in 4 rotations, then the run's own equivariance measurement
     equivariance = 8 * (1 + len(TRANSFORMS))  # f(x) and f(g·x) on 8 test images
     assert work.train_images == 100 and work.epochs == 40 and work.eval_images == 400 + equivariance
-    assert 170 < work.gflop_per_image < 180  # the study's P4SegNet at 256x256, forward + backward
+    assert 155 < work.gflop_per_image < 165  # the notebook's P4SegNet at 256x256, forward + backward
     assert p.source == "bench" and p.total == pytest.approx(work.gflop / 100.0)
     # ten measured epochs of 60 s: 30 left, then the evaluation's images at a third of a training image
     p = reproduce.project_run(run, {}, done=[{"seconds": 60.0}] * 10)

@@ -216,3 +216,57 @@ def test_a_setting_added_with_its_old_behaviour_changes_no_identity(monkeypatch)
     assert rundir.settings_id(compose_cfg("experiment=table1", "model=p4cnn", "trainer.shuffle=false")) != (
         rundir.settings_id(without)
     )
+
+
+def test_a_config_yaml_from_before_a_key_existed_builds_the_model_it_trained(tmp_path):
+    """rundir.with_added: a SegNet config.yaml written before model.head and model.init existed builds the 1×1-head,
+    fan-in model it trained (not the notebook's, which the keys' new defaults build); a classifier's gets only the
+    keys its builder takes."""
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from gcnn.models import count_parameters
+
+    seg = compose_cfg("experiment=table3", "model=d4segnet", "model.channels=[12,24,45,90]", "logger=none")
+    old = OmegaConf.to_container(seg, resolve=True)
+    del old["model"]["head"], old["model"]["init"]
+    filled = rundir.with_added(OmegaConf.create(old))
+    assert (filled.model.head, filled.model.init) == ("conv1x1", "fan_in")
+    assert count_parameters(instantiate(filled.model)) == 2_354_479  # the D4SegNet record's count
+    assert count_parameters(instantiate(OmegaConf.create(old).model)) != 2_354_479  # what the new defaults build
+    cls = OmegaConf.to_container(compose_cfg("experiment=table1", "model=p4cnn", "logger=none"), resolve=True)
+    del cls["model"]["init"]
+    filled = rundir.with_added(OmegaConf.create(cls))
+    assert filled.model.init == "fan_in" and "head" not in filled.model
+    assert rundir.settings_id(filled) == rundir.settings_id(OmegaConf.create(cls))
+
+
+COMMITTED = sorted(Path(__file__).resolve().parents[1].glob("results/*/runs/*/*/seed=*/metrics.json"))
+
+
+@pytest.mark.parametrize("record", COMMITTED, ids=lambda p: "/".join(p.parts[-5:-1]))
+def test_every_committed_record_keeps_its_identity_and_rebuilds_its_model(record):
+    """Each committed record: its config.yaml is the settings its settings_id proves (where it has one), its model
+    rebuilds with the parameters it counted, and the run the reproduction would plan for it (experiment, run, seed)
+    composes the same settings, so a paused or finished run is found again after any change of the code."""
+    from hydra.utils import instantiate
+
+    from gcnn import layout, reproduce
+    from gcnn.models import count_parameters
+    from gcnn.specs import REPRODUCED, table_of
+
+    metrics = json.loads(record.read_text())
+    stored = rundir.load_config(record.parent)
+    if "settings_id" in metrics:
+        assert rundir.settings_id(stored) == metrics["settings_id"]
+    from omegaconf import OmegaConf
+
+    assert count_parameters(instantiate(rundir.with_added(OmegaConf.create(stored)).model)) == metrics["params"]
+    ref = layout.parse(record.parent)
+    table = table_of(ref.experiment)
+    if table not in REPRODUCED:
+        return
+    (planned,) = [
+        r for r in reproduce.plan(ref.results_dir, [ref.seed], [table], models=[ref.run]) if r.run_dir == record.parent
+    ]
+    rundir.check_identity(record.parent, planned.config(), metrics.get("settings_id"), "metrics.json")

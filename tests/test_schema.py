@@ -120,6 +120,48 @@ def test_hydras_own_composition_errors_become_one_line(make_cfg):
         assert expected in line and "\n" not in line and "search path" not in line
 
 
+TYPO_LINE = (
+    "trainer.epoch: no such setting; the closest is trainer.epochs (every setting of trainer is in "
+    "gcnn.schema.TrainerConf)"
+)
+
+
+@pytest.mark.parametrize(
+    "args,line",
+    [
+        (["experiment=table1", "trainer.epoch=3"], TYPO_LINE),
+        (["--multirun", "model=cnn,p4cnn", "trainer.epoch=3", "seed=0,1"], TYPO_LINE),  # a sweep's job too
+        (["trainer.epoch=3", "trainer.lr=abc"], TYPO_LINE),
+        (["seeds=3"], "seeds: no such setting; the closest is seed (every setting of the run is in gcnn.schema."),
+        (["logger.tagz=[a]"], "logger.tagz: no such setting; the closest is logger.tags"),
+        (["paths.results=x"], "paths.results: no such setting; the closest is paths.results_dir"),
+        # the schema of the option the run composes: table3's SegNet, table1's classifier
+        (["experiment=table3", "model.chanels=[4]"], "model.chanels: no such setting; the closest is model.channels"),
+        (["experiment=table3", "model.chanels=[4]"], "(every setting of model is in gcnn.schema.SegNetConf)"),
+        (["model.chanels=[4]"], "(every setting of model is in gcnn.schema.ClassifierConf)"),
+        (["dataset.sizee=32", "experiment=table3"], "dataset.sizee: no such setting; the closest is dataset.size"),
+    ],
+)
+def test_a_typo_without_plus_gets_gcnns_line_naming_the_closest(args, line):
+    found = schema.unknown_override(args)
+    assert found is not None and (found == line or found.startswith(line) or found.endswith(line)), found
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["experiment=table1", "model=p4cnn", "trainer=quick", "hydra/launcher=joblib", "seed=1", "trainer.epochs=3"],
+        ["+trainer.epoch=3"],  # added with `+`: validate names it, in the same words
+        ["~trainer.stop_at"],
+        ["dataset.size=32"],  # a key of another dataset's schema: Hydra composes and says so itself
+        ["hydra.job.chdir=true", "--config-name", "train", "paths.results_dir="],
+        ["trainer.epochs=[unclosed"],  # Hydra's syntax error says it better
+    ],
+)
+def test_known_keys_and_other_forms_are_left_to_hydra_and_validate(args):
+    assert schema.unknown_override(args) is None
+
+
 def _docs_example() -> str:
     text = (CONF.parent / "docs" / "running.md").read_text()
     block = text.split("<!-- tested: tests/test_schema.py -->", 1)[1].split("```python\n", 1)[1]

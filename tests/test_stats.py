@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from gcnn.stats import Sample, gap, ratio, welch
+from gcnn.stats import Sample, gap, holm, ratio, welch
 
 
 def sample(values) -> Sample:
@@ -76,3 +76,21 @@ def test_the_gap_of_one_rows_two_metrics_bounds_its_spread():
     g = gap(Sample(0.8, 0.03, 3), Sample(0.6, 0.04, 3))
     assert g.mean == pytest.approx(0.2) and g.std == pytest.approx(0.07) and g.n == 3
     assert math.isnan(gap(Sample(0.8, math.nan, 1), Sample(0.6, math.nan, 1)).std)
+
+
+def test_holm_adjusts_hand_made_p_values():
+    """m = 4: 0.005·4 = 0.02, 0.01·3 = 0.03, 0.03·2 = 0.06, 0.04·1 = 0.04 → 0.06 (never below a smaller p's)."""
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5, 0.6]) == [1.0, 1.0]  # capped at 1
+    assert holm([]) == [] and holm([0.2]) == [0.2]  # one test: its own p
+
+
+def test_holm_leaves_untestable_comparisons_out_of_the_family():
+    adjusted = holm([0.01, math.nan, 0.02])  # m = 2, not 3
+    assert adjusted[0] == pytest.approx(0.02) and math.isnan(adjusted[1]) and adjusted[2] == pytest.approx(0.02)
+
+
+def test_holm_turns_a_lone_p_of_0_015_among_twelve_into_no_finding():
+    """The P6 ablation's family: its smallest p, 0.015, is significant alone and not among 12 tests."""
+    adjusted = holm([0.015, *[0.1 + 0.05 * i for i in range(11)]])
+    assert adjusted[0] == pytest.approx(12 * 0.015) and adjusted[0] > 0.05

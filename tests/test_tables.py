@@ -81,10 +81,10 @@ def test_empty_results_give_a_table_of_missing_runs(tmp_path):
 
 def test_reference_file_covers_every_table_cell():
     ref = study_reference()
-    for name, spec in TABLES.items():
+    for spec in TABLES.values():  # a table of kept records stands beside the study's table it repeats (spec.study)
         for _, model in spec.rows:
             for _, metric in spec.columns:
-                assert ((ref.table == name) & (ref.model == model) & (ref.metric == metric)).sum() == 1
+                assert ((ref.table == spec.study) & (ref.model == model) & (ref.metric == metric)).sum() == 1
 
 
 def test_command_line(results):
@@ -202,3 +202,112 @@ def test_runs_trained_by_several_launches_are_listed_with_the_commit_of_their_ep
     text = build_table("table1", copy, seeds=[0, 1], command="make table1").read_text()
     assert "- cnn seed=1: epoch 1 not recorded; epoch 2 at 0123456 (uncommitted changes)" in text
     assert "- cnn seed=0:" not in text
+
+
+ONE = "cpu: AMD EPYC, capability AVX512, 1 threads, portable mode off, torch 2.14.1"
+TWO = ONE.replace("1 threads", "2 threads")
+
+
+def test_each_run_s_placement_comes_from_its_record():
+    from gcnn.tables import placement
+
+    assert placement({"machine": ONE, "cores": 2}) == "1 thread of 2 cores"
+    assert placement({"machine": TWO, "cores": 2}) == "2 threads of 2 cores"
+    assert placement({"machine": ONE, "cores": float("nan")}) == "1 thread"  # cores not recorded
+    assert placement({"machine": ONE, "cores": 2}, processor=True) == "AMD EPYC, 1 thread of 2 cores"
+    assert placement({"machine": "cuda: NVIDIA H100, torch 2.14.1, CUDA 13.0, cuDNN 92400"}) == "GPU"
+    assert placement({"machine": "machine not recorded"}) == ""
+    resumed = {"machine": "mixed: …", "cores": 2, "launches": [{"machine": ONE, "epochs": [1, 1]},
+                                                                 {"machine": TWO, "epochs": [2, 40]}]}  # fmt: skip
+    assert placement(resumed) == "1 thread of 2 cores for epoch 1, 2 threads of 2 cores for epochs 2-40"
+    same = {**resumed, "machine": ONE, "launches": [{**x, "machine": ONE} for x in resumed["launches"]]}
+    assert placement(same) == "1 thread of 2 cores"  # paused and resumed alike: one placement
+
+
+def test_the_time_column_says_how_the_rows_were_placed():
+    spec = TABLES["table3"]
+    runs = _fake_runs(
+        [
+            {"run": "p4segnet", "seed": 0, "train_seconds": 13482.957, "machine": ONE, "cores": 2},
+            {"run": "p4segnet+", "seed": 0, "train_seconds": 4660.71, "machine": TWO, "cores": 2},
+            {"run": "segnet", "seed": 0, "machine": ONE, "cores": 2},
+            {"run": "segnet", "seed": 1, "machine": TWO, "cores": 2},
+        ]
+    ).assign(dataset="ph2", input_size="256×256", epochs=40, device="cpu", synthetic=False)
+    table = aggregate(spec, runs, study_reference()).set_index("run_name")
+    assert table.loc["p4segnet", "placement"] == "1 thread of 2 cores"
+    assert table.loc["p4segnet+", "placement"] == "2 threads of 2 cores"
+    assert table.loc["segnet", "placement"] == "mixed: 1 thread of 2 cores / 2 threads of 2 cores"
+    assert table.loc["d4segnet", "placement"] == ""  # no run
+    text = render_markdown(spec, table.reset_index(), runs, [], [], "cmd")
+    assert "| 224.7 min (1 thread of 2 cores) |" in text and "| 77.7 min (2 threads of 2 cores) |" in text
+    assert "train time / run (placement) |" in text
+    assert "The rows here were placed differently: compare their times only between rows placed alike." in text
+    alike = runs[runs.run == "p4segnet"]
+    text = render_markdown(spec, aggregate(spec, alike, study_reference()), alike, [], [], "cmd")
+    assert "All rows here were placed alike." in text
+
+
+# ----------------------------------------------------------------------------------------------- the row's model
+def _foreign_run(results: Path, seed: int, *model: str) -> subprocess.CompletedProcess:
+    """The issue's command, narrowed: `model=cnn model.group=p5` trains a P5 network and files it as cnn."""
+    cmd = [sys.executable, "-m", "gcnn.train", "experiment=table1", "model=cnn", *model, "dataset=mnist_sample"]
+    cmd += ["dataset.max_train=64", "dataset.max_test=64", *TINY, "logger=none", f"seed={seed}"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src"), "HYDRA_FULL_ERROR": ""}
+    cmd += [f"paths.results_dir={results}"]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, cwd=results)
+
+
+def test_a_run_that_is_not_its_rows_model_is_warned_listed_and_never_averaged(results, tmp_path):
+    import shutil
+
+    copy = tmp_path / "results"
+    shutil.copytree(results, copy)
+    proc = _foreign_run(copy, 2, "model.group=p5", "model.channels=[4,4,4,4,4]")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    said = proc.stdout + proc.stderr  # Hydra's log goes to stdout
+    assert "model.group=p5 model.channels=[4,4,4,4,4] changes the model of table1's cnn row" in said
+    text = build_table("table1", copy, seeds=[0, 1, 2]).read_text()
+    accs = [json.loads((copy / f"runs/table1/cnn/seed={s}/metrics.json").read_text())["metrics"] for s in (0, 1)]
+    cnn = next(line for line in text.splitlines() if line.startswith("| CNN |"))
+    assert f"{sum(a['test_acc'] for a in accs) / 2 * 100:.2f}" in cnn and "(n=2)" in cnn  # seeds 0 and 1 alone
+    assert "| 395,882 |" in cnn  # the CNN's parameters, not the P5 network's
+    (listed,) = [line for line in text.splitlines() if line.startswith("- cnn seed=2: ")]
+    assert listed.startswith(
+        "- cnn seed=2: not this row's model, not averaged: model.channels=[4,4,4,4,4] (the row's [16,32,64,128,256]), "
+        "model.group=p5 (the row's z2), not conf/model/cnn.yaml as experiment=table1 composes it"
+    )
+    # Alone in its row, it is no number at all.
+    for seed in (0, 1):
+        shutil.rmtree(copy / f"runs/table1/cnn/seed={seed}")
+    text = build_table("table1", copy, seeds=[2]).read_text()
+    cnn = next(line for line in text.splitlines() if line.startswith("| CNN |"))
+    assert cnn.startswith("| CNN | not this row's model | 98.20 % | not this row's model | 34.10 % | – |")
+    readme = _readme(tmp_path)
+    write_readme(readme, copy)
+    assert "| CNN | not this row's model | 98.20 % | not this row's model | 34.10 % |" in readme.read_text()
+
+
+def test_a_run_recorded_before_a_model_key_was_added_is_still_its_rows_model(results, tmp_path, monkeypatch):
+    """A key added to the model configs later (gcnn.rundir.ADDED) is absent from older records: it compares as the
+    value those runs trained with, so the record stays its row's model, and a row whose default moved on does not."""
+    from gcnn import tables
+
+    monkeypatch.setattr(tables, "ADDED", {"model.init": "fan_in", "model.head": "conv1x1"})
+    old = {"name": "cnn", "group": "z2", "channels": [16, 32]}  # as a record written before `init` was
+    assert tables._architecture(old) == {
+        "model.init": "fan_in",
+        "model.head": "conv1x1",
+        "model.group": "z2",
+        "model.channels": [16, 32],
+    }
+    assert tables._architecture({**old, "init": "notebook"})["model.init"] == "notebook"
+    copy = tmp_path / "results"
+    import shutil
+
+    shutil.copytree(results, copy)
+    config = copy / "runs/table1/cnn/seed=0/config.yaml"
+    config.write_text("\n".join(line for line in config.read_text().splitlines() if line.strip() != "init: fan_in"))
+    assert tables.foreign_model(config.parent, "table1", "cnn") is None
+    text = build_table("table1", copy, seeds=[0, 1]).read_text()
+    assert "(n=2)" in next(line for line in text.splitlines() if line.startswith("| CNN |"))

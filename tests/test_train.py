@@ -17,7 +17,7 @@ from gcnn.data.bundle import DataError
 from gcnn.equivariance import EXACT_TOL, TRANSFORMS
 from gcnn.specs import runs_of
 from gcnn.train import ConfigError, run
-from helpers import REPO, TINY, compose_cfg
+from helpers import REPO, SAMPLE_RUN, TINY, compose_cfg
 
 
 def _write_amat(path: Path, n: int, seed: int) -> None:
@@ -424,3 +424,58 @@ def test_a_thread_request_is_taken_only_by_a_child_of_its_writer(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     out = subprocess.run([sys.executable, "-c", child, str(tmp_path / "run")], env=env, capture_output=True, text=True)
     assert out.stdout.strip() == "3", out.stderr[-2000:]
+
+
+# ----------------------------------------------------------------------------------------------- the batch
+def _sample(tmp_path: Path, *more: str):
+    return compose_cfg(*SAMPLE_RUN, f"paths.results_dir={tmp_path}", "logger=none", "trainer.device=cpu", *TINY, *more)
+
+
+def test_a_batch_larger_than_the_training_set_is_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        run(_sample(tmp_path, "trainer.batch_size=65"))  # 64 sample digits
+    assert str(err.value) == (
+        "trainer.batch_size=65 is larger than the training set (64 images of dataset=mnist_sample): every epoch would "
+        "be one step on the whole set; choose trainer.batch_size <= 64"
+    )
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_batch_whose_step_will_not_fit_is_refused_in_one_line_with_the_estimate(tmp_path, monkeypatch):
+    import re
+
+    from gcnn import projection
+    from gcnn.data import bundle
+
+    # 3 MiB left: room for the 64 + 2 × 32 sample digits (the dataset's own check), not for a step of 16 (about 8 MiB)
+    monkeypatch.setattr(bundle, "available_memory", lambda: 3 * 2**20)
+    with pytest.raises(ConfigError) as err:
+        run(_sample(tmp_path))
+    assert re.fullmatch(
+        r"trainer\.batch_size=16 needs about \d+ MiB for one training step of model=cnn on \(1, 33, 33\) images, "
+        r"more than the 3 MiB this machine has free: choose a smaller trainer\.batch_size",
+        str(err.value),
+    ), str(err.value)
+    need = (projection.training_memory_gib(_sample(tmp_path)) - projection.PROCESS_GIB) * 2**10
+    assert f"about {need:.0f} MiB" in str(err.value)  # the projection's own estimate, not another
+    assert not (tmp_path / "runs").exists()
+    monkeypatch.setattr(bundle, "available_memory", lambda: None)  # a system that does not say: no refusal
+    assert run(_sample(tmp_path, "trainer.epochs=1"))["epochs"] == 1
+
+
+def test_on_a_gpu_the_batch_is_checked_against_its_free_memory_with_the_data_it_receives(tmp_path, monkeypatch):
+    """The CUDA branch, without a GPU: torch.cuda.mem_get_info says how much is free; the data moves there too."""
+    import hydra
+
+    from gcnn import train
+
+    cfg = _sample(tmp_path)
+    data = hydra.utils.instantiate(cfg.dataset)
+    split_bytes = sum(t.numel() * t.element_size() for split in [data.train, *data.evals.values()] for t in split)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (split_bytes, 80 * 2**30))
+    with pytest.raises(
+        ConfigError, match=r"^trainer\.batch_size=16 needs about \d+ MiB .* more than the \d+ MiB cuda:0 has free"
+    ):
+        train._check_batch(cfg, data, torch.device("cuda:0"))
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (80 * 2**30, 80 * 2**30))
+    train._check_batch(cfg, data, torch.device("cuda:0"))  # fits: nothing said

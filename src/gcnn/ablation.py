@@ -4,7 +4,9 @@ Reads `ablation_p6_table1.csv` and `ablation_p6_table2.csv` (the aggregator's ta
 `gcnn.specs.ABLATION_P6_ROWS`), the trained models' invariance errors from `equivariance.md` (written by
 `python -m gcnn.figures`) when present, and measures single layers on the spot (`gcnn.equivariance`);
 writes `ablation_p6.md`. Every number in it comes from those; every comparison is Welch's t-test over the seeds
-(`gcnn.stats`), and a comparison whose rows have not been run says so.
+(`gcnn.stats`), and a comparison whose rows have not been run says so. The report makes a dozen such tests on one
+metric (`CONTRASTS`), so it calls a difference significant only when its p survives Holm's correction for all of
+them (`adjusted_p`); a p below 0.05 that does not is shown with its Holm-adjusted p and read as no finding.
 
 The ablation varies two factors, each alone where the rows exist: the filters (pixel, or smooth harmonic) and
 their transform (a group action, or an interpolation that is not one). The reading states what the runs show
@@ -18,12 +20,13 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 
 from gcnn import equivariance, schema
 from gcnn.specs import ABLATION_CONTROLS, ABLATION_VARIED, FILTER_VARIANTS, TABLES
-from gcnn.stats import LEVEL, Sample, welch
+from gcnn.stats import LEVEL, Comparison, Sample, holm, welch
 
 TABLE1, TABLE2 = "ablation_p6_table1", "ablation_p6_table2"
 UPRIGHT, TRANSFORMED = "test_acc", "test_transformed_acc"
@@ -117,8 +120,24 @@ def variant_table(frame: pd.DataFrame | None, metric: str) -> str:
     return "\n".join(lines)
 
 
+def adjusted_p(frame: pd.DataFrame | None, metric: str) -> dict[tuple[str, str], float]:
+    """{(a, b): Holm-adjusted p} of every contrast of `CONTRASTS` that the seeds can test on `metric`: the family
+    is every comparison the report makes on that metric, one-factor or not (`gcnn.stats.holm`)."""
+    tested = {}
+    for c in CONTRASTS:
+        sa, sb = _sample(frame, c.a, metric), _sample(frame, c.b, metric)
+        if sa is not None and sb is not None and welch(sa, sb).testable:
+            tested[c.a, c.b] = welch(sa, sb).p
+    return dict(zip(tested, holm(list(tested.values()))))
+
+
+def _p(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
 def contrast_row(frame: pd.DataFrame | None, c: Contrast, metric: str) -> tuple[str, ...]:
-    """(comparison, varied, shared, difference, interval and p) of one contrast."""
+    """(comparison, varied, shared, difference, interval and p) of one contrast; the p is Welch's alone and, for a
+    contrast of `CONTRASTS`, Holm-adjusted over the report's family (`adjusted_p`)."""
     labels = _labels()
     name = f"{labels[c.a]} − {labels[c.b]}"
     sa, sb = _sample(frame, c.a, metric), _sample(frame, c.b, metric)
@@ -129,13 +148,15 @@ def contrast_row(frame: pd.DataFrame | None, c: Contrast, metric: str) -> tuple[
     diff = f"{100 * w.diff:+.1f} points"
     if not w.testable:
         return name, c.varied, c.fixed, diff, f"one seed: direction only (n = {w.n_a}, {w.n_b})"
-    p = "p < 0.001" if w.p < 0.001 else f"p = {w.p:.3f}"
+    family = adjusted_p(frame, metric)
+    holm_p = f", Holm {_p(family[c.a, c.b])}" if (c.a, c.b) in family else ""
     ci = f"{LEVEL:.0%} CI [{100 * w.low:+.1f}, {100 * w.high:+.1f}]".replace("%", " %")
-    return name, c.varied, c.fixed, diff, f"{ci}, Welch {p}, n = {w.n_a}, {w.n_b}"
+    return name, c.varied, c.fixed, diff, f"{ci}, Welch {_p(w.p)}{holm_p}, n = {w.n_a}, {w.n_b}"
 
 
 def contrast_table(frame: pd.DataFrame | None, metric: str, one_factor: bool) -> str:
-    lines = ["| comparison | what differs | what is shared | difference | 95 % CI, p, n |", "| --- |" + " --- |" * 4]
+    head = "| comparison | what differs | what is shared | difference | 95 % CI, p (Welch; Holm-adjusted), n |"
+    lines = [head, "| --- |" + " --- |" * 4]
     for c in CONTRASTS:
         if c.one_factor == one_factor:
             lines.append("| " + " | ".join(contrast_row(frame, c, metric)) + " |")
@@ -193,20 +214,42 @@ def _made_by(results_dir: Path, table: str) -> str:
     return match.group(1) if match else ""
 
 
-def _welch(frame, a: str, b: str, metric: str = TRANSFORMED):
-    """(Welch comparison a − b, its words 'x points (95 % CI [..], Welch p = .., n = ..)'), or None."""
+class Tested(NamedTuple):
+    """One comparison of `CONTRASTS` as the reading uses it: Welch's test, its words, and its p adjusted over the
+    report's family of `family` tests (nan with one seed)."""
+
+    w: Comparison
+    words: str
+    holm: float
+    family: int
+
+    @property
+    def shown(self) -> bool:
+        """Significant at LEVEL in the family: the Holm-adjusted p below 1 − LEVEL."""
+        return self.w.testable and self.holm < 1 - LEVEL
+
+
+def _welch(frame, a: str, b: str, metric: str = TRANSFORMED) -> Tested | None:
+    """Contrast a − b of `CONTRASTS` with its words 'x points (95 % CI [..], Welch p = .., Holm p = .., n = ..)',
+    or None when a row is missing."""
     sa, sb = _sample(frame, a, metric), _sample(frame, b, metric)
     if sa is None or sb is None:
         return None
-    row = contrast_row(frame, Contrast(a, b, "", ""), metric)
-    return welch(sa, sb), f"{row[3]} ({row[4]})"
+    row = contrast_row(frame, next(c for c in CONTRASTS if (c.a, c.b) == (a, b)), metric)
+    family = adjusted_p(frame, metric)
+    return Tested(welch(sa, sb), f"{row[3]} ({row[4]})", family.get((a, b), float("nan")), len(family))
 
 
-def _strength(w) -> str:
-    """How far a comparison can be read: significant, the direction of the means, or one seed."""
-    if not w.testable:
+def _strength(t: Tested) -> str:
+    """How far a comparison can be read: significant in the report's family of tests, significant alone only,
+    the direction of the means, or one seed."""
+    if not t.w.testable:
         return "one seed, direction only"
-    return "significant at 95 %" if w.significant else "in the means only, not significant"
+    if t.shown:
+        return f"significant at 95 % after Holm's correction for the report's {t.family} comparisons"
+    if t.w.significant:
+        return f"significant alone but not after Holm's correction for the report's {t.family} comparisons"
+    return "in the means only, not significant"
 
 
 def _causes(frame, model: str):
@@ -221,21 +264,23 @@ def _verdict(causes) -> str:
     """What the one-factor comparisons show together: what is significant, else which factor leads in the means,
     and what that says of the study's hypothesis and of ours for P6."""
     shown = [
-        f"{word} for {model.upper()} ({w.diff * 100:+.1f} points)"
+        f"{word} for {model.upper()} ({t.w.diff * 100:+.1f} points)"
         for model, pair in causes.items()
-        for word, (w, _) in zip(("the group action", "smooth filters"), pair)
-        if w.testable and w.significant
+        for word, t in zip(("the group action", "smooth filters"), pair)
+        if t.shown
     ]
     leads = []
-    for model, ((action, _), (smooth, _)) in causes.items():
+    for model, (action, smooth) in causes.items():
+        action, smooth = action.w, smooth.w
         bigger = "the group action" if action.diff >= smooth.diff else "smooth filters"
         leads.append(
             f"{bigger} for {model.upper()} ({max(action.diff, smooth.diff) * 100:+.1f} points against "
             f"{min(action.diff, smooth.diff) * 100:+.1f})"
         )
-    (p6_action, _), _ = causes[ABLATION_VARIED[0]]
+    p6_tested, _ = causes[ABLATION_VARIED[0]]
+    p6_action = p6_tested.w
     n = f"n = {p6_action.n_a}, {p6_action.n_b}" if p6_action.testable else "one seed"
-    if p6_action.testable and p6_action.significant and p6_action.diff > 0:
+    if p6_tested.shown and p6_action.diff > 0:
         p6 = (
             "For P6 the group action is shown to matter: with the same smooth filters, a transform that is not a "
             "group action costs accuracy, as our hypothesis says."
@@ -245,7 +290,12 @@ def _verdict(causes) -> str:
             f"For P6 neither cause is shown at {n}: the study's hypothesis and ours (a filter transform that is "
             "not a group action) are consistent with the means, not established by them; more seeds would decide."
         )
-    lead = f"Shown at 95 %: {'; '.join(shown)}." if shown else "No one-factor difference is significant at 95 %."
+    family = f"Holm's correction for the report's {p6_tested.family} comparisons"
+    lead = (
+        f"Shown at 95 %: {'; '.join(shown)}, after {family}."
+        if shown
+        else f"No one-factor difference is significant at 95 % after {family}."
+    )
     return f"- **What that shows.** {lead} Larger in the means: {'; '.join(leads)}. {p6}"
 
 
@@ -254,8 +304,7 @@ def reading(frame: pd.DataFrame | None, errors: dict[str, dict[str, float]]) -> 
     out = []
     p8 = _welch(frame, "p8cnn_harmonic", "p8cnn")
     if p8:
-        w, words = p8
-        if w.diff > 0 and w.significant:
+        if p8.w.diff > 0 and p8.shown:
             lead, end = (
                 "Smooth filters matter on their own.",
                 "So part of the harmonic gain has another cause than the group action.",
@@ -264,19 +313,19 @@ def reading(frame: pd.DataFrame | None, errors: dict[str, dict[str, float]]) -> 
             lead, end = "Smooth filters alone: not shown.", "This does not separate the filters from the group action."
         out.append(
             f"- **{lead}** P8CNN's pixel transform (the nearest 45° ring shift of a 3×3 filter) already is a group "
-            f'action, and harmonic filters change its "+transforms" accuracy by {words}. {end}'
+            f'action, and harmonic filters change its "+transforms" accuracy by {p8.words}. {end}'
         )
     p6p8, p6p4h, p6p4 = (_welch(frame, "p6cnn_harmonic", b) for b in ("p8cnn_harmonic", "p4cnn_harmonic", "p4cnn"))
     if p6p8 and p6p4h and p6p4:
-        behind = all(w.diff < 0 for w, _ in (p6p8, p6p4h))
-        shown = all(w.significant for w, _ in (p6p8, p6p4h))
+        behind = all(t.w.diff < 0 for t in (p6p8, p6p4h))
+        shown = all(t.shown for t in (p6p8, p6p4h))
         lead = "With exact filters P6 does not trail both"
         if behind:
             lead = "P6 still trails with exact filters" if shown else "With exact filters P6 still trails in the means"
         out.append(
-            f"- **{lead}** (harmonic against harmonic): P6CNN − P8CNN {p6p8[1]}, {_strength(p6p8[0])}; "
-            f'P6CNN − P4CNN {p6p4h[1]}, {_strength(p6p4h[0])}. "Level with P4CNN" compared harmonic P6CNN with '
-            f"pixel P4CNN, {p6p4[1]}: two factors at once (the group and the filters)."
+            f"- **{lead}** (harmonic against harmonic): P6CNN − P8CNN {p6p8.words}, {_strength(p6p8)}; "
+            f'P6CNN − P4CNN {p6p4h.words}, {_strength(p6p4h)}. "Level with P4CNN" compared harmonic P6CNN with '
+            f"pixel P4CNN, {p6p4.words}: two factors at once (the group and the filters)."
         )
     p6 = errors.get("p6cnn_harmonic", {})
     if "60°" in p6 and "30°" in p6:
@@ -293,9 +342,9 @@ def reading(frame: pd.DataFrame | None, errors: dict[str, dict[str, float]]) -> 
         parts = []
         for model, (action, smooth) in causes.items():
             parts.append(
-                f"{model.upper()}: the group action (harmonic exact − harmonic resampled) {action[1]}, "
-                f"{_strength(action[0])}; smooth filters (harmonic resampled − pixel bilinear) {smooth[1]}, "
-                f"{_strength(smooth[0])}"
+                f"{model.upper()}: the group action (harmonic exact − harmonic resampled) {action.words}, "
+                f"{_strength(action)}; smooth filters (harmonic resampled − pixel bilinear) {smooth.words}, "
+                f"{_strength(smooth)}"
             )
         out.append(f'- **The two causes, one factor at a time** ("+transforms"). {". ".join(parts)}.')
         out.append(_verdict(causes))
@@ -308,6 +357,19 @@ def reading(frame: pd.DataFrame | None, errors: dict[str, dict[str, float]]) -> 
             "that is not a group action) is shown to be the cause."
         )
     return out
+
+
+def _family_note(frame: pd.DataFrame | None) -> list[str]:
+    """The sentence that says how the comparisons' p are read (nothing when no comparison can be tested)."""
+    m = len(adjusted_p(frame, TRANSFORMED))
+    if not m:
+        return []
+    return [
+        f"Each comparison is Welch's t-test over the seeds, with its own 95 % interval and p. The {m} comparisons "
+        "of the two tables below are one family: the Holm-adjusted p corrects each p for all of them, and only a "
+        "difference whose adjusted p is below 0.05 is read as significant.",
+        "",
+    ]
 
 
 def render(results_dir: Path) -> str:
@@ -346,6 +408,7 @@ def render(results_dir: Path) -> str:
         "",
         '### Comparisons that differ in one factor ("+transforms")',
         "",
+        *_family_note(t1),
         contrast_table(t1, TRANSFORMED, one_factor=True),
         "",
         "### Comparisons that differ in more than one factor, for reference",

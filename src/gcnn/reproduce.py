@@ -32,11 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gcnn import allocator, layout, projection, rundir
-from gcnn.specs import TABLES, experiment_of, parse_seeds
+from gcnn.specs import REPRODUCED, TABLES, experiment_of, parse_seeds
 
-# Every table of gcnn.specs, in its order (the study's four, then the P6 ablation), each at the protocol as written
-# (experiment=<table>_written where the text and the notebooks differ). No override is added here.
-REPRODUCED = tuple(TABLES)
+# REPRODUCED: every table of gcnn.specs that is trained (the study's four, then the P6 ablation; not the kept
+# 1×1-head records), each at the protocol as written (experiment=<table>_written where the text and the notebooks
+# differ). No override is added here.
 PAUSED_EXIT = rundir.PAUSED_EXIT
 
 
@@ -151,7 +151,7 @@ def plan(
                     f"model={row.model}",
                     f"seed={seed}",
                     f"paths.results_dir={results_dir}",
-                    *row.extra,
+                    *spec.overrides_of(row),
                     *task_args,
                     *args,
                 )

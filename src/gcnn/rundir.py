@@ -22,11 +22,14 @@ import time
 import uuid
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
-# Settings that do not define a run: where files live, how progress is shown and logged, how many CPU
-# threads it may use (a resource, like the machine: the machine is recorded in provenance instead), when it
-# must pause (a deadline only splits the same epochs over several launches), and whether to redo it.
+# Settings that do not define a run: where files live, how progress is shown and logged, when it must pause (a
+# deadline only splits the same epochs over several launches), whether to redo it, and how many CPU threads it may
+# use. The thread count is a resource, like the machine, and like the machine it CAN change the numbers (it changes
+# the order of float sums): it stays out of the identity so that a paused run resumes on the cores it is given, and
+# each record's `launches` and machine key say which epochs ran on which count (docs/runs.md). Frozen: a change
+# here changes every settings_id, so every committed record would read as inconsistent.
 IGNORED = (
     "paths",
     "run_dir",
@@ -96,7 +99,34 @@ def flat_settings(cfg, ignored=IGNORED) -> dict:
 # Settings added after runs were first recorded, each with the value every earlier run trained with: a setting
 # absent from an older config.yaml and this value are the same run, so adding a key with its old behaviour as the
 # default changes no committed record's identity. A key is listed here in the commit that adds it.
-ADDED: dict[str, object] = {}
+ADDED: dict[str, object] = {
+    "model.init": "fan_in",  # the notebooks' init became an option (and the SegNets' default)
+    "model.head": "conv1x1",  # the SegNets' output block: the notebooks' became the default
+}
+
+
+def with_added(cfg: DictConfig) -> DictConfig:
+    """A stored config (config.yaml) with each ADDED key it lacks set to the value its run trained with, where the
+    node takes that key (its `_target_`'s signature names it: model.head only for a SegNet): how a config.yaml
+    written before a key existed builds the model it trained, not the one the key's new default builds."""
+    import inspect
+
+    from hydra.utils import get_method
+
+    cfg = cfg.copy()
+    for key, value in ADDED.items():
+        parent, _, leaf = key.rpartition(".")
+        node = OmegaConf.select(cfg, parent) if parent else cfg
+        if not isinstance(node, DictConfig) or leaf in node or "_target_" not in node:
+            continue
+        try:
+            takes = leaf in inspect.signature(get_method(node["_target_"])).parameters
+        except Exception:  # a target that cannot be imported: the caller's instantiate says so
+            takes = False
+        if takes:
+            with open_dict(node):
+                node[leaf] = value
+    return cfg
 
 
 def settings(cfg, ignored=IGNORED) -> dict:
@@ -159,7 +189,14 @@ FORCE = "trainer.force=true archives the run and starts it again"
 
 
 def check_results_dir(results_dir) -> None:
-    """RunDirError unless runs can be written under `results_dir` (created when missing)."""
+    """RunDirError unless runs can be written under `results_dir` (created when missing). An empty value (what an
+    unset shell variable gives: `paths.results_dir=$RESULTS`) is refused: it would file the runs under ./runs of
+    whatever folder the command ran from, where no table looks."""
+    if results_dir is None or not str(results_dir).strip():
+        raise RunDirError(
+            f"paths.results_dir={'' if results_dir is None else results_dir} is empty (an unset shell variable?): "
+            "give the folder for the runs, e.g. paths.results_dir=results"
+        )
     path = Path(results_dir)
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -244,6 +281,59 @@ def _is_launch(value) -> bool:
 def _short(value) -> str:
     text = json.dumps(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+# ----------------------------------------------------------------------------------------------- divergence
+#: A finished run with finite numbers diverged when its training loss blew up and it never came back: some epoch's
+#: mean training loss went over DIVERGED_FACTOR × the loss of a prediction that knows nothing (uniform over C classes:
+#: ln C; a logit of 0 on every pixel of a mask: ln 2), and it ended no better than knowing nothing: its last epoch's
+#: loss at or above that loss, or (a classifier) its test accuracy within CHANCE_MARGIN of chance. An untrained
+#: model starts at about that loss and training only lowers it: no run that learns goes five times above it.
+DIVERGED_FACTOR = 5.0
+CHANCE_MARGIN = 0.05
+
+
+def uninformed_loss(model: dict) -> tuple[float, float | None]:
+    """(the training loss of a prediction that knows nothing, the chance accuracy or None) for a run's model config:
+    a classifier's cross-entropy ln C and 1/C; a segmentation net's per-pixel BCE ln 2 and None."""
+    classes = model.get("num_classes") if isinstance(model, dict) else None
+    if isinstance(classes, int) and classes >= 2:
+        return math.log(classes), 1 / classes
+    return math.log(2), None
+
+
+def divergence(losses: list[float], model: dict, metrics: dict) -> str | None:
+    """Why a run whose epochs' mean training losses are `losses` diverged (see DIVERGED_FACTOR), in a few words;
+    None when it did not. The one rule: the trainer warns by it and the tables mark the run by it."""
+    if not losses:
+        return None
+    floor, chance = uninformed_loss(model)
+    peak = max(range(len(losses)), key=lambda i: losses[i])
+    if not losses[peak] > DIVERGED_FACTOR * floor:
+        return None
+    accuracy = metrics.get("test_acc")
+    at_chance = chance is not None and isinstance(accuracy, (int, float)) and accuracy <= chance + CHANCE_MARGIN
+    if losses[-1] < floor and not at_chance:
+        return None  # it blew up and came back: its numbers are what it learnt
+    ended = f"ended at {losses[-1]:.4g}"
+    if at_chance:
+        ended += f", test accuracy {accuracy:.2%} (chance {chance:.0%})"
+    return (
+        f"diverged: its training loss reached {losses[peak]:.4g} in epoch {peak + 1}, over {DIVERGED_FACTOR:g} × the "
+        f"{floor:.3f} of a prediction that knows nothing, and {ended}; retrain it with a smaller trainer.lr"
+    )
+
+
+def run_divergence(run_dir: Path, record: dict) -> str | None:
+    """`divergence` of the finished run in `run_dir` (whose metrics.json holds `record`), from its history.csv and
+    config.yaml; None when it did not diverge or its history is unreadable (a record without one predates it)."""
+    try:
+        with open(Path(run_dir) / "history.csv", newline="") as f:
+            losses = [float(row["train_loss"]) for row in csv.DictReader(f)]
+        model = load_config(run_dir).get("model", {})
+    except (OSError, KeyError, TypeError, ValueError, RunDirError):
+        return None
+    return divergence(losses, model, record.get("metrics", {}))
 
 
 def record_settings_problem(run_dir: Path, record: dict) -> str | None:

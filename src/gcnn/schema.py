@@ -30,8 +30,9 @@ from gcnn import layout
 from gcnn.data.mnist import SOURCES
 from gcnn.data.transforms import PAD_MODES
 from gcnn.groups import FILTER_INTERPOLATIONS, GROUP_HELP, GROUP_PATTERN
-from gcnn.models.segnet import DECODERS, SEGNET_FILTER_BASES
+from gcnn.models.segnet import DECODERS, SEGNET_FILTER_BASES, SEGNET_HEADS
 from gcnn.nn.bases import FILTER_BASES
+from gcnn.nn.conv import INITS
 from gcnn.nn.layers import GROUP_POOL_MODES, UPSAMPLE_MODES
 from gcnn.tracking import MODES, TRACKERS
 
@@ -101,6 +102,7 @@ class ClassifierConf:
     max_frequency: int | None = setting(None, ge=0)
     dropout: float = setting(0.0, ge=0, lt=1)
     filter_interpolation: str = setting("nearest", choices=FILTER_INTERPOLATIONS)
+    init: str = setting("fan_in", choices=INITS)
 
 
 @dataclass
@@ -116,6 +118,8 @@ class SegNetConf:
     upsample_mode: str = setting("bilinear", choices=UPSAMPLE_MODES)
     skip: bool = False
     group_pool: str = setting("max", choices=GROUP_POOL_MODES)
+    head: str = setting("conv_relu_bn", choices=SEGNET_HEADS)
+    init: str = setting("notebook", choices=INITS)
 
 
 @dataclass
@@ -296,6 +300,58 @@ def _unknown(path: str, prefix: str, fields: dict, schema: type) -> str:
         f"{path}: no such setting; the closest is {prefix}{closest[0]} (every setting of "
         f"{prefix.rstrip('.') or 'the run'} is in gcnn.schema.{schema.__name__})"
     )
+
+
+def unknown_override(args) -> str | None:
+    """gcnn's one line for a command-line override, given without `+`, of a key that no schema of its group has
+    (`trainer.epoch=3`): `trainer.epoch: no such setting; the closest is trainer.epochs (...)`, the line `validate`
+    gives `+trainer.epoch=3`, instead of Hydra's hint to add the typo with `+`. None when every such override names a
+    key some schema knows (Hydra then composes, and reports anything else itself). `args`: the command line's
+    arguments after the program (options and their values are passed over)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import OverrideType
+
+    try:
+        parsed = OverridesParser.create().parse_overrides([a for a in args if not a.startswith("-") and "=" in a])
+    except Exception:  # Hydra's own syntax error says it better
+        return None
+    groups = {group for group, _ in SCHEMAS} | {"experiment", "hydra"}
+    for override in parsed:
+        key = override.key_or_group
+        if override.type is not OverrideType.CHANGE or override.package is not None or "/" in key:
+            continue  # `+`/`++`/`~` (validate and Hydra see to them), a package, or a group's option
+        head, _, rest = key.partition(".")
+        if not rest:
+            schemas = [] if head in groups else [TrainConf]
+        else:
+            schemas = [node for (group, _), node in SCHEMAS.items() if group == head]
+        fields = {f.name: f for node in schemas for f in dataclasses.fields(node)}
+        name = rest.partition(".")[0] if rest else head
+        if not schemas or name in fields:
+            continue
+        prefix = f"{head}." if rest else ""
+        problem = _composed_problem(args, f"{prefix}{name}")
+        if problem:
+            return problem
+        closest = (difflib.get_close_matches(name, fields, n=1, cutoff=0.0) or sorted(fields))[0]
+        schema = next(node for node in schemas if closest in {f.name for f in dataclasses.fields(node)})
+        return _unknown(f"{prefix}{name}", prefix, {f.name: f for f in dataclasses.fields(schema)}, schema)
+    return None
+
+
+def _composed_problem(args, key: str) -> str | None:
+    """`compose_problem` of composing the command line's overrides (a sweep's aside) when it fails on `key`: the line
+    that names the schema of the option the run composes (model=segnet: SegNetConf); None otherwise."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    overrides = [a for a in args if not a.startswith("-") and "=" in a]
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+        compose([text for text, o in zip(overrides, parsed) if not o.is_sweep_override()])
+    except Exception as err:
+        problem = compose_problem(err)
+        return problem if problem.startswith(f"{key}: no such setting") else None
+    return None
 
 
 _BOUNDS = (

@@ -48,9 +48,18 @@ class TableSpec:
     extra: tuple[tuple[str, str], ...] = ()  # our-only columns (raw IoU, Dice)
     percent: bool = False
     task: str = "classification"  # or "segmentation": the data and the arguments its runs take
+    study: str = ""  # the study's table whose figures stand beside it (default: its own experiment's)
+    reproduced: bool = True  # trained by `make reproduce`; False: a table of kept records (the 1×1-head design)
+    # (run, overrides) for a row whose model needs more than its config in this experiment (the 1×1-head D4SegNet)
+    model_overrides: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def __post_init__(self):
         object.__setattr__(self, "rows", tuple(Row(*row) for row in self.rows))
+        object.__setattr__(self, "study", self.study or self.experiment)
+
+    def overrides_of(self, row: Row) -> list[str]:
+        """The overrides that train `row` beyond experiment= and model=: its "+" and its model_overrides."""
+        return [*row.extra, *dict(self.model_overrides).get(row.run, ())]
 
     @property
     def runs(self) -> tuple[str, ...]:
@@ -94,6 +103,30 @@ ABLATION_P6_ROWS = tuple(
     for v in FILTER_VARIANTS
     if v.control
 )
+SEGNET_ROWS = (
+    ("SegNet", "segnet"),
+    ("P4SegNet", "p4segnet"),
+    ("D4SegNet", "d4segnet"),
+    ("SegNet+", "segnet+"),
+    ("P4SegNet+", "p4segnet+"),
+)
+SEGNET_COLUMNS = (("test IoU score", "test_iou_score"), ("rotated test IoU score", "test_rotated_iou_score"))
+SEGNET_EXTRA = (
+    ("test IoU (raw)", "test_iou"),
+    ("rotated test IoU (raw)", "test_rotated_iou"),
+    ("test Dice", "test_dice"),
+)
+SEGNET_T_ROWS = (("SegNet_T", "segnet_t"), ("P4SegNet_T", "p4segnet_t"), ("D4SegNet_T", "d4segnet_t"))
+SEGNET_T_COLUMNS = (("train IoU score", "train_iou_score"), ("test IoU score", "test_iou_score"))
+# The study has no rotated column in Table 4; ours lets the equal-scores claim be checked on Table 4 too.
+SEGNET_T_EXTRA = (
+    ("rotated test IoU score", "test_rotated_iou_score"),
+    ("train IoU (raw)", "train_iou"),
+    ("test IoU (raw)", "test_iou"),
+    ("test Dice", "test_dice"),
+)
+# The D4 SegNets of the 1×1-head design kept the budget with these channels (the notebook's take 16/32/64/64).
+CONV1X1_D4 = ("model.channels=[12,24,45,90]",)
 TABLES = {
     "table1": TableSpec(
         "Table 1: accuracy of models trained on MNIST",
@@ -112,30 +145,42 @@ TABLES = {
     "table3": TableSpec(
         "Table 3: SegNet models on PH2 (study's thresholded IoU score; raw IoU in its own columns)",
         "table3",
-        (
-            ("SegNet", "segnet"),
-            ("P4SegNet", "p4segnet"),
-            ("D4SegNet", "d4segnet"),
-            ("SegNet+", "segnet+"),
-            ("P4SegNet+", "p4segnet+"),
-        ),
-        (("test IoU score", "test_iou_score"), ("rotated test IoU score", "test_rotated_iou_score")),
-        (("test IoU (raw)", "test_iou"), ("rotated test IoU (raw)", "test_rotated_iou"), ("test Dice", "test_dice")),
+        SEGNET_ROWS,
+        SEGNET_COLUMNS,
+        SEGNET_EXTRA,
         task="segmentation",
     ),
     "table4": TableSpec(
         "Table 4: SegNet models with transposed convolutions on PH2 (study's thresholded IoU score; raw IoU beside)",
         "table4",
-        (("SegNet_T", "segnet_t"), ("P4SegNet_T", "p4segnet_t"), ("D4SegNet_T", "d4segnet_t")),
-        (("train IoU score", "train_iou_score"), ("test IoU score", "test_iou_score")),
-        # The study has no rotated column here; ours lets the equal-scores claim be checked on Table 4 too.
-        (
-            ("rotated test IoU score", "test_rotated_iou_score"),
-            ("train IoU (raw)", "train_iou"),
-            ("test IoU (raw)", "test_iou"),
-            ("test Dice", "test_dice"),
-        ),
+        SEGNET_T_ROWS,
+        SEGNET_T_COLUMNS,
+        SEGNET_T_EXTRA,
         task="segmentation",
+    ),
+    # The seed-0 records trained before the SegNets followed the notebook (1×1 conv head, fan-in init): kept, never
+    # mixed into Tables 3-4, and shown beside the study as their own tables, a one-factor comparison with them.
+    "table3_conv1x1": TableSpec(
+        "Table 3 with the 1×1 conv head and fan-in init (the design before the notebook's output block)",
+        "table3_conv1x1",
+        SEGNET_ROWS,
+        SEGNET_COLUMNS,
+        SEGNET_EXTRA,
+        task="segmentation",
+        study="table3",
+        reproduced=False,
+        model_overrides=(("d4segnet", CONV1X1_D4),),
+    ),
+    "table4_conv1x1": TableSpec(
+        "Table 4 with the 1×1 conv head and fan-in init (the design before the notebook's output block)",
+        "table4_conv1x1",
+        SEGNET_T_ROWS,
+        SEGNET_T_COLUMNS,
+        SEGNET_T_EXTRA,
+        task="segmentation",
+        study="table4",
+        reproduced=False,
+        model_overrides=(("d4segnet_t", CONV1X1_D4),),
     ),
     # The P6 ablation (`make ablation-p6`): the study ran no such experiment, so every column is ours only (`extra`).
     "ablation_p6_table1": TableSpec(
@@ -156,8 +201,10 @@ TABLES = {
     ),
 }
 
-#: The study's own tables (the others in TABLES are ours: the P6 ablation).
+#: The study's own tables (the others in TABLES are ours: the P6 ablation, the 1×1-head records).
 STUDY_TABLES = ("table1", "table2", "table3", "table4")
+#: The tables `make reproduce` trains (the others hold kept records).
+REPRODUCED = tuple(name for name, spec in TABLES.items() if spec.reproduced)
 
 #: The label of every run name, as the study's tables write it (the first table that has the run names it).
 LABELS = {row.run: row.label for spec in reversed(TABLES.values()) for row in spec.rows}  # the first one wins
@@ -233,12 +280,10 @@ def sweeps(table: str) -> list[list[str]]:
     """The Hydra multirun overrides that train every row of `table` (seed and experiment aside): one sweep of
     the plain rows, one of the augmented rows: [["model=segnet,p4segnet,d4segnet"], ["model=segnet,p4segnet",
     "dataset.augment=true"]] for Table 3."""
-    out = []
-    for augmented in (False, True):
-        models = [row.model for row in TABLES[table].rows if row.augmented == augmented]
-        if models:
-            out.append([f"model={','.join(models)}", *([layout.AUGMENT_OVERRIDE] if augmented else [])])
-    return out
+    spec, groups = TABLES[table], {}  # the rows' extra overrides -> their models, in row order
+    for row in sorted(spec.rows, key=lambda r: r.augmented):  # stable: the plain rows' sweeps first
+        groups.setdefault(tuple(spec.overrides_of(row)), []).append(row.model)
+    return [[f"model={','.join(models)}", *extra] for extra, models in groups.items()]
 
 
 def main(argv=None) -> None:

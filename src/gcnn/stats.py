@@ -11,11 +11,17 @@ t and p for a plain difference). Here the contrast may carry a factor, a − k·
 and the 95 % interval of the difference is (m_a − k·m_b) ± t_{0.975, df}·se. A ratio m_a/m_b gets the
 delta-method interval r ± t_{0.975, df}·se(a − r·b)/|m_b|. With one seed on either side there is no spread, so
 nothing but the direction can be read (`Comparison.testable` is False).
+
+A report that makes m tests reads each p against the family, not alone: `holm` gives Holm's step-down adjusted
+p-values (sort the p ascending, multiply the i-th smallest, i = 0, 1, …, by m − i, keep them non-decreasing, cap
+at 1), and a test is significant in its family when its adjusted p is below 1 − LEVEL. That keeps the chance of
+any false finding in the family at most 1 − LEVEL, whatever the tests' dependence.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from scipy import stats as _stats
@@ -83,6 +89,20 @@ def welch(a: Sample, b: Sample, factor: float = 1.0, level: float = LEVEL) -> Co
     t = diff / se
     half = _stats.t.ppf(0.5 + level / 2, df) * se
     return Comparison(diff, diff - half, diff + half, float(2 * _stats.t.sf(abs(t), df)), df, a.n, b.n)
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values of one family of tests, in the order given.
+
+    A nan p (a comparison that one seed cannot test) stays nan and is not counted in the family's size m."""
+    tested = sorted((p, i) for i, p in enumerate(pvalues) if not math.isnan(p))
+    m = len(tested)
+    adjusted = [math.nan] * len(pvalues)
+    running = 0.0
+    for rank, (p, i) in enumerate(tested):
+        running = max(running, min(1.0, (m - rank) * p))  # never below a smaller p's adjusted value
+        adjusted[i] = running
+    return adjusted
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,15 @@ then the runs that are missing, failed or unfinished, and the data and epochs us
 partial table, never a crash. Runs of one row are averaged only when their settings (`config.yaml`) are equal
 apart from the seed; otherwise the row stays empty and the runs are listed as a problem under the table. A
 metrics.json that is not a finished run's record (`gcnn.rundir.record_problem`: the wrong shape, or a NaN of a
-run that diverged) is never averaged; it is listed under the table too.
+run that diverged) is never averaged; it is listed under the table too. So is a run that is not its row's model
+(`model=cnn model.group=p5` is filed as cnn: `foreign_model`), and one that diverged while its numbers stayed finite
+(`gcnn.rundir.divergence`); a row with no other run reads "not this row's model" or "diverged", never a number.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -22,7 +25,18 @@ from pathlib import Path
 import pandas as pd
 
 from gcnn import claims, layout, provenance
-from gcnn.rundir import IGNORED, RunDirError, differences, read_metrics, record_settings_problem, settings
+from gcnn.rundir import (
+    ADDED,
+    IGNORED,
+    RunDirError,
+    differences,
+    flat_settings,
+    load_config,
+    read_metrics,
+    record_settings_problem,
+    run_divergence,
+    settings,
+)
 from gcnn.specs import (
     PROTOCOLS,
     STUDY_TABLES,
@@ -32,6 +46,7 @@ from gcnn.specs import (
     parse_seeds,
     protocol_of,
     study_reference,
+    table_of,
 )
 
 # What may differ between the runs of one row: what cannot change a result, and the seed.
@@ -53,12 +68,22 @@ def collect_runs(results_dir: Path, experiment: str) -> tuple[pd.DataFrame, list
             if inconsistent:  # its config.yaml drifted from the settings the record proves: neither can be trusted
                 problems.append({"model": name, "seed": seed, "status": f"inconsistent, not averaged: {inconsistent}"})
                 continue
+            foreign = foreign_model(run_dir, experiment, name)
+            if foreign:  # `model=cnn model.group=p5` is filed as cnn: it is another network
+                status = f"{NOT_THE_ROWS_MODEL}, not averaged: {foreign}"
+                problems.append({"model": name, "seed": seed, "status": status, "mark": NOT_THE_ROWS_MODEL})
+                continue
+            diverged = run_divergence(run_dir, data)
+            if diverged:  # finite numbers of a run that blew up: on disk, listed, never averaged
+                problems.append({"model": name, "seed": seed, "status": f"{diverged}; not averaged", "mark": DIVERGED})
+                continue
             records.append(
                 {
                     **{k: v for k, v in data.items() if k not in ("metrics", "provenance")},
                     **data["metrics"],
                     "run": name,
                     "machine": data.get("machine", "machine not recorded"),
+                    "cores": (data.get("provenance") or {}).get("cpu_count"),  # placement of the time column
                     "input_size": _input_size(run_dir),
                     "settings": _settings(run_dir),
                 }
@@ -77,6 +102,77 @@ def collect_runs(results_dir: Path, experiment: str) -> tuple[pd.DataFrame, list
             )
             problems.append({"model": name, "seed": seed, "status": status})
     return pd.DataFrame.from_records(records), problems
+
+
+#: What the cells of a row read when every run of it was refused for being another model, or for diverging.
+NOT_THE_ROWS_MODEL = "not this row's model"
+DIVERGED = "diverged"
+
+
+def _architecture(model: dict) -> dict:
+    """The settings that make a model config the network it is ({"model.group": "p4", ...}): every key but its name
+    and its class's import path, with each key of gcnn.rundir.ADDED that it lacks at the value runs had before it."""
+    flat = flat_settings({"model": model}, ())
+    arch = {k: v for k, v in flat.items() if k not in ("model.name", "model._target_")}
+    return {**{k: v for k, v in ADDED.items() if k.startswith("model.")}, **arch}
+
+
+def row_model(experiment: str, run: str) -> tuple | None:
+    """The architecture (`_architecture`, as sorted pairs) of the row whose run name is `run`: conf/model/<model>.yaml
+    composed as `experiment=<experiment>` composes it; None when there is no such model config to compose (a run
+    under its own model.name, which no row reads), or when it cannot be composed here (Hydra already initialised)."""
+    try:
+        return _row_model(experiment, run)
+    except Exception:  # not remembered: another call, elsewhere, may compose it
+        return None
+
+
+@functools.cache
+def _row_model(experiment: str, run: str) -> tuple | None:
+    from hydra.errors import MissingConfigException
+    from omegaconf import OmegaConf
+
+    from gcnn import schema
+
+    table = table_of(experiment)
+    extra = dict(TABLES[table].model_overrides).get(run, ()) if table else ()  # e.g. the 1×1-head D4's channels
+    try:
+        overrides = layout.overrides_of(run)
+    except ValueError:
+        return None  # not a run name
+    try:
+        cfg = schema.compose([f"experiment={experiment}", *overrides, *extra])
+    except MissingConfigException:
+        return None  # remembered: no such model config (a run under its own model.name: not a row of any table)
+    return tuple(sorted(_architecture(OmegaConf.to_container(cfg.model, resolve=True)).items()))
+
+
+def foreign_model(run_dir: Path, experiment: str, run: str) -> str | None:
+    """Why the run in `run_dir`, filed under `run`, is not the model its row names (`model=cnn model.group=p5`
+    trains a P5 network named cnn), comparing the architecture of its config.yaml with the row's (`row_model`) on the
+    keys both have; None when it is the row's model or either is unknown."""
+    row = row_model(experiment, run)
+    try:
+        ours = _architecture(load_config(run_dir).get("model") or {})
+    except (RunDirError, AttributeError):
+        return None  # config.yaml unreadable: split_mixed_rows lists it
+    if row is None:
+        return None
+    row = dict(row)
+    both = sorted(set(row) & set(ours))
+    diff = [f"{k}={_plain(ours[k])} (the row's {_plain(row[k])})" for k in both if row[k] != ours[k]]
+    if not diff:
+        return None
+    shown = ", ".join(diff[:4]) + (f" and {len(diff) - 4} more" if len(diff) > 4 else "")
+    model = layout.model_of(run)[0]
+    return (
+        f"{shown}, not conf/model/{model}.yaml as experiment={experiment} composes it; give such a run its own "
+        f"model.name, or retrain it as the row's model (trainer.force=true)"
+    )
+
+
+def _plain(value) -> str:
+    return str(value).replace(" ", "") if isinstance(value, list) else str(value)
 
 
 def _settings(run_dir: Path) -> dict | None:
@@ -157,7 +253,7 @@ def _input_size(run_dir: Path) -> str:
 
 def aggregate(spec: TableSpec, runs: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
     """One row per model of the study, in its order: mean, std and n of every metric, the study's value."""
-    ref = reference[reference.table == spec.experiment].set_index(["model", "metric"])["value"]
+    ref = reference[reference.table == spec.study].set_index(["model", "metric"])["value"]
     rows = []
     for label, name in spec.rows:
         sel = runs[runs.run == name] if len(runs) else runs
@@ -171,6 +267,7 @@ def aggregate(spec: TableSpec, runs: pd.DataFrame, reference: pd.DataFrame) -> p
                 row[f"{key}_study"] = float(ref[(name, key)])
         row["params"] = int(sel["params"].iloc[0]) if len(sel) else None
         row["train_seconds_mean"] = sel["train_seconds"].mean() if len(sel) else float("nan")
+        row["placement"] = _row_placement(sel, processor=len(_processors(runs)) > 1)
         row["seeds"] = ",".join(str(s) for s in sorted(sel["seed"].tolist())) if len(sel) else ""
         rows.append(row)
     return pd.DataFrame(rows)
@@ -198,35 +295,134 @@ def _fmt_time(seconds):
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
-def _compared_cells(spec: TableSpec, r) -> list[str]:
+# ------------------------------------------------------------------------ the time column: how each run was placed
+def _launch_machines(record) -> list[tuple[str, str]]:
+    """(machine key, epochs) of each launch that trained epochs of a run, from its metrics.json; a launch older than
+    that record counts as the run's machine; [(machine, "")] for a run recorded without launches."""
+    machine = str(record.get("machine") or "")
+    launches = record.get("launches")
+    spans = [(x.get("machine"), provenance.epochs_span(x)) for x in launches] if isinstance(launches, list) else []
+    spans = [(m if m and m != provenance.NOT_RECORDED else machine, span) for m, span in spans if span]
+    return spans or [(machine, "")]
+
+
+def _processor(machine: str) -> str:
+    """ "cpu: Intel(R) Xeon(R) Processor, capability …" -> "Intel Xeon Processor"; a GPU key gives the GPU."""
+    return machine.split(": ", 1)[-1].split(",")[0].replace("(R)", "").strip()
+
+
+def _processors(runs: pd.DataFrame) -> set[str]:
+    records = runs.to_dict("records") if len(runs) and "machine" in runs else []
+    return {_processor(m) for r in records for m, _ in _launch_machines(r) if m and not m.startswith("mixed")}
+
+
+def _place(machine: str, cores, processor: bool) -> str:
+    """One machine key's placement: "1 thread of 2 cores" (its threads, and the cores of the record's machine when
+    known), "GPU"; led by the processor when `processor`; "" when the key says neither."""
+    if machine.startswith("cuda"):
+        where = "GPU"
+    else:
+        found = [p.split()[0] for p in machine.split(", ") if p.endswith(" threads") and p.split()[0].isdigit()]
+        if not machine.startswith("cpu") or not found:
+            return ""
+        threads = int(found[0])
+        where = f"{threads} thread{'s' * (threads != 1)}" + (f" of {int(cores)} cores" if pd.notna(cores) else "")
+    return f"{_processor(machine)}, {where}" if processor else where
+
+
+def placement(record, processor: bool = False) -> str:
+    """How one run was placed, beside its training time: its threads of its machine's cores ("1 thread of 2 cores";
+    the cores from the record's provenance, for the launches on its last processor), "GPU"; a run whose launches
+    were placed differently has each with its epochs ("1 thread of 2 cores for epoch 1, 2 threads of 2 cores for
+    epochs 2-40"). `processor`: name the processor too (a table whose runs trained on several)."""
+    spans = _launch_machines(record)
+    last = _processor(spans[-1][0])
+    cores = record.get("cores")
+    placed = [(_place(m, cores if _processor(m) == last else None, processor), span) for m, span in spans]
+    if len({text for text, _ in placed}) == 1:
+        return placed[0][0]
+    return ", ".join(f"{text or 'not recorded'} for {span}" for text, span in placed)
+
+
+def _row_placement(sel: pd.DataFrame, processor: bool) -> str:
+    """The placement of a row's runs: theirs when they share it, each otherwise ("mixed: a / b")."""
+    found = list(dict.fromkeys(placement(r, processor) for r in sel.to_dict("records"))) if len(sel) else []
+    return found[0] if len(found) == 1 else "mixed: " + " / ".join(found) if found else ""
+
+
+def _time_cell(r) -> str:
+    """The time column's cell: the mean training time of the row's runs and how they were placed."""
+    where = r.get("placement")
+    return _fmt_time(r["train_seconds_mean"]) + (f" ({where})" if isinstance(where, str) and where else "")
+
+
+def _time_note(table: pd.DataFrame) -> list[str]:
+    """What the time column compares: how the runs were placed, and whether the rows were placed alike."""
+    placed = [p for p in table.get("placement", pd.Series(dtype=object)) if isinstance(p, str) and p]
+    if not placed:
+        return []
+    alike = (
+        "All rows here were placed alike."
+        if len(set(placed)) == 1
+        else "The rows here were placed differently: compare their times only between rows placed alike."
+    )
+    return [
+        "",
+        "Train time / run: the mean training time of the row's runs and how they were placed: the threads each "
+        "trained on, of its machine's cores (from each run's metrics.json). `make reproduce` runs cores ÷ threads "
+        "runs at once (JOBS × trainer.num_threads fills the machine): a run on fewer threads than cores was planned "
+        "to share the machine with other runs, and one on every core to have it alone, which is faster; the records "
+        f"do not say whether a neighbour ran throughout. {alike}",
+    ]
+
+
+def _ours(spec: TableSpec, r, key: str, mark: str | None = None) -> str:
+    """Our cell of metric `key` in one aggregated row; `mark` (see `_marks`) in place of a number when the row has no
+    averaged run."""
+    if mark and not r["n"]:
+        return mark
+    return _fmt(r[f"{key}_mean"], r[f"{key}_std"], r[f"{key}_n"], spec.percent)
+
+
+def _compared_cells(spec: TableSpec, r, mark: str | None = None) -> list[str]:
     """Ours, then the study's, for each compared column of one aggregated row."""
     cells = []
     for _, key in spec.columns:
-        cells += [
-            _fmt(r[f"{key}_mean"], r[f"{key}_std"], r[f"{key}_n"], spec.percent),
-            _fmt_study(r.get(f"{key}_study"), spec.percent),
-        ]
+        cells += [_ours(spec, r, key, mark), _fmt_study(r.get(f"{key}_study"), spec.percent)]
     return cells
+
+
+def _marks(problems: list[dict]) -> dict[str, str]:
+    """{run name: what its row's cells read without an averaged run} for the rows with runs refused as another model
+    or as diverged ("diverged", "not this row's model", or both)."""
+    marks: dict[str, list[str]] = {}
+    for p in problems:
+        if p.get("mark") and p["mark"] not in marks.setdefault(p["model"], []):
+            marks[p["model"]].append(p["mark"])
+    return {name: " / ".join(found) for name, found in marks.items() if found}
 
 
 def render_markdown(spec, table, runs, problems, missing, command) -> str:
     header = ["Model"]
     for title, _ in spec.columns:
         header += [f"{title} (ours)", f"{title} (study)"]
-    header += [f"{title} (ours)" for title, _ in spec.extra] + ["parameters", "train time / run"]
+    header += [f"{title} (ours)" for title, _ in spec.extra] + ["parameters", "train time / run (placement)"]
     lines = [f"# {spec.title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    marks = _marks(problems)
     for _, r in table.iterrows():
-        cells = [r["model"], *_compared_cells(spec, r)]
-        cells += [_fmt(r[f"{key}_mean"], r[f"{key}_std"], r[f"{key}_n"], spec.percent) for _, key in spec.extra]
+        mark = marks.get(r["run_name"])
+        cells = [r["model"], *_compared_cells(spec, r, mark)]
+        cells += [_ours(spec, r, key, mark) for _, key in spec.extra]
         cells += [
             f"{int(r['params']):,}" if r["params"] is not None and not pd.isna(r["params"]) else "–",
-            _fmt_time(r["train_seconds_mean"]),
+            _time_cell(r),
         ]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
 
     lines += ["", "Ours: mean ± sample std over seeds (n: the runs that report that metric)."]
     if spec.columns:  # a table without the study's columns (the P6 ablation) has no study to cite
         lines[-1] += " Study: the report's figures, from `src/gcnn/reference/study_results.csv`, never mixed with ours."
+    lines += _time_note(table)
     if len(runs):
         setups = (
             runs.groupby(["dataset", "input_size", "epochs", "device", "synthetic"]).size().reset_index(name="runs")
@@ -327,14 +523,21 @@ def headline(results_dir: Path, link_dir: str) -> str:
     """The README's results block: every row of Tables 1-4 with the compared columns, ours beside the study's,
     from the finished runs' records under `results_dir` (`link_dir`: that folder as the README links it).
     Only finished runs count, so the block is the same in every clone of the same commit."""
+    # Then the tables of kept records that stand beside one of them (the 1×1-head SegNets), where the folder has any.
+    kept = [
+        name
+        for name, spec in TABLES.items()
+        if not spec.reproduced and spec.study in STUDY_TABLES and layout.experiment_dir(results_dir, name).is_dir()
+    ]
     lines = []
-    for name in STUDY_TABLES:
-        spec, table, runs, _ = aggregated(name, results_dir)
+    for name in (*STUDY_TABLES, *kept):
+        spec, table, runs, problems = aggregated(name, results_dir)
+        marks = _marks(problems)
         header = ["Model"] + [f"{title} ({who})" for title, _ in spec.columns for who in ("ours", "study")]
         lines += [f"**[{spec.title}]({link_dir}/{name}.md)**", "", "| " + " | ".join(header) + " |"]
         lines.append("|---|" + "---:|" * (len(header) - 1))
         for _, r in table.iterrows():
-            lines.append("| " + " | ".join([r["model"], *_compared_cells(spec, r)]) + " |")
+            lines.append("| " + " | ".join([r["model"], *_compared_cells(spec, r, marks.get(r["run_name"]))]) + " |")
         finished = int((table["n"] > 0).sum())
         machines = sorted(set(runs["machine"])) if len(runs) else []
         seeds = sorted({int(s) for s in runs["seed"]}) if len(runs) else []

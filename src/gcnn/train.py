@@ -29,6 +29,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from gcnn import layout, projection, provenance, rundir, runtime, schema
+from gcnn.data import bundle
 from gcnn.data.bundle import DataBundle, DataError
 from gcnn.engine import NonFinite, evaluate, evaluate_splits, metrics_of, per_image_rows, prepare, train_one_epoch
 from gcnn.equivariance import measure_run
@@ -64,6 +65,10 @@ def main() -> None:
     """`python -m gcnn.train <overrides>` and `gcnn-train`: Hydra composes conf/ with the overrides of the command
     line and runs each job (one, or a sweep's) through `_job`."""
     schema.register()  # the schemas and resolvers conf/ refers to, before Hydra composes it
+    typo = schema.unknown_override(sys.argv[1:])  # `trainer.epoch=3`: gcnn's line, not Hydra's hint to add it with +
+    if typo:
+        print(f"error: {typo}", file=sys.stderr)
+        sys.exit(1)
     _job()
 
 
@@ -163,6 +168,7 @@ def run(cfg: DictConfig) -> dict:
 
 
 def _run(cfg: DictConfig) -> dict:
+    rundir.check_results_dir(cfg.paths.results_dir)  # as CheckResultsDir does on the command line
     problems = schema.validate(cfg)
     if problems:
         raise ConfigError(
@@ -228,6 +234,10 @@ def _train(cfg: DictConfig, run_dir: Path, saved: list[int]) -> dict:
     (run_dir / "failed.json").unlink(missing_ok=True)
     (run_dir / rundir.THREADS_REQUEST).unlink(missing_ok=True)  # one that came during the final evaluation
     log.info("%s done: %s", run_dir, ", ".join(f"{k}={v:.4f}" for k, v in result["metrics"].items()))
+    losses = [row["train_loss"] for row in history]
+    diverged = rundir.divergence(losses, OmegaConf.to_container(cfg.model, resolve=True), result["metrics"])
+    if diverged:  # finite, so recorded; the tables mark it by the same rule and never average it
+        log.warning("%s %s (trainer.force=true); the tables list it as diverged, never as a result", run_dir, diverged)
     return result
 
 
@@ -256,6 +266,8 @@ def _build(cfg: DictConfig, run_dir: Path) -> Built:
     data = _instantiate(cfg.dataset, "dataset")
     model = _instantiate(cfg.model, "model")
     _check_model_fits_data(cfg, model, data)
+    _check_batch(cfg, data, device)
+    _warn_if_not_the_rows_model(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     if not (run_dir / "config.yaml").exists():  # the run's identity, written once it is known to be runnable
         rundir.write_config(run_dir / "config.yaml", cfg)
@@ -427,6 +439,70 @@ def _check_model_fits_data(cfg: DictConfig, model, data: DataBundle) -> None:
             model.check_input_size(*data.train[0].shape[-2:])
         except ValueError as err:
             raise ConfigError(str(err)) from None
+
+
+def _check_batch(cfg: DictConfig, data: DataBundle, device: torch.device) -> None:
+    """The batch is checked as the dataset is: one larger than the training set is refused (every epoch would be
+    one step on the whole set), and so is one whose training step will not fit in the memory left, before the first
+    step, in one line with the estimate (gcnn.projection.training_memory_gib: the tensors autograd saves for one
+    batch, counted on the meta device, nothing computed; on a GPU with the data it receives)."""
+    batch, n_train = int(cfg.trainer.batch_size), len(data.train[0])
+    if batch > n_train:
+        raise ConfigError(
+            f"trainer.batch_size={batch} is larger than the training set ({n_train:,} images of dataset={data.name}): "
+            f"every epoch would be one step on the whole set; choose trainer.batch_size <= {n_train}"
+        )
+    try:
+        need = (projection.training_memory_gib(cfg) - projection.PROCESS_GIB) * 2**30  # this process is loaded
+    except Exception as err:  # an estimate that cannot be made refuses nothing
+        log.debug("no memory estimate of one training step (%s: %s)", type(err).__name__, err)
+        return
+    free, where = _free_memory(device)
+    if device.type == "cuda":
+        moved = [data.evals.values(), [] if data.augment is not None else [data.train]]
+        need += sum(t.numel() * t.element_size() for group in moved for split in group for t in split)
+    if free is not None and need > free:
+        raise ConfigError(
+            f"trainer.batch_size={batch} needs about {_size(need)} for one training step of model={cfg.model.name} on "
+            f"{tuple(data.train[0].shape[1:])} images, more than the {_size(free)} {where} has free: choose a smaller "
+            "trainer.batch_size"
+        )
+
+
+def _size(nbytes: float) -> str:
+    return f"{nbytes / 2**30:.1f} GiB" if nbytes >= 2**30 / 10 else f"{max(nbytes, 0) / 2**20:.0f} MiB"
+
+
+def _free_memory(device: torch.device) -> tuple[int | None, str]:
+    """(bytes still free where the training step runs, where that is): the GPU's free memory, or the machine's
+    (gcnn.data.bundle.available_memory, within a cgroup's limit); None where it is not known (mps)."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0], str(device)
+    if device.type == "cpu":
+        return bundle.available_memory(), "this machine"
+    return None, str(device)
+
+
+def _warn_if_not_the_rows_model(cfg: DictConfig) -> None:
+    """A run filed under a table's row (its run name) whose model the command line changed (`model=cnn
+    model.group=p5`) is not that row's model: the table lists it as such and never averages it (gcnn.tables). Said
+    here, once, with how to keep such a run apart (its own model.name)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from gcnn.specs import TABLES, table_of
+
+    table = table_of(str(cfg.experiment_name))
+    if table is None or cfg.run_name not in TABLES[table].runs or not HydraConfig.initialized():
+        return
+    changed = [o for o in HydraConfig.get().overrides.task if o.lstrip("+~").startswith("model.")]
+    if changed:
+        log.warning(
+            "%s changes the model of %s's %s row: the table lists this run as not the row's model and never "
+            "averages it; give it its own name (model.name=...) to keep it apart",
+            " ".join(changed),
+            table,
+            cfg.run_name,
+        )
 
 
 def _place(data: DataBundle, device: torch.device) -> DataBundle:

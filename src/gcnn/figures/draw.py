@@ -205,7 +205,11 @@ def recorded_rows(ref: RunRef) -> list[dict]:
         return []
     rows = read_rows(path).to_dict("records")
     current = record_id(ref.path)
-    return rows if rows and all(row.get("record") == current for row in rows) else []
+    if not rows or any(row.get("record") != current for row in rows):
+        return []
+    # The run is where its folder says (gcnn.layout): a record kept under another experiment's folder (the 1×1-head
+    # SegNets, moved to table3_conv1x1/) is reported there, whatever experiment its file named when it was written.
+    return [{**row, "experiment": ref.experiment, "run": ref.run, "seed": ref.seed} for row in rows]
 
 
 def equivariance_rows(ctx: Context) -> list[dict]:
@@ -253,9 +257,14 @@ def kept_rows(ctx: Context, old: pd.DataFrame | None, measured: set[tuple], what
     if old is None:
         return []
     records = {(r.experiment, r.run, r.seed): r.path for r in ctx.records}
+    moved = {record_id(r.path): r for r in ctx.records}  # a record kept under another folder is the same record
     kept, dropped = [], set()
     for row in old.to_dict("records"):
         key = (row["experiment"], row["run"], int(row["seed"]))
+        if key not in records and isinstance(row.get("record"), str) and row["record"] in moved:
+            ref = moved[row["record"]]
+            row = {**row, "experiment": ref.experiment, "run": ref.run, "seed": ref.seed}
+            key = (ref.experiment, ref.run, ref.seed)
         if key in measured:
             continue
         path = records.get(key)

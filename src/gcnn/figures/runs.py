@@ -29,7 +29,7 @@ class MissingRuns(LookupError):
 
 def _load_config(path) -> DictConfig:
     schema.register()  # the resolvers an older, unresolved config.yaml may still name
-    return OmegaConf.load(path)
+    return rundir.with_added(OmegaConf.load(path))  # an older config.yaml builds the model it trained
 
 
 def finished_records(results_dir) -> list[RunRef]:

@@ -7,6 +7,9 @@ space, then a linear layer. With group z2 this is the plain CNN.
 On 33×33 inputs the pooled sizes are 33→17→9→5→3: every 3×3/stride-2/padding-1 window maps onto a window
 under rot90, so the p4/p8/p4m networks are exactly invariant to 90° rotations (and p4m to mirrors).
 
+`init` is how the filters start (`gcnn.nn.conv.INITS`): "fan_in" by default, as every classifier record was
+trained; "notebook" starts them as the notebooks did (the linear layer is PyTorch's default in both).
+
 `filter_basis="harmonic"` builds every filter from steerable basis functions (`gcnn.harmonic`), transformed
 exactly by every pN / pNm; a 3×3 filter then has 6 coefficients instead of 9, so its configs widen the
 channels by √(9/6) to keep the parameter budget.
@@ -39,6 +42,7 @@ class GroupClassifier(nn.Module):
         max_frequency: int | None = None,
         dropout: float = 0.0,
         filter_interpolation: str = "nearest",
+        init: str = "fan_in",
         name: str | None = None,
     ):
         super().__init__()
@@ -58,6 +62,7 @@ class GroupClassifier(nn.Module):
                     padding=kernel_size // 2,
                     filter_basis=filter_basis,
                     max_frequency=max_frequency,
+                    init=init,
                 ),
                 GroupBatchNorm(c_out),
                 SpatialMaxPool(3, 2, 1),

@@ -2,7 +2,9 @@
 
 encoder block = 2 × [3×3 conv (padding 1) → ReLU → GroupBatchNorm], then SpatialMaxPool
 decoder block = ×2 upsampling, then 2 × [3×3 conv → ReLU → GroupBatchNorm]
-head          = 1×1 group conv to out_channels (logits), then GroupPool over the group axis
+output        = head "conv_relu_bn" (the notebooks'): the last decoder block's last conv goes to out_channels, and
+                its ReLU → GroupBatchNorm are the logits; head "conv1x1": the last block keeps channels[0], then a
+                1×1 group conv to out_channels without activation or BN. Then GroupPool (max) over the group axis.
 
 The first conv lifts the image to the group, every other conv is a group conv; with group z2 (|G| = 1) the
 same code is the plain CNN. No pooling indices, and no skip connections unless `skip=True`.
@@ -13,8 +15,10 @@ Two decoders, each with the pooling that keeps rot90 (and mirrors) exact:
                  transposed group conv (n → 2n − 1) back. The transposed conv *is* the block's first
                  conv (then ReLU → BN like any other), so both decoders have exactly the same parameters.
 
-Decoder block i mirrors encoder block i: channels[i] → channels[i] → channels[i-1] (the last block keeps
-channels[0]); with channels 32/64/128/256 the plain model has 2,356,065 parameters, the study's ≈2.35 M.
+Decoder block i mirrors encoder block i: channels[i] → channels[i] → channels[i-1], the last block ending in
+out_channels (conv_relu_bn) or channels[0] (conv1x1). With channels 32/64/128/256 the plain model has 2,347,011
+parameters as the notebook built it (2,356,065 with the 1×1 head). `init` is how the filters start
+(`gcnn.nn.conv.INITS`: the notebooks' by default for a SegNet).
 `filter_basis="harmonic"` builds every conv from steerable filters (`gcnn.harmonic`): fewer parameters per
 filter (6 instead of 9 for 3×3), so widen the channels to compare at equal budget.
 """
@@ -40,6 +44,7 @@ from gcnn.nn import (
 from gcnn.nn.bases import check_filter_basis
 
 DECODERS = ("upsample", "transpose")
+SEGNET_HEADS = ("conv_relu_bn", "conv1x1")  # model.head: the notebooks' output block, or a 1×1 conv
 SEGNET_FILTER_BASES = ("pixel", "harmonic")  # the bases of gcnn.nn.bases that a SegNet offers (model.filter_basis)
 
 
@@ -78,20 +83,24 @@ class SegNet(nn.Module):
         upsample_mode: str = "bilinear",
         skip: bool = False,
         group_pool: str = "max",
+        head: str = "conv_relu_bn",
+        init: str = "notebook",
         name: str | None = None,
     ):
         super().__init__()
         if decoder not in DECODERS:
             raise ValueError(f"SegNet decoder must be one of {DECODERS}, got {decoder!r}")
+        if head not in SEGNET_HEADS:
+            raise ValueError(f"model.head={head!r}: a SegNet takes {', '.join(SEGNET_HEADS)}")
         check_filter_basis(filter_basis, 3, prefix="model.")
         if filter_basis not in SEGNET_FILTER_BASES:
             raise ValueError(f"model.filter_basis={filter_basis!r}: a SegNet takes {', '.join(SEGNET_FILTER_BASES)}")
-        basis = {"filter_basis": filter_basis}
+        basis = {"filter_basis": filter_basis, "init": init}
         channels = tuple(int(c) for c in channels)  # a Hydra ListConfig becomes a plain tuple
         if not channels:
             raise ValueError("SegNet needs at least one encoder block (channels is empty)")
         self.group = get_group(group)
-        self.channels, self.decoder_kind, self.skip = channels, decoder, bool(skip)
+        self.channels, self.decoder_kind, self.skip, self.head_kind = channels, decoder, bool(skip), head
         self.name = name or {"z2": "segnet", "p4": "p4segnet", "p4m": "d4segnet"}.get(
             self.group.name, f"{self.group.name}segnet"
         ) + ("_t" if decoder == "transpose" else "")
@@ -110,6 +119,8 @@ class SegNet(nn.Module):
         self.decoder = nn.ModuleList()
         for i in reversed(range(len(channels))):
             c_in, c_out = channels[i], channels[max(i - 1, 0)]
+            if i == 0 and head == "conv_relu_bn":  # the notebooks' last conv: its ReLU → BN are the logits
+                c_out = out_channels
             c_skip = c_in if self.skip else 0
             if transpose:  # the transposed conv does the first conv's job (c_in → c_in), then one conv
                 up = nn.Sequential(*_conv_relu_bn(GroupConvTranspose2d(c_in, c_in, 3, g, stride=2, padding=1, **basis)))
@@ -123,7 +134,8 @@ class SegNet(nn.Module):
             layers = [m for conv in convs for m in _conv_relu_bn(conv)]
             self.decoder.append(_DecoderBlock(up, nn.Sequential(*layers)))
 
-        self.head = GroupConv2d(channels[0], out_channels, 1, g, **basis)  # logits: no activation, no BN
+        # conv1x1: logits from a 1×1 conv, no activation, no BN. conv_relu_bn: the last block's output is the logits.
+        self.head = GroupConv2d(channels[0], out_channels, 1, g, **basis) if head == "conv1x1" else None
         self.group_pool = GroupPool(group_pool)
 
     def check_input_size(self, height: int, width: int) -> None:
@@ -149,7 +161,7 @@ class SegNet(nn.Module):
             x = self.pool(x)
         for block, s in zip(self.decoder, reversed(skips)):
             x = block(x, s)
-        return self.head(x)
+        return x if self.head is None else self.head(x)
 
     def check_equivariance(self, x: torch.Tensor, transforms=TRANSFORMS) -> dict[str, dict]:
         """The relative error of the group map (g in the group) or of the logits (g outside it) on images x at
@@ -157,7 +169,10 @@ class SegNet(nn.Module):
         return check_equivariance(self, x, transforms)
 
     def extra_repr(self) -> str:
-        return f"name={self.name}, group={self.group.name}, decoder={self.decoder_kind}, skip={self.skip}"
+        return (
+            f"name={self.name}, group={self.group.name}, decoder={self.decoder_kind}, skip={self.skip}, "
+            f"head={self.head_kind}"
+        )
 
 
 def input_size_problem(height: int, width: int, decoder: str, depth: int) -> str | None:

@@ -20,6 +20,14 @@ import torch.nn.functional as F
 from gcnn.groups import Group, get_group
 from gcnn.nn.bases import FilterBasis, make_basis
 
+#: How a layer's filters and bias start (`init=`):
+#:   "fan_in":   normal with std 1/√fan_in (every input channel, group element and filter coefficient), bias 0:
+#:               unit-scale activations whatever the group.
+#:   "notebook": as the study's notebooks built their layers: a group layer (|G| > 1) normal with std
+#:               1/√(out_channels · in_channels) and bias 0.01; a plain layer (z2, their nn.Conv2d and
+#:               nn.ConvTranspose2d) PyTorch's default, Kaiming-uniform with a = √5 and a uniform bias.
+INITS = ("fan_in", "notebook")
+
 
 class _GroupConvBase(nn.Module):
     """What every group convolution shares: channels, bias, the filter on the group in its basis (`basis`, a
@@ -32,6 +40,7 @@ class _GroupConvBase(nn.Module):
 
     filter_basis: a name of `gcnn.nn.bases.BASES` ("pixel", "harmonic", "harmonic_resampled"); `max_frequency`
         caps the band limit of the harmonic ones.
+    init: how the parameters start, one of INITS.
     """
 
     in_group_axis = True  # the input is a feature map on the group (False: lifting an image)
@@ -49,8 +58,12 @@ class _GroupConvBase(nn.Module):
         *,
         filter_basis="pixel",
         max_frequency=None,
+        init="fan_in",
     ):
         super().__init__()
+        if init not in INITS:
+            raise ValueError(f"init={init!r}: one of {', '.join(INITS)}")
+        self.init = init
         self.in_channels, self.out_channels = in_channels, out_channels
         self.group: Group = get_group(group)
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
@@ -67,6 +80,10 @@ class _GroupConvBase(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
+        if self.init == "notebook":
+            self._notebook_init()
+            self._cache = None
+            return
         # Unit-scale activations: fan-in counts every input channel, group element and filter coefficient. The
         # harmonic basis blocks have unit mean squared column norm, so E|ψ|² per coefficient is the same as per
         # pixel. Each output pixel of a stride-s transposed conv sums about 1/s² of the taps.
@@ -76,6 +93,20 @@ class _GroupConvBase(nn.Module):
         if self.bias is not None:
             nn.init.zeros_(self.bias)
         self._cache = None
+
+    def _notebook_init(self) -> None:
+        if self.group.order > 1:  # the notebooks' LiftingConv2d, GroupConv2d, GroupConvTranspose2d
+            nn.init.normal_(self.weight, 0.0, 1.0 / math.sqrt(self.out_channels * self.in_channels))
+            if self.bias is not None:
+                nn.init.constant_(self.bias, 0.01)
+            return
+        # Their plain nn.Conv2d / nn.ConvTranspose2d: PyTorch's reset_parameters, on the same fans (the weight's
+        # extra group axis has size 1, so torch computes the fans of the 4-D weight).
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in, _ = nn.init._calculate_fan_in_and_fan_out(self.weight)
+            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+            nn.init.uniform_(self.bias, -bound, bound)
 
     def transformed_filters(self) -> torch.Tensor:
         """(F_out, |G|, F_in, |G_in|·k²): the filter L_s ψ for every output element s, in one linear map."""
@@ -156,6 +187,7 @@ class GroupConvTranspose2d(_GroupConvBase):
         *,
         filter_basis="pixel",
         max_frequency=None,
+        init="fan_in",
     ):
         super().__init__(
             in_channels,
@@ -167,6 +199,7 @@ class GroupConvTranspose2d(_GroupConvBase):
             bias,
             filter_basis=filter_basis,
             max_frequency=max_frequency,
+            init=init,
         )
         self.output_padding = output_padding
 
