@@ -396,3 +396,55 @@ def test_table_3_s_time_column_says_how_its_runs_were_placed():
     for run, placed in (("p4segnet", "1 thread of 2 cores"), ("p4segnet+", plus)):
         assert f"| {t3.loc[run, 'train_seconds_mean'] / 60:.1f} min ({placed}) |" in text
     assert "compare their times only between rows placed alike" in text
+
+
+def test_the_output_block_reading_follows_the_head_comparison():
+    """docs/results.md's reading of results/head_65px/head_comparison.csv (make head-comparison): every number."""
+    csv_path = REPO / "results" / "head_65px" / "head_comparison.csv"
+    t = pd.read_csv(csv_path).set_index(["model", "head"])
+    seg_nb, seg_1x1 = t.loc[("segnet_t", "head_notebook")], t.loc[("segnet_t", "head_conv1x1")]
+    d4_nb, d4_1x1 = t.loc[("d4segnet_t", "head_notebook")], t.loc[("d4segnet_t", "head_conv1x1")]
+    assert (t.train_iou_score_n == 3).all() and (t.test_iou_score_n == 3).all()
+    text = (REPO / "results" / "head_65px" / "head_comparison.md").read_text()
+    holm = {
+        line.split(" | ")[0].strip("| ") + "/" + line.split(" | ")[1]: float(line.rstrip(" |").split(" | ")[-1])
+        for line in text.splitlines()
+        if line.startswith("| segnet_t | t") or line.startswith("| d4segnet_t | t")
+    }
+    assert (
+        f"{seg_nb.train_iou_score_mean:.3f} ± {seg_nb.train_iou_score_std:.3f} against "
+        f"{seg_1x1.train_iou_score_mean:.3f} ± {seg_1x1.train_iou_score_std:.3f} "
+        f"(−{seg_1x1.train_iou_score_mean - seg_nb.train_iou_score_mean:.3f}, Holm-adjusted p "
+        f"{holm['segnet_t/train IoU score']:.2g})" in RESULTS_DOC
+    )
+    assert (
+        holm["segnet_t/train IoU score"] < 0.05 and min(holm[k] for k in holm if k != "segnet_t/train IoU score") > 0.05
+    )
+    assert f"stays at {seg_nb.final_train_loss_mean:.3f} against {seg_1x1.final_train_loss_mean:.3f}" in RESULTS_DOC
+    assert f"({d4_nb.final_train_loss_mean:.3f} against {d4_1x1.final_train_loss_mean:.3f})" in RESULTS_DOC
+    assert (
+        f"{d4_nb.train_iou_score_mean:.3f} ± {d4_nb.train_iou_score_std:.3f} against "
+        f"{d4_1x1.train_iou_score_mean:.3f} ± {d4_1x1.train_iou_score_std:.3f}, is not separable at n = 3 (Holm p "
+        f"{holm['d4segnet_t/train IoU score']:.2g})" in RESULTS_DOC
+    )
+    assert (
+        f"(SegNet_T {seg_nb.test_iou_score_mean:.3f} against {seg_1x1.test_iou_score_mean:.3f}, D4SegNet_T "
+        f"{d4_nb.test_iou_score_mean:.3f} against {d4_1x1.test_iou_score_mean:.3f})" in RESULTS_DOC
+    )
+    seg_train = (seg_nb.train_iou_score_mean, seg_1x1.train_iou_score_mean)
+    d4_train = (d4_nb.train_iou_score_mean, d4_1x1.train_iou_score_mean)
+    assert max(d4_train) < min(seg_train)
+    assert f"({d4_train[0]:.3f} and {d4_train[1]:.3f} against {seg_train[0]:.3f} and {seg_train[1]:.3f})" in RESULTS_DOC
+    seg_best = sorted((seg_nb.best_val_epoch_mean, seg_1x1.best_val_epoch_mean))
+    assert d4_nb.best_val_epoch_mean == d4_1x1.best_val_epoch_mean
+    assert (
+        f"(at epoch {d4_nb.best_val_epoch_mean:.0f} of 40, against {seg_best[0]:.0f} to {seg_best[1]:.0f} for SegNet_T)"
+        in RESULTS_DOC
+    )
+    assert d4_nb.test_iou_score_mean > seg_nb.test_iou_score_mean
+    assert f"({d4_nb.test_iou_score_mean:.3f} against {seg_nb.test_iou_score_mean:.3f})" in RESULTS_DOC
+    gaps = (
+        d4_nb.train_iou_score_mean - d4_nb.test_iou_score_mean,
+        seg_nb.train_iou_score_mean - seg_nb.test_iou_score_mean,
+    )
+    assert f"train − test gap of {gaps[0]:.3f} against {gaps[1]:.3f}" in RESULTS_DOC
