@@ -189,7 +189,7 @@ CLASSIFIER, SEGNET = {"num_classes": 10}, {"out_channels": 1}
     ],
 )
 def test_the_one_divergence_rule(losses, model, metrics, diverged):
-    from gcnn.rundir import DIVERGED_FACTOR, divergence, uninformed_loss
+    from gcnn.divergence import DIVERGED_FACTOR, divergence, uninformed_loss
 
     assert uninformed_loss(CLASSIFIER)[0] == pytest.approx(LN10, abs=1e-6)
     assert uninformed_loss(SEGNET) == (pytest.approx(LN2, abs=1e-6), None)

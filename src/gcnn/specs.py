@@ -10,6 +10,7 @@ belong to `gcnn.layout` (`python -m gcnn.specs --run-dir RESULTS EXPERIMENT RUN 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from dataclasses import dataclass
 from importlib import resources
 from typing import NamedTuple
@@ -158,30 +159,6 @@ TABLES = {
         SEGNET_T_EXTRA,
         task="segmentation",
     ),
-    # The seed-0 records trained before the SegNets followed the notebook (1×1 conv head, fan-in init): kept, never
-    # mixed into Tables 3-4, and shown beside the study as their own tables, a one-factor comparison with them.
-    "table3_conv1x1": TableSpec(
-        "Table 3 with the 1×1 conv head and fan-in init (the design before the notebook's output block)",
-        "table3_conv1x1",
-        SEGNET_ROWS,
-        SEGNET_COLUMNS,
-        SEGNET_EXTRA,
-        task="segmentation",
-        study="table3",
-        reproduced=False,
-        model_overrides=(("d4segnet", CONV1X1_D4),),
-    ),
-    "table4_conv1x1": TableSpec(
-        "Table 4 with the 1×1 conv head and fan-in init (the design before the notebook's output block)",
-        "table4_conv1x1",
-        SEGNET_T_ROWS,
-        SEGNET_T_COLUMNS,
-        SEGNET_T_EXTRA,
-        task="segmentation",
-        study="table4",
-        reproduced=False,
-        model_overrides=(("d4segnet_t", CONV1X1_D4),),
-    ),
     # The P6 ablation (`make ablation-p6`): the study ran no such experiment, so every column is ours only (`extra`).
     "ablation_p6_table1": TableSpec(
         "P6 ablation, Table 1 protocol: pixel or harmonic filters, rotated by a group action or by interpolation",
@@ -200,6 +177,26 @@ TABLES = {
         percent=True,
     ),
 }
+
+
+def _conv1x1(table: str, d4_run: str) -> TableSpec:
+    """The table of the seed-0 records trained before the SegNets followed the notebook (1×1 conv head, fan-in init):
+    `table`'s rows and columns, its runs under <table>_conv1x1/, beside the study's `table`, never trained again by
+    `make reproduce`, its D4 row with the channels that design kept the budget with."""
+    spec = TABLES[table]
+    return dataclasses.replace(
+        spec,
+        title=spec.title.split(":")[0] + " with the 1×1 conv head and fan-in init (the design before the notebook's "
+        "output block)",
+        experiment=f"{table}_conv1x1",
+        study=table,
+        reproduced=False,
+        model_overrides=((d4_run, CONV1X1_D4),),
+    )
+
+
+# Kept, never mixed into Tables 3-4, and shown beside the study as their own tables: a one-factor comparison.
+TABLES.update({f"{t}_conv1x1": _conv1x1(t, d4) for t, d4 in (("table3", "d4segnet"), ("table4", "d4segnet_t"))})
 
 #: The study's own tables (the others in TABLES are ours: the P6 ablation, the 1×1-head records).
 STUDY_TABLES = ("table1", "table2", "table3", "table4")

@@ -9,7 +9,7 @@ apart from the seed; otherwise the row stays empty and the runs are listed as a 
 metrics.json that is not a finished run's record (`gcnn.rundir.record_problem`: the wrong shape, or a NaN of a
 run that diverged) is never averaged; it is listed under the table too. So is a run that is not its row's model
 (`model=cnn model.group=p5` is filed as cnn: `foreign_model`), and one that diverged while its numbers stayed finite
-(`gcnn.rundir.divergence`); a row with no other run reads "not this row's model" or "diverged", never a number.
+(`gcnn.divergence`); a row with no other run reads "not this row's model" or "diverged", never a number.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from gcnn import claims, layout, provenance
+from gcnn.divergence import run_divergence
 from gcnn.rundir import (
     ADDED,
     IGNORED,
@@ -34,7 +35,6 @@ from gcnn.rundir import (
     load_config,
     read_metrics,
     record_settings_problem,
-    run_divergence,
     settings,
 )
 from gcnn.specs import (

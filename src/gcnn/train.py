@@ -31,6 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 from gcnn import layout, projection, provenance, rundir, runtime, schema
 from gcnn.data import bundle
 from gcnn.data.bundle import DataBundle, DataError
+from gcnn.divergence import divergence
 from gcnn.engine import NonFinite, evaluate, evaluate_splits, metrics_of, per_image_rows, prepare, train_one_epoch
 from gcnn.equivariance import measure_run
 from gcnn.figures.maps import figure_arrays
@@ -235,7 +236,7 @@ def _train(cfg: DictConfig, run_dir: Path, saved: list[int]) -> dict:
     (run_dir / rundir.THREADS_REQUEST).unlink(missing_ok=True)  # one that came during the final evaluation
     log.info("%s done: %s", run_dir, ", ".join(f"{k}={v:.4f}" for k, v in result["metrics"].items()))
     losses = [row["train_loss"] for row in history]
-    diverged = rundir.divergence(losses, OmegaConf.to_container(cfg.model, resolve=True), result["metrics"])
+    diverged = divergence(losses, OmegaConf.to_container(cfg.model, resolve=True), result["metrics"])
     if diverged:  # finite, so recorded; the tables mark it by the same rule and never average it
         log.warning("%s %s (trainer.force=true); the tables list it as diverged, never as a result", run_dir, diverged)
     return result
