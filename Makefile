@@ -10,14 +10,14 @@ OWN_VENV := $(filter file,$(origin PY))
 export PYTHONPATH := $(CURDIR)/src$(if $(PYTHONPATH),:$(PYTHONPATH))
 SEEDS  ?= 0,1,2
 RESULTS ?= results
-# PORTABLE=1 (on for `make demo`): gcnn runs under `python -m gcnn.portable --` (docs/reproducibility.md).
+# PORTABLE=1 (on for `make demo`): gcnn runs under `python -m gcnn_study.portable --` (docs/reproducibility.md).
 PORTABLE ?= $(if $(filter demo,$(MAKECMDGOALS)),1,0)
 export PORTABLE
-RUN    := $(if $(filter 1,$(PORTABLE)),$(PY) -m gcnn.portable -- )$(PY)
-TRAIN  := $(RUN) -m gcnn.train --multirun paths.results_dir=$(RESULTS)
-TABLE  = $(RUN) -m gcnn.tables --results-dir $(RESULTS) --seeds $(SEEDS) --command "make $@ SEEDS=$(SEEDS) RESULTS=$(RESULTS) ARGS='$(ARGS)'"
-# A Hydra multirun per sweep gcnn.specs lists, then the table (listing failed runs, after which make fails).
-SWEEPS = for exp in $(1); do sweeps=$$($(PY) -m gcnn.specs $$exp --sweeps) || exit 1; \
+RUN    := $(if $(filter 1,$(PORTABLE)),$(PY) -m gcnn_study.portable -- )$(PY)
+TRAIN  := $(RUN) -m gcnn_study.train --multirun paths.results_dir=$(RESULTS)
+TABLE  = $(RUN) -m gcnn_study.report.tables --results-dir $(RESULTS) --seeds $(SEEDS) --command "make $@ SEEDS=$(SEEDS) RESULTS=$(RESULTS) ARGS='$(ARGS)'"
+# A Hydra multirun per sweep gcnn_study.specs lists, then the table (listing failed runs, after which make fails).
+SWEEPS = for exp in $(1); do sweeps=$$($(PY) -m gcnn_study.specs $$exp --sweeps) || exit 1; \
 	  while read -r -u3 sweep; do $(TRAIN) experiment=$$exp $$sweep seed=$(SEEDS) $(ARGS) || status=$$?; done 3<<<"$$sweeps"; \
 	done; $(TABLE) $(1); exit $${status:-0}
 GIVEN = $(if $(filter command line environment,$(origin RESULTS)),$(RESULTS),$(1))
@@ -61,7 +61,7 @@ ablation-p6: install ## P6 ablation: pixel or harmonic filters, exact or interpo
 	$(call SWEEPS,ablation_p6_table1 ablation_p6_table2)
 # Seed-major and resumable (docs/running.md). Trials: TABLES=table1,table3 MODELS=cnn,segnet+ CLS_ARGS= SEG_ARGS=
 reproduce: install ## all four tables at the study's protocol (BUDGET_MIN=, JOBS=, MEMORY_GIB=, PY=); rerun to continue
-	$(RUN) -m gcnn.reproduce --results-dir '$(call GIVEN,results/full)' --seeds '$(SEEDS)' --models '$(MODELS)' \
+	$(RUN) -m gcnn_study.reproduce --results-dir '$(call GIVEN,results/full)' --seeds '$(SEEDS)' --models '$(MODELS)' \
 	  $(if $(TABLES),--tables '$(TABLES)') $(if $(JOBS),--jobs '$(JOBS)') --budget-min '$(BUDGET_MIN)' --args '$(ARGS)' \
 	  $(if $(MEMORY_GIB),--memory-gib '$(MEMORY_GIB)') \
 	  --cls-args '$(CLS_ARGS)' --seg-args '$(SEG_ARGS)' \
@@ -69,14 +69,14 @@ reproduce: install ## all four tables at the study's protocol (BUDGET_MIN=, JOBS
 # The segmentation issue's cheap test: the notebook's output block against a 1×1 head, only model.head differing.
 HEADS_RESULTS = $(call GIVEN,results/head_65px)
 head-comparison: install ## SegNet_T and D4SegNet_T with the notebook's output block or a 1x1 head, 65x65 PH2, 40 epochs, SEEDS
-	for pair in notebook:conv_relu_bn conv1x1:conv1x1; do $(RUN) -m gcnn.train --multirun experiment=table4 \
+	for pair in notebook:conv_relu_bn conv1x1:conv1x1; do $(RUN) -m gcnn_study.train --multirun experiment=table4 \
 	  experiment_name=head_$${pair%%:*} model=segnet_t,d4segnet_t model.head=$${pair##*:} seed=$(SEEDS) dataset.size=65 \
 	  paths.results_dir=$(HEADS_RESULTS) $(ARGS) || exit 1; done
 	$(RUN) scripts/head_comparison.py --results-dir $(HEADS_RESULTS) --command "make head-comparison SEEDS=$(SEEDS) ARGS='$(ARGS)'"
 bench: install ## benchmark the group layers against a per-element loop and a plain conv2d floor
 	$(RUN) scripts/benchmark_layers.py --out results/bench
 readme-results: install ## the README's Results block (Tables 1-4 beside the study's) from RESULTS (default results/full)
-	$(RUN) -m gcnn.tables --readme README.md --results-dir $(call GIVEN,results/full)
+	$(RUN) -m gcnn_study.report.tables --readme README.md --results-dir $(call GIVEN,results/full)
 
 bench-train: install ## trainer vs bare-step images/s, memory and projected table times of every model (DEVICE=, BENCH_ARGS=)
 	$(RUN) scripts/benchmark_training.py --device $(or $(DEVICE),auto) $(BENCH_ARGS)
@@ -89,12 +89,12 @@ wheelhouse: ## download the wheels an offline machine lacks into WHEELHOUSE (PYV
 	$(PYTHON) scripts/wheelhouse.py --dest '$(WHEELHOUSE)' $(if $(PYVER),--python-version '$(PYVER)') \
 	  $(if $(PLATFORM),--platform '$(PLATFORM)') --have '$(HAVE)' --skip '$(SKIP)' --extras '$(EXTRAS)'
 claims: install ## check the study's claims against the tables of RESULTS (written to RESULTS/claims.md)
-	$(RUN) -m gcnn.claims --results-dir $(RESULTS)
+	$(RUN) -m gcnn_study.report.claims --results-dir $(RESULTS)
 ablation-report: install ## the P6 ablation's reading of RESULTS/ablation_p6_table*.csv (written to RESULTS/ablation_p6.md)
-	$(RUN) -m gcnn.ablation --results-dir $(RESULTS)
+	$(RUN) -m gcnn_study.report.ablation --results-dir $(RESULTS)
 figures: install ## Figures 1-3 and reports of RESULTS (default results/demo, made first if a run is missing; FIG_ARGS=)
 	@if [ "$(call GIVEN,results/demo)" = results/demo ] && [ "$$(find results/demo/runs -name metrics.json 2>/dev/null \
-	  | wc -l)" -lt "$$($(PY) -m gcnn.specs --count table1 table2 table3 table4)" ]; then $(MAKE) --no-print-directory demo PORTABLE=1; fi
-	$(RUN) -m gcnn.figures --results-dir $(call GIVEN,results/demo) $(FIG_ARGS)
+	  | wc -l)" -lt "$$($(PY) -m gcnn_study.specs --count table1 table2 table3 table4)" ]; then $(MAKE) --no-print-directory demo PORTABLE=1; fi
+	$(RUN) -m gcnn_study.report.figures --results-dir $(call GIVEN,results/demo) $(FIG_ARGS)
 clean: ## remove caches (keeps .venv, data and results)
 	rm -rf .pytest_cache src/*.egg-info; find . -name __pycache__ -prune -exec rm -rf {} +

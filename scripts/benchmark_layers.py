@@ -25,9 +25,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from gcnn import provenance
 from gcnn.groups import get_group
 from gcnn.nn import GroupConv2d, GroupConvTranspose2d, LiftingConv2d
+from gcnn_study import provenance
 
 
 def loop_group_conv(x, weight, bias, group, padding):

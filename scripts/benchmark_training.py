@@ -19,7 +19,7 @@ are not written to rates.csv: the rate per image depends on the batch and the si
   plans with are the trainer's).
 
 Then: peak memory, evaluation images/s (`evaluate`, forward only), GFLOP per training image (forward +
-backward, `gcnn.projection`), the GFLOP/s achieved against the machine's sgemm rate (the best of a few 2048²
+backward, `gcnn_study.projection`), the GFLOP/s achieved against the machine's sgemm rate (the best of a few 2048²
 float32 matrix products at the same thread count), and the projected hours of each table at the protocol as
 written (`make reproduce`: FLOP of every run ÷ its model's measured GFLOP/s), written with the machine, torch
 version and command to `<out>/training_<device>_on_<hardware>.md` (the processor or GPU, so that another
@@ -52,13 +52,13 @@ from pathlib import Path
 import hydra
 import torch
 
-from gcnn import allocator, projection, provenance, runtime, schema
-from gcnn.data.bundle import DataBundle
-from gcnn.engine import TASKS, evaluate, prepare, train_one_epoch
-from gcnn.projection import input_shape
-from gcnn.specs import STUDY_TABLES, TABLES
+from gcnn_study import allocator, projection, provenance, runtime, schema
+from gcnn_study.data.bundle import DataBundle
+from gcnn_study.engine import TASKS, evaluate, prepare, train_one_epoch
+from gcnn_study.projection import input_shape
+from gcnn_study.specs import STUDY_TABLES, TABLES
 
-# The study's models, each once, with the table (experiment) whose protocol it is timed at: gcnn.specs.
+# The study's models, each once, with the table (experiment) whose protocol it is timed at: gcnn_study.specs.
 EXPERIMENT = {model: TABLES[t].experiment for t in ("table1", "table3", "table4") for model in TABLES[t].models}
 MODELS = list(EXPERIMENT)
 CLASSIFIERS = list(TABLES["table1"].models)
@@ -340,8 +340,8 @@ def mean_rows(copies: list[dict]) -> dict:
 
 def protocol_hours(rows: dict, copies: int) -> list[tuple[str, int, float, list[str]]]:
     """(table, runs, hours for one seed at `copies` runs at once, models not measured) at the protocol as written,
-    from every run's FLOP (gcnn.projection) and its model's measured GFLOP/s."""
-    from gcnn import reproduce
+    from every run's FLOP (gcnn_study.projection) and its model's measured GFLOP/s."""
+    from gcnn_study import reproduce
 
     out = []
     for table in STUDY_TABLES:
@@ -557,9 +557,10 @@ def main(argv=None) -> None:
         f"Steps: {args.steps_} timed steps per loop for classifiers, {args.seg_steps_} for SegNets, after "
         f"{args.warmup_} untimed warm-up steps; {seg_note}"
         f"{f'; **every batch size set to {args.batch}** (not the study’s)' if args.batch else ''}. "
-        "Trainer = `gcnn.engine.train_one_epoch` with "
+        "Trainer = `gcnn_study.engine.train_one_epoch` with "
         f"`trainer.limit_train_batches`; {bare_note}; same initialisation. Peak memory: {mem_what}. Evaluation: "
-        f"`gcnn.engine.evaluate` over {args.eval_batches} batches at the eval batch size, after one warm-up pass. "
+        f"`gcnn_study.engine.evaluate` over {args.eval_batches} batches at the eval batch size, "
+        "after one warm-up pass. "
         f"GFLOP per image: forward + backward (`torch.utils.flop_counter`). The machine's peak: {peak_note}.\n",
         "| model | batch × input | trainer img/s | bare img/s | trainer / bare | peak memory MiB | eval img/s "
         "| GFLOP / image | GFLOP/s | share of sgemm |",
@@ -577,7 +578,7 @@ def main(argv=None) -> None:
         "",
         "## Projected hours of each table at the protocol as written, one seed\n",
         f"Σ over the table's runs (`make reproduce`) of GFLOP per run (training images × epochs + a third of the "
-        f"evaluated images, `gcnn.projection`) ÷ the model's GFLOP/s above, ÷ {args.copies} run(s) at once. "
+        f"evaluated images, `gcnn_study.projection`) ÷ the model's GFLOP/s above, ÷ {args.copies} run(s) at once. "
         "SegNet+ and P4SegNet+ are counted at SegNet's and P4SegNet's rate. Data loading, checkpoints and process "
         "start are not counted.\n",
         "| table | runs | projected hours | models not measured |",

@@ -4,7 +4,7 @@
 
 The list is pyproject.toml's (`wheelhouse.dependencies`), so nothing here repeats it. --skip leaves out the
 dependencies a machine's runs will not use (SKIP=, as `make wheelhouse` takes it: wandb with logger=none). Each
-remaining one must be installed as a distribution, and `gcnn.train` must import (a broken install shows here, not
+remaining one must be installed as a distribution, and `gcnn_study.train` must import (a broken install shows here, not
 an hour into a run). One line on stderr names what is missing and exit 1; nothing is printed otherwise.
 """
 
@@ -42,9 +42,9 @@ def main(argv=None) -> int:
         print(f"error: {sys.executable} lacks gcnn's packages {', '.join(lacking)}: {hint}", file=sys.stderr)
         return 1
     try:
-        importlib.import_module("gcnn.train")
+        importlib.import_module("gcnn_study.train")
     except ImportError as e:
-        print(f"error: {sys.executable} cannot import gcnn.train ({e}): {hint}", file=sys.stderr)
+        print(f"error: {sys.executable} cannot import gcnn_study.train ({e}): {hint}", file=sys.stderr)
         return 1
     return 0
 

@@ -38,15 +38,15 @@ if "$PY" -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then
   for run in "experiment=table3 model=p4segnet" "experiment=table2_written model=p4cnn"; do
     log "smoke: $run"
     # shellcheck disable=SC2086
-    "$PY" -m gcnn.train $run trainer.epochs=1 trainer.limit_train_batches=2 logger=none paths.results_dir="$smoke" \
+    "$PY" -m gcnn_study.train $run trainer.epochs=1 trainer.limit_train_batches=2 logger=none paths.results_dir="$smoke" \
       || { log "smoke run failed: $run"; exit 1; }
   done
   rm -rf "$smoke"
 fi
 
 status=0
-# The GPU model as the benchmark names its reports (gcnn.provenance.hardware_slug); empty without a GPU.
-gpu=$(PYTHONPATH="src${PYTHONPATH:+:$PYTHONPATH}" "$PY" -c "import torch; from gcnn.provenance import hardware_slug as s; print(s('cuda') if torch.cuda.is_available() else '')")
+# The GPU model as the benchmark names its reports (gcnn_study.provenance.hardware_slug); empty without a GPU.
+gpu=$(PYTHONPATH="src${PYTHONPATH:+:$PYTHONPATH}" "$PY" -c "import torch; from gcnn_study.provenance import hardware_slug as s; print(s('cuda') if torch.cuda.is_available() else '')")
 if [ -n "$gpu" ] && ! compgen -G "results/bench/training_cuda*_on_${gpu}.md" >/dev/null; then
   log "make bench-train DEVICE=cuda"
   make --no-print-directory bench-train PY="$PY" DEVICE=cuda BENCH_ARGS="${BENCH_ARGS:-}" || status=$?
@@ -67,7 +67,7 @@ readme=
 if [ "$RESULTS" = results/full ]; then
   make --no-print-directory readme-results PY="$PY" && readme=README.md || status=1
 fi
-# What git keeps of RESULTS (see .gitignore): tables, claims, and each run's small records (gcnn.rundir.RECORDS).
+# What git keeps of RESULTS (see .gitignore): tables, claims, and each run's small records (gcnn_study.rundir.RECORDS).
 {
   [ -n "$readme" ] && echo "$readme"
   find "$RESULTS" -maxdepth 1 -type f \( -name '*.md' -o -name '*.csv' \)

@@ -7,7 +7,7 @@ Reads the finished runs of runs/head_notebook/ and runs/head_conv1x1/ (every oth
 head-comparison` runs both sweeps with one command line but model.head) and writes head_comparison.md and .csv
 beside them: per model and head, the mean ± std over seeds of the train and test IoU scores, the last epoch's
 training loss and validation score, and the epoch of the best validation score; then Welch's test of notebook −
-1×1 on each score, Holm-adjusted over the table's tests (gcnn.stats).
+1×1 on each score, Holm-adjusted over the table's tests (gcnn_study.report.stats).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import csv
 import sys
 from pathlib import Path
 
-from gcnn import layout, rundir
-from gcnn.stats import Sample, holm, welch
+from gcnn_study import layout, rundir
+from gcnn_study.report.stats import Sample, holm, welch
 
 HEADS = {"head_notebook": "notebook (conv → ReLU → BN)", "head_conv1x1": "1×1 conv"}
 SCORES = (("train IoU score", "train_iou_score"), ("test IoU score", "test_iou_score"))

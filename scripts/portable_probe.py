@@ -14,7 +14,7 @@ measure than wall time on a shared machine (2-thread rows also count OpenMP's sp
     PYTHONPATH=src python scripts/portable_probe.py [--steps 20] [--rows "portable mode (PORTABLE_ENV);native"]
     PYTHONPATH=src python scripts/portable_probe.py --probe [--steps 3 --batch 16 --channels 4,8,8,8,16]
 
-This script imports torch only inside the probe: `import gcnn` must come first, to apply GCNN_PORTABLE=1.
+This script imports torch only inside the probe: `import gcnn_study` must come first, to apply GCNN_PORTABLE=1.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from gcnn.portable import PORTABLE_ENV, SWITCH, in_effect  # noqa: E402  (applies GCNN_PORTABLE=1: no torch yet)
+from gcnn_study.portable import PORTABLE_ENV, SWITCH, in_effect  # noqa: E402  (applies GCNN_PORTABLE=1: no torch yet)
 
 CANDIDATE = {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "COMPATIBLE"}
 ROWS: dict[str, tuple[dict, list[str]]] = {
@@ -74,14 +74,14 @@ def probe(
 ) -> dict:
     """Train a GroupClassifier `steps` Adam steps on one fixed random batch; return exact fingerprints.
 
-    The batch: seeded by `gcnn.runtime.seed_everything(seed)` with the deterministic backends, then the model
+    The batch: seeded by `gcnn_study.runtime.seed_everything(seed)` with the deterministic backends, then the model
     is built, then x = randn(batch, 1, size, size), y = randint(10, (batch,)). The fingerprints are exact: the
     last loss as repr() and float.hex(), the sum of all parameters in float64 as repr() and hex.
     """
     import torch
 
-    from gcnn import runtime
     from gcnn.models import GroupClassifier
+    from gcnn_study import runtime
 
     if threads:
         torch.set_num_threads(int(threads))
@@ -191,7 +191,7 @@ def main() -> None:
     if args.out:
         from datetime import datetime, timezone
 
-        from gcnn.provenance import processor, processor_key
+        from gcnn_study.provenance import processor, processor_key
 
         command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
         when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

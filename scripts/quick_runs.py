@@ -34,10 +34,16 @@ RUNS = {
     "table2/p8cnn": ["experiment=table2", "model=p8cnn", "dataset=rot_mnist_sample", *CLS],
     "table2_written/d4cnn": ["experiment=table2_written", "model=d4cnn", "dataset=rot_mnist_sample", *CLS],
     "ablation_p6_table1/p6cnn_harmonic": [
-        "experiment=ablation_p6_table1", "model=p6cnn_harmonic", "dataset=mnist_sample", *CLS
+        "experiment=ablation_p6_table1",
+        "model=p6cnn_harmonic",
+        "dataset=mnist_sample",
+        *CLS,
     ],
     "ablation_p6_table2/p6cnn_bilinear": [
-        "experiment=ablation_p6_table2", "model=p6cnn_bilinear", "dataset=rot_mnist_sample", *CLS
+        "experiment=ablation_p6_table2",
+        "model=p6cnn_bilinear",
+        "dataset=rot_mnist_sample",
+        *CLS,
     ],
     "table3/d4segnet": ["experiment=table3", "model=d4segnet", *SEG, "dataset.size=32"],
     "table3_conv1x1/segnet": ["experiment=table3_conv1x1", "model=segnet", *SEG, "dataset.size=32"],
@@ -45,8 +51,9 @@ RUNS = {
     "table4_conv1x1/p4segnet_t": ["experiment=table4_conv1x1", "model=p4segnet_t", *SEG, "dataset.size=33"],
 }
 # The training entry point (python -m TRAIN); --train names the old one when comparing across a rename.
-TRAIN = "gcnn.train"
-TIMES = {"seconds", "val_seconds", "images_per_s", "train_seconds", "provenance"}
+TRAIN = "gcnn_study.train"
+# wall-clock times, memory peaks and the launch records (they name the commit and the command)
+TIMES = {"seconds", "val_seconds", "images_per_s", "train_seconds", "peak_memory_gib", "provenance", "launches"}
 
 
 def results(run_dir: Path) -> dict:

@@ -21,7 +21,7 @@ def make_cfg():
 def interrupt_at_epoch(monkeypatch):
     """`interrupt_at_epoch(n)`: the trainer's n-th epoch raises KeyboardInterrupt, as a killed run would; the
     epochs after it train normally, so the same command can resume."""
-    from gcnn import train
+    from gcnn_study import train
 
     real_epoch = train.train_one_epoch
 

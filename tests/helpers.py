@@ -48,10 +48,10 @@ def shared_data_dir() -> Path:
 
 
 def compose_cfg(*overrides: str, config_name: str = "train", return_hydra_config: bool = False):
-    """The config `python -m gcnn.train <overrides>` would run, composed by Hydra itself."""
+    """The config `python -m gcnn_study.train <overrides>` would run, composed by Hydra itself."""
     from hydra import compose, initialize_config_dir
 
-    from gcnn import schema
+    from gcnn_study import schema
 
     schema.register()
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):

@@ -12,12 +12,12 @@ import pandas as pd
 import pytest
 import torch
 
-from gcnn import ablation
+from gcnn_study.report import ablation
 from gcnn.nn.bases import HARMONIC_BASES
 from gcnn.models import count_parameters
-from gcnn.stats import Sample, holm, welch
-from gcnn.tables import TABLES
-from gcnn.train import ConfigError, _instantiate, run
+from gcnn_study.report.stats import Sample, holm, welch
+from gcnn_study.report.tables import TABLES
+from gcnn_study.train import ConfigError, _instantiate, run
 from helpers import REPO, tiny
 
 # model config → (its pixel counterpart, that counterpart's count as the study ran it)
@@ -37,7 +37,7 @@ EXPECTED = {
     "p8cnn_harmonic_bilinear": 392_335,
     "d4cnn_harmonic": 392_335,
 }  # the counts quoted in the yaml comments
-ABLATION_MODELS = [name for _, name in TABLES["ablation_p6_table1"].rows]  # the one list (gcnn.specs)
+ABLATION_MODELS = [name for _, name in TABLES["ablation_p6_table1"].rows]  # the one list (gcnn_study.specs)
 TINY = [*tiny(epochs=1), "logger=none"]
 
 
@@ -264,7 +264,7 @@ def test_one_seed_contrasts_read_the_direction_only():
 
 
 def test_model_errors_are_read_back_from_the_equivariance_report(tmp_path):
-    from gcnn.figures.equivariance import equivariance_markdown
+    from gcnn_study.report.figures.equivariance import equivariance_markdown
 
     rows = [
         {"experiment": "ablation_p6_table1", "run": "p6cnn_harmonic", "seed": s, "group": "p6", "transform": t,

@@ -1,4 +1,4 @@
-"""gcnn.allocator: the training processes keep the memory a step frees, and compute the same bits."""
+"""gcnn_study.allocator: the training processes keep the memory a step frees, and compute the same bits."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from gcnn import allocator
+from gcnn_study import allocator
 from helpers import REPO
 
 GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
@@ -39,9 +39,14 @@ def test_ensure_restarts_the_process_once_with_the_tunables_unless_the_variable_
 
 
 def test_import_gcnn_restarts_only_the_training_commands():
-    assert allocator.training_command(["/usr/bin/python3", "-m", "gcnn.train", "model=p4cnn"])
+    assert allocator.training_command(["/usr/bin/python3", "-m", "gcnn_study.train", "model=p4cnn"])
     assert allocator.training_command(["/usr/bin/python3", "/venv/bin/gcnn-train", "model=p4cnn"])
-    for other in (["python", "-m", "pytest"], ["python", "-m", "gcnn.reproduce"], ["python", "-c", "import gcnn"], []):
+    for other in (
+        ["python", "-m", "pytest"],
+        ["python", "-m", "gcnn_study.reproduce"],
+        ["python", "-c", "import gcnn_study"],
+        [],
+    ):
         assert not allocator.training_command(other)
 
 
@@ -91,11 +96,11 @@ def test_with_the_tunables_freed_blocks_are_reused_without_new_page_faults():
 
 @pytest.mark.skipif(not GLIBC, reason="glibc's tunables")
 def test_a_run_records_its_allocator_and_computes_the_same_bits_with_it(tmp_path):
-    """`python -m gcnn.train` restarts itself with the tunables and records them; with GLIBC_TUNABLES set empty
+    """`python -m gcnn_study.train` restarts itself with the tunables and records them; with GLIBC_TUNABLES set empty
     it keeps glibc's defaults. The two runs end with the same loss and metrics to the bit."""
     records = {}
     for name, tunables in [("kept", None), ("default", "")]:
-        cmd = [sys.executable, "-m", "gcnn.train", "experiment=table1", "model=p4cnn", "dataset=mnist_sample"]
+        cmd = [sys.executable, "-m", "gcnn_study.train", "experiment=table1", "model=p4cnn", "dataset=mnist_sample"]
         cmd += ["trainer=quick", "trainer.epochs=1", "trainer.num_threads=1", "logger=none"]
         cmd += [f"paths.results_dir={tmp_path / name}", "dataset.max_train=128", "dataset.max_test=64"]
         done = subprocess.run(cmd, env=_env(tunables), capture_output=True, text=True)

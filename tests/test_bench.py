@@ -10,7 +10,7 @@ import sys
 import pytest
 from helpers import REPO, load_script
 
-from gcnn.provenance import cpu_model, hardware_slug
+from gcnn_study.provenance import cpu_model, hardware_slug
 
 HERE = hardware_slug("cpu")  # every report is named after the machine that measured it
 
@@ -110,7 +110,7 @@ def test_a_measurement_never_replaces_one_of_other_models_or_of_another_machine(
 
 
 def test_the_hardware_slug_names_the_processor_in_a_file_name(monkeypatch):
-    from gcnn import provenance
+    from gcnn_study import provenance
 
     for name, slug in {
         "AMD EPYC": "amd-epyc",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from gcnn import projection, provenance
+from gcnn_study import projection, provenance
 from helpers import compose_cfg, load_script
 
 check_projection = load_script("check_projection")

@@ -12,14 +12,15 @@ import sys
 import pandas as pd
 import pytest
 
-from gcnn import claims
-from gcnn.specs import TABLES
-from gcnn.stats import Sample, welch
+from gcnn_study.report import claims
+from gcnn_study.specs import TABLES
+from gcnn_study.report.stats import Sample, welch
 from helpers import REPO
 
 
 def frame(table: str, metric_rows: dict[str, dict[str, tuple]], n: int = 3, params=None) -> pd.DataFrame:
-    """A table in the aggregator's CSV layout: {run name: {metric: (mean, std, study)}}; labels from gcnn.specs."""
+    """A table in the aggregator's CSV layout: {run name: {metric: (mean, std, study)}}; labels from
+    gcnn_study.specs."""
     labels = {name: label for label, name in TABLES[table].rows}
     records = []
     for run, metrics in metric_rows.items():
@@ -55,7 +56,7 @@ def test_every_claim_quotes_the_study_and_reads_cells_that_exist():
     assert len(ids) == len(set(ids))
     for claim in claims.CLAIMS:
         assert claim.quote and claim.source and claim.statement and claim.test.describe()
-    for claim in claims.CLAIMS:  # every cell names a row and a column of gcnn.specs (a typo would raise here)
+    for claim in claims.CLAIMS:  # every cell names a row and a column of gcnn_study.specs (a typo would raise here)
         for cell in _cells(claim.test):
             assert cell.label and cell.column
     for u in claims.NOT_CHECKABLE:
@@ -223,7 +224,7 @@ def test_the_summary_counts_the_verdicts():
 def test_write_makes_claims_md_and_an_empty_folder_is_one_line(tmp_path):
     assert claims.write(tmp_path) is None
     proc = subprocess.run(
-        [sys.executable, "-m", "gcnn.claims", "--results-dir", str(tmp_path)],
+        [sys.executable, "-m", "gcnn_study.report.claims", "--results-dir", str(tmp_path)],
         capture_output=True, text=True, env={"PYTHONPATH": str(REPO / "src"), "PATH": ""},
     )  # fmt: skip
     assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1 and str(tmp_path) in proc.stderr

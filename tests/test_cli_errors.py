@@ -69,7 +69,7 @@ def outcomes(tmp_path_factory):
         cmd = [
             sys.executable,
             "-m",
-            "gcnn.train",
+            "gcnn_study.train",
             *overrides,
             *quiet,
             f"paths.results_dir={results}",
@@ -110,7 +110,7 @@ def test_a_typo_without_plus_is_gcnns_one_line_before_hydras_hint(outcomes):
     proc, _ = outcomes[[b[0][-1] for b in BAD].index("trainer.epoch=3")]
     assert proc.stderr.strip().splitlines() == [
         "error: trainer.epoch: no such setting; the closest is trainer.epochs "
-        "(every setting of trainer is in gcnn.schema.TrainerConf)"
+        "(every setting of trainer is in gcnn_study.schema.TrainerConf)"
     ]
 
 
@@ -124,7 +124,7 @@ def test_a_batch_larger_than_the_training_set_is_one_line_naming_the_set(outcome
 
 def test_a_bad_setting_in_a_multirun_refuses_every_job_and_ends_without_a_traceback(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "HYDRA_FULL_ERROR": ""}
-    cmd = [sys.executable, "-m", "gcnn.train", "--multirun", *CLS, "model=cnn,p4cnn", "trainer.epochs=-1"]
+    cmd = [sys.executable, "-m", "gcnn_study.train", "--multirun", *CLS, "model=cnn,p4cnn", "trainer.epochs=-1"]
     cmd += ["logger=none", f"paths.results_dir={tmp_path / 'results'}", f"paths.data_dir={tmp_path / 'data'}"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr
@@ -139,7 +139,7 @@ def test_a_bad_setting_in_a_multirun_refuses_every_job_and_ends_without_a_traceb
 def test_a_refused_sweep_job_survives_pickling_for_process_launchers():
     import pickle
 
-    from gcnn.train import SweepJobRefused
+    from gcnn_study.train import SweepJobRefused
 
     err = pickle.loads(pickle.dumps(SweepJobRefused("trainer.epochs=-1: must be >= 1")))
     assert isinstance(err, SweepJobRefused) and str(err) == "trainer.epochs=-1: must be >= 1"
@@ -155,10 +155,10 @@ def _gcnn(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def test_schema_entries_are_not_options_of_their_groups(tmp_path):
-    helped = _gcnn("gcnn.train", "--help", cwd=tmp_path)
+    helped = _gcnn("gcnn_study.train", "--help", cwd=tmp_path)
     assert helped.returncode == 0 and "model: cnn," in helped.stdout and "_schema" not in helped.stdout
     for choice, group in (("model=classifier_schema", "model"), ("dataset=mnist_schema", "dataset")):
-        proc = _gcnn("gcnn.train", *CLS, choice, "logger=none", f"paths.results_dir={tmp_path}", cwd=tmp_path)
+        proc = _gcnn("gcnn_study.train", *CLS, choice, "logger=none", f"paths.results_dir={tmp_path}", cwd=tmp_path)
         assert proc.returncode == 1 and "Traceback" not in proc.stderr
         assert f"Could not find '{group}/{choice.split('=')[1]}'" in proc.stderr
         assert "is not set" not in proc.stderr  # not the misleading "dataset.data_dir is not set"
@@ -175,7 +175,7 @@ def afile(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("mode", [[], ["--multirun"]], ids=["run", "multirun"])
 def test_an_unusable_results_dir_is_one_line_before_anything_runs(where, mode, afile, tmp_path):
     results = str(afile / "x") if where == "file" else where
-    proc = _gcnn("gcnn.train", *mode, *CLS, "logger=none", f"paths.results_dir={results}", cwd=tmp_path)
+    proc = _gcnn("gcnn_study.train", *mode, *CLS, "logger=none", f"paths.results_dir={results}", cwd=tmp_path)
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
         f"error: paths.results_dir={results} cannot be created "
@@ -186,7 +186,7 @@ def test_an_unusable_results_dir_is_one_line_before_anything_runs(where, mode, a
 @pytest.mark.parametrize("mode", [[], ["--multirun"]], ids=["run", "multirun"])
 def test_an_empty_results_dir_is_one_line_and_files_nothing_where_it_ran(mode, tmp_path):
     """`paths.results_dir=$RESULTS` with RESULTS unset: not ./runs/... of whatever folder the command ran from."""
-    proc = _gcnn("gcnn.train", *mode, *CLS, "logger=none", "paths.results_dir=", cwd=tmp_path)
+    proc = _gcnn("gcnn_study.train", *mode, *CLS, "logger=none", "paths.results_dir=", cwd=tmp_path)
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
         "error: paths.results_dir= is empty (an unset shell variable?): give the folder for the runs, "
@@ -197,7 +197,7 @@ def test_an_empty_results_dir_is_one_line_and_files_nothing_where_it_ran(mode, t
 
 @pytest.mark.parametrize("value", ["", "  ", None])
 def test_an_empty_or_blank_results_dir_is_refused_from_python_too(value, tmp_path, monkeypatch):
-    from gcnn.rundir import RunDirError, check_results_dir
+    from gcnn_study.rundir import RunDirError, check_results_dir
 
     monkeypatch.chdir(tmp_path)
     with pytest.raises(RunDirError, match=r"^paths\.results_dir=\s* is empty \(an unset shell variable\?\)"):
@@ -208,12 +208,12 @@ def test_an_empty_or_blank_results_dir_is_refused_from_python_too(value, tmp_pat
 def test_the_aggregator_refuses_a_missing_or_unusable_folder_and_bad_seeds(afile, tmp_path):
     missing = tmp_path / "typo"
     for folder in (missing, afile / "x", afile):
-        proc = _gcnn("gcnn.tables", "table1", "--results-dir", str(folder), cwd=tmp_path)
+        proc = _gcnn("gcnn_study.report.tables", "table1", "--results-dir", str(folder), cwd=tmp_path)
         assert proc.returncode == 1 and proc.stderr.strip().splitlines() == [
             f"error: {folder} is not a folder: give --results-dir the paths.results_dir of the runs"
         ]
     assert not missing.exists()  # no folder, table or claims.md made up for a typo
-    proc = _gcnn("gcnn.tables", "table1", "--results-dir", str(tmp_path), "--seeds", "abc", cwd=tmp_path)
+    proc = _gcnn("gcnn_study.report.tables", "table1", "--results-dir", str(tmp_path), "--seeds", "abc", cwd=tmp_path)
     assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
         "error: --seeds='abc' must be comma-separated integers >= 0, e.g. 0,1,2"
     ]

@@ -11,12 +11,12 @@ import io
 import pandas as pd
 import pytest
 
-from gcnn import claims
-from gcnn.figures.draw import ANGLE_TABLES
-from gcnn.figures.runs import finished_records
-from gcnn.rundir import record_id
-from gcnn.specs import experiment_in
-from gcnn.tables import STUDY_TABLES, make_table, readme_block
+from gcnn_study.report import claims
+from gcnn_study.report.figures.draw import ANGLE_TABLES
+from gcnn_study.report.figures.runs import finished_records
+from gcnn_study.rundir import record_id
+from gcnn_study.specs import experiment_in
+from gcnn_study.report.tables import STUDY_TABLES, make_table, readme_block
 from helpers import REPO
 
 FULL = REPO / "results/full"
@@ -37,7 +37,7 @@ def test_each_committed_table_is_what_its_records_give(name):
     rebuilt, _ = make_table(name, FULL, command="-")
     assert _compared((FULL / f"{name}.md").read_text()) == _compared(rebuilt), (
         f"results/full/{name}.md does not match its records: rewrite it with "
-        f"`python -m gcnn.tables {name} --results-dir results/full --seeds 0`"
+        f"`python -m gcnn_study.report.tables {name} --results-dir results/full --seeds 0`"
     )
 
 

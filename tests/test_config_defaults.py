@@ -1,4 +1,4 @@
-"""Each default has one owner, the schema dataclass (`gcnn.schema`); its copies must agree with it, or this fails.
+"""Each default has one owner, the schema dataclass (`gcnn_study.schema`); its copies must agree with it, or this fails.
 
 The base YAML of every config group (the file that names the schema first in its `defaults:`) writes its settings
 out so that a reader sees them with their comments; a builder's signature (`build_mnist`, `SegNet`, …) keeps
@@ -17,7 +17,7 @@ import pytest
 from hydra.utils import get_method
 from omegaconf import MISSING, OmegaConf
 
-from gcnn import schema
+from gcnn_study import schema
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -72,7 +72,7 @@ def test_base_yaml_writes_the_schema_defaults(group, path, node):
         if key not in skip and key in defaults and not (isinstance(value, str) and "${" in value)
         if not _same(value, defaults[key])
     }
-    assert not drift, f"{path.relative_to(CONF)} disagrees with gcnn.schema.{node.__name__}: {drift}"
+    assert not drift, f"{path.relative_to(CONF)} disagrees with gcnn_study.schema.{node.__name__}: {drift}"
 
 
 BUILT = [node for node in schema.SCHEMAS.values() if "_target_" in schema_defaults(node)]  # models and data sets
@@ -91,7 +91,7 @@ def test_builder_signature_defaults_are_the_schema_defaults(node):
         if key in defaults and key not in NOT_SETTINGS and param.default is not inspect.Parameter.empty
         if not _same(param.default, defaults[key])
     }
-    assert not drift, f"{defaults['_target_']} disagrees with gcnn.schema.{node.__name__}: {drift}"
+    assert not drift, f"{defaults['_target_']} disagrees with gcnn_study.schema.{node.__name__}: {drift}"
 
 
 @pytest.mark.parametrize("node", list(schema.SCHEMAS.values()), ids=lambda node: node.__name__)
@@ -103,8 +103,9 @@ def test_a_schema_that_changes_an_inherited_default_keeps_its_rules(node):
 
 def test_allowed_values_are_asked_of_the_module_that_implements_them():
     """The schema holds the owner's very tuple (or pattern), not a copy of it (docs/config.md)."""
-    from gcnn import groups, tracking
-    from gcnn.data import mnist, transforms
+    from gcnn import groups
+    from gcnn_study import tracking
+    from gcnn_study.data import mnist, transforms
     from gcnn.models import segnet
     from gcnn.nn import bases, layers
 

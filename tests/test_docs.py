@@ -1,5 +1,5 @@
 """The README and docs/ point only at files that exist (every relative Markdown link resolves), and no page retypes
-the study's numbers, which src/gcnn/reference/study_results.csv owns."""
+the study's numbers, which src/gcnn_study/reference/study_results.csv owns."""
 
 from __future__ import annotations
 
@@ -55,12 +55,12 @@ def _prose(page: Path) -> str:
 
 def study_numbers_typed_in(text: str) -> list[str]:
     """Each "<model label> <number>" in `text` whose number is the study's figure for that model (as a percentage
-    or as a score, to the digits shown): a copy of what src/gcnn/reference/study_results.csv owns."""
+    or as a score, to the digits shown): a copy of what src/gcnn_study/reference/study_results.csv owns."""
     import pandas as pd
 
-    from gcnn.specs import LABELS
+    from gcnn_study.specs import LABELS
 
-    reference = pd.read_csv(REPO / "src/gcnn/reference/study_results.csv")
+    reference = pd.read_csv(REPO / "src/gcnn_study/reference/study_results.csv")
     found = []
     for model, values in reference.groupby("model")["value"]:
         label = re.escape(LABELS[model])
@@ -86,7 +86,7 @@ def test_no_page_retypes_the_study_s_numbers(page):
     typed = study_numbers_typed_in(_prose(page))
     assert not typed, (
         f"{page.relative_to(REPO)} types the study's numbers {typed}: they live in "
-        "src/gcnn/reference/study_results.csv only; link to it or to a generated table instead"
+        "src/gcnn_study/reference/study_results.csv only; link to it or to a generated table instead"
     )
 
 
@@ -107,7 +107,7 @@ def test_a_notebook_figure_is_noted_on_the_row_it_differs_from():
     what the notebook printed, and on no other row of Table 4; docs/protocol.md names that row."""
     import pandas as pd
 
-    reference = pd.read_csv(REPO / "src/gcnn/reference/study_results.csv")
+    reference = pd.read_csv(REPO / "src/gcnn_study/reference/study_results.csv")
     table4 = reference[reference.table == "table4"].set_index(["model", "metric"])
     assert set(table4.index) == set(NOTEBOOK_TABLE4)
     for key, printed in NOTEBOOK_TABLE4.items():

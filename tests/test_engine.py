@@ -11,9 +11,9 @@ import torch
 import torch.nn.functional as F
 from omegaconf import OmegaConf
 
-from gcnn.data.bundle import DataBundle
-from gcnn.engine import NonFinite, evaluate, train_one_epoch
-from gcnn.metrics import AccuracyMeter, SegmentationMeter
+from gcnn_study.data.bundle import DataBundle
+from gcnn_study.engine import NonFinite, evaluate, train_one_epoch
+from gcnn_study.metrics import AccuracyMeter, SegmentationMeter
 from gcnn.models import GroupClassifier
 
 HOST_READS = ("item", "tolist", "cpu", "numpy", "__float__", "__int__", "__bool__", "__index__")
@@ -140,7 +140,7 @@ def test_meters_accumulate_over_batches_of_any_size():
 def test_channels_last_trains_group_and_plain_models_alike(group):
     """trainer.channels_last lays out 4-D weights and inputs; the group models' 5-D filter banks stay as they are.
     The same step in either layout gives the same loss up to float32 summation order."""
-    from gcnn.engine import prepare
+    from gcnn_study.engine import prepare
 
     losses = []
     for channels_last in (False, True):

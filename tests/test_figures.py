@@ -1,4 +1,5 @@
-"""gcnn.figures on tiny runs trained for two steps: every figure is a readable PNG, the angle sweep agrees with
+"""gcnn_study.report.figures on tiny runs trained for two steps: every figure is a readable PNG, the angle sweep agrees
+with
 the trainer's evaluation and with the p4 symmetry, the equivariance report tells exact from broken, bad input
 gives one line, and notebooks/results.ipynb runs."""
 
@@ -22,15 +23,16 @@ import torch
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from gcnn import rundir  # noqa: E402
-from gcnn.equivariance import error_rows, relative_error  # noqa: E402
-from gcnn.figures import feature_maps_figure, load_run, predictions_vs_angle, run_figures  # noqa: E402
+from gcnn_study import rundir  # noqa: E402
+from gcnn.equivariance import relative_error  # noqa: E402
+from gcnn_study.measure import error_rows  # noqa: E402
+from gcnn_study.report.figures import feature_maps_figure, load_run, predictions_vs_angle, run_figures  # noqa: E402
 from gcnn.groups import transform_images  # noqa: E402
-from gcnn.figures.angles import _title  # noqa: E402
-from gcnn.figures import draw  # noqa: E402
-from gcnn.figures.draw import draw_all  # noqa: E402
-from gcnn.figures.maps import figure_arrays, read_figure_arrays  # noqa: E402
-from gcnn.train import run as train_run  # noqa: E402
+from gcnn_study.report.figures.angles import _title  # noqa: E402
+from gcnn_study.report.figures import draw  # noqa: E402
+from gcnn_study.report.figures.draw import draw_all  # noqa: E402
+from gcnn_study.report.figures.maps import figure_arrays, read_figure_arrays  # noqa: E402
+from gcnn_study.train import run as train_run  # noqa: E402
 from helpers import REPO, cell_text, compose_cfg, run_notebook, tiny
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -359,7 +361,12 @@ def test_feature_maps_of_a_p4_layer_rotate_and_cycle(results):
 def _cli(*args, cwd=None):
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     return subprocess.run(
-        [sys.executable, "-m", "gcnn.figures", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=600
+        [sys.executable, "-m", "gcnn_study.report.figures", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=600,
     )
 
 

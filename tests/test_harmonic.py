@@ -7,7 +7,10 @@ import math
 import pytest
 import torch
 
-from gcnn import ablation, equivariance
+from gcnn import equivariance
+from gcnn_study import measure
+
+from gcnn_study.report import ablation
 from gcnn.equivariance import disc_mask, relative_error
 from gcnn.groups import get_group, rotate_images
 from gcnn.harmonic import (
@@ -165,7 +168,8 @@ def _layers(group, basis="harmonic", cin=3, cout=4):
 
 
 def _rel_error(layer, x, g, a):
-    """‖f(g·x) − g·f(x)‖ / ‖f(x)‖ (`gcnn.figures.equivariance.relative_error`, the metric of every report)."""
+    """‖f(g·x) − g·f(x)‖ / ‖f(x)‖ (`gcnn_study.report.figures.equivariance.relative_error`, the metric of every
+    report)."""
     act_in = g.act_on_image if x.dim() == 4 else g.act_on_group_map
     with torch.no_grad():
         y = layer(x)
@@ -185,7 +189,7 @@ def test_harmonic_layers_are_equivariant_to_their_exact_elements(group, kind):
 def test_the_smooth_bump_rotates_almost_exactly_and_stays_inside_the_frame():
     """The layer measurement's input: near zero at the border, and two bilinear 60° rotations (there and back)
     lose much less of it than of the same noise cut by a hard disc, whose rotated edge dominated the old table."""
-    x = equivariance.smooth_bump(41, 2)
+    x = measure.smooth_bump(41, 2)
     c = (41 - 1) / 2
     yy, xx = torch.meshgrid(*(torch.arange(41.0) - c,) * 2, indexing="ij")
     hard = x / torch.exp(-(yy**2 + xx**2) / (2 * (41 / 6) ** 2)) * ((yy**2 + xx**2).sqrt() < 41 / 2 - 6)
@@ -202,9 +206,9 @@ def test_the_smooth_bump_rotates_almost_exactly_and_stays_inside_the_frame():
 def test_single_layer_errors_off_the_grid_separate_the_variants(capsys):
     """At 60° (p6) and 45° (p8), float64: exact harmonic filters leave only the pixel grid's error (small, not 0);
     pixel filters and the resampled harmonic ones, whose transforms are not the rotation, stay far above."""
-    table = equivariance.layer_error_table(ablation.layer_variants())
+    table = measure.layer_error_table(ablation.layer_variants())
     with capsys.disabled():
-        print("\n" + equivariance.layer_table_markdown(table))
+        print("\n" + measure.layer_table_markdown(table))
     for errors in table.values():
         exact = errors["harmonic (exact)"]
         assert 1e-4 < exact < 0.03

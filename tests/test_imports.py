@@ -1,7 +1,7 @@
 """The package's imports: no circle, no module importing the entry point, and nothing registered at import.
 
 A circle (once: portable.py → train.seed_everything → train.py → provenance.py → portable.py) makes the order of
-imports matter, and a module that imports `gcnn.train` pulls the Hydra entry point in with it. Both are read
+imports matter, and a module that imports `gcnn_study.train` pulls the Hydra entry point in with it. Both are read
 from the source, every `import` of it counted, those inside functions too: such a one closed the circle.
 The rest runs in a fresh interpreter, where nothing else has been imported first.
 """
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-ENTRY_POINT = "gcnn.train"
+ENTRY_POINT = "gcnn_study.train"
 
 
 def _module(path: Path) -> str:
@@ -39,7 +39,8 @@ def import_graph() -> dict[str, set[str]]:
                 if node.level:  # relative: from the package, one level up per extra dot
                     anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                     base = ".".join(anchor + ([base] if base else []))
-                # `from gcnn import train` imports the module gcnn.train; `from gcnn.train import run` imports it too
+                # `from gcnn import train` imports the module gcnn_study.train; `from gcnn_study.train import run`
+                # imports it too
                 imported |= {f"{base}.{a.name}" if f"{base}.{a.name}" in paths else base for a in node.names}
         graph[name] = {m for m in imported if m in paths and m != name}
     return graph
@@ -74,8 +75,14 @@ def _fresh(code: str) -> list:
 
 def test_the_import_graph_is_read_from_every_module():
     graph = import_graph()
-    assert {"gcnn.train", "gcnn.portable", "gcnn.runtime", "gcnn.figures.runs", "gcnn.nn.conv"} <= set(graph)
-    assert "gcnn.runtime" in graph["gcnn.train"] and "gcnn.portable" in graph["gcnn.provenance"]
+    assert {
+        "gcnn_study.train",
+        "gcnn_study.portable",
+        "gcnn_study.runtime",
+        "gcnn_study.report.figures.runs",
+        "gcnn.nn.conv",
+    } <= set(graph)
+    assert "gcnn_study.runtime" in graph["gcnn_study.train"] and "gcnn_study.portable" in graph["gcnn_study.provenance"]
     # a made-up circle is found, so an empty answer below means there is none
     assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
 
@@ -91,30 +98,30 @@ def test_no_module_imports_the_entry_point():
 def test_portable_and_provenance_load_neither_torch_nor_the_trainer():
     """portable must run before torch loads (it sets the variables torch reads once); provenance imports it."""
     code = (
-        "import sys, json, gcnn.portable, gcnn.provenance; "
-        "print(json.dumps(sorted(m for m in ('torch', 'hydra', 'gcnn.train') if m in sys.modules)))"
+        "import sys, json, gcnn_study.portable, gcnn_study.provenance; "
+        "print(json.dumps(sorted(m for m in ('torch', 'hydra', 'gcnn_study.train') if m in sys.modules)))"
     )
     assert _fresh(code) == []
 
 
 def test_runtime_imports_torch_and_numpy_only():
     code = (
-        "import sys, json, gcnn.runtime; "
+        "import sys, json, gcnn_study.runtime; "
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('gcnn', 'hydra', 'omegaconf'))))"
     )
-    # `import gcnn` loads portable and allocator (neither imports anything heavy), by design
-    assert _fresh(code) == ["gcnn", "gcnn.allocator", "gcnn.portable", "gcnn.runtime"]
+    # `import gcnn_study` loads portable and allocator (neither imports anything heavy), by design
+    assert _fresh(code) == ["gcnn", "gcnn_study.allocator", "gcnn_study.portable", "gcnn_study.runtime"]
 
 
 def test_importing_the_trainer_registers_no_schema_and_no_resolver():
     """`schema.register()` runs where a config is composed (train.main, reproduce, the tests' compose), not as a
-    side effect of `import gcnn.train`."""
+    side effect of `import gcnn_study.train`."""
     code = """
 import json
-import gcnn.train
+import gcnn_study.train
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
-from gcnn import schema
+from gcnn_study import schema
 
 def stored():
     schemas = sorted(k for k in ConfigStore.instance().repo if k.endswith("_schema.yaml"))

@@ -25,7 +25,7 @@ LAUNCHERS = {
 
 def _sweep(results: Path, launcher: list[str]) -> dict:
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    cmd = [sys.executable, "-m", "gcnn.train", "--multirun", *SWEEP, *launcher, f"paths.results_dir={results}"]
+    cmd = [sys.executable, "-m", "gcnn_study.train", "--multirun", *SWEEP, *launcher, f"paths.results_dir={results}"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, cwd=results.parent)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return {

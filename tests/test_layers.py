@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from gcnn import equivariance
+from gcnn_study import measure
 from gcnn.groups import get_group
 from gcnn.nn import (
     GroupBatchNorm,
@@ -112,7 +112,7 @@ def test_non_right_angle_rotations_are_approximate_and_reported(group, bound, ca
     bump of `gcnn.equivariance`), bound it, claim nothing exact."""
     g = get_group(group)
     inexact = [a for a in range(g.order) if not g.is_exact(a)]
-    errors = {a: equivariance.layer_error(group, "lifting", "pixel", "nearest", 0, element=a) for a in inexact}
+    errors = {a: measure.layer_error(group, "lifting", "pixel", "nearest", 0, element=a) for a in inexact}
     with capsys.disabled():
         print(
             f"\n{group} lifting conv, smooth 41×41 bump: relative equivariance error per element "

@@ -19,12 +19,12 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from gcnn.data import larochelle as L
-from gcnn.data import transforms as T
-from gcnn.data.bundle import DataBundle, DataError
-from gcnn.data.mnist import build_mnist
-from gcnn.data.mnist_idx import load_mnist
-from gcnn.data.mnist_sample import load_mnist_sample
+from gcnn_study.data import larochelle as L
+from gcnn_study.data import transforms as T
+from gcnn_study.data.bundle import DataBundle, DataError
+from gcnn_study.data.mnist import build_mnist
+from gcnn_study.data.mnist_idx import load_mnist
+from gcnn_study.data.mnist_sample import load_mnist_sample
 from gcnn.groups import rotate_images
 
 CONF = helpers.CONF / "dataset"
@@ -138,8 +138,8 @@ def test_missing_mnist_names_folder_and_files(tmp_path, monkeypatch, download):
 
 
 def test_a_dataset_larger_than_free_memory_is_refused_before_it_is_made(monkeypatch):
-    from gcnn.data import bundle
-    from gcnn.data.ph2_synthetic import build_ph2_synthetic
+    from gcnn_study.data import bundle
+    from gcnn_study.data.ph2_synthetic import build_ph2_synthetic
 
     monkeypatch.setattr(bundle, "available_memory", lambda: 100 * 2**20)  # 100 MiB free
     with pytest.raises(DataError) as err:
@@ -154,7 +154,7 @@ def test_a_dataset_larger_than_free_memory_is_refused_before_it_is_made(monkeypa
 
 @pytest.mark.skipif(not Path("/proc/meminfo").exists(), reason="Linux reports free memory in /proc/meminfo")
 def test_free_memory_is_read_from_the_system():
-    from gcnn.data.bundle import available_memory
+    from gcnn_study.data.bundle import available_memory
 
     free = available_memory()
     assert free is not None and 2**20 < free < 2**50  # between a MiB and a PiB: bytes, not kB
@@ -435,7 +435,7 @@ def test_config_keys_match_build_mnist(name, make_cfg):
     assert first.startswith("# ") and any(w in first.lower() for w in ("as run", "as written", "demo"))
     cfg = make_cfg(f"dataset={name}").dataset
     params = set(inspect.signature(build_mnist).parameters)
-    assert cfg._target_ == "gcnn.data.mnist.build_mnist" and set(cfg) - {"_target_"} <= params
+    assert cfg._target_ == "gcnn_study.data.mnist.build_mnist" and set(cfg) - {"_target_"} <= params
     assert cfg.name == name and OmegaConf.to_container(cfg)["data_dir"] == "${paths.data_dir}"
     for key in ("rotation_seed", "pad_to", "transformed_seed", "max_train", "max_test"):
         assert key in cfg

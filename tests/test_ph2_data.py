@@ -12,10 +12,10 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from PIL import Image
 
-from gcnn.data.bundle import DataBundle, DataError
-from gcnn.data.ph2 import build_ph2, find_ph2_pairs, load_ph2_arrays, split_ids
-from gcnn.data.ph2_synthetic import build_ph2_synthetic, write_synthetic_ph2
-from gcnn.data.transforms import make_augment, rotations90
+from gcnn_study.data.bundle import DataBundle, DataError
+from gcnn_study.data.ph2 import build_ph2, find_ph2_pairs, load_ph2_arrays, split_ids
+from gcnn_study.data.ph2_synthetic import build_ph2_synthetic, write_synthetic_ph2
+from gcnn_study.data.transforms import make_augment, rotations90
 
 
 def write_case(images_dir: Path, cid: str, w: int, h: int, ext: str, seed: int) -> tuple[Path, Path]:
@@ -290,7 +290,7 @@ def test_hydra_ph2_synthetic_instantiates(tmp_path, make_cfg):
 def test_hydra_ph2_defaults(tmp_path, make_cfg):
     cfg = make_cfg("dataset=ph2", f"paths.data_dir={tmp_path}")
     resolved = OmegaConf.to_container(cfg.dataset, resolve=True)
-    assert resolved["_target_"] == "gcnn.data.ph2.build_ph2"
+    assert resolved["_target_"] == "gcnn_study.data.ph2.build_ph2"
     assert resolved["data_dir"] == str(tmp_path) and "odd_size" not in resolved
     assert (resolved["size"], resolved["n_train"], resolved["n_val"], resolved["n_test"]) == (256, 100, 50, 50)
     # the synthetic default must fit the 4-level upsampling SegNet exactly (a multiple of 2^4)

@@ -4,7 +4,7 @@ processors, exactly what the committed fingerprints show (docs/reproducibility.m
 Each case trains a small P4 classifier a few Adam steps (`scripts/portable_probe.py --probe`) in a fresh
 subprocess, because the mode only takes effect before torch loads.
 
-* Within this machine: with the mode on (GCNN_PORTABLE=1, applied at `import gcnn`), two subprocesses whose
+* Within this machine: with the mode on (GCNN_PORTABLE=1, applied at `import gcnn_study`), two subprocesses whose
   environments force different dispatch (the baseline ATen capability against the machine's best, oneDNN
   uncapped with bf16 math, MKL without CBWR, one thread) give bit-identical loss and parameter sum; without the
   mode the two capabilities differ, so the mode is what makes them equal.
@@ -42,8 +42,8 @@ MODES = {"portable": [], "portable, oneDNN off": ["--no-mkldnn"]}
 ADOPTED = "portable"
 
 sys.path.insert(0, str(REPO / "src"))
-from gcnn.portable import PORTABLE_ENV, SWITCH  # noqa: E402
-from gcnn.provenance import processor, processor_key, slug  # noqa: E402
+from gcnn_study.portable import PORTABLE_ENV, SWITCH  # noqa: E402
+from gcnn_study.provenance import processor, processor_key, slug  # noqa: E402
 
 # Everything that steers PyTorch's CPU dispatch; removed from the inherited environment before each case.
 DISPATCH_VARS = set(PORTABLE_ENV) | {SWITCH, "MKL_ENABLE_INSTRUCTIONS", "DNNL_MAX_CPU_ISA", "DNNL_DEFAULT_FPMATH_MODE"}

@@ -15,12 +15,12 @@ import pandas as pd
 import pytest
 import torch
 
-from gcnn import ablation, claims
-from gcnn.data.transforms import rotations90
+from gcnn_study.report import ablation, claims
+from gcnn_study.data.transforms import rotations90
 from gcnn.equivariance import filter_transform_is_group_action
-from gcnn.metrics import THRESHOLDS
+from gcnn_study.metrics import THRESHOLDS
 from gcnn.models.classifier import GroupClassifier, count_parameters
-from gcnn.stats import welch
+from gcnn_study.report.stats import welch
 from helpers import REPO
 
 REDUCED = REPO / "results" / "reduced_cpu"
@@ -193,8 +193,8 @@ README = prose(REPO / "README.md")
 
 def test_the_results_page_says_how_far_the_full_run_is():
     """docs/results.md: what results/full holds, from its records (not "under way", which no record can show)."""
-    from gcnn.figures.runs import finished_records
-    from gcnn.specs import STUDY_TABLES, TABLES
+    from gcnn_study.report.figures.runs import finished_records
+    from gcnn_study.specs import STUDY_TABLES, TABLES
 
     finished = finished_records(FULL)
     conv1x1 = [ref for ref in finished if ref.experiment.endswith("_conv1x1")]
@@ -317,7 +317,7 @@ def test_the_readme_reading_of_tables_3_and_4():
     }
     assert "exactly equivariant to p4m" not in README
     image = torch.arange(9.0).reshape(1, 3, 3)  # no symmetry: its turns and mirrors all differ
-    turns = rotations90(image)  # how gcnn.data.ph2 makes the rotated test set
+    turns = rotations90(image)  # how gcnn_study.data.ph2 makes the rotated test set
     assert len(turns) == 4 and all(torch.equal(turns[k], torch.rot90(image[0], k)) for k in range(4))
     assert not any(torch.equal(t, torch.flip(image[0], dims=(-1,))) for t in turns)
     assert (
@@ -369,7 +369,8 @@ def test_the_readme_reading_of_tables_3_and_4():
 
 
 def test_the_allocator_reading_in_the_benchmarks_doc():
-    """docs/benchmarks.md's P4SegNet rates with and without gcnn.allocator's tunables, from the committed reports."""
+    """docs/benchmarks.md's P4SegNet rates with and without gcnn_study.allocator's tunables, from the committed
+    reports."""
     text = (REPO / "results" / "bench" / "allocator_cpu_1t_2x_p4segnet_on_intel-xeon-processor.md").read_text()
     default, kept = [[c.strip() for c in x.split("|")[1:-1]] for x in text.splitlines() if x.startswith("| p4segnet |")]
     doc = prose(REPO / "docs" / "benchmarks.md")

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from gcnn.engine import NonFinite
-from gcnn.rundir import RunDirError
-from gcnn.tables import build_table
-from gcnn.train import run
+from gcnn_study.engine import NonFinite
+from gcnn_study.rundir import RunDirError
+from gcnn_study.report.tables import build_table
+from gcnn_study.train import run
 from helpers import REPO, SAMPLE_RUN, compose_cfg, tiny
 
 TINY = [*tiny(epochs=1, limit_eval_batches=1), "logger=none"]
@@ -54,7 +54,15 @@ def test_a_diverged_run_gets_failed_json_not_a_result_and_is_never_skipped(tmp_p
 
 def test_a_diverged_run_on_the_command_line_is_one_line_and_exit_1(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "HYDRA_FULL_ERROR": ""}
-    cmd = [sys.executable, "-m", "gcnn.train", *SAMPLE_RUN, *TINY, "trainer.lr=1e30", f"paths.results_dir={tmp_path}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "gcnn_study.train",
+        *SAMPLE_RUN,
+        *TINY,
+        "trainer.lr=1e30",
+        f"paths.results_dir={tmp_path}",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert [line for line in proc.stderr.splitlines() if line.startswith("error: ")] == [
@@ -121,14 +129,14 @@ def test_the_tables_command_line_lists_a_nan_record_without_a_traceback(two_seed
     shutil.copytree(two_seeds, results)
     _damage(results / "runs/table1/cnn/seed=0/metrics.json", "a NaN metric")
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    cmd = [sys.executable, "-m", "gcnn.tables", "table1", "--results-dir", str(results), "--seeds", "0,1"]
+    cmd = [sys.executable, "-m", "gcnn_study.report.tables", "table1", "--results-dir", str(results), "--seeds", "0,1"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr
     assert 'metric "test_acc" is nan: the run diverged' in (results / "table1.md").read_text()
 
 
 def test_the_figures_skip_a_run_whose_record_is_not_a_result(two_seeds, tmp_path):
-    from gcnn.figures.runs import find_runs
+    from gcnn_study.report.figures.runs import find_runs
 
     results = tmp_path / "results"
     shutil.copytree(two_seeds, results)
@@ -141,7 +149,7 @@ def test_the_figures_skip_a_run_whose_record_is_not_a_result(two_seeds, tmp_path
 def test_a_run_that_diverged_with_finite_numbers_is_kept_warned_and_marked_never_averaged(tmp_path, caplog):
     """`trainer.lr=1e3`: every number stays finite (train loss ~1e8, test accuracy at chance), so the run finishes and
     is recorded; the trainer says it diverged, and the table's row reads "diverged" instead of a number."""
-    with caplog.at_level("WARNING", logger="gcnn.train"):
+    with caplog.at_level("WARNING", logger="gcnn_study.train"):
         result = run(_cfg(tmp_path, "trainer.lr=1e3"))
     run_dir = tmp_path / "runs/table1/cnn/seed=0"
     assert (run_dir / "metrics.json").exists() and result["metrics"]["test_acc"] <= 0.15  # on disk, at chance
@@ -189,7 +197,7 @@ CLASSIFIER, SEGNET = {"num_classes": 10}, {"out_channels": 1}
     ],
 )
 def test_the_one_divergence_rule(losses, model, metrics, diverged):
-    from gcnn.divergence import DIVERGED_FACTOR, divergence, uninformed_loss
+    from gcnn_study.divergence import DIVERGED_FACTOR, divergence, uninformed_loss
 
     assert uninformed_loss(CLASSIFIER)[0] == pytest.approx(LN10, abs=1e-6)
     assert uninformed_loss(SEGNET) == (pytest.approx(LN2, abs=1e-6), None)

@@ -15,9 +15,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from gcnn import reproduce, rundir, schema
+from gcnn_study import reproduce, rundir, schema
 from gcnn.equivariance import TRANSFORMS
-from gcnn.specs import TABLES
+from gcnn_study.specs import TABLES
 from helpers import REPO
 
 CLS_ARGS = (
@@ -69,7 +69,7 @@ def _fake_project(hours):
     return lambda run: reproduce.Projection(*hours[run.name], source="test")
 
 
-# The smallest record of a finished run (gcnn.rundir.RECORD_KEYS), as a fake launch leaves it.
+# The smallest record of a finished run (gcnn_study.rundir.RECORD_KEYS), as a fake launch leaves it.
 RECORD = {"seed": 0, "params": 1, "epochs": 1, "train_seconds": 1.0, "dataset": "x", "device": "cpu"}
 RECORD |= {"synthetic": False, "metrics": {"test_acc": 0.5}}
 
@@ -511,7 +511,7 @@ def test_a_run_counts_the_memory_autograd_saves(tmp_path, monkeypatch):
 
 
 def test_git_keeps_exactly_the_records_of_a_full_run():
-    """.gitignore keeps gcnn.rundir.RECORDS of each results/full run (a clone continues from them and redraws the
+    """.gitignore keeps gcnn_study.rundir.RECORDS of each results/full run (a clone continues from them and redraws the
     equivariance report from them) and nothing else of it: no checkpoint, log or W&B file."""
     run = "results/full/runs/table3/d4segnet/seed=0"
     others = ["checkpoint.pt", "train.log", "failed.json", ".hydra/config.yaml", "wandb/run.wandb", "previous/x/a.json"]

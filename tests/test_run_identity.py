@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from gcnn import rundir
-from gcnn import train as train_module
-from gcnn.rundir import RunDirError
-from gcnn.tables import build_table
-from gcnn.train import ConfigError, run
+from gcnn_study import rundir
+from gcnn_study import train as train_module
+from gcnn_study.rundir import RunDirError
+from gcnn_study.report.tables import build_table
+from gcnn_study.train import ConfigError, run
 from helpers import SAMPLE_RUN, compose_cfg, tiny
 
 TINY = tiny(epochs=1, limit_eval_batches=1)
@@ -263,9 +263,9 @@ def test_every_committed_record_keeps_its_identity_and_rebuilds_its_model(record
     composes the same settings, so a paused or finished run is found again after any change of the code."""
     from hydra.utils import instantiate
 
-    from gcnn import layout, reproduce
+    from gcnn_study import layout, reproduce
     from gcnn.models import count_parameters
-    from gcnn.specs import REPRODUCED, table_of
+    from gcnn_study.specs import REPRODUCED, table_of
 
     metrics = json.loads(record.read_text())
     stored = rundir.load_config(record.parent)

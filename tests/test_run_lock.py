@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from gcnn import rundir
-from gcnn.rundir import LOCK, RunDirError, RunLock
+from gcnn_study import rundir
+from gcnn_study.rundir import LOCK, RunDirError, RunLock
 from helpers import REPO, SAMPLE_RUN
 
 
@@ -53,7 +53,7 @@ def test_the_lock_is_released_when_the_run_fails(tmp_path):
 
 def test_a_lock_whose_process_is_gone_is_taken_over_with_a_log_line(tmp_path, caplog):
     _write_lock(tmp_path / "run", socket.gethostname(), _dead_pid())  # as after SIGKILL
-    with caplog.at_level(logging.WARNING, logger="gcnn.rundir"), RunLock(tmp_path / "run"):
+    with caplog.at_level(logging.WARNING, logger="gcnn_study.rundir"), RunLock(tmp_path / "run"):
         assert json.loads((tmp_path / "run" / LOCK).read_text())["pid"] == os.getpid()
     assert "took over the stale lock" in caplog.text and "its process is gone" in caplog.text
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == []  # nothing left behind
@@ -64,7 +64,7 @@ def test_another_hosts_lock_holds_while_it_beats_and_is_taken_over_after_the_tim
     with pytest.raises(RunDirError, match="in use by pid 4242 on host node-17"):
         RunLock(tmp_path / "run").__enter__()
     _write_lock(tmp_path / "run", "node-17", 4242, age_s=rundir.STALE_AFTER_S + 60)  # the node is gone
-    with caplog.at_level(logging.WARNING, logger="gcnn.rundir"), RunLock(tmp_path / "run"):
+    with caplog.at_level(logging.WARNING, logger="gcnn_study.rundir"), RunLock(tmp_path / "run"):
         pass
     assert "no heartbeat for 11 min" in caplog.text
 
@@ -94,7 +94,7 @@ ENV = {**os.environ, "PYTHONPATH": str(REPO / "src"), "HYDRA_FULL_ERROR": ""}
 
 def _train(results: Path, *more: str, multirun=False):
     """A training process; its output goes to a file (a long run's log would fill a pipe nobody reads)."""
-    cmd = [sys.executable, "-m", "gcnn.train", *(["--multirun"] if multirun else []), *LONG, *more]
+    cmd = [sys.executable, "-m", "gcnn_study.train", *(["--multirun"] if multirun else []), *LONG, *more]
     cmd.append(f"paths.results_dir={results}")
     log = open(results.parent / f"stderr-{time.monotonic_ns()}.txt", "w+")
     # Ctrl-C's default action in the child even when this suite runs in a background job, whose shell sets

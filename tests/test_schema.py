@@ -14,10 +14,10 @@ import pytest
 from helpers import CONF
 from omegaconf import OmegaConf
 
-from gcnn import schema
-from gcnn.data.mnist import build_mnist
-from gcnn.data.ph2 import build_ph2
-from gcnn.data.ph2_synthetic import build_ph2_synthetic
+from gcnn_study import schema
+from gcnn_study.data.mnist import build_mnist
+from gcnn_study.data.ph2 import build_ph2
+from gcnn_study.data.ph2_synthetic import build_ph2_synthetic
 from gcnn.models import GroupClassifier, SegNet
 
 
@@ -122,7 +122,7 @@ def test_hydras_own_composition_errors_become_one_line(make_cfg):
 
 TYPO_LINE = (
     "trainer.epoch: no such setting; the closest is trainer.epochs (every setting of trainer is in "
-    "gcnn.schema.TrainerConf)"
+    "gcnn_study.schema.TrainerConf)"
 )
 
 
@@ -132,13 +132,13 @@ TYPO_LINE = (
         (["experiment=table1", "trainer.epoch=3"], TYPO_LINE),
         (["--multirun", "model=cnn,p4cnn", "trainer.epoch=3", "seed=0,1"], TYPO_LINE),  # a sweep's job too
         (["trainer.epoch=3", "trainer.lr=abc"], TYPO_LINE),
-        (["seeds=3"], "seeds: no such setting; the closest is seed (every setting of the run is in gcnn.schema."),
+        (["seeds=3"], "seeds: no such setting; the closest is seed (every setting of the run is in gcnn_study.schema."),
         (["logger.tagz=[a]"], "logger.tagz: no such setting; the closest is logger.tags"),
         (["paths.results=x"], "paths.results: no such setting; the closest is paths.results_dir"),
         # the schema of the option the run composes: table3's SegNet, table1's classifier
         (["experiment=table3", "model.chanels=[4]"], "model.chanels: no such setting; the closest is model.channels"),
-        (["experiment=table3", "model.chanels=[4]"], "(every setting of model is in gcnn.schema.SegNetConf)"),
-        (["model.chanels=[4]"], "(every setting of model is in gcnn.schema.ClassifierConf)"),
+        (["experiment=table3", "model.chanels=[4]"], "(every setting of model is in gcnn_study.schema.SegNetConf)"),
+        (["model.chanels=[4]"], "(every setting of model is in gcnn_study.schema.ClassifierConf)"),
         (["dataset.sizee=32", "experiment=table3"], "dataset.sizee: no such setting; the closest is dataset.size"),
     ],
 )
@@ -169,7 +169,8 @@ def _docs_example() -> str:
 
 
 def test_the_docs_compose_a_config_with_nothing_registered_first():
-    """In a fresh interpreter, as in a notebook: no gcnn.schema.register(), no `import gcnn` before compose."""
+    """In a fresh interpreter, as in a notebook: no gcnn_study.schema.register(), no `import gcnn_study` before
+    compose."""
     code = _docs_example()
     assert code.index("compose(") < code.index("from gcnn") and "register" not in code
     env = {**os.environ, "PYTHONPATH": str(CONF.parent / "src")}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gcnn.metrics import (
+from gcnn_study.metrics import (
     THRESHOLDS,
     SegmentationMeter,
     accuracy,

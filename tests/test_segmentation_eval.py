@@ -16,9 +16,9 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from gcnn.data.ph2_synthetic import build_ph2_synthetic
+from gcnn_study.data.ph2_synthetic import build_ph2_synthetic
 from gcnn.models import SegNet
-from gcnn.engine import evaluate
+from gcnn_study.engine import evaluate
 
 # no logit closer to the threshold than this fraction of the largest |logit|: float64 round-off is ~1e-13
 MARGIN = 1e-8

@@ -1,4 +1,5 @@
-"""gcnn.stats on inputs with known answers: Welch's test from summary statistics against the textbook numbers
+"""gcnn_study.report.stats on inputs with known answers: Welch's test from summary statistics against the textbook
+numbers
 and against scipy on the raw values, the contrast with a factor, the ratio interval, one seed, no spread."""
 
 import math
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from gcnn.stats import Sample, gap, holm, ratio, welch
+from gcnn_study.report.stats import Sample, gap, holm, ratio, welch
 
 
 def sample(values) -> Sample:

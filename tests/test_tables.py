@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from gcnn.tables import (
+from gcnn_study.report.tables import (
     README_BEGIN,
     README_END,
     TABLES,
@@ -19,7 +19,7 @@ from gcnn.tables import (
     study_reference,
     write_readme,
 )
-from gcnn.train import run
+from gcnn_study.train import run
 from helpers import TINY, compose_cfg
 
 
@@ -89,15 +89,19 @@ def test_reference_file_covers_every_table_cell():
 
 def test_command_line(results):
     proc = subprocess.run(
-        [sys.executable, "-m", "gcnn.tables", "table1", "--results-dir", str(results)],
+        [sys.executable, "-m", "gcnn_study.report.tables", "table1", "--results-dir", str(results)],
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert proc.returncode == 0 and "| CNN |" in proc.stdout
-    bad = subprocess.run([sys.executable, "-m", "gcnn.tables", "table9"], capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, "-m", "gcnn_study.report.tables", "table9"], capture_output=True, text=True, timeout=120
+    )
     assert bad.returncode != 0 and "table9" in bad.stderr
-    none = subprocess.run([sys.executable, "-m", "gcnn.tables"], capture_output=True, text=True, timeout=120)
+    none = subprocess.run(
+        [sys.executable, "-m", "gcnn_study.report.tables"], capture_output=True, text=True, timeout=120
+    )
     assert none.returncode == 2 and "give the tables to build, or --readme README.md" in none.stderr
 
 
@@ -185,7 +189,7 @@ def test_a_readme_without_its_block_is_refused_in_one_line(results, tmp_path):
 def test_runs_trained_by_several_launches_are_listed_with_the_commit_of_their_epochs(results, tmp_path):
     import shutil
 
-    from gcnn import provenance
+    from gcnn_study import provenance
 
     text = build_table("table1", results, seeds=[0, 1], command="make table1").read_text()
     assert "several launches" not in text  # each tiny run was one process
@@ -209,7 +213,7 @@ TWO = ONE.replace("1 threads", "2 threads")
 
 
 def test_each_run_s_placement_comes_from_its_record():
-    from gcnn.tables import placement
+    from gcnn_study.report.tables import placement
 
     assert placement({"machine": ONE, "cores": 2}) == "1 thread of 2 cores"
     assert placement({"machine": TWO, "cores": 2}) == "2 threads of 2 cores"
@@ -251,7 +255,7 @@ def test_the_time_column_says_how_the_rows_were_placed():
 # ----------------------------------------------------------------------------------------------- the row's model
 def _foreign_run(results: Path, seed: int, *model: str) -> subprocess.CompletedProcess:
     """The issue's command, narrowed: `model=cnn model.group=p5` trains a P5 network and files it as cnn."""
-    cmd = [sys.executable, "-m", "gcnn.train", "experiment=table1", "model=cnn", *model, "dataset=mnist_sample"]
+    cmd = [sys.executable, "-m", "gcnn_study.train", "experiment=table1", "model=cnn", *model, "dataset=mnist_sample"]
     cmd += ["dataset.max_train=64", "dataset.max_test=64", *TINY, "logger=none", f"seed={seed}"]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src"), "HYDRA_FULL_ERROR": ""}
     cmd += [f"paths.results_dir={results}"]
@@ -289,9 +293,9 @@ def test_a_run_that_is_not_its_rows_model_is_warned_listed_and_never_averaged(re
 
 
 def test_a_run_recorded_before_a_model_key_was_added_is_still_its_rows_model(results, tmp_path, monkeypatch):
-    """A key added to the model configs later (gcnn.rundir.ADDED) is absent from older records: it compares as the
+    """A key added to the model configs later (gcnn_study.rundir.ADDED) is absent from older records: it compares as the
     value those runs trained with, so the record stays its row's model, and a row whose default moved on does not."""
-    from gcnn import tables
+    from gcnn_study.report import tables
 
     monkeypatch.setattr(tables, "ADDED", {"model.init": "fan_in", "model.head": "conv1x1"})
     old = {"name": "cnn", "group": "z2", "channels": [16, 32]}  # as a record written before `init` was

@@ -5,9 +5,9 @@ import types
 
 import pytest
 
-from gcnn import train as train_module
-from gcnn.tracking import _resolve_mode
-from gcnn.train import run
+from gcnn_study import train as train_module
+from gcnn_study.tracking import _resolve_mode
+from gcnn_study.train import run
 from helpers import SAMPLE_RUN, TINY, compose_cfg
 
 

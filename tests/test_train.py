@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 import torch
 
-from gcnn import rundir, runtime
-from gcnn.data.bundle import DataError
+from gcnn_study import rundir, runtime
+from gcnn_study.data.bundle import DataError
 from gcnn.equivariance import EXACT_TOL, TRANSFORMS
-from gcnn.specs import runs_of
-from gcnn.train import ConfigError, run
+from gcnn_study.specs import runs_of
+from gcnn_study.train import ConfigError, run
 from helpers import REPO, SAMPLE_RUN, TINY, compose_cfg
 
 
@@ -62,7 +62,7 @@ def _seg_overrides(size=32):
     ]
 
 
-# Every model of every table, from the tables' own list (gcnn.specs); "+" rows are the same model augmented.
+# Every model of every table, from the tables' own list (gcnn_study.specs); "+" rows are the same model augmented.
 EXPERIMENTS = [
     (t, list(dict.fromkeys(m for m, _ in runs_of(t))), TINY if t in ("table1", "table2") else None)
     for t in ("table1", "table2", "table3", "table4")
@@ -261,7 +261,7 @@ def test_missing_data_is_one_clear_line_and_a_nonzero_exit(tmp_path):
         [
             sys.executable,
             "-m",
-            "gcnn.train",
+            "gcnn_study.train",
             "experiment=table1",
             "dataset=mnist",
             "dataset.download=false",
@@ -292,8 +292,8 @@ def test_missing_ph2_says_where_to_get_it(tmp_path):
 
 
 def test_splits_move_to_an_accelerator_once_except_an_augmented_train_split():
-    from gcnn.data.bundle import DataBundle
-    from gcnn.train import _place
+    from gcnn_study.data.bundle import DataBundle
+    from gcnn_study.train import _place
 
     split = (torch.zeros(4, 1, 5, 5), torch.zeros(4, dtype=torch.long))
     data = DataBundle("classification", "x", split, {"test": split})
@@ -327,7 +327,7 @@ def test_a_run_pauses_before_its_deadline_and_the_same_command_resumes_it(tmp_pa
     failed.json, no metrics.json; the same command without a deadline finishes from the checkpoint."""
     import time
 
-    cmd = [sys.executable, "-m", "gcnn.train", "experiment=table1", "model=cnn", "dataset=mnist_sample"]
+    cmd = [sys.executable, "-m", "gcnn_study.train", "experiment=table1", "model=cnn", "dataset=mnist_sample"]
     cmd += ["trainer=quick", "trainer.epochs=3", "logger=none", f"paths.results_dir={tmp_path}"]
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     # epoch 1 always starts; epoch 2 cannot end before a deadline 1 s after launch
@@ -346,20 +346,20 @@ def test_a_run_pauses_before_its_deadline_and_the_same_command_resumes_it(tmp_pa
     paused, resumed = record["launches"]
     assert [paused["epochs"], resumed["epochs"]] == [[1, 1], [2, 3]]
     assert "trainer.stop_at=" in paused["command"] and "trainer.stop_at" not in resumed["command"]
-    assert resumed["command"] == "python -m gcnn.train " + " ".join(cmd[3:])
+    assert resumed["command"] == "python -m gcnn_study.train " + " ".join(cmd[3:])
     assert paused["commit"] == resumed["commit"] == record["provenance"]["git"]["commit"]
     assert paused["machine"] == resumed["machine"] == record["machine"]
 
 
 def test_a_run_asked_for_more_threads_takes_them_from_its_next_epoch(tmp_path):
-    """gcnn.rundir.request_threads from the process that launched the run (make reproduce, once the runs beside
+    """gcnn_study.rundir.request_threads from the process that launched the run (make reproduce, once the runs beside
     it have ended): the epochs from then on train on that many threads, and the record's launches say which
     epochs ran on which count. A request left by another process is removed unread."""
     import time
 
-    from gcnn import rundir
+    from gcnn_study import rundir
 
-    cmd = [sys.executable, "-m", "gcnn.train", "experiment=table1", "model=cnn", "dataset=mnist_sample"]
+    cmd = [sys.executable, "-m", "gcnn_study.train", "experiment=table1", "model=cnn", "dataset=mnist_sample"]
     cmd += [
         "trainer=quick",
         "trainer.epochs=3",
@@ -390,11 +390,17 @@ def test_a_run_asked_for_more_threads_takes_them_from_its_next_epoch(tmp_path):
 
 
 def test_a_thread_request_after_some_epochs_starts_a_launch_entry_of_its_own(tmp_path, monkeypatch):
-    from gcnn import train
+    from gcnn_study import train
 
     before = torch.get_num_threads()
     monkeypatch.setattr(train.rundir, "take_thread_request", lambda run_dir: before + 1)
-    entry = {"command": "python -m gcnn.train x=1", "started": "then", "machine": "m", "commit": "c", "dirty": False}
+    entry = {
+        "command": "python -m gcnn_study.train x=1",
+        "started": "then",
+        "machine": "m",
+        "commit": "c",
+        "dirty": False,
+    }
     launches = [{**entry, "epochs": [1, 3]}]
     try:
         train._take_thread_request(tmp_path, launches, torch.device("cpu"), 3)
@@ -411,7 +417,7 @@ def test_a_thread_request_after_some_epochs_starts_a_launch_entry_of_its_own(tmp
 
 
 def test_a_thread_request_is_taken_only_by_a_child_of_its_writer(tmp_path):
-    from gcnn import rundir
+    from gcnn_study import rundir
 
     rundir.request_threads(tmp_path / "run", 2)  # the folder is made if the trainer has not made it yet
     assert rundir.take_thread_request(tmp_path / "run") is None  # this process wrote it: not its parent
@@ -420,7 +426,7 @@ def test_a_thread_request_is_taken_only_by_a_child_of_its_writer(tmp_path):
     assert rundir.take_thread_request(tmp_path / "run") is None
     assert not (tmp_path / "run" / rundir.THREADS_REQUEST).exists()
     rundir.request_threads(tmp_path / "run", 3)
-    child = "from gcnn import rundir; import sys; print(rundir.take_thread_request(sys.argv[1]))"
+    child = "from gcnn_study import rundir; import sys; print(rundir.take_thread_request(sys.argv[1]))"
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     out = subprocess.run([sys.executable, "-c", child, str(tmp_path / "run")], env=env, capture_output=True, text=True)
     assert out.stdout.strip() == "3", out.stderr[-2000:]
@@ -444,8 +450,8 @@ def test_a_batch_larger_than_the_training_set_is_refused_before_anything_is_writ
 def test_a_batch_whose_step_will_not_fit_is_refused_in_one_line_with_the_estimate(tmp_path, monkeypatch):
     import re
 
-    from gcnn import projection
-    from gcnn.data import bundle
+    from gcnn_study import projection
+    from gcnn_study.data import bundle
 
     # 3 MiB left: room for the 64 + 2 × 32 sample digits (the dataset's own check), not for a step of 16 (about 8 MiB)
     monkeypatch.setattr(bundle, "available_memory", lambda: 3 * 2**20)
@@ -467,7 +473,7 @@ def test_on_a_gpu_the_batch_is_checked_against_its_free_memory_with_the_data_it_
     """The CUDA branch, without a GPU: torch.cuda.mem_get_info says how much is free; the data moves there too."""
     import hydra
 
-    from gcnn import train
+    from gcnn_study import train
 
     cfg = _sample(tmp_path)
     data = hydra.utils.instantiate(cfg.dataset)

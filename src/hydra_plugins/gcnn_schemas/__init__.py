@@ -1,7 +1,8 @@
 """Hydra plugin: Hydra imports every module of the `hydra_plugins` namespace when it starts, and calls this
 search-path plugin whenever it composes a config. It adds no path; it stores gcnn's settings schemas (and the
 resolvers conf/ uses) in the ConfigStore, so that conf/ composes from a notebook or any script, not only from
-`python -m gcnn.train`, with nothing to import or call first (docs/running.md, "Composing a config in a notebook")."""
+`python -m gcnn_study.train`, with nothing to import or call first (docs/running.md, "Composing a config in a
+notebook")."""
 
 from hydra.core.config_search_path import ConfigSearchPath
 from hydra.plugins.search_path_plugin import SearchPathPlugin
@@ -9,6 +10,6 @@ from hydra.plugins.search_path_plugin import SearchPathPlugin
 
 class GcnnSchemas(SearchPathPlugin):
     def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
-        from gcnn import schema  # here, not at the top: Hydra scans plugins in every app that uses it
+        from gcnn_study import schema  # here, not at the top: Hydra scans plugins in every app that uses it
 
         schema.register()

@@ -1,0 +1,64 @@
+"""The study's figures from finished runs (Figures 1-3, accuracy vs angle, equivariance report, training curves).
+
+`python -m gcnn_study.report.figures --results-dir results/demo` (or `make figures`) draws them all; each figure is
+also one
+function here, and `run_figures(model, data)` draws a single trained model's figures (for W&B at run end).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import torch
+
+from gcnn_study.measure import measure_run
+from gcnn_study.report.figures.angles import ANGLES, accuracy_vs_angle, angle_figure, angle_rows, predictions_vs_angle
+from gcnn_study.report.figures.curves import training_curves_figure
+from gcnn_study.report.figures.equivariance import equivariance_figure, equivariance_markdown
+from gcnn_study.report.figures.maps import feature_maps_figure, group_maps_figure, predictions_figure
+from gcnn_study.report.figures.runs import MissingRuns, find_runs, load_run
+
+__all__ = [
+    "ANGLES",
+    "MissingRuns",
+    "accuracy_vs_angle",
+    "angle_figure",
+    "equivariance_figure",
+    "equivariance_markdown",
+    "feature_maps_figure",
+    "find_runs",
+    "group_maps_figure",
+    "load_run",
+    "predictions_figure",
+    "predictions_vs_angle",
+    "run_figures",
+    "training_curves_figure",
+]
+
+
+def run_figures(model: torch.nn.Module, data, n_images: int = 100, angle_step: int = 15) -> dict:
+    """{name: matplotlib Figure} for one trained model and its DataBundle, drawn on the model's device.
+
+    Classifiers: "feature_maps" (first layer, digit upright and turned), "accuracy_vs_angle" (first
+    `n_images` test digits, every `angle_step` degrees), "equivariance". SegNets: "group_maps" (last layer
+    before group pooling), "predictions" (3 test images upright and turned 90°), "equivariance". The model's
+    train/eval mode is restored afterwards; the caller closes the figures (plt.close) once logged.
+    """
+    was_training = model.training
+    model.eval()
+    name = getattr(model, "name", "model")
+    task = getattr(model, "task", "classification")
+    try:
+        x, y = data.evals["test"]
+        figures = {}
+        if task == "classification":
+            figures["feature_maps"] = feature_maps_figure({name: model}, x[:1])
+            angles = tuple(range(0, 360, angle_step))
+            rows = angle_rows(model, x[:n_images], y[:n_images], "run", name, 0, angles)
+            figures["accuracy_vs_angle"] = angle_figure(pd.DataFrame(rows))
+        else:
+            figures["group_maps"] = group_maps_figure(model, x[:1], y[:1])
+            figures["predictions"] = predictions_figure({name: model}, x[:3], y[:3])
+        figures["equivariance"] = equivariance_figure(measure_run(model, x, "run", name, 0, limit=n_images))
+        return figures
+    finally:
+        model.train(was_training)
