@@ -34,7 +34,7 @@ def _compared(text: str) -> list[str]:
 
 @pytest.mark.parametrize("name", STUDY_TABLES)
 def test_each_committed_table_is_what_its_records_give(name):
-    rebuilt, _ = make_table(name, FULL, command="-")
+    rebuilt, _, _ = make_table(name, FULL, command="-")
     assert _compared((FULL / f"{name}.md").read_text()) == _compared(rebuilt), (
         f"results/full/{name}.md does not match its records: rewrite it with "
         f"`python -m gcnn_study.report.tables {name} --results-dir results/full --seeds 0`"
@@ -43,7 +43,7 @@ def test_each_committed_table_is_what_its_records_give(name):
 
 @pytest.mark.parametrize("name", STUDY_TABLES)
 def test_each_committed_csv_is_what_its_records_give(name):
-    _, table = make_table(name, FULL, command="-")
+    _, table, _ = make_table(name, FULL, command="-")
     buffer = io.StringIO()
     table.to_csv(buffer, index=False)
     buffer.seek(0)

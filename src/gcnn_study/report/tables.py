@@ -485,7 +485,7 @@ def make_table(
     command: str | None = None,
     protocol: str | None = None,
 ) -> tuple[str, pd.DataFrame]:
-    """Table `name` as markdown and as a frame, written nowhere (build_table writes them)."""
+    """Table `name` as markdown, as a frame and its `facts`, written nowhere (build_table writes them)."""
     spec, table, runs, problems = aggregated(name, results_dir, protocol)
     found_seeds = sorted({int(s) for s in runs["seed"]}) if len(runs) else []
     expected_seeds = seeds if seeds is not None else (found_seeds or [0])
@@ -495,7 +495,14 @@ def make_table(
         (n, s) for _, n in spec.rows for s in expected_seeds if (n, s) not in done and (n, str(s)) not in reported
     ]
     command = command or " ".join(["python -m gcnn_study.report.tables", *sys.argv[1:]])
-    return render_markdown(spec, table, runs, problems, missing, command), table
+    return render_markdown(spec, table, runs, problems, missing, command), table, facts(runs, command)
+
+
+def facts(runs: pd.DataFrame, command: str) -> dict:
+    """What the other reports need of a table beside its rows (`<name>.json`, so that none of them reads the
+    markdown): the command that made it, and {machine: [run names]} of the runs it aggregates."""
+    machines = {} if not len(runs) else {k: list(dict.fromkeys(v)) for k, v in runs.groupby("machine")["run"]}
+    return {"command": command, "machines": machines}
 
 
 def build_table(
@@ -505,12 +512,13 @@ def build_table(
     command: str | None = None,
     protocol: str | None = None,
 ) -> Path:
-    """Write `<results_dir>/<name>.md/.csv` from the runs of `name` at `protocol` (None: protocol_of)."""
-    text, table = make_table(name, results_dir, seeds, command, protocol)
+    """Write `<results_dir>/<name>.md/.csv/.json` from the runs of `name` at `protocol` (None: protocol_of)."""
+    text, table, about = make_table(name, results_dir, seeds, command, protocol)
     out = Path(results_dir) / f"{name}.md"
     try:
         out.write_text(text)
         table.to_csv(Path(results_dir) / f"{name}.csv", index=False)
+        (Path(results_dir) / f"{name}.json").write_text(json.dumps(about, indent=1) + "\n")
     except OSError as err:
         raise SystemExit(
             f"error: cannot write {name} into {results_dir} ({err.strerror or err}): choose a folder you can write to"
