@@ -22,7 +22,7 @@ SWEEPS = for exp in $(1); do sweeps=$$($(PY) -m gcnn_study.specs $$exp --sweeps)
 	done; $(TABLE) $(1); exit $${status:-0}
 GIVEN = $(if $(filter command line environment,$(origin RESULTS)),$(RESULTS),$(1))
 
-.PHONY: help install py-check portable-reference test lint format test-full demo table1 table2 table3 table4 tables \
+.PHONY: help install py-check portable-reference test lint format test-full test-gpu demo table1 table2 table3 table4 tables \
 	ablation-p6 head-comparison reproduce bench bench-train wheelhouse claims ablation-report figures readme-results clean
 help: ## list the targets
 	@grep -E '^[a-z0-9 -]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{gsub(/ /, "|", $$1); printf "  make %-12s %s\n", $$1, $$2}'
@@ -39,7 +39,7 @@ py-check: ## check that PY has gcnn's packages (install runs it when PY is given
 	@$(PY) scripts/check_packages.py --skip '$(SKIP)'
 install: $(if $(OWN_VENV),$(VENV)/.installed,py-check) ## create .venv and install gcnn (PY=python3: use that interpreter; WHEELHOUSE=dir: offline)
 portable-reference: install ## record this processor's portable-mode fingerprint (tests/reference/fingerprints/), print the claim of docs/reproducibility.md
-	$(RUN) tests/test_portable.py --regenerate
+	$(RUN) tests/gcnn_study/test_portable.py --regenerate
 test: install ## run the default test suite (slow tests excluded)
 	$(RUN) -m pytest
 lint: install ## ruff: lint and format check (as CI and the pre-commit hooks run them)
@@ -48,6 +48,17 @@ format: install ## ruff: fix what can be fixed and format the code
 	$(PY) -m ruff check --fix src tests scripts && $(PY) -m ruff format src tests scripts
 test-full: install ## run every test, slow ones included
 	$(RUN) -m pytest -m ''
+test-gpu: install ## the GPU tests (tests marked gpu; they skip on a machine without CUDA)
+	$(RUN) -m pytest -m gpu
+# The library alone, as a user would take it: a throw-away venv with torch (the CPU wheel, ~190 MB) and numpy only,
+# gcnn read from src/. Needs the network; not part of `make test` (tests/gcnn/test_library_standalone.py is its offline twin).
+.PHONY: library-check
+library-check: ## the library alone: a fresh venv with only torch (CPU) and numpy, then import gcnn and python -m gcnn.check
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && $(PYTHON) -m venv "$$tmp/venv" \
+	  && env -u PYTHONPATH "$$tmp/venv/bin/python" -m pip install -q --index-url https://download.pytorch.org/whl/cpu torch \
+	  && env -u PYTHONPATH "$$tmp/venv/bin/python" -m pip install -q numpy && env -u PYTHONPATH "$$tmp/venv/bin/python" -m pip list \
+	  && cd "$$tmp" && PYTHONPATH='$(CURDIR)/src' "$$tmp/venv/bin/python" -c "import gcnn" \
+	  && PYTHONPATH='$(CURDIR)/src' "$$tmp/venv/bin/python" -m gcnn.check
 DEMO = --no-print-directory RESULTS=results/demo SEEDS=0
 demo: install ## Tables 1-4 at small scale on data that needs no download (< 10 min on 2 CPUs)
 	$(MAKE) $(DEMO) table1 ARGS="dataset=mnist_sample trainer=quick $(ARGS)"
@@ -90,7 +101,7 @@ wheelhouse: ## download the wheels an offline machine lacks into WHEELHOUSE (PYV
 	  $(if $(PLATFORM),--platform '$(PLATFORM)') --have '$(HAVE)' --skip '$(SKIP)' --extras '$(EXTRAS)'
 claims: install ## check the study's claims against the tables of RESULTS (written to RESULTS/claims.md)
 	$(RUN) -m gcnn_study.report.claims --results-dir $(RESULTS)
-ablation-report: install ## the P6 ablation's reading of RESULTS/ablation_p6_table*.csv (written to RESULTS/ablation_p6.md)
+ablation-report: install ## the P6 ablation's comparisons and tables from RESULTS/ablation_p6_table*.csv (RESULTS/ablation_p6.csv, .md)
 	$(RUN) -m gcnn_study.report.ablation --results-dir $(RESULTS)
 figures: install ## Figures 1-3 and reports of RESULTS (default results/demo, made first if a run is missing; FIG_ARGS=)
 	@if [ "$(call GIVEN,results/demo)" = results/demo ] && [ "$$(find results/demo/runs -name metrics.json 2>/dev/null \

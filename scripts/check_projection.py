@@ -29,7 +29,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from gcnn_study import allocator, projection, provenance, rundir
+from gcnn_study import allocator, identity, projection, provenance
 
 TOLERANCE = 0.25  # the projection must agree within 25 % with the measured time to be planned with
 
@@ -97,7 +97,7 @@ def unchecked_reason(group: Group, rates_file: Path) -> str | None:
 def check(group: Group, rates_file: Path) -> dict:
     """A group's row; call it only on a group `unchecked_reason` accepts."""
     metrics = json.loads((group.run_dir / "metrics.json").read_text())
-    cfg = rundir.with_added(OmegaConf.load(group.run_dir / "config.yaml"))  # the model it trained
+    cfg = identity.with_added(OmegaConf.load(group.run_dir / "config.yaml"))  # the model it trained
     rates = projection.measured_rates(group.machine, group.copies, rates_file, exact=True)
     rate, source = projection.rate_for(str(cfg.model.name), rates)
     work = projection.work_of(cfg)

@@ -56,18 +56,18 @@ make --no-print-directory reproduce PY="$PY" RESULTS="$RESULTS" BUDGET_MIN="$BUD
   ${TABLES:+TABLES="$TABLES"} ${MODELS:+MODELS="$MODELS"} ${CLS_ARGS:+CLS_ARGS="$CLS_ARGS"} ${SEG_ARGS:+SEG_ARGS="$SEG_ARGS"} \
   || status=$?
 
-# The report and figures of the runs finished here: tests/test_committed_results.py fails on a report that does
+# The report and figures of the runs finished here: tests/gcnn_study/report/test_committed_results.py fails on a report that does
 # not measure every finished record, and only this machine has these runs' checkpoints.
 log "make figures RESULTS=$RESULTS"
 make --no-print-directory figures PY="$PY" RESULTS="$RESULTS" FIG_ARGS="--only equivariance curves figure2 figure3" \
   || log "make figures drew nothing (no run with a checkpoint here?)"
 
-# The README's Results block is written from results/full's records (tests/test_committed_results.py).
+# The README's Results block is written from results/full's records (tests/gcnn_study/report/test_committed_results.py).
 readme=
 if [ "$RESULTS" = results/full ]; then
   make --no-print-directory readme-results PY="$PY" && readme=README.md || status=1
 fi
-# What git keeps of RESULTS (see .gitignore): tables, claims, and each run's small records (gcnn_study.rundir.RECORDS).
+# What git keeps of RESULTS (see .gitignore): tables, claims, and each run's small records (gcnn_study.records.RECORDS).
 {
   [ -n "$readme" ] && echo "$readme"
   find "$RESULTS" -maxdepth 1 -type f \( -name '*.md' -o -name '*.csv' \)

@@ -17,7 +17,7 @@ import csv
 import sys
 from pathlib import Path
 
-from gcnn_study import layout, rundir
+from gcnn_study import layout, records
 from gcnn_study.report.stats import Sample, holm, welch
 
 HEADS = {"head_notebook": "notebook (conv → ReLU → BN)", "head_conv1x1": "1×1 conv"}
@@ -29,7 +29,7 @@ def runs(results_dir: Path) -> list[dict]:
     out = []
     for experiment in HEADS:
         for ref in layout.find(results_dir, experiment):
-            record = rundir.read_metrics(ref.path)
+            record = records.read_metrics(ref.path)
             if record is None:
                 continue
             with open(ref.path / "history.csv", newline="") as f:

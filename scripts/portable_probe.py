@@ -3,7 +3,7 @@ portable mode (docs/reproducibility.md).
 
 The probe (`--probe`) trains a P4 classifier (P4CNN's channels, conf/model/p4cnn.yaml) 20 Adam steps at lr 1e-3
 on one fixed random batch of 64 33×33 images, seed 0, deterministic mode, in this process, and prints its exact
-fingerprints as one line of JSON; tests/test_portable.py runs it, smaller, to compare machines.
+fingerprints as one line of JSON; tests/gcnn_study/test_portable.py runs it, smaller, to compare machines.
 
 Without `--probe`, each row of ROWS runs the probe in a fresh subprocess whose environment holds only the row's
 variables (the mode's variables are removed from the parent's first), and the script prints a markdown table:

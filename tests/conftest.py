@@ -11,6 +11,16 @@ import torch
 from helpers import compose_cfg, shared_data_dir
 
 
+def pytest_collection_modifyitems(config, items):
+    """`gpu` tests run where CUDA is (the GPU machine: `pytest -m gpu`) and skip, saying so, everywhere else."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (this machine has none)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture
 def make_cfg():
     """`make_cfg("experiment=table1", "model=p4cnn")` → the composed DictConfig."""

@@ -1,24 +1,18 @@
-"""How equivariant is a layer or a model? The relative error ‖f(g·x) − g·f(x)‖ / ‖f(x)‖ (escnn's
-`check_equivariance`, as one number per g), measured here so that figures and reports only draw it.
+"""Measures how equivariant a layer or a model is: escnn-style `check_equivariance()` and the study's error per g.
 
-g is a `Transform` (a mirror, then a rotation by some degrees); the group's element that acts as g is
-`Group.element_at(degrees, mirror)`, when the group has one. g acts on what f returns as the theory says:
+Two questions, one error, ‖f(g·x) − g·f(x)‖ / ‖f(x)‖ (escnn's `check_equivariance`), g acting on what f returns as
+the theory says (`act`, `act_by_element`): a group map (B, C, |G|, H, W) by `Group.act_on_group_map` (pixels moved,
+poses permuted), any other map by moving its pixels, a classifier's logits (B, K) not at all (invariance).
 
-    a group map (B, C, |G|, H, W) of a group that has g: `Group.act_on_group_map` (pixels moved, poses permuted);
-    any other map (a plain CNN's, pooled logits):        its pixels moved alike (`transform_images`);
-    a classifier's logits (B, K):                         not at all (the model should be invariant).
+- `element_errors(f, x, group)`: the error at every element of a group, asserted at the exact ones (multiples
+  of 90°, mirrors: index permutations) within atol + rtol · max|g·f(x)|; others (45°, 60°) are interpolated,
+  reported only. Every layer and model calls it as `check_equivariance()` (`gcnn.nn.equivariant_module`).
+- `check_equivariance(model, x, transforms)`: a trained model at every g of `TRANSFORMS` (a `Transform` need not be
+  in the model's group); `model.check_equivariance(x, transforms)` is the same. `check_layer`: one layer, one element.
+- `filter_transform_is_group_action(group, filter_basis, interpolation)`: whether the filters turn like the group.
 
 Rotations by multiples of 90° are exact index permutations (`torch.rot90`); other angles are bilinear
-(`gcnn.groups.rotate_images`), and then only the disc inside the image is compared (`disc_mask`), since corners
-rotate out of the frame.
-
-- `check_layer(layer, x, element)`: one layer, at one element of its own group.
-- `check_equivariance(model, x)`: a trained model at every g of `TRANSFORMS` (also the models' method);
-  `error_rows` gives it as the report's rows, `measure_run` on a run's first test inputs (the trainer writes
-  them to the run's equivariance.csv).
-- `layer_error_table(variants)`: random single layers at their group's smallest rotation off the grid, on a smooth
-  input (the P6 ablation's layer table; `python -m gcnn_study.report.ablation --layers` prints it).
-- `filter_transform_is_group_action(group, filter_basis, interpolation)`: whether the filters turn like the group.
+(`gcnn.groups.rotate_images`), and then only the disc inside the image is compared (`disc_mask`).
 """
 
 from __future__ import annotations
@@ -32,6 +26,10 @@ import torch
 from gcnn.groups import Group, get_group, transform_images
 
 EXACT_TOL = 1e-4  # a relative error below this is float32 round-off, not an approximation
+# check_equivariance() at an exact element: max|f(g·x) − g·f(x)| <= CHECK_ATOL + CHECK_RTOL · max|g·f(x)| (float32)
+CHECK_ATOL, CHECK_RTOL = 1e-6, 1e-5
+CHECK_GROUP = "p4m"  # the group a layer without one of its own (batch norm, pooling, upsampling) is checked on
+CHECK_SIZE = 9  # a layer's random input is (2, C, |G|, n, n) (or (2, C, n, n)), n at least this
 
 
 @dataclass(frozen=True)
@@ -168,6 +166,63 @@ def check_equivariance(
             "quantity": quantity[t.label],
         }
     return out
+
+
+# ----------------------------------------------------------------------------------------------- every element
+def element_label(group: Group, a: int) -> str:
+    """What element a does to an image: '90°', 'mirror, 90°'."""
+    return ("mirror, " if group.elements[a][0] else "") + f"{group.degrees(a):g}°"
+
+
+def act_by_element(group: Group, a: int, y: torch.Tensor) -> torch.Tensor:
+    """a·y: logits (B, K) untouched, a group map (B, C, |G|, H, W) permuted and moved, any other map moved."""
+    if y.dim() == 2:
+        return y
+    if y.dim() == 5 and y.shape[2] == group.order:
+        return group.act_on_group_map(a, y)
+    return group.act_on_image(a, y)
+
+
+def exact_size(kernel_size: int, stride: int, padding: int, at_least: int = CHECK_SIZE) -> int:
+    """The least side n >= at_least whose sliding windows map onto windows under rot90 and mirrors (the grid is
+    symmetric about the centre): n + 2·padding − kernel_size divisible by stride."""
+    return next(n for n in range(at_least, at_least + stride) if (n + 2 * padding - kernel_size) % stride == 0)
+
+
+def failures(rows: dict[str, dict]) -> list[str]:
+    """The labels of `element_errors` rows at exact elements beyond their bound (NaN included)."""
+    return [label for label, row in rows.items() if row["exact"] and not row["max_abs"] <= row["bound"]]
+
+
+@torch.no_grad()
+def element_errors(
+    f, x: torch.Tensor, group: Group, atol=CHECK_ATOL, rtol=CHECK_RTOL, name="module", assertion=True
+) -> dict[str, dict]:
+    """{element label: {"element", "exact", "error", "max_abs", "bound"}} of f at every element of `group` on x:
+    the relative error, max|f(g·x) − g·f(x)| and its bound atol + rtol·max|g·f(x)| (inside the disc for an
+    interpolated element). With `assertion`, a one-line AssertionError names the first exact element beyond it."""
+    y, rows = f(x), {}
+    for a in range(group.order):
+        f_gx, g_fx = f(act_by_element(group, a, x)), act_by_element(group, a, y)
+        exact = group.is_exact(a)
+        mask = None if exact or g_fx.dim() < 4 else disc_mask(*g_fx.shape[-2:], device=g_fx.device)
+        diff, ref = (f_gx - g_fx, g_fx) if mask is None else ((f_gx - g_fx) * mask, g_fx * mask)
+        max_abs = float(diff.abs().max())
+        rows[element_label(group, a)] = {
+            "element": a,
+            "exact": exact,
+            "error": 0.0 if max_abs == 0 else relative_error(f_gx, g_fx, y, mask),  # 0, not 0/0, when f(x) = 0
+            "max_abs": max_abs,
+            "bound": atol + rtol * float(ref.abs().max()),
+        }
+    bad = failures(rows)
+    if assertion and bad:
+        row = rows[bad[0]]
+        raise AssertionError(
+            f"{name} is not equivariant to {bad[0]} of {group.name}: max|f(g·x) − g·f(x)| = {row['max_abs']:.3g} > "
+            f"atol + rtol·max|g·f(x)| = {row['bound']:.3g} (relative error {row['error']:.3g})"
+        )
+    return rows
 
 
 # ----------------------------------------------------------------------------------------------- filter transforms

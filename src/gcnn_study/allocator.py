@@ -6,17 +6,15 @@ with its own mmap and unmaps it when freed, so at every step the kernel maps tho
 On the 2-core Xeon that was a quarter to a third of a SegNet run's CPU time, spent in the kernel (minor page
 faults); with `mmap_max=0` every block comes from the heap, and with a trim threshold above any run's memory the
 heap keeps it for the next step (docs/benchmarks.md has the measurement). The arithmetic does not change: the same
-bits with and without (tests/test_allocator.py).
+bits with and without (tests/gcnn_study/test_allocator.py).
 
 glibc reads GLIBC_TUNABLES once, when the process starts, so the training entry points call `ensure()` first:
 without the variable, the process restarts itself once with it (os.execve, the same command line), as
-gcnn_study.portable does for its mode. For `python -m gcnn_study.train` and `gcnn-train`, `import gcnn_study` does it
-before torch
-loads (`training_command`), so the restart costs no second import of torch; `scripts/benchmark_training.py` calls
-it in its `__main__`.
-A GLIBC_TUNABLES already in the environment is left as it is: `GLIBC_TUNABLES= python -m gcnn_study.train ...`
-(empty) runs with glibc's defaults.
-Other C libraries (macOS, musl) ignore the variable. Imports nothing heavy: it runs before torch loads.
+gcnn_study.portable does for its mode. For `python -m gcnn_study.train` and `gcnn-train`, `import gcnn_study` does
+it before torch loads (`training_command`), so the restart costs no second import of torch;
+`scripts/benchmark_training.py` calls it in its `__main__`. A GLIBC_TUNABLES already in the environment is left as
+it is: `GLIBC_TUNABLES= python -m gcnn_study.train ...` (empty) runs with glibc's defaults. Other C libraries
+(macOS, musl) ignore the variable. Imports nothing heavy: it runs before torch loads.
 """
 
 from __future__ import annotations

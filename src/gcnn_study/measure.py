@@ -42,14 +42,13 @@ def measure_run(
 
 
 # ----------------------------------------------------------------------------------------------- single layers
-# One random layer at its group's smallest rotation off the grid (60° for p6, 45° for p8), for each filter
-# variant of the P6 ablation (gcnn.specs rows). The input decides whether the number describes the layer or the
-# image. Here it is a smooth bump: white noise blurred three times by a 5×5 box, under a Gaussian envelope
-# (σ = size/6), so it is smooth everywhere and near zero long before the border; its bilinear rotation is close
-# to exact and nothing rotates into or out of the frame. (An input cut by a hard disc would let the rotated edge
-# dominate the harmonic layers' error.) g·x and g·f(x) are bilinear rotations alike, so what is left is the
-# layer's own error: the filter transform, and the pixel grid under the filter. Everything runs in float64, so
-# the numbers do not depend on the machine.
+# One random layer at its group's smallest rotation off the grid (60° for p6, 45° for p8), for each filter variant of
+# the P6 ablation (gcnn_study.specs rows). The input decides whether the number describes the layer or the image. Here
+# it is a smooth bump: white noise blurred three times by a 5×5 box, under a Gaussian envelope (σ = size/6), so it is
+# smooth everywhere and near zero long before the border; its bilinear rotation is close to exact and nothing rotates
+# into or out of the frame. (An input cut by a hard disc would let the rotated edge dominate the harmonic layers'
+# error.) g·x and g·f(x) are bilinear rotations alike, so what is left is the layer's own error: the filter transform,
+# and the pixel grid under the filter. Everything runs in float64, so the numbers do not depend on the machine.
 
 CASES = (("p6", "lifting"), ("p6", "group"), ("p8", "lifting"), ("p8", "group"))
 SIZE, SEEDS = 41, (0, 1, 2)
@@ -91,8 +90,8 @@ def layer_error_table(
     variants: tuple[tuple[str, str, str], ...], seeds: tuple[int, ...] = SEEDS, size: int = SIZE
 ) -> dict[tuple[str, str], dict[str, float]]:
     """{(group, kind): {variant label: mean error over `seeds` random layers}} for each (label, filter_basis,
-    filter_interpolation) of `variants` (the P6 ablation's: `gcnn.ablation.layer_variants()`); cached: float64,
-    deterministic."""
+    filter_interpolation) of `variants` (the P6 ablation's: `gcnn_study.report.ablation.layer_variants()`);
+    cached: float64, deterministic."""
     return {
         (group, kind): {
             label: sum(layer_error(group, kind, basis, interp, s, size) for s in seeds) / len(seeds)

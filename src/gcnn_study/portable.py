@@ -13,7 +13,7 @@ so it is a set of environment variables, defined here once (`PORTABLE_ENV`) and 
 * `gcnn_study.portable.apply()` in a script, before `import torch`.
 
 Which variable changes results and what each costs is measured by `scripts/portable_probe.py`
-(docs/reproducibility.md), the probe that tests/test_portable.py also fingerprints machines with. The
+(docs/reproducibility.md), the probe that tests/gcnn_study/test_portable.py also fingerprints machines with. The
 claim covers x86-64 processors with AVX2 and FMA, at THREADS threads. This module imports nothing heavy: it
 must run before torch loads.
 """

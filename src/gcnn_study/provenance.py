@@ -186,8 +186,8 @@ NOT_RECORDED = "not recorded (saved before launches were recorded)"
 def launch(origin: dict, device: str, command: str | None, first_epoch: int) -> dict:
     """One process's share of a run: the command that started it, the code and machine it ran on, and (filled
     in as it goes) the epochs it trained. A run paused at a deadline and resumed has one launch per process, so
-    a record says which commit and machine trained which epochs, not only those of its last launch; a process
-    whose thread count changes between epochs starts a new one (gcnn_study.train._take_thread_request)."""
+    a record says which commit and machine trained which epochs, not only those of its last launch (a run that
+    `make reproduce` hands more cores is paused and relaunched on them: gcnn_study.scheduler)."""
     git = origin.get("git", {})
     return {
         "command": command,

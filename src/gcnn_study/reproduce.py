@@ -1,23 +1,16 @@
 """Reproduce all four tables at the study's protocol as written, and the P6 ablation on the same protocols:
 `python -m gcnn_study.reproduce` (or `make reproduce`).
 
-1. The run list, seed-major: for seed in seeds, for table in 1..4 and then the two P6 ablation tables, for model
-   in the table's rows. One pass over the first seed is a complete first version of every table; the next
-   seeds add the error bars.
-   Table 1 trains on `dataset=mnist`, Table 2 on `dataset=rot_mnist` (the official 60k / 10k), Tables 3-4 on
-   `ph2` at full size; Table 3's "+" rows add `dataset.augment=true` (`gcnn_study.layout`).
-2. Runs finished with the same settings are skipped (records kept in git count as finished); a record made
-   with other settings is handed to the trainer, which refuses it in one line (`gcnn_study.rundir`).
+1. The plan: every run, seed-major, each at its table's protocol as written (gcnn_study.run_plan).
+2. Runs finished with the same settings are skipped (records kept in git count as finished); a record made with
+   other settings is handed to the trainer, which refuses it in one line (gcnn_study.identity).
 3. The others are launched in list order, one `python -m gcnn_study.train <overrides>` process each (the same
-   interpreter as this one, so `make reproduce PY=python3` carries through), `--jobs` of them at once.
-   Before each new run the budget is checked: after `--budget-min` minutes no new run starts; the runs under
-   way finish, and the command exits 0 saying how many runs are done and that the same command continues.
+   interpreter as this one, so `make reproduce PY=python3` carries through), `--jobs` of them at once, within the
+   budget and the memory (gcnn_study.scheduler). After `--budget-min` minutes no new run starts; the runs under
+   way stop in order at the deadline, and the command exits 0 saying how many runs are done and that the same
+   command continues.
 4. The aggregator writes `<results-dir>/table{1..4}.md/.csv` and `ablation_p6_table{1,2}.md/.csv` from whatever
    is finished.
-
-Parallel runs use joblib directly (threads that each wait on one subprocess), not `hydra/launcher=joblib`:
-a Hydra multirun is one cartesian sweep of one experiment and launches all its jobs at once, so it can keep
-neither the seed-major order across tables nor a start-time budget per run.
 """
 
 from __future__ import annotations
@@ -26,351 +19,28 @@ import argparse
 import shlex
 import subprocess
 import sys
-import threading
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from gcnn_study import allocator, layout, projection, rundir
-from gcnn_study.specs import REPRODUCED, TABLES, experiment_of, parse_seeds
-
-# REPRODUCED: every table of gcnn_study.specs that is trained (the study's four, then the P6 ablation; not the kept
-# 1×1-head records), each at the protocol as written (experiment=<table>_written where the text and the notebooks
-# differ). No override is added here.
-PAUSED_EXIT = rundir.PAUSED_EXIT
+from gcnn_study import projection, rundir, scheduler
+from gcnn_study.run_plan import Run, alone_projection, machine_rates, plan, project_run, run_device, run_threads
+from gcnn_study.specs import REPRODUCED, TABLES, parse_seeds
 
 
 class UsageError(ValueError):
     """Bad input; printed as one line."""
 
 
-@dataclass(frozen=True)
-class Run:
-    table: str
-    name: str  # the run name of the tables: the model, "+" for augmented training
-    seed: int
-    overrides: tuple[str, ...]
-    run_dir: Path
-
-    @property
-    def finished(self) -> bool:
-        """Finished with these settings: a record made with other settings, or one that is not a finished run's
-        (a diverged run's NaN, a damaged file), is not (the trainer refuses it in one line)."""
-        try:
-            record = rundir.read_metrics(self.run_dir)
-            if record is None:
-                return False
-            rundir.check_identity(self.run_dir, self.config(), record.get("settings_id"), "metrics.json")
-            return True
-        except rundir.RunDirError:
-            return False
-
-    def config(self):
-        """The config the trainer will compose for this run (Hydra's compose API on conf/)."""
-        from gcnn_study import schema
-
-        return schema.compose(self.overrides)
-
-    def __str__(self) -> str:
-        return f"{self.table} {self.name} seed={self.seed}"
-
-    def history(self) -> list[dict]:
-        """The epochs this run has finished so far (its checkpoint), [] when none."""
-        if not (self.run_dir / "checkpoint.pt").exists():
-            return []
-        try:
-            return list(rundir.load_checkpoint(self.run_dir, "cpu")["history"])
-        except Exception:  # an unreadable checkpoint is the trainer's to report; project from scratch
-            return []
-
-    def sibling_history(self) -> list[dict]:
-        """Epochs of the same experiment and model under another seed (same machine, same load): the best
-        estimate of this run's epoch time before it has one of its own."""
-        import csv
-
-        here = layout.parse(self.run_dir)
-        for other in layout.find(here.results_dir, here.experiment, here.run):
-            if other != here and (other.path / "history.csv").exists():
-                with open(other.path / "history.csv", newline="") as f:
-                    return list(csv.DictReader(f))
-        return []
-
-
-@dataclass(frozen=True)
-class Projection:
-    """A run's projected seconds: to its end, and for its next epoch (with the final evaluation if last)."""
-
-    total: float
-    next_epoch: float
-    source: str  # "own epochs", "another seed", "bench", "default rate"
-    memory_gib: float = 0.0  # peak memory of its training process (gcnn_study.projection.training_memory_gib)
-    epochs_done: int = 0  # epochs in its checkpoint: a paused run resumes after them
-    epochs: int = 0  # epochs of the protocol
-
-
-def project_run(run: Run, rates: dict[str, float], done: list[dict] | None = None) -> Projection:
-    """How long `run` still needs, from its own epochs, another seed's, or its FLOP and the measured rate."""
-    cfg = run.config()
-    work = projection.work_of(cfg)
-    done = run.history() if done is None else done
-    left = max(work.epochs - len(done), 0)
-    measured, source = done, "own epochs"
-    if not projection.epoch_seconds(measured):
-        measured, source = run.sibling_history(), "another seed"
-    per_epoch = projection.epoch_seconds(measured)
-    if per_epoch is None:
-        gflops, source = projection.rate_for(str(cfg.model.name), rates)
-        per_epoch = work.gflop_per_image * work.train_images / gflops
-    final = projection.final_eval_seconds(per_epoch, work.train_images, work.eval_images)
-    memory = projection.training_memory_gib(cfg, allocator.keeps_freed_memory(allocator.for_training()))
-    next_epoch = per_epoch + (final if left == 1 else 0.0)
-    return Projection(per_epoch * left + final, next_epoch, source, memory, len(done), work.epochs)
-
-
-# ----------------------------------------------------------------------------------------------- 1. the plan
-def plan(
-    results_dir: Path,
-    seeds: list[int],
-    tables: list[str],
-    models: list[str] | None = None,
-    cls_args: list[str] = (),
-    seg_args: list[str] = (),
-    args: list[str] = (),
-) -> list[Run]:
-    """Every run of the reproduction, in plan order (seed-major; without a budget, the launch order)."""
-    runs = []
-    for seed in seeds:
-        for table in tables:
-            spec, experiment = TABLES[table], experiment_of(table, "written")
-            task_args = seg_args if spec.task == "segmentation" else cls_args
-            for row in spec.rows:
-                if models and row.run not in models:
-                    continue
-                overrides = (
-                    f"experiment={experiment}",
-                    f"model={row.model}",
-                    f"seed={seed}",
-                    f"paths.results_dir={results_dir}",
-                    *spec.overrides_of(row),
-                    *task_args,
-                    *args,
-                )
-                path = layout.run_dir(results_dir, experiment, row.run, seed)
-                runs.append(Run(table, row.run, seed, overrides, path))
-    return runs
-
-
-def machine_rates(threads: int | None = None, jobs: int = 1, device: str | None = None) -> dict[str, float]:
-    """GFLOP/s per model measured by `make bench-train` on the device the runs will use (`device`: "cpu" or
-    "cuda"; by default CUDA when this machine has it), at `threads` threads with `jobs` runs at once ({} when it
-    was not measured here)."""
-    import torch
-
-    from gcnn_study import provenance
-
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    return projection.measured_rates(provenance.machine_key(provenance.collect(num_threads=threads), device), jobs)
-
-
-def alone_projection(rates: dict[str, float]):
-    """project_alone for execute(): a run's Projection from its model's rate in `rates` (measured on every core,
-    one run at once), or None when its projection comes from measured epochs or its model was not measured there
-    (the projection at one run's threads then stands)."""
-
-    def project(run: Run) -> Projection | None:
-        p = project_run(run, rates)
-        return p if p.source == "bench" else None
-
-    return project
-
-
-def run_threads(args: list[str]) -> int | None:
-    """The thread count the runs are given (trainer.num_threads in ARGS), None for torch's default."""
-    values = [a.split("=", 1)[1] for a in args if a.startswith("trainer.num_threads=")]
-    return int(values[-1]) if values and values[-1].isdigit() else None
-
-
-def run_device(args: list[str]) -> str | None:
-    """The device type the runs are given (trainer.device in ARGS), None for the trainer's default (auto)."""
-    values = [a.split("=", 1)[1] for a in args if a.startswith("trainer.device=")]
-    return values[-1].split(":")[0] if values and values[-1] != "auto" else None
-
-
-# ----------------------------------------------------------------------------------------------- 2-3. launching
-def launch(run: Run, stop_at: float | None = None, threads: int | None = None) -> int:
-    """One training run in its own process; returns its exit code (PAUSED_EXIT: stopped at `stop_at`).
-    `threads`: its trainer.num_threads instead of the one in its overrides (Hydra takes the last value)."""
-    deadline = [f"trainer.stop_at={stop_at:.0f}"] if stop_at is not None else []
-    cores = [f"trainer.num_threads={threads}"] if threads else []
-    return subprocess.call([sys.executable, "-m", "gcnn_study.train", *run.overrides, *deadline, *cores])
-
-
-def execute(
-    runs: list[Run],
-    budget_s: float | None,
-    jobs: int = 1,
-    start: float | None = None,
-    launch=launch,
-    project=None,
-    rates: dict[str, float] | None = None,
-    memory_gib: float | None = None,
-    threads: int | None = None,
-    project_alone=None,
-) -> dict[str, list[Run]]:
-    """Launch the unfinished runs in list order, `jobs` at a time, within `budget_s` (from `start`).
-
-    With a budget, a run starts only when its projected time fits what is left, or, for a run longer than
-    that, when at least its next epoch fits: it then trains the epochs that fit and stops in order at the
-    deadline (`trainer.stop_at`), and the same command resumes it. Runs that fit whole start first, in list
-    order; then the runs that can only advance, the one with the most time left first. A run that cannot even
-    do one epoch waits for the next launch; a later, shorter run in the list may still start. `project(run)`
-    gives a Projection.
-    With `memory_gib`, a run starts beside the runs under way only when their projected peak memories together
-    fit in it (D4SegNet, with the heap gcnn_study.allocator keeps, is projected at 22.5 GiB alone); otherwise a later
-    run that fits may start, and it waits for one to end. A run alone always starts.
-    With `threads` (trainer.num_threads of every run), a run that starts with none under way and none left that
-    could start beside it (in the time left and in the memory) gets the cores of all `jobs`: `jobs` × `threads`
-    threads (`launch(run, threads=n)`); and when the runs beside a run under way have ended and none is left to
-    start, or none until it ends (the memory), it is asked to train its next epochs on them
-    (gcnn_study.rundir.request_threads). The last long run of a reproduction would otherwise leave the
-    other cores idle for hours; the thread count is a resource, not a setting that defines the run
-    (gcnn_study.rundir.IGNORED), and the record says which epochs ran on which count (`launches`).
-    `project_alone(run)`: the Projection of a run on those `jobs` × `threads` threads (None when they were not
-    measured); the line a run alone starts with gives it, since `project` counts `threads` per run.
-    """
-    outcome = {"skipped": [], "done": [], "paused": [], "failed": [], "not_started": []}
-    changed = threading.Condition()  # a run started or ended
-    running: dict[Run, float] = {}  # the runs under way and their projected memory
-    given: dict[Run, int | None] = {}  # the runs under way and the thread count they were given (None: their own)
-    finished = [r.finished for r in runs]
-    start_wall = time.time() - (time.monotonic() - start if start is not None else 0.0)
-    deadline = None if budget_s is None else start_wall + budget_s  # wall clock: the trainer compares with it
-    todo = [r for r, f in zip(runs, finished) if not f]
-    outcome["skipped"] = [r for r, f in zip(runs, finished) if f]
-    for r in outcome["skipped"]:
-        print(f"[reproduce] skip {r}: finished with these settings", flush=True)
-    queue = list(enumerate(todo))
-    wait = object()  # take(): a run could start once one under way has ended
-
-    def take():
-        """The next run that can start now, its memory and whether it will be alone (under the lock); `wait` when
-        the only runs that fit the time left do not fit the memory beside the runs under way; None when no run in
-        the queue can start.
-        A run that finishes before the deadline goes before one that can only advance: its record lands in git,
-        while a paused run's epochs live only in this work tree's checkpoint. Of the runs that can only advance,
-        the longest goes first: the longest run bounds how many stretches the reproduction still needs, and the
-        shorter ones fill the stretches beside it (longest processing time first)."""
-        if deadline is None and (memory_gib is None or jobs == 1):  # nothing to project
-            alone = not running and len(queue) == 1
-            return queue.pop(0), 0.0, alone
-        left = None if deadline is None else deadline - time.time()
-        whole, partial = [], []
-        for k, (_, run) in enumerate(queue):
-            p = project(run)
-            if left is None or p.total <= left:
-                whole.append((k, run, p))
-            elif p.next_epoch <= left:
-                partial.append((k, run, p))
-        partial.sort(key=lambda item: -item[2].total)  # stable: equal times keep the list order
-        blocked = False
-        for k, run, p in whole + partial:
-            if memory_gib is not None and running and sum(running.values()) + p.memory_gib > memory_gib:
-                blocked = True
-                continue
-            # alone: no other run could start beside it, for the time or for the memory
-            alone = not running and not any(
-                q is not p and (memory_gib is None or p.memory_gib + q.memory_gib <= memory_gib)
-                for _, _, q in whole + partial
-            )
-            if left is not None:
-                shown, on = p, ""
-                if alone and threads and jobs > 1 and project_alone is not None:
-                    shown, on = (project_alone(run) or p), f" on {jobs} x {threads} threads"
-                fits = (
-                    "fits"
-                    if shown.total <= left
-                    else f"only its next epochs fit ({shown.next_epoch / 60:.0f} min each)"
-                )
-                print(
-                    f"[reproduce] {run}: projected {shown.total / 3600:.2f} h{on if shown is not p else ''} "
-                    f"({shown.source}), {left / 3600:.2f} h left: {fits}",
-                    flush=True,
-                )
-            return queue.pop(k), p.memory_gib, alone
-        return wait if blocked else None
-
-    def give_the_cores_to_the_last() -> None:
-        """(Under the lock, when this worker has nothing left to start, or nothing until a run under way ends.)
-        One run left under way on fewer threads than every job's: ask it to train its next epochs on all of them."""
-        if threads and jobs > 1 and len(running) == 1:
-            (run,) = running
-            if (given[run] or threads) < jobs * threads:
-                rundir.request_threads(run.run_dir, jobs * threads)
-                given[run] = jobs * threads
-                print(f"[reproduce] {run} is now alone: asked to train on {jobs} x {threads} threads", flush=True)
-
-    def worker() -> None:
-        while True:
-            with changed:  # the projection and the start happen in list order
-                while True:
-                    if not queue:
-                        give_the_cores_to_the_last()
-                        return
-                    if (chosen := take()) is not wait:
-                        break
-                    give_the_cores_to_the_last()  # the runs left wait for its memory: its cores are idle too
-                    changed.wait()
-                if chosen is None:
-                    outcome["not_started"] += [r for _, r in queue]
-                    queue.clear()
-                    changed.notify_all()
-                    give_the_cores_to_the_last()
-                    return
-                (i, run), memory, alone = chosen
-                running[run] = memory
-                extra = {} if deadline is None else {"stop_at": deadline}
-                if alone and threads and jobs > 1:
-                    extra["threads"] = jobs * threads
-                given[run] = extra.get("threads")
-                cores = f" (alone: {jobs} x {threads} threads)" if "threads" in extra else ""
-                print(f"[reproduce] start {i + 1}/{len(todo)}: {run}{cores}", flush=True)
-            code = launch(run, **extra)
-            with changed:
-                del running[run], given[run]
-                changed.notify_all()
-                if code == 0 and run.finished:
-                    outcome["done"].append(run)
-                elif code == PAUSED_EXIT:
-                    outcome["paused"].append(run)
-                    print(f"[reproduce] paused {run} at the deadline; the same command resumes it", flush=True)
-                else:
-                    outcome["failed"].append(run)
-                    print(f"[reproduce] FAILED {run} (exit {code}); see {run.run_dir}/train.log", flush=True)
-
-    if project is None:
-        rates = machine_rates(jobs=jobs) if rates is None else rates
-        project = lambda run: project_run(run, rates)  # noqa: E731
-    if jobs <= 1:
-        worker()
-    else:
-        from joblib import Parallel, delayed
-
-        # `jobs` threads, each waiting on one training process at a time, all taking runs from the one list.
-        Parallel(n_jobs=jobs, backend="threading")(delayed(worker)() for _ in range(jobs))
-    return outcome
-
-
 def check_first_runs(runs: list[Run]) -> None:
     """Compose and check the first run of each table as the trainer will (Hydra's types, then the schemas' rules),
     so that a bad ARGS, CLS_ARGS or SEG_ARGS is one line before anything is launched, not a failure per run."""
-    from gcnn_study import schema
+    from gcnn_study import validation
 
     for table in dict.fromkeys(r.table for r in runs):
         first = next(r for r in runs if r.table == table)
         try:
-            problems = schema.validate(first.config())
+            problems = validation.validate(first.config())
         except Exception as err:  # Hydra's composition errors: an unknown key or option, a wrong type
-            problems = [schema.compose_problem(err)]
+            problems = [validation.compose_problem(err)]
         if problems:
             raise UsageError(f"{first}: {problems[0]} (python -m gcnn_study.train {' '.join(first.overrides)})")
 
@@ -395,8 +65,8 @@ def dry_run(runs: list[Run], rates: dict[str, float]) -> None:
     print(f"  in all: {sum(hours.values()):.1f} h")
 
 
-# ----------------------------------------------------------------------------------------------- 4. the tables
 def aggregate(results_dir: Path, tables: list[str], seeds: list[int], command: str) -> int:
+    """Write the tables from whatever is finished (`python -m gcnn_study.report.tables`); its exit status."""
     return subprocess.call(
         [
             sys.executable,
@@ -413,7 +83,6 @@ def aggregate(results_dir: Path, tables: list[str], seeds: list[int], command: s
     )
 
 
-# ----------------------------------------------------------------------------------------------- command line
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, no usage block
         raise UsageError(message)
@@ -526,7 +195,7 @@ def _reproduce(runs: list[Run], results_dir: Path, ns: argparse.Namespace) -> in
 
     # the budget counts from the first launch
     threads = run_threads(ns.args)
-    outcome = execute(
+    outcome = scheduler.execute(
         runs,
         ns.budget_s,
         ns.jobs,

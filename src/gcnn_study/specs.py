@@ -74,6 +74,7 @@ class TableSpec:
 
 
 CLASSIFIERS = (("CNN", "cnn"), ("P4CNN", "p4cnn"), ("P6CNN", "p6cnn"), ("P8CNN", "p8cnn"), ("D4CNN", "d4cnn"))
+MNIST_COLUMNS = (("MNIST test accuracy", "test_acc"), ("MNIST (+transforms) test accuracy", "test_transformed_acc"))
 # Two factors, each varied alone: the filters (pixel, or smooth harmonic) and their transform (a group
 # action, or an interpolation that is not one). "harmonic, resampled bilinear" is the harmonic filter rotated as
 # a pixel image: smooth, not a group action. P4 and D4 are controls: every transform of theirs is exact, so only
@@ -96,13 +97,11 @@ FILTER_VARIANTS = (
     FilterVariant("harmonic (exact)", "_harmonic", control="harmonic"),
 )
 ABLATION_VARIED, ABLATION_CONTROLS = ("p6cnn", "p8cnn"), ("p4cnn", "d4cnn")
-ABLATION_P6_ROWS = tuple(
-    (f"{model.upper()} {v.label}", model + v.suffix) for model in ABLATION_VARIED for v in FILTER_VARIANTS
-) + tuple(
-    (f"{model.upper()} {v.control}", model + v.suffix)
-    for model in ABLATION_CONTROLS
+ABLATION_P6_ROWS = tuple(  # the varied models with every variant, then the controls with theirs
+    (f"{model.upper()} {v.label if model in ABLATION_VARIED else v.control}", model + v.suffix)
+    for model in ABLATION_VARIED + ABLATION_CONTROLS
     for v in FILTER_VARIANTS
-    if v.control
+    if model in ABLATION_VARIED or v.control
 )
 SEGNET_ROWS = (
     ("SegNet", "segnet"),
@@ -130,11 +129,7 @@ SEGNET_T_EXTRA = (
 CONV1X1_D4 = ("model.channels=[12,24,45,90]",)
 TABLES = {
     "table1": TableSpec(
-        "Table 1: accuracy of models trained on MNIST",
-        "table1",
-        CLASSIFIERS,
-        (("MNIST test accuracy", "test_acc"), ("MNIST (+transforms) test accuracy", "test_transformed_acc")),
-        percent=True,
+        "Table 1: accuracy of models trained on MNIST", "table1", CLASSIFIERS, MNIST_COLUMNS, percent=True
     ),
     "table2": TableSpec(
         "Table 2: accuracy of models on rotated MNIST",
@@ -159,24 +154,18 @@ TABLES = {
         SEGNET_T_EXTRA,
         task="segmentation",
     ),
-    # The P6 ablation (`make ablation-p6`): the study ran no such experiment, so every column is ours only (`extra`).
-    "ablation_p6_table1": TableSpec(
-        "P6 ablation, Table 1 protocol: pixel or harmonic filters, rotated by a group action or by interpolation",
-        "ablation_p6_table1",
-        ABLATION_P6_ROWS,
-        (),
-        (("MNIST test accuracy", "test_acc"), ("MNIST (+transforms) test accuracy", "test_transformed_acc")),
-        percent=True,
-    ),
-    "ablation_p6_table2": TableSpec(
-        "P6 ablation, Table 2 protocol: pixel or harmonic filters, rotated by a group action or by interpolation",
-        "ablation_p6_table2",
-        ABLATION_P6_ROWS,
-        (),
-        (("Rot-MNIST test accuracy", "test_acc"),),
-        percent=True,
-    ),
 }
+
+
+def _ablation(table: str, columns) -> TableSpec:
+    """The P6 ablation (`make ablation-p6`) at `table`'s protocol; the study ran none, so every column is ours."""
+    what = "pixel or harmonic filters, rotated by a group action or by interpolation"
+    title = f"P6 ablation, {TABLES[table].title.split(':')[0]} protocol: {what}"
+    return TableSpec(title, f"ablation_p6_{table}", ABLATION_P6_ROWS, (), columns, percent=True)
+
+
+TABLES.update(ablation_p6_table1=_ablation("table1", MNIST_COLUMNS))
+TABLES.update(ablation_p6_table2=_ablation("table2", (("Rot-MNIST test accuracy", "test_acc"),)))
 
 
 def _conv1x1(table: str, d4_run: str) -> TableSpec:
@@ -211,12 +200,7 @@ LABELS = {row.run: row.label for spec in reversed(TABLES.values()) for row in sp
 #: the two differ: official MNIST instead of the Larochelle subsets for Tables 1-2; Tables 3-4 are the same).
 #: Each protocol's runs live under their own runs/<experiment>/, so the two never share a run directory.
 PROTOCOLS = ("run", "written")
-WRITTEN_EXPERIMENTS = {
-    "table1": "table1_written",
-    "table2": "table2_written",
-    "ablation_p6_table1": "ablation_p6_table1_written",
-    "ablation_p6_table2": "ablation_p6_table2_written",
-}
+WRITTEN_EXPERIMENTS = {t: f"{t}_written" for t in ("table1", "table2", "ablation_p6_table1", "ablation_p6_table2")}
 
 
 def experiment_of(table: str, protocol: str = "run") -> str:
@@ -253,24 +237,16 @@ def table_of(experiment: str) -> str | None:
 def parse_seeds(text: str, what: str = "SEEDS") -> list[int]:
     """`0,1,2` -> [0, 1, 2]; ValueError with one line naming `what` for anything else (the make variable, or the
     option, that the text came from)."""
-    try:
-        seeds = [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        seeds = None
-    if not seeds or any(s < 0 for s in seeds):
+    parts = [s.strip() for s in text.split(",") if s.strip()]
+    if not parts or not all(part.isdecimal() for part in parts):
         raise ValueError(f"{what}={text!r} must be comma-separated integers >= 0, e.g. 0,1,2")
-    return seeds
+    return [int(part) for part in parts]
 
 
 def study_reference() -> pd.DataFrame:
     """The study's own figures: the only place they live."""
     with resources.files("gcnn_study.reference").joinpath("study_results.csv").open() as f:
         return pd.read_csv(f)
-
-
-def runs_of(table: str) -> list[tuple[str, list[str]]]:
-    """(model config, extra overrides) for every row of `table`, in order: "segnet+" is segnet augmented."""
-    return [(row.model, row.extra) for row in TABLES[table].rows]
 
 
 def sweeps(table: str) -> list[list[str]]:
@@ -316,8 +292,7 @@ def main(argv=None) -> None:
         if args.sweeps:
             print("\n".join(" ".join(sweep) for sweep in sweeps(table)))
             continue
-        rows = [row for row in TABLES[table].rows if not (args.augmented and not row.augmented)]
-        rows = [row for row in rows if not (args.plain and row.augmented)]
+        rows = [r for r in TABLES[table].rows if not (args.augmented and not r.augmented or args.plain and r.augmented)]
         print(",".join(row.model for row in rows))
 
 

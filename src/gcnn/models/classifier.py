@@ -22,13 +22,12 @@ from collections.abc import Sequence
 import torch
 import torch.nn as nn
 
-from gcnn.equivariance import TRANSFORMS, check_equivariance
-from gcnn.groups import get_group
-from gcnn.nn import GroupBatchNorm, GroupConv2d, GroupPool, LiftingConv2d, SpatialMaxPool
+from gcnn.groups import Group, get_group
+from gcnn.nn import EquivariantModel, GroupBatchNorm, GroupConv2d, GroupPool, LiftingConv2d, SpatialMaxPool
 from gcnn.nn.bases import check_filter_basis
 
 
-class GroupClassifier(nn.Module):
+class GroupClassifier(EquivariantModel, nn.Module):
     task = "classification"  # what the model predicts; the trainer checks it against the data bundle's task
 
     def __init__(
@@ -90,9 +89,11 @@ class GroupClassifier(nn.Module):
             x = block(x)
         return self.features[depth - 1][0](x)
 
-    def check_equivariance(self, x: torch.Tensor, transforms=TRANSFORMS) -> dict[str, dict]:
-        """The relative error of the logits' invariance on images x at every transform (`gcnn.equivariance`)."""
-        return check_equivariance(self, x, transforms)
+    def equivariance_shape(self, group: Group) -> tuple[int, ...]:
+        """`check_equivariance()`'s input: 2^blocks + 1 pixels a side (33 for five blocks), pooled at odd sizes
+        only, where every window maps onto one under rot90 and mirrors. f is the logits (invariant)."""
+        n = 2 ** len(self.features) + 1
+        return (2, self.features[0][0].in_channels, n, n)
 
 
 def count_parameters(model: nn.Module) -> int:

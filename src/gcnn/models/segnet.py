@@ -30,9 +30,9 @@ from collections.abc import Sequence
 import torch
 import torch.nn as nn
 
-from gcnn.equivariance import TRANSFORMS, check_equivariance
-from gcnn.groups import get_group
+from gcnn.groups import Group, get_group
 from gcnn.nn import (
+    EquivariantModel,
     GroupBatchNorm,
     GroupConv2d,
     GroupConvTranspose2d,
@@ -65,7 +65,7 @@ class _DecoderBlock(nn.Module):
         return self.convs(x if skip is None else torch.cat([x, skip], dim=1))
 
 
-class SegNet(nn.Module):
+class SegNet(EquivariantModel, nn.Module):
     """Logits (B, out_channels, H, W) for images (B, in_channels, H, W); equivariant to the group's
     stabiliser (rot90 for p4, rot90 and mirrors for p4m) when H, W fit the pooling scheme (see
     `check_input_size`)."""
@@ -163,10 +163,13 @@ class SegNet(nn.Module):
             x = block(x, s)
         return x if self.head is None else self.head(x)
 
-    def check_equivariance(self, x: torch.Tensor, transforms=TRANSFORMS) -> dict[str, dict]:
-        """The relative error of the group map (g in the group) or of the logits (g outside it) on images x at
-        every transform (`gcnn.equivariance`)."""
-        return check_equivariance(self, x, transforms)
+    def equivariance_shape(self, group: Group) -> tuple[int, ...]:
+        """`check_equivariance()`'s input: one image of the smallest size but one that `check_input_size` takes."""
+        n = 2 ** (len(self.channels) + 1) + (self.decoder_kind == "transpose")
+        return (1, self.encoder[0][0].in_channels, n, n)
+
+    def equivariance_map(self, x: torch.Tensor) -> torch.Tensor:
+        return self.group_map(x)  # the logits before group pooling: what the group acts on
 
     def extra_repr(self) -> str:
         return (

@@ -17,8 +17,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from gcnn.equivariance import CHECK_SIZE, exact_size
 from gcnn.groups import Group, get_group
 from gcnn.nn.bases import FilterBasis, make_basis
+from gcnn.nn.equivariant_module import EquivariantModule
 
 #: How a layer's filters and bias start (`init=`):
 #:   "fan_in":   normal with std 1/√fan_in (every input channel, group element and filter coefficient), bias 0:
@@ -29,7 +31,7 @@ from gcnn.nn.bases import FilterBasis, make_basis
 INITS = ("fan_in", "notebook")
 
 
-class _GroupConvBase(nn.Module):
+class _GroupConvBase(EquivariantModule, nn.Module):
     """What every group convolution shares: channels, bias, the filter on the group in its basis (`basis`, a
     `gcnn.nn.bases.FilterBasis` that transforms it by every stabiliser element), and the eval-mode cache of the
     resulting bank.
@@ -134,6 +136,12 @@ class _GroupConvBase(nn.Module):
 
     def _unfold(self, y: torch.Tensor) -> torch.Tensor:
         return y.view(y.shape[0], self.out_channels, self.group.order, y.shape[-2], y.shape[-1])
+
+    def equivariance_shape(self, group: Group) -> tuple[int, ...]:
+        """`check_equivariance()`'s input: a side whose output grid is symmetric about the centre (a transposed conv's
+        is for any side when output_padding is 0)."""
+        n = CHECK_SIZE if self.transposed else exact_size(self.kernel_size, self.stride, self.padding)
+        return (2, self.in_channels, *((group.order,) if self.in_group_axis else ()), n, n)
 
     def extra_repr(self) -> str:
         basis = "" if self.filter_basis == "pixel" else f", filter_basis={self.filter_basis}"

@@ -1,6 +1,7 @@
 """Layers on feature maps over the group (B, C, |G|, H, W) that are not convolutions.
 
-Each is equivariant for the reason given in its docstring; none has parameters tied to a group element.
+Each is equivariant for the reason given in its docstring; none has parameters tied to a group element. None
+has a group of its own either: `check_equivariance()` checks them on p4m (`CHECK_GROUP`) unless given `group=`.
 """
 
 from __future__ import annotations
@@ -8,6 +9,10 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from gcnn.equivariance import exact_size
+from gcnn.groups import Group
+from gcnn.nn.equivariant_module import EquivariantModule
 
 UPSAMPLE_MODES = ("bilinear", "nearest")  # SpatialUpsample's modes (a SegNet's upsample_mode)
 GROUP_POOL_MODES = ("max", "mean")  # GroupPool's modes (a SegNet's group_pool)
@@ -21,7 +26,7 @@ def _as_planar(x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
     return x.reshape(-1, 1, x.shape[-2], x.shape[-1]), lead
 
 
-class GroupBatchNorm(nn.BatchNorm3d):
+class GroupBatchNorm(EquivariantModule, nn.BatchNorm3d):
     """Batch norm with one mean, variance, scale and bias per channel, shared over the group axis and space.
 
     Statistics pooled over |G| are invariant under the permutation of the group axis, so the layer commutes
@@ -34,7 +39,7 @@ class GroupBatchNorm(nn.BatchNorm3d):
         return super().forward(x)
 
 
-class SpatialMaxPool(nn.Module):
+class SpatialMaxPool(EquivariantModule, nn.Module):
     """Max-pool over H, W only, never over the group axis.
 
     Subsampling keeps equivariance to the subgroup whose rotations map the pooling windows onto themselves:
@@ -50,11 +55,15 @@ class SpatialMaxPool(nn.Module):
         y = F.max_pool2d(planar, self.kernel_size, self.stride, self.padding)
         return y.view(*lead, y.shape[-2], y.shape[-1])
 
+    def equivariance_shape(self, group: Group) -> tuple[int, ...]:
+        n = exact_size(self.kernel_size, self.stride, self.padding)  # windows that map onto windows
+        return (2, 3, group.order, n, n)
+
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-class SpatialUpsample(nn.Module):
+class SpatialUpsample(EquivariantModule, nn.Module):
     """Upsample H, W by an integer factor (nearest or bilinear with align_corners=False).
 
     Both sample positions symmetric about the image centre, so they commute with rot90 and mirrors; the
@@ -77,7 +86,7 @@ class SpatialUpsample(nn.Module):
         return f"scale_factor={self.scale_factor}, mode={self.mode}"
 
 
-class GroupPool(nn.Module):
+class GroupPool(EquivariantModule, nn.Module):
     """Pool over the group axis: (B, C, |G|, H, W) → (B, C, H, W).
 
     max (or mean) over a full orbit of the stabiliser is invariant to its permutation, so the result

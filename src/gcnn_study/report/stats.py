@@ -1,4 +1,4 @@
-"""Statistics on table rows: Welch's t-test and t-based confidence intervals from summary statistics.
+"""Statistics on table rows: Welch's t-test from summary statistics, paired tests on per-image results, Holm.
 
 The tables keep, for every metric of every row, the mean, the sample standard deviation (ddof = 1) and n over
 seeds; that is all Welch's test needs (`scipy.stats.ttest_ind_from_stats(..., equal_var=False)` gives the same
@@ -16,6 +16,17 @@ A report that makes m tests reads each p against the family, not alone: `holm` g
 p-values (sort the p ascending, multiply the i-th smallest, i = 0, 1, …, by m − i, keep them non-decreasing, cap
 at 1), and a test is significant in its family when its adjusted p is below 1 − LEVEL. That keeps the chance of
 any false finding in the family at most 1 − LEVEL, whatever the tests' dependence.
+
+Where the runs kept each test image's result (`per_image.csv`), two rows are compared on the same images, seed by
+seed (seed s of one row against seed s of the other), and the pairs of all seeds are pooled:
+- `mcnemar` (classifiers): b = images only the first gets right, c = only the second, each summed over the seeds;
+  p is the exact two-sided binomial test of b against b + c at 1/2 (pooling the discordant counts of the strata
+  is the Mantel–Haenszel test for matched pairs), and the difference of the accuracies (b − c)/N gets the Wald
+  interval ± z·√(b + c − (b − c)²/N)/N.
+- `paired_permutation` (per-image scores such as the IoU score): the statistic is |Σ d| of the per-image
+  differences d; each pair's sign is flipped at random, exhaustively for at most EXACT_PAIRS pairs, otherwise
+  RESAMPLES times from a fixed seed (p = (1 + hits)/(1 + RESAMPLES), so the same numbers give the same p); the
+  interval is the paired t interval of the mean difference.
 """
 
 from __future__ import annotations
@@ -24,6 +35,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from scipy import stats as _stats
 
 LEVEL = 0.95  # confidence level of every interval; a two-sided p below 1 − LEVEL is "significant"
@@ -54,7 +66,8 @@ def gap(a: Sample, b: Sample) -> Sample:
 
 @dataclass(frozen=True)
 class Comparison:
-    """a − k·b with its Welch test: the difference, its 95 % interval, the two-sided p, df and the n's."""
+    """a − k·b with its test: the difference, its 95 % interval, the two-sided p, df, the n's (seeds) and the
+    test's name; `pairs` counts the image pairs of a paired test (0 for Welch's)."""
 
     diff: float
     low: float
@@ -63,15 +76,18 @@ class Comparison:
     df: float
     n_a: int
     n_b: int
+    test: str = "Welch"
+    pairs: int = 0
 
     @property
     def testable(self) -> bool:
-        return self.n_a > 1 and self.n_b > 1
+        """A p exists: Welch's test needs two seeds a side, a paired test one pair."""
+        return not math.isnan(self.p)
 
     @property
     def significant(self) -> bool:
-        """The interval excludes 0 (equivalently p < 1 − LEVEL)."""
-        return self.testable and (self.low > 0 or self.high < 0)
+        """p < 1 − LEVEL (for Welch's test, the same as the interval excluding 0)."""
+        return self.testable and self.p < 1 - LEVEL
 
 
 def welch(a: Sample, b: Sample, factor: float = 1.0, level: float = LEVEL) -> Comparison:
@@ -131,3 +147,48 @@ def ratio(a: Sample, b: Sample, level: float = LEVEL) -> Ratio:
         return Ratio(r, math.nan, math.nan, a.n, b.n)
     half = (contrast.high - contrast.low) / 2 / abs(b.mean)
     return Ratio(r, r - half, r + half, a.n, b.n)
+
+
+EXACT_PAIRS = 16  # up to this many pairs the permutation test enumerates every sign pattern (2^16)
+RESAMPLES = 9999  # random sign patterns beyond that, from a fixed seed
+
+
+def _pooled(first: Sequence, second: Sequence, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """The per-image values of every seed, concatenated; one line when a seed's two sides differ in length."""
+    if len(first) != len(second) or any(len(x) != len(y) for x, y in zip(first, second)):
+        raise ValueError("paired test: both sides need the same seeds and the same images in each")
+    return (
+        np.concatenate([np.asarray(x, dtype) for x in first]),
+        np.concatenate([np.asarray(y, dtype) for y in second]),
+    )
+
+
+def mcnemar(first: Sequence, second: Sequence, level: float = LEVEL) -> Comparison:
+    """McNemar's exact test of two classifiers' per-image correctness: first[s][i] is whether the first got image
+    i of seed s right. diff = accuracy(first) − accuracy(second) over all pairs."""
+    a, b = _pooled(first, second, bool)
+    only_a, only_b, n = int((a & ~b).sum()), int((~a & b).sum()), a.size
+    diff = (only_a - only_b) / n
+    p = float(_stats.binomtest(only_a, only_a + only_b, 0.5).pvalue) if only_a + only_b else 1.0
+    half = _stats.norm.ppf(0.5 + level / 2) * math.sqrt(only_a + only_b - (only_a - only_b) ** 2 / n) / n
+    return Comparison(diff, diff - half, diff + half, min(p, 1.0), math.inf, len(first), len(second), "McNemar", n)
+
+
+def paired_permutation(first: Sequence, second: Sequence, level: float = LEVEL, seed: int = 0) -> Comparison:
+    """The paired sign-flip permutation test of per-image scores: first[s][i] − second[s][i], pooled over seeds.
+    diff = the mean difference, with its paired t interval (nan bounds for a single pair)."""
+    x, y = _pooled(first, second, float)
+    d = x - y
+    n, observed = d.size, abs(d.sum())
+    tolerance = 1e-12 * max(1.0, float(np.abs(d).sum()))  # sums in another order may differ by round-off
+    if n <= EXACT_PAIRS:
+        signs = ((np.arange(2**n)[:, None] >> np.arange(n)) & 1) * 2 - 1
+        p = float(np.mean(np.abs(signs @ d) >= observed - tolerance))
+    else:
+        rng, hits = np.random.default_rng(seed), 0
+        for size in [1000] * (RESAMPLES // 1000) + [RESAMPLES % 1000]:
+            hits += int((np.abs(rng.choice((-1, 1), size=(size, n)) @ d) >= observed - tolerance).sum())
+        p = (1 + hits) / (1 + RESAMPLES)
+    diff = float(d.mean())
+    half = _stats.t.ppf(0.5 + level / 2, n - 1) * d.std(ddof=1) / math.sqrt(n) if n > 1 else math.nan
+    return Comparison(diff, diff - half, diff + half, p, n - 1, len(first), len(second), "paired permutation", n)

@@ -1,8 +1,10 @@
-"""Hydra plugin: Hydra imports every module of the `hydra_plugins` namespace when it starts, and calls this
-search-path plugin whenever it composes a config. It adds no path; it stores gcnn's settings schemas (and the
-resolvers conf/ uses) in the ConfigStore, so that conf/ composes from a notebook or any script, not only from
-`python -m gcnn_study.train`, with nothing to import or call first (docs/running.md, "Composing a config in a
-notebook")."""
+"""Hydra plugin: stores the study's settings schemas (and the resolvers conf/ uses) whenever Hydra composes.
+
+Hydra imports every module of the `hydra_plugins` namespace when it starts, and calls this search-path plugin
+whenever it composes a config. It adds no path; it calls `gcnn_study.schema.register()`, so that conf/ composes
+from a notebook or any script, not only from `python -m gcnn_study.train`, with nothing to import or call first
+(docs/running.md, "Composing a config in a notebook").
+"""
 
 from hydra.core.config_search_path import ConfigSearchPath
 from hydra.plugins.search_path_plugin import SearchPathPlugin

@@ -1,8 +1,8 @@
 """The study's figures from finished runs (Figures 1-3, accuracy vs angle, equivariance report, training curves).
 
-`python -m gcnn_study.report.figures --results-dir results/demo` (or `make figures`) draws them all; each figure is
-also one
-function here, and `run_figures(model, data)` draws a single trained model's figures (for W&B at run end).
+`python -m gcnn_study.report.figures --results-dir results/demo` (or `make figures`) draws them all
+(`gcnn_study.report.figures.draw`); each figure is also one function here, and `run_figures(model, data)` draws a
+single trained model's figures (for W&B at run end).
 """
 
 from __future__ import annotations

@@ -2,11 +2,10 @@
 
 A run is `<results>/runs/<experiment>/<run_name>/seed=<seed>/`; experiment, run name and seed are read from
 that path by `gcnn_study.layout` (never from metrics.json, whose keys may change). A run is *finished* when its
-metrics.json is a finished run's record (`gcnn_study.rundir.read_metrics`: not a diverged run's NaN, not a damaged
-file).
-The model is rebuilt from config.yaml (`hydra.utils.instantiate(cfg.model)`) and given checkpoint["model"];
-the data is built on first use from `cfg.dataset` (optionally with another data_dir) and shared between runs
-whose dataset settings are the same.
+metrics.json is a finished run's record (`gcnn_study.records.read_metrics`: not a diverged run's NaN, not a damaged
+file). The model is rebuilt from config.yaml (`hydra.utils.instantiate(cfg.model)`) and given checkpoint["model"];
+the data is built on first use from `cfg.dataset` (optionally with another data_dir) and shared between runs whose
+dataset settings are the same.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from gcnn_study import layout, rundir, schema
+from gcnn_study import identity, layout, records, rundir, schema
 from gcnn_study.data.bundle import DataBundle
 from gcnn_study.layout import RunPath as RunRef  # a run's experiment, run name, seed and path
 
@@ -30,7 +29,7 @@ class MissingRuns(LookupError):
 
 def _load_config(path) -> DictConfig:
     schema.register()  # the resolvers an older, unresolved config.yaml may still name
-    return rundir.with_added(OmegaConf.load(path))  # an older config.yaml builds the model it trained
+    return identity.with_added(OmegaConf.load(path))  # an older config.yaml builds the model it trained
 
 
 def finished_records(results_dir) -> list[RunRef]:
@@ -39,7 +38,7 @@ def finished_records(results_dir) -> list[RunRef]:
     found = []
     for ref in layout.find(results_dir):
         try:
-            if rundir.read_metrics(ref.path) is not None:
+            if records.read_metrics(ref.path) is not None:
                 found.append(ref)
         except rundir.RunDirError:
             continue  # the tables list it; a figure of a diverged model would show nothing true

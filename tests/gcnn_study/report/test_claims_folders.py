@@ -1,0 +1,202 @@
+"""The claim checker on results folders: the paired tests on the runs' per_image.csv (McNemar for classifiers, the
+paired permutation test for IoU scores, pooled over seeds) with known answers, and the fall-back to Welch's test
+that the verdict names; the machines read from tableN.json (never the markdown); claims.md written for a folder;
+the committed claims.md files are what the code writes from the committed tables and records."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from test_claims import by_statement, frame, table1
+
+from gcnn_study.report import claims
+from gcnn_study.report.stats import Sample, welch
+from helpers import REPO
+
+P4_OVER_P6 = by_statement('P4CNN beats P6CNN on "+')
+SEGPLUS_OVER_D4 = by_statement("SegNet+ beats D4SegNet (test)")
+LABELS = [i % 10 for i in range(20)]
+
+
+def _per_image(tmp_path, experiment: str, run: str, seed: int, rows: pd.DataFrame) -> None:
+    folder = tmp_path / "runs" / experiment / run / f"seed={seed}"
+    folder.mkdir(parents=True, exist_ok=True)
+    rows.to_csv(folder / "per_image.csv", index=False)
+
+
+def _classified(right: int, labels=LABELS) -> pd.DataFrame:
+    """20 images of test_transformed, the first `right` predicted correctly."""
+    pred = [y if i < right else (y + 1) % 10 for i, y in enumerate(labels)]
+    return pd.DataFrame({"split": "test_transformed", "index": range(20), "target": labels, "pred": pred})
+
+
+def _table1_folder(tmp_path, p6_right=10, p6_cell=0.5, seeds="0") -> None:
+    """P4CNN right on all 20 images, P6CNN on the first `p6_right`: b = 20 − p6_right, c = 0."""
+    t = table1({"p4cnn": 1.0, "p6cnn": p6_cell}, std=math.nan, n=1)
+    t["seeds"] = seeds
+    t.to_csv(tmp_path / "table1.csv", index=False)
+    _per_image(tmp_path, "table1", "p4cnn", 0, _classified(20))
+    _per_image(tmp_path, "table1", "p6cnn", 0, _classified(p6_right))
+
+
+def _seeds(tmp_path, run: str, seeds: str) -> None:
+    t = pd.read_csv(tmp_path / "table1.csv", dtype={"seeds": str})
+    t.loc[t.run_name == run, "seeds"] = seeds
+    t.to_csv(tmp_path / "table1.csv", index=False)
+
+
+def _outcome(tmp_path, claim_id: str) -> claims.Outcome:
+    frames = claims.frames_of(tmp_path)
+    return dict((c.id, o) for c, o in claims.check(frames, claims.PerImage(tmp_path)))[claim_id]
+
+
+def test_two_classifiers_are_paired_image_by_image(tmp_path):
+    """b = 10, c = 0 of 20 pairs: exact p = 2 · 2⁻¹⁰ = 0.00195, difference 0.5 ± 1.96·√(10 − 100/20)/20; without
+    the per-image results one seed a side reads the direction only."""
+    _table1_folder(tmp_path)
+    o = _outcome(tmp_path, P4_OVER_P6)
+    assert o.tag == claims.HOLDS
+    assert o.detail == (
+        "P4CNN 50.0 points above P6CNN, 95 % CI [+28.1, +71.9], McNemar p = 0.002, 20 image pairs over 1 seed"
+    )
+    assert claims.check(claims.frames_of(tmp_path))[int(P4_OVER_P6) - 1][1].tag == claims.ONE_SEED  # unpaired
+
+
+def test_seeds_are_paired_seed_by_seed_and_pooled(tmp_path):
+    """Seed 0: P6CNN right on 10 of 20, seed 1 on all 20: b = 10 + 0, c = 0, over 40 pairs."""
+    _table1_folder(tmp_path, seeds="0,1", p6_cell=0.75)
+    t = pd.read_csv(tmp_path / "table1.csv")
+    t[["n", "test_transformed_acc_n"]] = 2
+    t["test_transformed_acc_std"] = 0.0
+    t.loc[t.run_name == "p6cnn", "test_transformed_acc_std"] = pd.Series([0.5, 1.0]).std()
+    t.to_csv(tmp_path / "table1.csv", index=False)
+    _per_image(tmp_path, "table1", "p4cnn", 1, _classified(20))
+    _per_image(tmp_path, "table1", "p6cnn", 1, _classified(20))
+    o = _outcome(tmp_path, P4_OVER_P6)
+    assert o.tag == claims.HOLDS and "25.0 points above P6CNN" in o.detail
+    assert "McNemar p = 0.002" in o.detail and "40 image pairs over 2 seeds" in o.detail
+
+
+@pytest.mark.parametrize(
+    "spoil,note",
+    [
+        (lambda d: (d / "runs/table1/p6cnn/seed=0/per_image.csv").unlink(), "no per_image.csv for P6CNN seed 0"),
+        (
+            lambda d: _table1_folder(d, p6_cell=0.6),
+            "the per-image results of P6CNN do not average to its cell in table1",
+        ),
+        (lambda d: _seeds(d, "p6cnn", "0,1"), "the rows have different seeds (0 and 0, 1)"),
+        (
+            lambda d: _per_image(d, "table1", "p6cnn", 0, _classified(10, LABELS[::-1])),
+            "seed 0 of the two rows was tested on different images",
+        ),
+    ],
+)
+def test_without_pairs_the_verdict_says_why_and_falls_back_to_welch(tmp_path, spoil, note):
+    _table1_folder(tmp_path)
+    spoil(tmp_path)
+    o = _outcome(tmp_path, P4_OVER_P6)
+    assert o.tag == claims.ONE_SEED and o.detail.endswith(f"; not paired: {note})")
+
+
+def test_segmentation_scores_get_the_paired_permutation_test(tmp_path):
+    """SegNet+ against D4SegNet on 3 test images, differences 0.1, 0.2, 0.3: 2 of the 8 sign patterns reach
+    |Σ d| = 0.6, p = 0.25; the paired t interval 0.2 ± t(0.975, 2)·0.1/√3."""
+    scores = {"segnet+": [0.9, 0.8, 0.7], "d4segnet": [0.8, 0.6, 0.4]}
+    rows = {r: {"test_iou_score": (sum(v) / 3, math.nan, 0.7)} for r, v in scores.items()}
+    t = frame("table3", rows, n=1)
+    t["seeds"] = 0
+    t.to_csv(tmp_path / "table3.csv", index=False)
+    for run, values in scores.items():
+        _per_image(tmp_path, "table3", run, 0, pd.DataFrame({"split": "test", "index": range(3), "iou_score": values}))
+    o = _outcome(tmp_path, SEGPLUS_OVER_D4)
+    assert o.tag == claims.HOLDS_MEANS
+    assert o.detail == (
+        "SegNet+ 0.200 above D4SegNet, 95 % CI [-0.048, +0.448], paired permutation p = 0.250, "
+        "3 image pairs over 1 seed"
+    )
+
+
+# ----------------------------------------------------------------------------------------------- machines, files
+def _timed_table3(tmp_path) -> None:
+    rows = {r: {"test_iou_score": (0.7, math.nan, 0.7)} for r in ("segnet+", "p4segnet")}
+    t = frame("table3", rows, n=1)
+    t["train_seconds_mean"] = [100.0, 150.0]
+    t.to_csv(tmp_path / "table3.csv", index=False)
+
+
+def test_the_machines_come_from_the_table_json_and_a_folder_without_it_names_none(tmp_path):
+    _timed_table3(tmp_path)
+    assert claims.machines_of(tmp_path) == {}
+    text = claims.write(tmp_path).read_text()
+    assert "SegNet+ 100 s and P4SegNet 150 s per run (1.5×), on the machine named under table3.md." in text
+    facts = {"command": "make table3", "machines": {"Intel Xeon, 2 cores": ["segnet+"], "AMD EPYC": ["p4segnet"]}}
+    (tmp_path / "table3.json").write_text(json.dumps(facts))
+    (tmp_path / "table3.md").write_text("Machines (each run's provenance is in its metrics.json):\n- not read: x\n")
+    assert claims.machines_of(tmp_path) == {"table3": "Intel Xeon, 2 cores; AMD EPYC"}
+    assert "(1.5×), on Intel Xeon, 2 cores; AMD EPYC." in claims.write(tmp_path).read_text()
+
+
+def test_a_broken_table_json_is_one_line_naming_it_and_the_fix(tmp_path):
+    (tmp_path / "table3.json").write_text("{not json")
+    with pytest.raises(SystemExit) as err:
+        claims.machines_of(tmp_path)
+    message = str(err.value)
+    assert "\n" not in message and str(tmp_path / "table3.json") in message
+    assert "python -m gcnn_study.report.tables table3 --results-dir" in message
+
+
+def test_write_makes_claims_md_and_an_empty_folder_is_one_line(tmp_path):
+    assert claims.write(tmp_path) is None
+    proc = subprocess.run(
+        [sys.executable, "-m", "gcnn_study.report.claims", "--results-dir", str(tmp_path)],
+        capture_output=True, text=True, env={"PYTHONPATH": str(REPO / "src"), "PATH": ""},
+    )  # fmt: skip
+    assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1 and str(tmp_path) in proc.stderr
+    table1().to_csv(tmp_path / "table1.csv", index=False)
+    text = claims.write(tmp_path).read_text()
+    assert text.count('| D4CNN is best on the "+transforms" test set |') == 1 and "not checked" in text
+    assert "## Statements the tables cannot decide" in text
+
+
+# ----------------------------------------------------------------------------------------------- committed folders
+FOLDERS = ["results/reduced_cpu", "results/demo", "results/full"]
+
+
+@pytest.mark.records
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_the_committed_claims_md_is_what_the_code_writes_from_the_committed_records(folder):
+    assert (REPO / folder / "claims.md").read_text() == claims.render_folder(REPO / folder), (
+        f"{folder}/claims.md is stale: run `make claims RESULTS={folder}`"
+    )
+
+
+def test_the_demo_runs_are_paired_and_the_reduced_runs_fall_back_to_welch():
+    demo = claims.check(claims.frames_of(REPO / "results/demo"), claims.PerImage(REPO / "results/demo"))
+    paired = [o for c, o in demo if getattr(c.test, "paired", False)]
+    assert paired and all("image pairs over 1 seed" in o.detail for o in paired)
+    reduced = REPO / "results/reduced_cpu"
+    out = {c.statement: o for c, o in claims.check(claims.frames_of(reduced), claims.PerImage(reduced))}
+    assert "not paired: no per_image.csv for" in out["SegNet+ beats D4SegNet (test)"].detail
+
+
+def test_the_reduced_runs_against_what_the_issue_says_they_do():
+    """CNN 91.6 > P4CNN 88.6 on Rot-MNIST (one seed), D4SegNet above P4SegNet; SegNet+ below D4SegNet, significant
+    alone (Welch p = 0.038) but not among Table 3's comparisons (Holm)."""
+    frames = claims.frames_of(REPO / "results/reduced_cpu")
+    out = {c.statement: o for c, o in claims.check(frames)}
+    assert out["CNN is the worst on Rot-MNIST"].direction_ok is False
+    assert (
+        "P4SegNet 0.028 below D4SegNet" in out["Without augmentation, P4SegNet beats SegNet and D4SegNet (test)"].detail
+    )
+    t3 = frames["table3"].set_index("run_name")
+    cell = lambda r: Sample(t3.loc[r, "test_iou_score_mean"], t3.loc[r, "test_iou_score_std"], 3)  # noqa: E731
+    alone = welch(cell("segnet+"), cell("d4segnet"))
+    below = out["SegNet+ beats D4SegNet (test)"]
+    assert alone.significant and below.tag == claims.FAILS_MEANS and "(Holm p = " in below.detail
+    assert "trains to 0.692" in out["D4SegNet_T has the smallest train − test gap"].detail

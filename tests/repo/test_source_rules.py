@@ -1,0 +1,38 @@
+"""The house rules a reader relies on, read from the source: no source file over 300 lines, and every module
+opens with a docstring whose first line says its one job."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+MAX_LINES = 300
+SOURCES = ("src", "scripts")
+
+
+def _sources() -> list[Path]:
+    return sorted(p for folder in SOURCES for p in (REPO / folder).rglob("*.py") if "egg-info" not in str(p))
+
+
+def test_the_rules_see_every_source_file():
+    names = {p.relative_to(REPO).as_posix() for p in _sources()}
+    assert {"src/gcnn/groups.py", "src/gcnn_study/train.py", "scripts/quick_runs.py"} <= names
+
+
+def test_no_source_file_is_over_300_lines():
+    long = {p.relative_to(REPO).as_posix(): n for p in _sources() if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert long == {}, f"split these by job (at most {MAX_LINES} lines each): {long}"
+
+
+def test_every_module_says_its_job_on_its_first_line():
+    """An empty `__init__.py` needs none; any other module starts with a docstring of one line or more."""
+    missing = []
+    for p in _sources():
+        text = p.read_text()
+        if p.name == "__init__.py" and not text.strip():
+            continue
+        doc = ast.get_docstring(ast.parse(text))
+        if not doc or not doc.splitlines()[0].strip():
+            missing.append(p.relative_to(REPO).as_posix())
+    assert missing == []
