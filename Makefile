@@ -10,14 +10,14 @@ OWN_VENV := $(filter file,$(origin PY))
 export PYTHONPATH := $(CURDIR)/src$(if $(PYTHONPATH),:$(PYTHONPATH))
 SEEDS  ?= 0,1,2
 RESULTS ?= results
-# PORTABLE=1 (on for `make demo`): gcnn runs under `python -m gcnn_study.portable --` (docs/reproducibility.md).
+# PORTABLE=1 (on for `make demo`): gcnn runs under `python -m gcnn_study.process.portable --` (docs/reproducibility.md).
 PORTABLE ?= $(if $(filter demo,$(MAKECMDGOALS)),1,0)
 export PORTABLE
-RUN    := $(if $(filter 1,$(PORTABLE)),$(PY) -m gcnn_study.portable -- )$(PY)
+RUN    := $(if $(filter 1,$(PORTABLE)),$(PY) -m gcnn_study.process.portable -- )$(PY)
 TRAIN  := $(RUN) -m gcnn_study.train --multirun paths.results_dir=$(RESULTS)
 TABLE  = $(RUN) -m gcnn_study.report.tables --results-dir $(RESULTS) --seeds $(SEEDS) --command "make $@ SEEDS=$(SEEDS) RESULTS=$(RESULTS) ARGS='$(ARGS)'"
-# A Hydra multirun per sweep gcnn_study.specs lists, then the table (listing failed runs, after which make fails).
-SWEEPS = for exp in $(1); do sweeps=$$($(PY) -m gcnn_study.specs $$exp --sweeps) || exit 1; \
+# A Hydra multirun per sweep gcnn_study.config.specs lists, then the table (listing failed runs, after which make fails).
+SWEEPS = for exp in $(1); do sweeps=$$($(PY) -m gcnn_study.config.specs $$exp --sweeps) || exit 1; \
 	  while read -r -u3 sweep; do $(TRAIN) experiment=$$exp $$sweep seed=$(SEEDS) $(ARGS) || status=$$?; done 3<<<"$$sweeps"; \
 	done; $(TABLE) $(1); exit $${status:-0}
 GIVEN = $(if $(filter command line environment,$(origin RESULTS)),$(RESULTS),$(1))
@@ -105,7 +105,7 @@ ablation-report: install ## the P6 ablation's comparisons and tables from RESULT
 	$(RUN) -m gcnn_study.report.ablation --results-dir $(RESULTS)
 figures: install ## Figures 1-3 and reports of RESULTS (default results/demo, made first if a run is missing; FIG_ARGS=)
 	@if [ "$(call GIVEN,results/demo)" = results/demo ] && [ "$$(find results/demo/runs -name metrics.json 2>/dev/null \
-	  | wc -l)" -lt "$$($(PY) -m gcnn_study.specs --count table1 table2 table3 table4)" ]; then $(MAKE) --no-print-directory demo PORTABLE=1; fi
+	  | wc -l)" -lt "$$($(PY) -m gcnn_study.config.specs --count table1 table2 table3 table4)" ]; then $(MAKE) --no-print-directory demo PORTABLE=1; fi
 	$(RUN) -m gcnn_study.report.figures --results-dir $(call GIVEN,results/demo) $(FIG_ARGS)
 clean: ## remove caches (keeps .venv, data and results)
 	rm -rf .pytest_cache src/*.egg-info; find . -name __pycache__ -prune -exec rm -rf {} +

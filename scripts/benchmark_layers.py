@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from gcnn.groups import get_group
 from gcnn.nn import GroupConv2d, GroupConvTranspose2d, LiftingConv2d
-from gcnn_study import provenance
+from gcnn_study.run import provenance
 
 
 def loop_group_conv(x, weight, bias, group, padding):

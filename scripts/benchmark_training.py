@@ -4,15 +4,16 @@
                                          [--threads N] [--copies K] [--out results/bench] [--no-profile]
                                          [--trainer-only]
 
-What is timed, and how, is `gcnn_study.throughput`'s: each model at its protocol's input size and batch (--seg-batch
-and --seg-size set others for the SegNets, stated in the file, and their rates are not written to rates.csv: the rate
+What is timed, and how, is `gcnn_study.reproduce.throughput`'s: each model at its protocol's input size and batch
+(--seg-batch and --seg-size set others for the SegNets, stated in the file, and their rates are not written to
+rates.csv: the rate
 per image depends on the batch and the size), the trainer's epoch against a bare step loop from the same
 initialisation. `--trainer-only` skips the bare loop (half the time of a CPU measurement at 256²; the rates
 `make reproduce` plans with are the trainer's).
 
 Then: peak memory, evaluation images/s (`evaluate`, forward only), GFLOP per training image (forward + backward,
-`gcnn_study.projection`), the GFLOP/s achieved against the machine's sgemm rate (the best of a few 2048² float32
-matrix products at the same thread count), and the projected hours of each table at the protocol as written
+`gcnn_study.reproduce.projection`), the GFLOP/s achieved against the machine's sgemm rate (the best of a few 2048²
+float32 matrix products at the same thread count), and the projected hours of each table at the protocol as written
 (`make reproduce`: FLOP of every run ÷ its model's measured GFLOP/s), written with the machine, torch version and
 command to `<out>/training_<device>_on_<hardware>.md` (the processor or GPU, so that another machine's measurement
 never replaces this one's). The rates measured at the protocol's batch and size go to `<out>/rates.csv`, keyed by
@@ -38,9 +39,19 @@ from pathlib import Path
 
 import torch
 
-from gcnn_study import allocator, projection, provenance, runtime
-from gcnn_study.specs import STUDY_TABLES
-from gcnn_study.throughput import CLASSIFIERS, MODELS, at_protocol, machine, measure, profile_tables, sgemm_gflops
+from gcnn_study.config.specs import STUDY_TABLES
+from gcnn_study.process import allocator, runtime
+from gcnn_study.reproduce import projection
+from gcnn_study.reproduce.throughput import (
+    CLASSIFIERS,
+    MODELS,
+    at_protocol,
+    machine,
+    measure,
+    profile_tables,
+    sgemm_gflops,
+)
+from gcnn_study.run import provenance
 
 
 def run_copies(argv: list[str], copies: int) -> list[dict]:
@@ -65,8 +76,8 @@ def mean_rows(copies: list[dict]) -> dict:
 
 def protocol_hours(rows: dict, copies: int) -> list[tuple[str, int, float, list[str]]]:
     """(table, runs, hours for one seed at `copies` runs at once, models not measured) at the protocol as written,
-    from every run's FLOP (gcnn_study.projection) and its model's measured GFLOP/s."""
-    from gcnn_study import run_plan
+    from every run's FLOP (gcnn_study.reproduce.projection) and its model's measured GFLOP/s."""
+    from gcnn_study.reproduce import plan as run_plan
 
     out = []
     for table in STUDY_TABLES:
@@ -124,7 +135,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def measure_models(args, device) -> dict:
-    """{model: its row (gcnn_study.throughput.measure)}, printed as each is measured."""
+    """{model: its row (gcnn_study.reproduce.throughput.measure)}, printed as each is measured."""
     rows = {}
     for name in args.models:
         seg = name not in CLASSIFIERS
@@ -192,7 +203,8 @@ def report(args, device, rows: dict, peak: float | None, header: str) -> list[st
         "",
         "## Projected hours of each table at the protocol as written, one seed\n",
         f"Σ over the table's runs (`make reproduce`) of GFLOP per run (training images × epochs + a third of the "
-        f"evaluated images, `gcnn_study.projection`) ÷ the model's GFLOP/s above, ÷ {args.copies} run(s) at once. "
+        "evaluated images, `gcnn_study.reproduce.projection`) ÷ the model's GFLOP/s above, "
+        f"÷ {args.copies} run(s) at once. "
         "SegNet+ and P4SegNet+ are counted at SegNet's and P4SegNet's rate. Data loading, checkpoints and process "
         "start are not counted.\n",
         "| table | runs | projected hours | models not measured |",

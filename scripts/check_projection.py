@@ -4,14 +4,15 @@
 
 For every finished run under RESULTS/runs (config.yaml, history.csv, metrics.json), its epochs are grouped by the
 call that trained them (`launches` in metrics.json: the machine key names the processor and the thread count), and
-for each group the projected seconds of one training epoch (gcnn_study.projection: GFLOP per image × training images ÷
-the model's rate in results/bench/rates.csv for that machine key, measured with as many runs at once as
+for each group the projected seconds of one training epoch (gcnn_study.reproduce.projection: GFLOP per image × training
+images ÷ the model's rate in results/bench/rates.csv for that machine key, measured with as many runs at once as
 `make reproduce` ran: --cores ÷ threads, since JOBS × trainer.num_threads fills the machine and a run alone gets
 every core) stand beside the epochs measured: the fastest, the median and the mean, and the ratio projected ÷
 measured of each. A run paused on one machine and resumed on another, or resumed alone on more threads, has a row
 per group. Runs share the machine with whatever else ran, so the fastest epoch is the one closest to the load the
 rate was measured under; the median shows the load the runs actually had. Then the peak memory projected for the
-run (gcnn_study.projection.training_memory_gib, which `make reproduce` schedules with) beside the peak its training
+run (gcnn_study.reproduce.projection.training_memory_gib, which `make reproduce` schedules with) beside the peak its
+training
 process recorded (`peak_memory_gib` in metrics.json; "–" for runs older than that record). Prints a Markdown table
 (and writes it to --out).
 """
@@ -29,7 +30,9 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from gcnn_study import allocator, identity, projection, provenance
+from gcnn_study.process import allocator
+from gcnn_study.reproduce import projection
+from gcnn_study.run import identity, provenance
 
 TOLERANCE = 0.25  # the projection must agree within 25 % with the measured time to be planned with
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from gcnn_study.specs import STUDY_TABLES as TABLES  # the study's four tables, owned by specs
+from gcnn_study.config.specs import STUDY_TABLES as TABLES  # the study's four tables, owned by specs
 
 
 def read(where: str, table: str) -> pd.DataFrame | None:

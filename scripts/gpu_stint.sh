@@ -45,8 +45,8 @@ if "$PY" -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then
 fi
 
 status=0
-# The GPU model as the benchmark names its reports (gcnn_study.provenance.hardware_slug); empty without a GPU.
-gpu=$(PYTHONPATH="src${PYTHONPATH:+:$PYTHONPATH}" "$PY" -c "import torch; from gcnn_study.provenance import hardware_slug as s; print(s('cuda') if torch.cuda.is_available() else '')")
+# The GPU model as the benchmark names its reports (gcnn_study.run.provenance.hardware_slug); empty without a GPU.
+gpu=$(PYTHONPATH="src${PYTHONPATH:+:$PYTHONPATH}" "$PY" -c "import torch; from gcnn_study.run.provenance import hardware_slug as s; print(s('cuda') if torch.cuda.is_available() else '')")
 if [ -n "$gpu" ] && ! compgen -G "results/bench/training_cuda*_on_${gpu}.md" >/dev/null; then
   log "make bench-train DEVICE=cuda"
   make --no-print-directory bench-train PY="$PY" DEVICE=cuda BENCH_ARGS="${BENCH_ARGS:-}" || status=$?
@@ -67,7 +67,7 @@ readme=
 if [ "$RESULTS" = results/full ]; then
   make --no-print-directory readme-results PY="$PY" && readme=README.md || status=1
 fi
-# What git keeps of RESULTS (see .gitignore): tables, claims, and each run's small records (gcnn_study.records.RECORDS).
+# What git keeps of RESULTS (see .gitignore): tables, claims, and each run's small records (gcnn_study.run.records.RECORDS).
 {
   [ -n "$readme" ] && echo "$readme"
   find "$RESULTS" -maxdepth 1 -type f \( -name '*.md' -o -name '*.csv' \)

@@ -17,8 +17,9 @@ import csv
 import sys
 from pathlib import Path
 
-from gcnn_study import layout, records
+from gcnn_study.config import layout
 from gcnn_study.report.stats import Sample, holm, welch
+from gcnn_study.run import records
 
 HEADS = {"head_notebook": "notebook (conv → ReLU → BN)", "head_conv1x1": "1×1 conv"}
 SCORES = (("train IoU score", "train_iou_score"), ("test IoU score", "test_iou_score"))

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from gcnn_study.portable import PORTABLE_ENV, SWITCH, in_effect  # noqa: E402  (applies GCNN_PORTABLE=1: no torch yet)
+from gcnn_study.process.portable import PORTABLE_ENV, SWITCH, in_effect  # noqa: E402  (applies GCNN_PORTABLE=1: no torch yet)
 
 CANDIDATE = {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "COMPATIBLE"}
 ROWS: dict[str, tuple[dict, list[str]]] = {
@@ -74,14 +74,14 @@ def probe(
 ) -> dict:
     """Train a GroupClassifier `steps` Adam steps on one fixed random batch; return exact fingerprints.
 
-    The batch: seeded by `gcnn_study.runtime.seed_everything(seed)` with the deterministic backends, then the model
-    is built, then x = randn(batch, 1, size, size), y = randint(10, (batch,)). The fingerprints are exact: the
+    The batch: seeded by `gcnn_study.process.runtime.seed_everything(seed)` with the deterministic backends, then the
+    model is built, then x = randn(batch, 1, size, size), y = randint(10, (batch,)). The fingerprints are exact: the
     last loss as repr() and float.hex(), the sum of all parameters in float64 as repr() and hex.
     """
     import torch
 
     from gcnn.models import GroupClassifier
-    from gcnn_study import runtime
+    from gcnn_study.process import runtime
 
     if threads:
         torch.set_num_threads(int(threads))
@@ -191,7 +191,7 @@ def main() -> None:
     if args.out:
         from datetime import datetime, timezone
 
-        from gcnn_study.provenance import processor, processor_key
+        from gcnn_study.run.provenance import processor, processor_key
 
         command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
         when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

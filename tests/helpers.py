@@ -51,7 +51,7 @@ def compose_cfg(*overrides: str, config_name: str = "train", return_hydra_config
     """The config `python -m gcnn_study.train <overrides>` would run, composed by Hydra itself."""
     from hydra import compose, initialize_config_dir
 
-    from gcnn_study import schema
+    from gcnn_study.config import schema
 
     schema.register()
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):

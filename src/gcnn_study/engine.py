@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from gcnn_study.data.bundle import DataBundle
 from gcnn_study.metrics import AccuracyMeter, SegmentationMeter
-from gcnn_study.runtime import autocast
+from gcnn_study.process.runtime import autocast
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +180,7 @@ def _advice(tcfg) -> str:
 def prepare(model, tcfg, device: torch.device):
     """Put the model on the device in the trainer's memory layout; returns the module to step with (compiled
     when trainer.compile: it shares the parameters, so checkpoints still come from `model`). The backend
-    switches are `gcnn_study.runtime.set_backends`, set before the model is built."""
+    switches are `gcnn_study.process.runtime.set_backends`, set before the model is built."""
     model.to(device)
     if tcfg.channels_last:  # 4-D weights only: the group models keep 5-D filter banks, which have no such layout
         for param in model.parameters():

@@ -43,7 +43,8 @@ def measure_run(
 
 # ----------------------------------------------------------------------------------------------- single layers
 # One random layer at its group's smallest rotation off the grid (60° for p6, 45° for p8), for each filter variant of
-# the P6 ablation (gcnn_study.specs rows). The input decides whether the number describes the layer or the image. Here
+# the P6 ablation (gcnn_study.config.specs rows). The input decides whether the number describes the layer or the
+# image. Here
 # it is a smooth bump: white noise blurred three times by a 5×5 box, under a Gaussian envelope (σ = size/6), so it is
 # smooth everywhere and near zero long before the border; its bilinear rotation is close to exact and nothing rotates
 # into or out of the frame. (An input cut by a hard disc would let the rotated edge dominate the harmonic layers'

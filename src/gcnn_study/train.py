@@ -1,12 +1,13 @@
 """Train one model on one dataset with one seed: `python -m gcnn_study.train experiment=table1 model=p4cnn seed=1`.
 
 `train()` reads top to bottom: build the run, resume it from its checkpoint, fit the epochs left, evaluate and
-record it. Around it, `run()` checks the run directory first (gcnn_study.rundir, gcnn_study.identity): a finished
+record it. Around it, `run()` checks the run directory first (gcnn_study.run.rundir, gcnn_study.run.identity): a
+finished
 run with the same settings is skipped and a checkpoint of them resumed; other settings stop the run with one line,
 and `trainer.force=true` moves whatever the directory holds to `previous/<time>/` and starts again, so nothing a run
-wrote is ever lost. One process at a time works in a run directory (gcnn_study.lock). A run whose loss or outputs
+wrote is ever lost. One process at a time works in a run directory (gcnn_study.run.lock). A run whose loss or outputs
 become NaN or infinite ends with failed.json, not a result. A deadline (trainer.stop_at), SIGUSR1, Ctrl-C and
-SIGTERM stop it with one line, its finished epochs saved for the same command to resume (gcnn_study.stopping).
+SIGTERM stop it with one line, its finished epochs saved for the same command to resume (gcnn_study.run.stopping).
 """
 
 from __future__ import annotations
@@ -22,17 +23,19 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from gcnn.models import count_parameters
-from gcnn_study import hydra_job, identity, layout, preflight, provenance, records, rundir, runtime, schema, stopping
+from gcnn_study.config import layout, schema
+from gcnn_study.config.validation import unknown_override
 from gcnn_study.data.bundle import DataBundle
-from gcnn_study.divergence import divergence
 from gcnn_study.engine import evaluate_splits, metrics_of, per_image_rows, place, prepare, train_one_epoch, validate
-from gcnn_study.lock import RunLock
 from gcnn_study.measure import measure_run
-from gcnn_study.preflight import USER_ERRORS, ConfigError
+from gcnn_study.process import runtime
 from gcnn_study.report.figures.maps import figure_arrays
-from gcnn_study.stopping import Interrupted, Paused
-from gcnn_study.tracking import make_tracker
-from gcnn_study.validation import unknown_override
+from gcnn_study.run import hydra_job, identity, preflight, provenance, records, rundir, stopping
+from gcnn_study.run.divergence import divergence
+from gcnn_study.run.lock import RunLock
+from gcnn_study.run.preflight import USER_ERRORS, ConfigError
+from gcnn_study.run.stopping import Interrupted, Paused
+from gcnn_study.run.tracking import make_tracker
 
 log = logging.getLogger("gcnn_study.train")
 
@@ -143,7 +146,7 @@ class Built:
     optimizer: torch.optim.Optimizer
     data: DataBundle
     device: torch.device
-    settings_id: str  # the identity of the run's settings (gcnn_study.identity.settings_id), carried by its records
+    settings_id: str  # the identity of the run's settings (gcnn_study.run.identity.settings_id), carried by its records
 
 
 def _build(cfg: DictConfig, run_dir: Path) -> Built:
@@ -196,7 +199,7 @@ def _fit(cfg, built: Built, start_epoch: int, history: list[dict], launches: lis
     """Train the epochs from `start_epoch` on, appending each one's row to `history`, counting it in this launch
     (the last of `launches`) and saving a checkpoint after it; stop (Paused) before an epoch that would end after
     trainer.stop_at, projected from this launch's epochs (the run's before them until it has one), or once the
-    launcher asked (gcnn_study.stopping)."""
+    launcher asked (gcnn_study.run.stopping)."""
     epochs = int(cfg.trainer.epochs)
     for row in history[tracker.logged_epochs(history) :]:  # a resumed run continues the same W&B curve
         tracker.log(row, step=row["epoch"])

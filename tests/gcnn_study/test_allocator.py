@@ -1,4 +1,4 @@
-"""gcnn_study.allocator: the training processes keep the memory a step frees, and compute the same bits."""
+"""gcnn_study.process.allocator: the training processes keep the memory a step frees, and compute the same bits."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from gcnn_study import allocator
+from gcnn_study.process import allocator
 from helpers import REPO
 
 GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
@@ -43,7 +43,7 @@ def test_import_gcnn_restarts_only_the_training_commands():
     assert allocator.training_command(["/usr/bin/python3", "/venv/bin/gcnn-train", "model=p4cnn"])
     for other in (
         ["python", "-m", "pytest"],
-        ["python", "-m", "gcnn_study.reproduce"],
+        ["python", "-m", "gcnn_study.reproduce.cli"],
         ["python", "-c", "import gcnn_study"],
         [],
     ):

@@ -1,5 +1,5 @@
 """`make bench-train` runs on the CPU and writes its file: all 11 models, the ratio, the projected tables, a profile;
-its rates.csv is written and read by gcnn_study.projection."""
+its rates.csv is written and read by gcnn_study.reproduce.projection."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import sys
 import pytest
 from helpers import REPO, load_script
 
-from gcnn_study.provenance import cpu_model, hardware_slug
+from gcnn_study.run.provenance import cpu_model, hardware_slug
 
 HERE = hardware_slug("cpu")  # every report is named after the machine that measured it
 
@@ -71,7 +71,7 @@ def _bench_module():
 def test_re_measuring_some_models_keeps_the_other_rates(tmp_path):
     import csv
 
-    from gcnn_study.projection import measured_rates, write_rates
+    from gcnn_study.reproduce.projection import measured_rates, write_rates
 
     path = tmp_path / "rates.csv"
     write_rates(path, "m", 1, 2, {"cnn": {"gflops": 30.0}, "p4cnn": {"gflops": 50.0}}, "t0")
@@ -85,7 +85,9 @@ def test_re_measuring_some_models_keeps_the_other_rates(tmp_path):
 
 def test_a_measurement_never_replaces_one_of_other_models_or_of_another_machine(tmp_path):
     bench = _bench_module()
-    assert bench.MODELS == MODELS  # the study's eleven, from gcnn_study.specs through gcnn_study.throughput
+    assert (
+        bench.MODELS == MODELS
+    )  # the study's eleven, from gcnn_study.config.specs through gcnn_study.reproduce.throughput
     every = bench.report_path(tmp_path, "cpu", None, 1, list(reversed(MODELS)), "amd-epyc")
     assert every == tmp_path / "training_cpu_on_amd-epyc.md"
     assert (
@@ -98,7 +100,7 @@ def test_a_measurement_never_replaces_one_of_other_models_or_of_another_machine(
 
 
 def test_the_hardware_slug_names_the_processor_in_a_file_name(monkeypatch):
-    from gcnn_study import provenance
+    from gcnn_study.run import provenance
 
     for name, slug in {
         "AMD EPYC": "amd-epyc",
@@ -111,7 +113,7 @@ def test_the_hardware_slug_names_the_processor_in_a_file_name(monkeypatch):
 
 
 def test_only_rates_at_the_protocols_batch_and_size_may_plan_its_runs():
-    from gcnn_study.throughput import at_protocol
+    from gcnn_study.reproduce.throughput import at_protocol
 
     assert at_protocol("segnet", {"batch": 20, "shape": [3, 256, 256]})
     assert at_protocol("segnet_t", {"batch": 20, "shape": [3, 257, 257]})

@@ -8,7 +8,9 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from gcnn_study import projection, provenance
+from gcnn_study.reproduce import projection
+
+from gcnn_study.run import provenance
 from helpers import compose_cfg, load_script
 
 check_projection = load_script("check_projection")

@@ -110,7 +110,7 @@ def test_a_typo_without_plus_is_gcnns_one_line_before_hydras_hint(outcomes):
     proc, _ = outcomes[[b[0][-1] for b in BAD].index("trainer.epoch=3")]
     assert proc.stderr.strip().splitlines() == [
         "error: trainer.epoch: no such setting; the closest is trainer.epochs "
-        "(every setting of trainer is in gcnn_study.schema.TrainerConf)"
+        "(every setting of trainer is in gcnn_study.config.schema.TrainerConf)"
     ]
 
 
@@ -139,7 +139,7 @@ def test_a_bad_setting_in_a_multirun_refuses_every_job_and_ends_without_a_traceb
 def test_a_refused_sweep_job_survives_pickling_for_process_launchers():
     import pickle
 
-    from gcnn_study.hydra_job import SweepJobRefused
+    from gcnn_study.run.hydra_job import SweepJobRefused
 
     err = pickle.loads(pickle.dumps(SweepJobRefused("trainer.epochs=-1: must be >= 1")))
     assert isinstance(err, SweepJobRefused) and str(err) == "trainer.epochs=-1: must be >= 1"
@@ -197,7 +197,7 @@ def test_an_empty_results_dir_is_one_line_and_files_nothing_where_it_ran(mode, t
 
 @pytest.mark.parametrize("value", ["", "  ", None])
 def test_an_empty_or_blank_results_dir_is_refused_from_python_too(value, tmp_path, monkeypatch):
-    from gcnn_study.rundir import RunDirError, check_results_dir
+    from gcnn_study.run.rundir import RunDirError, check_results_dir
 
     monkeypatch.chdir(tmp_path)
     with pytest.raises(RunDirError, match=r"^paths\.results_dir=\s* is empty \(an unset shell variable\?\)"):

@@ -1,6 +1,6 @@
 """Each default has one owner, the YAML under conf/: no schema field has a default, every key is set by the YAML.
 
-`gcnn_study.schema` holds only types and rules; a key a schema declares but no YAML of a composed config sets is
+`gcnn_study.config.schema` holds only types and rules; a key a schema declares but no YAML of a composed config sets is
 left `???` by Hydra, which these tests find in every option of every group. The builders' signature defaults are
 the library's own API (`GroupClassifier('p4')` without Hydra), not the study's values: no test ties them to conf/.
 The allowed values of a setting have one owner too, the module that implements them. See docs/config.md.
@@ -16,7 +16,7 @@ from helpers import CONF
 from hydra import compose, initialize_config_dir
 from omegaconf import MISSING, OmegaConf
 
-from gcnn_study import schema, validation
+from gcnn_study.config import schema, validation
 
 EVERY_SCHEMA = [schema.TrainConf, *schema.SCHEMAS.values()]
 
@@ -52,7 +52,7 @@ def test_no_schema_field_has_a_default(node):
         for f in dataclasses.fields(node)
         if f.default is not MISSING or f.default_factory is not dataclasses.MISSING
     }
-    assert not defaulted, f"gcnn_study.schema.{node.__name__}: move these values to its YAML: {defaulted}"
+    assert not defaulted, f"gcnn_study.config.schema.{node.__name__}: move these values to its YAML: {defaulted}"
 
 
 @pytest.mark.parametrize("overrides", every_option())
@@ -94,7 +94,7 @@ def test_allowed_values_are_asked_of_the_module_that_implements_them():
     from gcnn import groups
     from gcnn.models import segnet
     from gcnn.nn import bases, layers
-    from gcnn_study import tracking
+    from gcnn_study.run import tracking
     from gcnn_study.data import mnist, transforms
 
     owners = {

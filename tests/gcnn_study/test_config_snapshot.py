@@ -2,7 +2,7 @@
 
 A refactor must not change what a run is: records under results/full/runs/ stay "finished with these settings"
 only while the composed configs do. The snapshot holds, for every row of every table at both protocols (as run,
-as written), seed 0, the settings run identity compares (gcnn_study.identity.flat_settings: paths, logger and the
+as written), seed 0, the settings run identity compares (gcnn_study.run.identity.flat_settings: paths, logger and the
 other IGNORED keys left out). A deliberate change of a config's shape is made with
 `python tests/gcnn_study/test_config_snapshot.py --regenerate` and lands with a migration that run identity understands.
 """
@@ -14,7 +14,9 @@ import sys
 
 import pytest
 
-from gcnn_study import identity, specs
+from gcnn_study.run import identity
+
+from gcnn_study.config import specs
 from helpers import REPO, compose_cfg
 
 SNAPSHOT = REPO / "tests" / "reference" / "configs.json"

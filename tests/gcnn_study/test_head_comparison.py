@@ -12,7 +12,7 @@ import pytest
 from helpers import load_script
 from scipy import stats
 
-from gcnn_study import layout
+from gcnn_study.config import layout
 
 head_comparison = load_script("head_comparison")
 

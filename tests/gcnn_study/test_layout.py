@@ -1,5 +1,5 @@
-"""gcnn_study.layout owns the run layout: names and paths round-trip, bad paths are refused, and the config, Hydra's
-sweep folders, the tables' run list and `python -m gcnn_study.specs` all give what it builds."""
+"""gcnn_study.config.layout owns the run layout: names and paths round-trip, bad paths are refused, and the config,
+Hydra's sweep folders, the tables' run list and `python -m gcnn_study.config.specs` all give what it builds."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from gcnn_study import layout, specs
+from gcnn_study.config import layout, specs
 from helpers import REPO, compose_cfg
 
 
@@ -71,8 +71,8 @@ def test_find_lists_the_run_directories_and_skips_the_others(tmp_path):
 # ----------------------------------------------------------------------------------------------- its askers
 @pytest.mark.parametrize("table", ["table1", "table3"])
 def test_the_config_and_hydra_put_every_row_where_the_layout_says(table, tmp_path):
-    """conf/ builds run_name and run_dir through gcnn_study.layout's resolvers; Hydra's single run and sweep folders
-    are the same directory, for every row of the table (the "+" rows included)."""
+    """conf/ builds run_name and run_dir through gcnn_study.config.layout's resolvers; Hydra's single run and sweep
+    folders are the same directory, for every row of the table (the "+" rows included)."""
     experiment = specs.experiment_of(table, "written")
     for row in specs.TABLES[table].rows:
         overrides = (f"experiment={experiment}", f"model={row.model}", "seed=3", f"paths.results_dir={tmp_path}")
@@ -106,7 +106,9 @@ def test_the_table_rows_follow_the_rule():
 
 def _specs(*args):
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    return subprocess.run([sys.executable, "-m", "gcnn_study.specs", *args], capture_output=True, text=True, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "gcnn_study.config.specs", *args], capture_output=True, text=True, env=env
+    )
 
 
 def test_the_command_line_gives_the_makefile_what_it_asks():

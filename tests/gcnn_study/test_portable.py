@@ -42,8 +42,8 @@ MODES = {"portable": [], "portable, oneDNN off": ["--no-mkldnn"]}
 ADOPTED = "portable"
 
 sys.path.insert(0, str(REPO / "src"))
-from gcnn_study.portable import PORTABLE_ENV, SWITCH  # noqa: E402
-from gcnn_study.provenance import processor, processor_key, slug  # noqa: E402
+from gcnn_study.process.portable import PORTABLE_ENV, SWITCH  # noqa: E402
+from gcnn_study.run.provenance import processor, processor_key, slug  # noqa: E402
 
 # Everything that steers PyTorch's CPU dispatch; removed from the inherited environment before each case.
 DISPATCH_VARS = set(PORTABLE_ENV) | {SWITCH, "MKL_ENABLE_INSTRUCTIONS", "DNNL_MAX_CPU_ISA", "DNNL_DEFAULT_FPMATH_MODE"}

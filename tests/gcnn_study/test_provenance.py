@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from gcnn_study import portable, provenance
+from gcnn_study.process import portable
+
+from gcnn_study.run import provenance
 from helpers import REPO
 
 
@@ -110,7 +112,7 @@ def test_import_gcnn_applies_the_mode_before_torch():
     """GCNN_PORTABLE=1 alone: `import gcnn_study` sets the variables before torch loads, and the mode is in effect."""
     env = _env_without_portable_mode() | {portable.SWITCH: "1", "ATEN_CPU_CAPABILITY": "avx2"}
     code = (
-        "import gcnn_study, torch, json; from gcnn_study import portable; "
+        "import gcnn_study, torch, json; from gcnn_study.process import portable; "
         "print(json.dumps([torch.backends.cpu.get_cpu_capability(), torch.get_num_threads(), portable.in_effect()]))"
     )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
@@ -121,7 +123,7 @@ def test_mode_asked_for_after_torch_is_not_claimed():
     """Set after `import torch`, the variables come too late: in_effect() says so, apply() refuses or warns."""
     env = _env_without_portable_mode()
     code = (
-        "import torch, os, warnings, json; from gcnn_study import portable\n"
+        "import torch, os, warnings, json; from gcnn_study.process import portable\n"
         "os.environ.update(portable.PORTABLE_ENV)\n"
         "try:\n    portable.apply(reexec=False)\n    raised = False\nexcept RuntimeError:\n    raised = True\n"
         "print(json.dumps([raised, portable.in_effect(), torch.backends.cpu.get_cpu_capability()]))"
@@ -134,7 +136,7 @@ def test_mode_asked_for_after_torch_is_not_claimed():
 def test_apply_reexecs_a_process_that_loaded_torch_too_early():
     env = _env_without_portable_mode()
     code = (
-        "import torch; from gcnn_study import portable; portable.apply(); "
+        "import torch; from gcnn_study.process import portable; portable.apply(); "
         "print(portable.in_effect(), torch.backends.cpu.get_cpu_capability())"
     )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout

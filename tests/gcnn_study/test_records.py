@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from gcnn_study.engine import NonFinite
-from gcnn_study.rundir import RunDirError
+from gcnn_study.run.rundir import RunDirError
 from gcnn_study.report.tables import build_table
 from gcnn_study.train import run
 from helpers import REPO, SAMPLE_RUN, compose_cfg, tiny
@@ -197,7 +197,7 @@ CLASSIFIER, SEGNET = {"num_classes": 10}, {"out_channels": 1}
     ],
 )
 def test_the_one_divergence_rule(losses, model, metrics, diverged):
-    from gcnn_study.divergence import DIVERGED_FACTOR, divergence, uninformed_loss
+    from gcnn_study.run.divergence import DIVERGED_FACTOR, divergence, uninformed_loss
 
     assert uninformed_loss(CLASSIFIER)[0] == pytest.approx(LN10, abs=1e-6)
     assert uninformed_loss(SEGNET) == (pytest.approx(LN2, abs=1e-6), None)

@@ -15,9 +15,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from gcnn_study import identity, projection, records, reproduce, run_plan, scheduler, schema
+from gcnn_study.run import identity, records
+
+from gcnn_study.reproduce import projection, cli as reproduce, plan as run_plan, scheduler
+
+from gcnn_study.config import schema
 from gcnn.equivariance import TRANSFORMS
-from gcnn_study.specs import REPRODUCED, TABLES
+from gcnn_study.config.specs import REPRODUCED, TABLES
 from helpers import REPO
 
 CLS_ARGS = (
@@ -69,7 +73,7 @@ def _fake_project(hours):
     return lambda run: run_plan.Projection(*hours[run.name], source="test")
 
 
-# The smallest record of a finished run (gcnn_study.records.RECORD_KEYS), as a fake launch leaves it.
+# The smallest record of a finished run (gcnn_study.run.records.RECORD_KEYS), as a fake launch leaves it.
 RECORD = {"seed": 0, "params": 1, "epochs": 1, "train_seconds": 1.0, "dataset": "x", "device": "cpu"}
 RECORD |= {"synthetic": False, "metrics": {"test_acc": 0.5}}
 
@@ -547,8 +551,8 @@ def test_a_run_counts_the_memory_autograd_saves(tmp_path, monkeypatch):
 
 
 def test_git_keeps_exactly_the_records_of_a_full_run():
-    """.gitignore keeps gcnn_study.records.RECORDS of each results/full run (a clone continues from them and redraws the
-    equivariance report from them) and nothing else of it: no checkpoint, log or W&B file."""
+    """.gitignore keeps gcnn_study.run.records.RECORDS of each results/full run (a clone continues from them and
+    redraws the equivariance report from them) and nothing else of it: no checkpoint, log or W&B file."""
     run = "results/full/runs/table3/d4segnet/seed=0"
     others = ["checkpoint.pt", "train.log", "failed.json", ".hydra/config.yaml", "wandb/run.wandb", "previous/x/a.json"]
     paths = [f"{run}/{name}" for name in (*records.RECORDS, *others)]

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from gcnn_study import identity, rundir
+from gcnn_study.run import identity, rundir
 from gcnn_study import train as train_module
-from gcnn_study.rundir import RunDirError
+from gcnn_study.run.rundir import RunDirError
 from gcnn_study.report.tables import build_table
 from gcnn_study.train import ConfigError, run
 from helpers import SAMPLE_RUN, compose_cfg, tiny
@@ -266,9 +266,11 @@ def test_every_committed_record_keeps_its_identity_and_rebuilds_its_model(record
     composes the same settings, so a paused or finished run is found again after any change of the code."""
     from hydra.utils import instantiate
 
-    from gcnn_study import layout, run_plan
+    from gcnn_study.config import layout
+
+    from gcnn_study.reproduce import plan as run_plan
     from gcnn.models import count_parameters
-    from gcnn_study.specs import REPRODUCED, table_of
+    from gcnn_study.config.specs import REPRODUCED, table_of
 
     metrics = json.loads(record.read_text())
     stored = identity.load_config(record.parent)

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from gcnn_study import lock, rundir
-from gcnn_study.lock import RunLock
-from gcnn_study.rundir import LOCK, RunDirError
+from gcnn_study.run import lock, rundir
+from gcnn_study.run.lock import RunLock
+from gcnn_study.run.rundir import LOCK, RunDirError
 from helpers import REPO, SAMPLE_RUN
 
 
@@ -56,7 +56,7 @@ def test_the_lock_is_released_when_the_run_fails(tmp_path):
 
 def test_a_lock_whose_process_is_gone_is_taken_over_with_a_log_line(tmp_path, caplog):
     _write_lock(tmp_path / "run", socket.gethostname(), _dead_pid())  # as after SIGKILL
-    with caplog.at_level(logging.WARNING, logger="gcnn_study.lock"), RunLock(tmp_path / "run"):
+    with caplog.at_level(logging.WARNING, logger="gcnn_study.run.lock"), RunLock(tmp_path / "run"):
         assert json.loads((tmp_path / "run" / LOCK).read_text())["pid"] == os.getpid()
     assert "took over the stale lock" in caplog.text and "its process is gone" in caplog.text
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == []  # nothing left behind
@@ -67,7 +67,7 @@ def test_another_hosts_lock_holds_while_it_beats_and_is_taken_over_after_the_tim
     with pytest.raises(RunDirError, match="in use by pid 4242 on host node-17"):
         RunLock(tmp_path / "run").__enter__()
     _write_lock(tmp_path / "run", "node-17", 4242, age_s=lock.STALE_AFTER_S + 60)  # the node is gone
-    with caplog.at_level(logging.WARNING, logger="gcnn_study.lock"), RunLock(tmp_path / "run"):
+    with caplog.at_level(logging.WARNING, logger="gcnn_study.run.lock"), RunLock(tmp_path / "run"):
         pass
     assert "no heartbeat for 11 min" in caplog.text
 

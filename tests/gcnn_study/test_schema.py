@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 
 from gcnn.groups import GROUP_HELP, GROUP_PATTERN
 from gcnn.models import GroupClassifier, SegNet
-from gcnn_study import schema, validation
+from gcnn_study.config import schema, validation
 from gcnn_study.data.mnist import build_mnist
 from gcnn_study.data.ph2 import build_ph2
 from gcnn_study.data.ph2_synthetic import build_ph2_synthetic
@@ -122,7 +122,7 @@ def test_hydras_own_composition_errors_become_one_line(make_cfg):
 
 TYPO_LINE = (
     "trainer.epoch: no such setting; the closest is trainer.epochs (every setting of trainer is in "
-    "gcnn_study.schema.TrainerConf)"
+    "gcnn_study.config.schema.TrainerConf)"
 )
 
 
@@ -132,13 +132,19 @@ TYPO_LINE = (
         (["experiment=table1", "trainer.epoch=3"], TYPO_LINE),
         (["--multirun", "model=cnn,p4cnn", "trainer.epoch=3", "seed=0,1"], TYPO_LINE),  # a sweep's job too
         (["trainer.epoch=3", "trainer.lr=abc"], TYPO_LINE),
-        (["seeds=3"], "seeds: no such setting; the closest is seed (every setting of the run is in gcnn_study.schema."),
+        (
+            ["seeds=3"],
+            "seeds: no such setting; the closest is seed (every setting of the run is in gcnn_study.config.schema.",
+        ),
         (["logger.tagz=[a]"], "logger.tagz: no such setting; the closest is logger.tags"),
         (["paths.results=x"], "paths.results: no such setting; the closest is paths.results_dir"),
         # the schema of the option the run composes: table3's SegNet, table1's classifier
         (["experiment=table3", "model.chanels=[4]"], "model.chanels: no such setting; the closest is model.channels"),
-        (["experiment=table3", "model.chanels=[4]"], "(every setting of model is in gcnn_study.schema.SegNetConf)"),
-        (["model.chanels=[4]"], "(every setting of model is in gcnn_study.schema.ClassifierConf)"),
+        (
+            ["experiment=table3", "model.chanels=[4]"],
+            "(every setting of model is in gcnn_study.config.schema.SegNetConf)",
+        ),
+        (["model.chanels=[4]"], "(every setting of model is in gcnn_study.config.schema.ClassifierConf)"),
         (["dataset.sizee=32", "experiment=table3"], "dataset.sizee: no such setting; the closest is dataset.size"),
     ],
 )

@@ -6,7 +6,7 @@ import types
 import pytest
 
 from gcnn_study import train as train_module
-from gcnn_study.tracking import _resolve_mode
+from gcnn_study.run.tracking import _resolve_mode
 from gcnn_study.train import run
 from helpers import SAMPLE_RUN, TINY, compose_cfg
 

@@ -12,10 +12,12 @@ import pandas as pd
 import pytest
 import torch
 
-from gcnn_study import records, runtime
+from gcnn_study.run import records
+
+from gcnn_study.process import runtime
 from gcnn_study.data.bundle import DataError
 from gcnn.equivariance import EXACT_TOL, TRANSFORMS
-from gcnn_study.specs import TABLES
+from gcnn_study.config.specs import TABLES
 from gcnn_study.train import ConfigError, run
 from helpers import REPO, SAMPLE_RUN, TINY, compose_cfg
 
@@ -62,7 +64,8 @@ def _seg_overrides(size=32):
     ]
 
 
-# Every model of every table, from the tables' own list (gcnn_study.specs); "+" rows are the same model augmented.
+# Every model of every table, from the tables' own list (gcnn_study.config.specs); "+" rows are the same model
+# augmented.
 EXPERIMENTS = [
     (t, list(TABLES[t].models), TINY if t in ("table1", "table2") else None)
     for t in ("table1", "table2", "table3", "table4")
@@ -352,8 +355,9 @@ def test_a_run_pauses_before_its_deadline_and_the_same_command_resumes_it(tmp_pa
 
 
 def test_a_run_resumed_on_more_threads_says_which_epochs_ran_on_which(tmp_path):
-    """How `make reproduce` hands a run the cores its neighbours freed (gcnn_study.scheduler): paused on one thread,
-    relaunched on two. The thread count does not define the run (gcnn_study.identity.IGNORED), so the checkpoint
+    """How `make reproduce` hands a run the cores its neighbours freed (gcnn_study.reproduce.scheduler): paused on one
+    thread,
+    relaunched on two. The thread count does not define the run (gcnn_study.run.identity.IGNORED), so the checkpoint
     resumes, and the record's launches say which epochs ran on which count."""
     import time
 
@@ -389,7 +393,7 @@ def test_a_batch_larger_than_the_training_set_is_refused_before_anything_is_writ
 def test_a_batch_whose_step_will_not_fit_is_refused_in_one_line_with_the_estimate(tmp_path, monkeypatch):
     import re
 
-    from gcnn_study import projection
+    from gcnn_study.reproduce import projection
     from gcnn_study.data import bundle
 
     # 3 MiB left: room for the 64 + 2 × 32 sample digits (the dataset's own check), not for a step of 16 (about 8 MiB)
@@ -412,7 +416,7 @@ def test_on_a_gpu_the_batch_is_checked_against_its_free_memory_with_the_data_it_
     """The CUDA branch, without a GPU: torch.cuda.mem_get_info says how much is free; the data moves there too."""
     import hydra
 
-    from gcnn_study import preflight
+    from gcnn_study.run import preflight
 
     cfg = _sample(tmp_path)
     data = hydra.utils.instantiate(cfg.dataset)

@@ -62,7 +62,7 @@ def study_numbers_typed_in(text: str) -> list[str]:
     or as a score, to the digits shown): a copy of what src/gcnn_study/reference/study_results.csv owns."""
     import pandas as pd
 
-    from gcnn_study.specs import LABELS
+    from gcnn_study.config.specs import LABELS
 
     reference = pd.read_csv(REPO / "src/gcnn_study/reference/study_results.csv")
     found = []

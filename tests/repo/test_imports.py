@@ -80,12 +80,15 @@ def test_the_import_graph_is_read_from_every_module():
     graph = import_graph()
     assert {
         "gcnn_study.train",
-        "gcnn_study.portable",
-        "gcnn_study.runtime",
+        "gcnn_study.process.portable",
+        "gcnn_study.process.runtime",
         "gcnn_study.report.figures.runs",
         "gcnn.nn.conv",
     } <= set(graph)
-    assert "gcnn_study.runtime" in graph["gcnn_study.train"] and "gcnn_study.portable" in graph["gcnn_study.provenance"]
+    assert (
+        "gcnn_study.process.runtime" in graph["gcnn_study.train"]
+        and "gcnn_study.process.portable" in graph["gcnn_study.run.provenance"]
+    )
     # a made-up circle is found, so an empty answer below means there is none
     assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
 
@@ -112,7 +115,7 @@ def test_no_module_imports_the_entry_point():
 def test_portable_and_provenance_load_neither_torch_nor_the_trainer():
     """portable must run before torch loads (it sets the variables torch reads once); provenance imports it."""
     code = (
-        "import sys, json, gcnn_study.portable, gcnn_study.provenance; "
+        "import sys, json, gcnn_study.process.portable, gcnn_study.run.provenance; "
         "print(json.dumps(sorted(m for m in ('torch', 'hydra', 'gcnn_study.train') if m in sys.modules)))"
     )
     assert _fresh(code) == []
@@ -120,12 +123,18 @@ def test_portable_and_provenance_load_neither_torch_nor_the_trainer():
 
 def test_runtime_imports_torch_and_numpy_only():
     code = (
-        "import sys, json, gcnn_study.runtime; "
+        "import sys, json, gcnn_study.process.runtime; "
         "ours = ('gcnn', 'gcnn_study', 'hydra', 'omegaconf'); "
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ours)))"
     )
     # `import gcnn_study` loads portable and allocator (neither imports anything heavy), by design
-    assert _fresh(code) == ["gcnn_study", "gcnn_study.allocator", "gcnn_study.portable", "gcnn_study.runtime"]
+    assert _fresh(code) == [
+        "gcnn_study",
+        "gcnn_study.process",
+        "gcnn_study.process.allocator",
+        "gcnn_study.process.portable",
+        "gcnn_study.process.runtime",
+    ]
 
 
 def test_importing_the_trainer_registers_no_schema_and_no_resolver():
@@ -136,7 +145,7 @@ import json
 import gcnn_study.train
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
-from gcnn_study import schema
+from gcnn_study.config import schema
 
 def stored():
     schemas = sorted(k for k in ConfigStore.instance().repo if k.endswith("_schema.yaml"))

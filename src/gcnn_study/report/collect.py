@@ -1,10 +1,11 @@
 """Find a table's runs and check each one before it is averaged: finished, consistent, its row's model, not diverged.
 
 `collect_runs` reads every `runs/<experiment>/<run>/seed=<seed>/metrics.json` under a results directory
-(`gcnn_study.layout`). A metrics.json that is not a finished run's record (`gcnn_study.records.record_problem`: the
-wrong shape, or a NaN of a run that diverged) is never averaged; it is listed as a problem. So is a run that is not
+(`gcnn_study.config.layout`). A metrics.json that is not a finished run's record
+(`gcnn_study.run.records.record_problem`: the wrong shape, or a NaN of a run that diverged) is never averaged; it is
+listed as a problem. So is a run that is not
 its row's model (`model=cnn model.group=p5` is filed as cnn: `foreign_model`), and one that diverged while its
-numbers stayed finite (`gcnn_study.divergence`). `split_mixed_rows` then keeps the runs of a row only when their
+numbers stayed finite (`gcnn_study.run.divergence`). `split_mixed_rows` then keeps the runs of a row only when their
 settings (`config.yaml`) are equal apart from the seed; otherwise the row stays empty and its runs are listed.
 """
 
@@ -16,12 +17,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from gcnn_study import layout
-from gcnn_study.divergence import run_divergence
-from gcnn_study.identity import ADDED, IGNORED, differences, flat_settings, load_config, settings
-from gcnn_study.records import read_metrics, record_settings_problem
-from gcnn_study.rundir import RunDirError
-from gcnn_study.specs import TABLES, table_of
+from gcnn_study.config import layout
+from gcnn_study.config.specs import TABLES, table_of
+from gcnn_study.run.divergence import run_divergence
+from gcnn_study.run.identity import ADDED, IGNORED, differences, flat_settings, load_config, settings
+from gcnn_study.run.records import read_metrics, record_settings_problem
+from gcnn_study.run.rundir import RunDirError
 
 # What may differ between the runs of one row: what cannot change a result, and the seed.
 ROW_IGNORED = (*IGNORED, "seed", "dataset.augment_seed")
@@ -84,7 +85,7 @@ def collect_runs(results_dir: Path, experiment: str) -> tuple[pd.DataFrame, list
 
 def _architecture(model: dict) -> dict:
     """The settings that make a model config the network it is ({"model.group": "p4", ...}): every key but its name
-    and its class's import path, with each key of gcnn_study.identity.ADDED that it lacks at the value runs had
+    and its class's import path, with each key of gcnn_study.run.identity.ADDED that it lacks at the value runs had
     before it."""
     flat = flat_settings({"model": model}, ())
     arch = {k: v for k, v in flat.items() if k not in ("model.name", "model._target_")}
@@ -106,7 +107,7 @@ def _row_model(experiment: str, run: str) -> tuple | None:
     from hydra.errors import MissingConfigException
     from omegaconf import OmegaConf
 
-    from gcnn_study import schema
+    from gcnn_study.config import schema
 
     table = table_of(experiment)
     extra = dict(TABLES[table].model_overrides).get(run, ()) if table else ()  # e.g. the 1×1-head D4's channels

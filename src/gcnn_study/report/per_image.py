@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gcnn_study import layout
-from gcnn_study.specs import LABELS, experiment_in
+from gcnn_study.config import layout
+from gcnn_study.config.specs import LABELS, experiment_in
 
 FILE = "per_image.csv"
 VALUES = ("acc", "iou_score", "iou", "dice")  # the per-image values a metric can read, longest name first

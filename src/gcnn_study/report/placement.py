@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from gcnn_study import provenance
+from gcnn_study.run import provenance
 
 
 def _fmt_time(seconds) -> str:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from gcnn_study.config.specs import STUDY_TABLES
 from gcnn_study.report.rows import aggregated, compared_cells, row_marks
-from gcnn_study.specs import STUDY_TABLES
 
 # The README's results block lies between these two lines; `--readme` rewrites what is between them.
 README_BEGIN = "<!-- results: written by `make readme-results` from the finished runs' records; do not edit -->"

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from gcnn_study.config.specs import TABLES, TableSpec, experiment_of, protocol_of, study_reference
 from gcnn_study.report.collect import collect_runs, split_mixed_rows
 from gcnn_study.report.placement import processors, row_placement
-from gcnn_study.specs import TABLES, TableSpec, experiment_of, protocol_of, study_reference
 
 
 def aggregate(spec: TableSpec, runs: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:

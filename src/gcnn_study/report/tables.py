@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from gcnn_study import provenance
+from gcnn_study.config.specs import PROTOCOLS, STUDY_TABLES, TABLES, TableSpec, parse_seeds, study_reference
 from gcnn_study.report import claims
 from gcnn_study.report.placement import placement, time_cell, time_note
 from gcnn_study.report.readme import README_BEGIN, README_END, readme_block, write_readme
 from gcnn_study.report.rows import aggregate, aggregated, compared_cells, ours_cell, row_marks
-from gcnn_study.specs import PROTOCOLS, STUDY_TABLES, TABLES, TableSpec, parse_seeds, study_reference
+from gcnn_study.run import provenance
 
 # What the callers of the aggregator import from here (the notebook, the tests), each owned by its module.
 __all__ = [

@@ -18,7 +18,7 @@ from gcnn.nn.bases import HARMONIC_BASES
 from gcnn.models import count_parameters
 from gcnn_study.report.stats import Sample, holm, welch
 from gcnn_study.report.tables import TABLES
-from gcnn_study.preflight import instantiate as _instantiate
+from gcnn_study.run.preflight import instantiate as _instantiate
 from gcnn_study.train import ConfigError, run
 from helpers import REPO, tiny
 
@@ -39,7 +39,7 @@ EXPECTED = {
     "p8cnn_harmonic_bilinear": 392_335,
     "d4cnn_harmonic": 392_335,
 }  # the counts quoted in the yaml comments
-ABLATION_MODELS = [name for _, name in TABLES["ablation_p6_table1"].rows]  # the one list (gcnn_study.specs)
+ABLATION_MODELS = [name for _, name in TABLES["ablation_p6_table1"].rows]  # the one list (gcnn_study.config.specs)
 TINY = [*tiny(epochs=1), "logger=none"]
 
 

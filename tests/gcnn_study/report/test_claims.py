@@ -18,9 +18,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from gcnn_study.report import claims, claims_data
+from gcnn_study.report import claims
+
+from gcnn_study.report.claims import data as claims_data
 from gcnn_study.report.stats import Sample, holm, welch
-from gcnn_study.specs import TABLES
+from gcnn_study.config.specs import TABLES
 from helpers import REPO
 
 CATALOGUE = claims.load()
@@ -28,7 +30,7 @@ CATALOGUE = claims.load()
 
 def frame(table: str, metric_rows: dict[str, dict[str, tuple]], n: int = 3, params=None) -> pd.DataFrame:
     """A table in the aggregator's CSV layout: {run name: {metric: (mean, std, study)}}; labels from
-    gcnn_study.specs."""
+    gcnn_study.config.specs."""
     labels = {name: label for label, name in TABLES[table].rows}
     records = []
     for run, metrics in metric_rows.items():
@@ -64,7 +66,7 @@ def test_every_claim_quotes_the_study_and_reads_cells_that_exist():
     assert len(ids) == len(set(ids)) and len(CATALOGUE.claims) == 28
     for claim in CATALOGUE.claims:
         assert claim.quote and claim.source and claim.statement and claim.test.describe()
-    for claim in CATALOGUE.claims:  # every cell names a row and a column of gcnn_study.specs
+    for claim in CATALOGUE.claims:  # every cell names a row and a column of gcnn_study.config.specs
         for cell in _cells(claim.test):
             assert cell.label and cell.column
     for u in CATALOGUE.not_checkable:

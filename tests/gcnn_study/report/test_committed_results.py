@@ -14,8 +14,8 @@ import pytest
 from gcnn_study.report import claims
 from gcnn_study.report.figures.draw import ANGLE_TABLES
 from gcnn_study.report.figures.runs import finished_records
-from gcnn_study.records import record_id
-from gcnn_study.specs import experiment_in
+from gcnn_study.run.records import record_id
+from gcnn_study.config.specs import experiment_in
 from gcnn_study.report.tables import STUDY_TABLES, make_table, readme_block
 from helpers import REPO
 

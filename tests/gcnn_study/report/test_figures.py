@@ -22,7 +22,7 @@ import torch
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from gcnn_study import records  # noqa: E402
+from gcnn_study.run import records  # noqa: E402
 from gcnn.equivariance import relative_error  # noqa: E402
 from gcnn_study.measure import error_rows  # noqa: E402
 from gcnn_study.report.figures import feature_maps_figure, load_run, predictions_vs_angle, run_figures  # noqa: E402

@@ -195,7 +195,7 @@ FULL = REPO / "results" / "full"
 def test_the_results_page_says_how_far_the_full_run_is():
     """docs/results.md: what results/full holds, from its records (not "under way", which no record can show)."""
     from gcnn_study.report.figures.runs import finished_records
-    from gcnn_study.specs import STUDY_TABLES, TABLES
+    from gcnn_study.config.specs import STUDY_TABLES, TABLES
 
     finished = finished_records(FULL)
     conv1x1 = [ref for ref in finished if ref.experiment.endswith("_conv1x1")]
@@ -374,7 +374,7 @@ def test_the_reading_of_tables_3_and_4():
 
 
 def test_the_allocator_reading_in_the_benchmarks_doc():
-    """docs/benchmarks.md's P4SegNet rates with and without gcnn_study.allocator's tunables, from the committed
+    """docs/benchmarks.md's P4SegNet rates with and without gcnn_study.process.allocator's tunables, from the committed
     reports."""
     text = (REPO / "results" / "bench" / "allocator_cpu_1t_2x_p4segnet_on_intel-xeon-processor.md").read_text()
     default, kept = [[c.strip() for c in x.split("|")[1:-1]] for x in text.splitlines() if x.startswith("| p4segnet |")]

@@ -190,7 +190,7 @@ def test_a_readme_without_its_block_is_refused_in_one_line(results, tmp_path):
 def test_runs_trained_by_several_launches_are_listed_with_the_commit_of_their_epochs(results, tmp_path):
     import shutil
 
-    from gcnn_study import provenance
+    from gcnn_study.run import provenance
 
     text = build_table("table1", results, seeds=[0, 1], command="make table1").read_text()
     assert "several launches" not in text  # each tiny run was one process
@@ -294,8 +294,8 @@ def test_a_run_that_is_not_its_rows_model_is_warned_listed_and_never_averaged(re
 
 
 def test_a_run_recorded_before_a_model_key_was_added_is_still_its_rows_model(results, tmp_path, monkeypatch):
-    """A key added to the model configs later (gcnn_study.identity.ADDED) is absent from older records: it compares as
-    the value those runs trained with, so the record stays its row's model, and a row whose default moved on does
+    """A key added to the model configs later (gcnn_study.run.identity.ADDED) is absent from older records: it compares
+    as the value those runs trained with, so the record stays its row's model, and a row whose default moved on does
     not."""
     from gcnn_study.report import collect
 

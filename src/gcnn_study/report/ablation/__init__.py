@@ -3,7 +3,7 @@
 `python -m gcnn_study.report.ablation --results-dir results/reduced_cpu` (or `make ablation-report`) writes
 `ablation_p6.csv` (every comparison with its numbers) and `ablation_p6.md` (tables, captions and no reading). It
 reads `ablation_p6_table1.csv` and `ablation_p6_table2.csv` (the aggregator's tables, rows from
-`gcnn_study.specs.ABLATION_P6_ROWS`) with their `.json` (the command that made the runs), the trained models'
+`gcnn_study.config.specs.ABLATION_P6_ROWS`) with their `.json` (the command that made the runs), the trained models'
 errors from `figures/equivariance.csv` (`python -m gcnn_study.report.figures`) when present, and measures single
 layers on the spot (`gcnn_study.measure`). The reading of these numbers is prose, and lives in
 docs/ablation_p6.md, where tests/gcnn_study/report/test_ablation_p6_doc.py checks each number it states against them.
@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from gcnn_study import measure
+from gcnn_study.config.specs import ABLATION_VARIED, FILTER_VARIANTS
 from gcnn_study.report.ablation.numbers import (
     AWAITING,
     ONE_SEED,
@@ -43,7 +44,6 @@ from gcnn_study.report.ablation.rows import (
 )
 from gcnn_study.report.figures.rows import equivariance_csv
 from gcnn_study.report.stats import LEVEL, Sample
-from gcnn_study.specs import ABLATION_VARIED, FILTER_VARIANTS
 
 __all__ = [
     "CONTRASTS", "adjusted_p", "comparisons", "layer_variants", "main", "model_errors", "not_a_group_action",

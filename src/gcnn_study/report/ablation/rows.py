@@ -2,7 +2,7 @@
 transform is a group action, and `CONTRASTS`, each with the factor its two rows differ in.
 
 The ablation varies two factors, each alone where the rows exist: the filters (pixel, or smooth harmonic) and
-their transform (a group action, or an interpolation that is not one). The rows are `gcnn_study.specs`'
+their transform (a group action, or an interpolation that is not one). The rows are `gcnn_study.config.specs`'
 `ABLATION_P6_ROWS`; a row's filter settings are its model config's (`conf/model/`), read through `schema.compose`.
 """
 
@@ -13,8 +13,8 @@ from functools import cache
 
 from gcnn import equivariance
 from gcnn.groups import get_group
-from gcnn_study import schema
-from gcnn_study.specs import ABLATION_CONTROLS, ABLATION_VARIED, FILTER_VARIANTS, TABLES
+from gcnn_study.config import schema
+from gcnn_study.config.specs import ABLATION_CONTROLS, ABLATION_VARIED, FILTER_VARIANTS, TABLES
 
 TABLE1, TABLE2 = "ablation_p6_table1", "ablation_p6_table2"
 UPRIGHT, TRANSFORMED = "test_acc", "test_transformed_acc"

@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from gcnn.groups import transform_images
+from gcnn_study.config.specs import TABLES, table_of
 from gcnn_study.report.figures.equivariance import number_or_range
-from gcnn_study.specs import TABLES, table_of
 
 ANGLES = tuple(range(0, 360, 5))
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import torch
 
-from gcnn_study.records import FIGURE_ARRAYS
+from gcnn_study.config.specs import experiment_in
 from gcnn_study.report.figures.maps import figure_arrays, read_figure_arrays
 from gcnn_study.report.figures.rows import FIGURES
 from gcnn_study.report.figures.runs import MissingRuns, RunRef, find_runs, finished_records, load_run, select
-from gcnn_study.specs import experiment_in
+from gcnn_study.run.records import FIGURE_ARRAYS
 
 
 class Context:

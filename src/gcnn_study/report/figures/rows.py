@@ -2,7 +2,7 @@
 measured now, and listing the finished runs that no row measures.
 
 `figures/equivariance.csv` and `figures/accuracy_vs_angle.csv` hold one row per measurement, each with the record
-(`gcnn_study.records.record_id`) of the model it measured. Git keeps a run's records but not its checkpoint, so a
+(`gcnn_study.run.records.record_id`) of the model it measured. Git keeps a run's records but not its checkpoint, so a
 clone, or a machine that finished other runs, measures what it has and keeps the rest of the last drawing's rows
 (`kept_rows`) while the run's record is the one they measured; the finished runs measured by none are written
 beside (`<stem>_unmeasured.csv`), so that a report short of a run never passes for a complete one.
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from gcnn_study.records import record_id
 from gcnn_study.report.figures.runs import MissingRuns
+from gcnn_study.run.records import record_id
 
 FIGURES = "figures"  # the folder of a results folder that the figures and their CSVs are written to
 EQUIVARIANCE_CSV, ANGLES_CSV = "equivariance.csv", "accuracy_vs_angle.csv"

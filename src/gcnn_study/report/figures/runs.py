@@ -1,8 +1,8 @@
 """Find finished runs in a results folder and load them back: model (eval mode), config and data.
 
 A run is `<results>/runs/<experiment>/<run_name>/seed=<seed>/`; experiment, run name and seed are read from
-that path by `gcnn_study.layout` (never from metrics.json, whose keys may change). A run is *finished* when its
-metrics.json is a finished run's record (`gcnn_study.records.read_metrics`: not a diverged run's NaN, not a damaged
+that path by `gcnn_study.config.layout` (never from metrics.json, whose keys may change). A run is *finished* when its
+metrics.json is a finished run's record (`gcnn_study.run.records.read_metrics`: not a diverged run's NaN, not a damaged
 file). The model is rebuilt from config.yaml (`hydra.utils.instantiate(cfg.model)`) and given checkpoint["model"];
 the data is built on first use from `cfg.dataset` (optionally with another data_dir) and shared between runs whose
 dataset settings are the same.
@@ -18,9 +18,10 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from gcnn_study import identity, layout, records, rundir, schema
+from gcnn_study.config import layout, schema
+from gcnn_study.config.layout import RunPath as RunRef  # a run's experiment, run name, seed and path
 from gcnn_study.data.bundle import DataBundle
-from gcnn_study.layout import RunPath as RunRef  # a run's experiment, run name, seed and path
+from gcnn_study.run import identity, records, rundir
 
 
 class MissingRuns(LookupError):

@@ -6,17 +6,17 @@ from __future__ import annotations
 
 import pandas as pd
 
+from gcnn_study.config.specs import LABELS, TABLES
 from gcnn_study.measure import measure_run
-from gcnn_study.records import record_id
 from gcnn_study.report.figures.angles import angle_rows
 from gcnn_study.report.figures.context import Context
 from gcnn_study.report.figures.curves import training_curves_figure
 from gcnn_study.report.figures.maps import draw_feature_maps, draw_group_maps, draw_predictions
 from gcnn_study.report.figures.rows import read_rows
 from gcnn_study.report.figures.runs import MissingRuns, RunRef, read_history, select
-from gcnn_study.specs import LABELS, TABLES
+from gcnn_study.run.records import record_id
 
-# The classifier tables the angle sweep covers, and the table whose rows Figure 3 compares (gcnn_study.specs).
+# The classifier tables the angle sweep covers, and the table whose rows Figure 3 compares (gcnn_study.config.specs).
 ANGLE_TABLES = ("table1", "table2")
 FIGURE3_TABLE = "table3"
 
@@ -84,7 +84,7 @@ def recorded_rows(ref: RunRef) -> list[dict]:
     current = record_id(ref.path)
     if not rows or any(row.get("record") != current for row in rows):
         return []
-    # The run is where its folder says (gcnn_study.layout): a record kept under another experiment's folder (the
+    # The run is where its folder says (gcnn_study.config.layout): a record kept under another experiment's folder (the
     # 1×1-head SegNets, moved to table3_conv1x1/) is reported there, whatever experiment its file named when it was
     # written.
     return [{**row, "experiment": ref.experiment, "run": ref.run, "seed": ref.seed} for row in rows]

@@ -1,11 +1,11 @@
 """The claims engine: run the study's claims (claims.yaml) on a results folder's tables and write its claims.md.
 
 `python -m gcnn_study.report.claims --results-dir results/full`. The claims are data, in
-`gcnn_study/reference/claims.yaml` (loaded and checked by `gcnn_study.report.claims_data`): each quotes the
+`gcnn_study/reference/claims.yaml` (loaded and checked by `gcnn_study.report.claims.data`): each quotes the
 study's sentence, names the table cells it compares, the relation it asserts and the test it needs. This engine
 runs them on the `tableN.csv` files the aggregator wrote (ours: mean, sample std and n over seeds per metric; the
 study's figure beside) and on the runs' per-image results where they kept them (`gcnn_study.report.per_image`),
-and writes `claims.md` (`gcnn_study.report.claims_render`).
+and writes `claims.md` (`gcnn_study.report.claims.render`).
 
 Tests (`gcnn_study.report.stats`): two rows are compared on the same test images when every run of both kept its
 `per_image.csv` (McNemar for classifiers, a paired permutation test for IoU scores, seed by seed, pooled), else
@@ -24,7 +24,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from gcnn_study.report.claims_cells import (  # noqa: F401  (the verdicts' names, read by the tests and the docs)
+from gcnn_study.config.specs import STUDY_TABLES
+from gcnn_study.report.claims.cells import (  # noqa: F401  (the verdicts' names, read by the tests and the docs)
     CONSISTENT,
     CONTRADICTED,
     EXACT,
@@ -40,13 +41,12 @@ from gcnn_study.report.claims_cells import (  # noqa: F401  (the verdicts' names
     Gap,
     Outcome,
 )
-from gcnn_study.report.claims_data import Catalogue, Claim, ClaimsFileError, Unchecked, load  # noqa: F401
-from gcnn_study.report.claims_rankings import Higher, SmallestGap  # noqa: F401
-from gcnn_study.report.claims_relations import Close, Differs, Identical, RatioNear, SimilarParameters  # noqa: F401
-from gcnn_study.report.claims_render import markdown, summary  # noqa: F401
+from gcnn_study.report.claims.data import Catalogue, Claim, ClaimsFileError, Unchecked, load  # noqa: F401
+from gcnn_study.report.claims.rankings import Higher, SmallestGap  # noqa: F401
+from gcnn_study.report.claims.relations import Close, Differs, Identical, RatioNear, SimilarParameters  # noqa: F401
+from gcnn_study.report.claims.render import markdown, summary  # noqa: F401
 from gcnn_study.report.per_image import PerImage
 from gcnn_study.report.stats import holm
-from gcnn_study.specs import STUDY_TABLES
 
 
 def check(

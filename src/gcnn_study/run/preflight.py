@@ -13,11 +13,13 @@ import hydra
 import torch
 from omegaconf import DictConfig
 
-from gcnn_study import projection, runtime, validation
+from gcnn_study.config import validation
 from gcnn_study.data import bundle
 from gcnn_study.data.bundle import DataBundle, DataError
 from gcnn_study.engine import NonFinite
-from gcnn_study.rundir import RunDirError
+from gcnn_study.process import runtime
+from gcnn_study.reproduce import projection
+from gcnn_study.run.rundir import RunDirError
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +33,7 @@ USER_ERRORS = (DataError, ConfigError, RunDirError, NonFinite)
 
 
 def check_config(cfg: DictConfig) -> None:
-    """The schemas' rules (gcnn_study.validation.validate), and the logger's package where it is installed."""
+    """The schemas' rules (gcnn_study.config.validation.validate), and the logger's package where it is installed."""
     problems = validation.validate(cfg)
     if problems:
         raise ConfigError(
@@ -93,7 +95,7 @@ def check_model_fits_data(cfg: DictConfig, model, data: DataBundle) -> None:
 def check_batch(cfg: DictConfig, data: DataBundle, device: torch.device) -> None:
     """The batch is checked as the dataset is: one larger than the training set is refused (every epoch would be
     one step on the whole set), and so is one whose training step will not fit in the memory left, before the
-    first step, in one line with the estimate (gcnn_study.projection.training_memory_gib: the tensors autograd
+    first step, in one line with the estimate (gcnn_study.reproduce.projection.training_memory_gib: the tensors autograd
     saves for one batch, counted on the meta device, nothing computed; on a GPU with the data it receives)."""
     batch, n_train = int(cfg.trainer.batch_size), len(data.train[0])
     if batch > n_train:
@@ -138,7 +140,7 @@ def warn_if_not_the_rows_model(cfg: DictConfig) -> None:
     (gcnn_study.report.collect). Said here, once, with how to keep such a run apart (its own model.name)."""
     from hydra.core.hydra_config import HydraConfig
 
-    from gcnn_study.specs import TABLES, table_of
+    from gcnn_study.config.specs import TABLES, table_of
 
     table = table_of(str(cfg.experiment_name))
     if table is None or cfg.run_name not in TABLES[table].runs or not HydraConfig.initialized():

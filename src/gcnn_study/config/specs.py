@@ -1,10 +1,10 @@
 """What each table holds: its rows (the study's labels and our run names, in the study's order), the metric
 columns compared with the study, our own extra columns, the protocols it is run at, and the study's figures.
 
-Everything that lists models or labels asks `TABLES`: the Makefile (`python -m gcnn_study.specs table3 --sweeps`),
-`make reproduce`, the tables, the figures, the benchmarks and the tests. A run name ending in "+" is its model
-trained with `dataset.augment=true`; that rule, and the run directory <results>/runs/<experiment>/<run>/seed=<s>,
-belong to `gcnn_study.layout` (`python -m gcnn_study.specs --run-dir RESULTS EXPERIMENT RUN SEED` prints one).
+Everything that lists models or labels asks `TABLES`: the Makefile (`python -m gcnn_study.config.specs table3
+--sweeps`), `make reproduce`, the tables, the figures, the benchmarks and the tests. A run name ending in "+" is its
+model trained with `dataset.augment=true`; that rule, and the run directory <results>/runs/<experiment>/<run>/seed=<s>,
+belong to `gcnn_study.config.layout` (`python -m gcnn_study.config.specs --run-dir RESULTS EXPERIMENT RUN SEED`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from gcnn_study import layout
+from gcnn_study.config import layout
 
 
 class Row(NamedTuple):
@@ -260,8 +260,8 @@ def sweeps(table: str) -> list[list[str]]:
 
 
 def main(argv=None) -> None:
-    """The tables' models for the Makefile and the shell: `model=$(python -m gcnn_study.specs table1)` (a comma list for
-    a Hydra sweep), `--sweeps` (one line of overrides per sweep a table needs), `--count` (runs per seed), or
+    """The tables' models for the Makefile and the shell: `model=$(python -m gcnn_study.config.specs table1)` (a comma
+    list for a Hydra sweep), `--sweeps` (one line of overrides per sweep a table needs), `--count` (runs per seed), or
     `--run-dir RESULTS EXPERIMENT RUN SEED` (where that run lives)."""
     parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
     parser.add_argument("tables", nargs="*", metavar="TABLE", help="one of " + ", ".join(TABLES))

@@ -7,8 +7,8 @@ import csv
 import math
 from pathlib import Path
 
-from gcnn_study.identity import load_config
-from gcnn_study.rundir import RunDirError
+from gcnn_study.run.identity import load_config
+from gcnn_study.run.rundir import RunDirError
 
 #: A finished run with finite numbers diverged when its training loss blew up and it never came back: some epoch's
 #: mean training loss went over DIVERGED_FACTOR × the loss of a prediction that knows nothing (uniform over C classes:

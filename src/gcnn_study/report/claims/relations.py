@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from gcnn_study.report.claims_cells import (
+from gcnn_study.config.specs import TABLES
+from gcnn_study.report.claims.cells import (
     CONSISTENT,
     CONTRADICTED,
     EXACT,
@@ -26,7 +27,6 @@ from gcnn_study.report.claims_cells import (
     with_spread,
 )
 from gcnn_study.report.stats import LEVEL, ratio
-from gcnn_study.specs import TABLES
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Checking settings against the schemas' rules: one line per broken rule, and a typo named with its closest key.
 
 `validate(cfg)` walks a composed config and checks every setting against the rules its schema writes as field
-metadata (`gcnn_study.schema`): a range, a choice, a pattern, a key that no schema knows (`+trainer.epoch=3`), a
+metadata (`gcnn_study.config.schema`): a range, a choice, a pattern, a key that no schema knows (`+trainer.epoch=3`), a
 key that no YAML set (`???`). The trainer calls it before it writes anything; a bad value gives one line:
 `trainer.epochs=-1: must be >= 1`. `unknown_override` and `compose_problem` turn what Hydra would say about a
 typed or composed setting into the same kind of line.
@@ -17,7 +17,7 @@ import re
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
-from gcnn_study.schema import SCHEMAS, SegNetConf, TrainConf, compose
+from gcnn_study.config.schema import SCHEMAS, SegNetConf, TrainConf, compose
 
 
 def validate(cfg: DictConfig) -> list[str]:
@@ -85,7 +85,7 @@ def _unknown(path: str, prefix: str, fields: dict, schema: type) -> str:
     closest = difflib.get_close_matches(key, fields, n=1, cutoff=0.0) or sorted(fields)[:1]
     return (
         f"{path}: no such setting; the closest is {prefix}{closest[0]} (every setting of "
-        f"{prefix.rstrip('.') or 'the run'} is in gcnn_study.schema.{schema.__name__})"
+        f"{prefix.rstrip('.') or 'the run'} is in gcnn_study.config.schema.{schema.__name__})"
     )
 
 

@@ -2,7 +2,7 @@
 
 Each default has one owner: the YAML under conf/ holds every value, this module only the types and the rules.
 No field has a default (each is omegaconf's MISSING): a key that a group's YAML does not set stays `???` in the
-composed config, and `gcnn_study.validation` refuses it (tests/gcnn_study/test_config_defaults.py composes every
+composed config, and `gcnn_study.config.validation` refuses it (tests/gcnn_study/test_config_defaults.py composes every
 option of every group and finds none). The library's builders (`gcnn.models.GroupClassifier`, `SegNet`) keep their own
 signature defaults, the library's API for a user without Hydra; the study's values are conf/'s (docs/config.md).
 
@@ -10,10 +10,10 @@ Each group's base file names its schema first in its `defaults:` list (`- /train
 checks types at compose time (`trainer.lr=abc` fails there, with Hydra's message). The schemas are stored at the
 top of the ConfigStore, not in the groups, so that they are never offered as a group's option
 (`model=classifier_schema`). What a type cannot say (a range, a choice, a pattern) is written once, as field
-metadata (`setting(ge=1)`), and `gcnn_study.validation` checks it for every setting before the trainer writes
+metadata (`setting(ge=1)`), and `gcnn_study.config.validation` checks it for every setting before the trainer writes
 anything. The allowed values are imported from the module that implements them (`FILTER_BASES`, `DECODERS`, ...).
 
-`register()` stores the schemas, and the resolvers of `gcnn_study.layout` that conf/ builds run names and
+`register()` stores the schemas, and the resolvers of `gcnn_study.config.layout` that conf/ builds run names and
 directories with. Hydra calls it itself through the plugin `hydra_plugins/gcnn_schemas` (found wherever gcnn is
 installed or src/ is on the path), so `hydra.compose` on conf/ works from a notebook or any script with nothing
 imported first.
@@ -33,10 +33,10 @@ from gcnn.models.segnet import DECODERS, SEGNET_FILTER_BASES, SEGNET_HEADS
 from gcnn.nn.bases import FILTER_BASES
 from gcnn.nn.conv import INITS
 from gcnn.nn.layers import GROUP_POOL_MODES, UPSAMPLE_MODES
-from gcnn_study import layout
+from gcnn_study.config import layout
 from gcnn_study.data.mnist import SOURCES
 from gcnn_study.data.transforms import PAD_MODES
-from gcnn_study.tracking import MODES, TRACKERS
+from gcnn_study.run.tracking import MODES, TRACKERS
 
 DEVICE_PATTERN = r"auto|cpu|mps|cuda(:\d+)?"
 # The resampling modes of `grid_sample`, torch's own: written here only, passed to torch unchanged.
@@ -44,8 +44,8 @@ RESAMPLE_MODES = ("nearest", "bilinear")
 
 
 def setting(**rules) -> Any:
-    """A field with no default and rules for `gcnn_study.validation.check`: ge, gt, le, lt (on every entry of a list),
-    choices, pattern (+ help), nonempty, odd."""
+    """A field with no default and rules for `gcnn_study.config.validation.check`: ge, gt, le, lt (on every entry of a
+    list), choices, pattern (+ help), nonempty, odd."""
     return field(default=MISSING, metadata=rules)
 
 

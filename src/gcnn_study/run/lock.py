@@ -11,7 +11,7 @@ import time
 import uuid
 from pathlib import Path
 
-from gcnn_study.rundir import LOCK, RunDirError
+from gcnn_study.run.rundir import LOCK, RunDirError
 
 log = logging.getLogger(__name__)
 

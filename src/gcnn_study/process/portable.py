@@ -6,11 +6,11 @@ float32 sums then differ in the last bits from machine to machine, and training 
 pins each dispatch to one path that every AVX2 machine has. It only works when set before torch is imported,
 so it is a set of environment variables, defined here once (`PORTABLE_ENV`) and applied by:
 
-* `make <target> PORTABLE=1` — the Makefile runs gcnn's commands as `python -m gcnn_study.portable -- <command>`
+* `make <target> PORTABLE=1` — the Makefile runs gcnn's commands as `python -m gcnn_study.process.portable -- <command>`
   (`make demo` turns it on by itself);
 * `GCNN_PORTABLE=1 python -m gcnn_study.train ...` — `import gcnn_study` applies the mode when torch is not loaded yet;
-* `python -m gcnn_study.portable -- <command ...>` — runs any command with the mode on;
-* `gcnn_study.portable.apply()` in a script, before `import torch`.
+* `python -m gcnn_study.process.portable -- <command ...>` — runs any command with the mode on;
+* `gcnn_study.process.portable.apply()` in a script, before `import torch`.
 
 Which variable changes results and what each costs is measured by `scripts/portable_probe.py`
 (docs/reproducibility.md), the probe that tests/gcnn_study/test_portable.py also fingerprints machines with. The
@@ -116,7 +116,7 @@ def apply(reexec: bool = True, strict: bool = True) -> bool:
         os.execve(sys.executable, [sys.executable, *original_argv()], env)
     message = (
         f"the portable mode was asked for after `import torch`, too late to take effect; set {SWITCH}=1 "
-        "in the environment (or make PORTABLE=1), or call gcnn_study.portable.apply() before importing torch"
+        "in the environment (or make PORTABLE=1), or call gcnn_study.process.portable.apply() before importing torch"
     )
     if strict:
         raise RuntimeError(message)
@@ -137,15 +137,15 @@ def original_argv() -> list[str]:
 def _main(argv: list[str]) -> int:
     if argv and argv[0] == "--":
         if len(argv) == 1:
-            print("usage: python -m gcnn_study.portable -- <command ...>", file=sys.stderr)
+            print("usage: python -m gcnn_study.process.portable -- <command ...>", file=sys.stderr)
             return 2
         env = {**os.environ, **PORTABLE_ENV, SWITCH: "1"}
         os.execvpe(argv[1], argv[1:], env)
     import argparse
 
     parser = argparse.ArgumentParser(
-        prog="python -m gcnn_study.portable",
-        usage="python -m gcnn_study.portable -- <command ...>",
+        prog="python -m gcnn_study.process.portable",
+        usage="python -m gcnn_study.process.portable -- <command ...>",
         description=__doc__.split("\n")[0] + " Runs the command with the mode's variables set.",
     )
     parser.parse_args(argv)
@@ -154,9 +154,10 @@ def _main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    # `python -m gcnn_study.portable`: `import gcnn_study` already loaded this file as gcnn_study.portable; run that
+    # `python -m gcnn_study.process.portable`: `import gcnn_study` already loaded this file as
+    # gcnn_study.process.portable; run that
     # module's
     # _main, so that there is one copy of the module state (apply() records whether it ran before torch).
-    from gcnn_study import portable as _module
+    from gcnn_study.process import portable as _module
 
     sys.exit(_module._main(sys.argv[1:]))

@@ -3,7 +3,7 @@
 - `trainer.stop_at` (a Unix time): an epoch projected to end after it does not start; the run exits PAUSED_EXIT.
 - PAUSE_SIGNAL (SIGUSR1) moves that deadline to now: the epoch under way finishes and is saved, the next does not
   start, and the run exits PAUSED_EXIT. `make reproduce` sends it to hand a run the cores its neighbours freed (it
-  relaunches the run on them: gcnn_study.scheduler); a cluster sends it before a time limit (`sbatch
+  relaunches the run on them: gcnn_study.reproduce.scheduler); a cluster sends it before a time limit (`sbatch
   --signal=USR1@600`).
 - Ctrl-C, and SIGTERM (a scheduler's time limit, `kill`), stop the run at once: the epoch under way is lost.
 In each case the same command resumes the run from its checkpoint.
@@ -17,7 +17,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from gcnn_study import projection
+from gcnn_study.reproduce import projection
 
 #: Exit status of a training run stopped at its deadline (trainer.stop_at) or by PAUSE_SIGNAL with epochs left
 #: (EX_TEMPFAIL: try again later): its checkpoint resumes it. The trainer exits with it and `make reproduce` reads it.
@@ -87,7 +87,7 @@ def check_deadline(stop_at, history: list[dict], epoch: int, epochs: int, data, 
     """Raise Paused before epoch `epoch` when the launcher asked (PAUSE_SIGNAL), or when the epoch (and, for the
     last one, the final evaluation) is projected to end after `stop_at`, from the mean time of the epochs in
     `history`. The first epoch of a run always starts before a deadline: whoever set it projected it
-    (gcnn_study.scheduler)."""
+    (gcnn_study.reproduce.scheduler)."""
     if _pause_asked.is_set():
         kept = f"epochs 1-{epoch} are saved" if epoch else "no epoch was finished"
         raise Paused(

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from gcnn_study.identity import load_config, settings_id
-from gcnn_study.rundir import FORCE, RunDirError
+from gcnn_study.run.identity import load_config, settings_id
+from gcnn_study.run.rundir import FORCE, RunDirError
 
 #: What a finished run leaves to be kept (git keeps these under results/full/runs/, .gitignore lists them; not its
 #: checkpoint): its record, its epochs, its settings, its data, and what its model showed at the end: its

@@ -16,14 +16,14 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from gcnn_study import allocator, portable
+from gcnn_study.process import allocator, portable
 
 KEY_PACKAGES = ("torch", "torchvision", "numpy", "hydra-core", "omegaconf", "albumentations", "pandas")
 UNKNOWN = "unknown"
 
 
 def _repo_root() -> Path:
-    return Path(__file__).resolve().parents[2]
+    return Path(__file__).resolve().parents[3]
 
 
 def git_state(root: Path | None = None) -> dict:
@@ -187,14 +187,14 @@ def launch(origin: dict, device: str, command: str | None, first_epoch: int) -> 
     """One process's share of a run: the command that started it, the code and machine it ran on, and (filled
     in as it goes) the epochs it trained. A run paused at a deadline and resumed has one launch per process, so
     a record says which commit and machine trained which epochs, not only those of its last launch (a run that
-    `make reproduce` hands more cores is paused and relaunched on them: gcnn_study.scheduler)."""
+    `make reproduce` hands more cores is paused and relaunched on them: gcnn_study.reproduce.scheduler)."""
     git = origin.get("git", {})
     return {
         "command": command,
         "commit": git.get("commit", UNKNOWN),
         "dirty": git.get("dirty"),
         "machine": machine_key(origin, device),
-        "allocator": origin.get("allocator"),  # gcnn_study.allocator: the same bits, not the same speed
+        "allocator": origin.get("allocator"),  # gcnn_study.process.allocator: the same bits, not the same speed
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "epochs": [first_epoch, first_epoch - 1],  # [first, last]; empty (last < first) until an epoch ends
     }

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from gcnn_study.rundir import FORCE, RunDirError
+from gcnn_study.run.rundir import FORCE, RunDirError
 
 # Settings that do not define a run: where files live, how progress is shown and logged, when it must pause (a
 # deadline only splits the same epochs over several launches), whether to redo it, and how many CPU threads it may

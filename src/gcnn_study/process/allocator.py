@@ -10,8 +10,8 @@ bits with and without (tests/gcnn_study/test_allocator.py).
 
 glibc reads GLIBC_TUNABLES once, when the process starts, so the training entry points call `ensure()` first:
 without the variable, the process restarts itself once with it (os.execve, the same command line), as
-gcnn_study.portable does for its mode. For `python -m gcnn_study.train` and `gcnn-train`, `import gcnn_study` does
-it before torch loads (`training_command`), so the restart costs no second import of torch;
+gcnn_study.process.portable does for its mode. For `python -m gcnn_study.train` and `gcnn-train`, `import gcnn_study`
+does it before torch loads (`training_command`), so the restart costs no second import of torch;
 `scripts/benchmark_training.py` calls it in its `__main__`. A GLIBC_TUNABLES already in the environment is left as
 it is: `GLIBC_TUNABLES= python -m gcnn_study.train ...` (empty) runs with glibc's defaults. Other C libraries
 (macOS, musl) ignore the variable. Imports nothing heavy: it runs before torch loads.
@@ -32,7 +32,7 @@ def ensure(environ=None, execve=os.execve) -> None:
     env = os.environ if environ is None else environ
     if not sys.platform.startswith("linux") or VARIABLE in env or not sys.executable:
         return
-    from gcnn_study.portable import original_argv  # the interpreter options and `-m module` too
+    from gcnn_study.process.portable import original_argv  # the interpreter options and `-m module` too
 
     sys.stdout.flush()
     sys.stderr.flush()
@@ -57,7 +57,7 @@ def for_training(environ=None) -> str | None:
 
 def keeps_freed_memory(tunables: str | None) -> bool:
     """Whether a process with these GLIBC_TUNABLES keeps every freed block in its heap (mmap_max=0): its resident
-    memory is then its peak, and the heap's fragments on top (gcnn_study.projection.HEAP_FACTOR)."""
+    memory is then its peak, and the heap's fragments on top (gcnn_study.reproduce.projection.HEAP_FACTOR)."""
     settings = dict(item.partition("=")[::2] for item in (tunables or "").split(":"))
     return settings.get("glibc.malloc.mmap_max") == "0"
 

@@ -26,13 +26,16 @@ import time
 import hydra
 import torch
 
-from gcnn_study import projection, provenance, runtime, schema
+from gcnn_study.config import schema
+from gcnn_study.config.specs import TABLES
 from gcnn_study.data.bundle import DataBundle
 from gcnn_study.engine import TASKS, evaluate, prepare, train_one_epoch
-from gcnn_study.projection import input_shape
-from gcnn_study.specs import TABLES
+from gcnn_study.process import runtime
+from gcnn_study.reproduce import projection
+from gcnn_study.reproduce.projection import input_shape
+from gcnn_study.run import provenance
 
-# The study's models, each once, with the table (experiment) whose protocol it is timed at: gcnn_study.specs.
+# The study's models, each once, with the table (experiment) whose protocol it is timed at: gcnn_study.config.specs.
 EXPERIMENT = {model: TABLES[t].experiment for t in ("table1", "table3", "table4") for model in TABLES[t].models}
 MODELS = list(EXPERIMENT)
 CLASSIFIERS = list(TABLES["table1"].models)

@@ -8,7 +8,7 @@ SegNet+ is segnet augmented): an augmented run lives beside the plain one, never
 Everything that builds or reads such a path asks this module: the trainer's config, through resolvers that
 `register_resolvers` adds to OmegaConf (conf/train.yaml: `run_name: ${gcnn.run_name:...}`, `run_dir:
 ${gcnn.run_dir:...}`; conf/hydra/default.yaml splits the same path into Hydra's sweep dir and subdir with
-`gcnn.experiment_dir` and `gcnn.run_subdir`), so the YAML holds no copy of the layout; `gcnn_study.reproduce`,
+`gcnn.experiment_dir` and `gcnn.run_subdir`), so the YAML holds no copy of the layout; `gcnn_study.reproduce.cli`,
 the tables (`gcnn_study.report.collect`) and the figures (`gcnn_study.report.figures.runs`). It also says where
 conf/ is (`CONF_DIR`). Only pathlib here: Hydra's plugin imports it.
 """
@@ -110,8 +110,9 @@ def find(results_dir, experiment: str = "*", run: str = "*") -> Iterator[RunPath
 
 
 # ----------------------------------------------------------------------------------------------- the config
-#: conf/, the config tree every run is composed from (the trainer's `hydra.main`, gcnn_study.reproduce, the benchmark).
-CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+#: conf/, the config tree every run is composed from (the trainer's `hydra.main`, gcnn_study.reproduce.cli, the
+#: benchmark).
+CONF_DIR = str(Path(__file__).resolve().parents[3] / "conf")
 
 
 def register_resolvers() -> None:

@@ -1,8 +1,9 @@
 """Where a run directory stands: the one-line error that refuses it, whether it holds results, archiving it, and
 removing one a refused launch left.
 
-Every run owns `<results>/runs/<experiment>/<run>/seed=<seed>/` (gcnn_study.layout). What defines the run it holds
-is gcnn_study.identity, what it records gcnn_study.records, and one process at a time works in it (gcnn_study.lock).
+Every run owns `<results>/runs/<experiment>/<run>/seed=<seed>/` (gcnn_study.config.layout). What defines the run it
+holds is gcnn_study.run.identity, what it records gcnn_study.run.records, and one process at a time works in it
+(gcnn_study.run.lock).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import shutil
 import time
 from pathlib import Path
 
-#: The lock of a run directory while a process works in it (gcnn_study.lock.RunLock).
+#: The lock of a run directory while a process works in it (gcnn_study.run.lock.RunLock).
 LOCK = "run.lock"
 # Files of a run that are records of launches (and the lock), not results: they stay when a run is archived or
 # refused.

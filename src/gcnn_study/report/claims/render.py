@@ -6,10 +6,10 @@ from collections import Counter
 
 import pandas as pd
 
-from gcnn_study.report.claims_cells import ONE_SEED, TAGS, Outcome
-from gcnn_study.report.claims_data import Claim, Unchecked
+from gcnn_study.config.specs import LABELS
+from gcnn_study.report.claims.cells import ONE_SEED, TAGS, Outcome
+from gcnn_study.report.claims.data import Claim, Unchecked
 from gcnn_study.report.stats import LEVEL
-from gcnn_study.specs import LABELS
 
 PERCENT = f"{LEVEL:.0%}".replace("%", " %")  # "95 %"
 HEADER = (

@@ -10,7 +10,7 @@ from hydra.errors import CompactHydraException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from gcnn_study import rundir
+from gcnn_study.run import rundir
 
 
 class SweepJobRefused(CompactHydraException):

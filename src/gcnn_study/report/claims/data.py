@@ -12,10 +12,10 @@ from pathlib import Path
 
 import yaml
 
-from gcnn_study.report.claims_cells import Cell
-from gcnn_study.report.claims_rankings import Higher, SmallestGap
-from gcnn_study.report.claims_relations import Close, Differs, Identical, RatioNear, SimilarParameters
-from gcnn_study.specs import TABLES
+from gcnn_study.config.specs import TABLES
+from gcnn_study.report.claims.cells import Cell
+from gcnn_study.report.claims.rankings import Higher, SmallestGap
+from gcnn_study.report.claims.relations import Close, Differs, Identical, RatioNear, SimilarParameters
 
 # Each relation: the tests it may name, and the fields it needs beyond id, source, quote, statement, relation, test
 # and table.

@@ -1,13 +1,13 @@
 """Reproduce all four tables at the study's protocol as written, and the P6 ablation on the same protocols:
 `python -m gcnn_study.reproduce` (or `make reproduce`).
 
-1. The plan: every run, seed-major, each at its table's protocol as written (gcnn_study.run_plan).
+1. The plan: every run, seed-major, each at its table's protocol as written (gcnn_study.reproduce.plan).
 2. Runs finished with the same settings are skipped (records kept in git count as finished); a record made with
-   other settings is handed to the trainer, which refuses it in one line (gcnn_study.identity).
+   other settings is handed to the trainer, which refuses it in one line (gcnn_study.run.identity).
 3. The others are launched in list order, one `python -m gcnn_study.train <overrides>` process each (the same
    interpreter as this one, so `make reproduce PY=python3` carries through), `--jobs` of them at once, within the
-   budget and the memory (gcnn_study.scheduler). After `--budget-min` minutes no new run starts; the runs under
-   way stop in order at the deadline, and the command exits 0 saying how many runs are done and that the same
+   budget and the memory (gcnn_study.reproduce.scheduler). After `--budget-min` minutes no new run starts; the runs
+   under way stop in order at the deadline, and the command exits 0 saying how many runs are done and that the same
    command continues.
 4. The aggregator writes `<results-dir>/table{1..4}.md/.csv` and `ablation_p6_table{1,2}.md/.csv` from whatever
    is finished.
@@ -21,9 +21,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gcnn_study import projection, rundir, scheduler
-from gcnn_study.run_plan import Run, alone_projection, machine_rates, plan, project_run, run_device, run_threads
-from gcnn_study.specs import REPRODUCED, TABLES, parse_seeds
+from gcnn_study.config.specs import REPRODUCED, TABLES, parse_seeds
+from gcnn_study.reproduce import projection, scheduler
+from gcnn_study.reproduce.plan import Run, alone_projection, machine_rates, plan, project_run, run_device, run_threads
+from gcnn_study.run import rundir
 
 
 class UsageError(ValueError):
@@ -33,7 +34,7 @@ class UsageError(ValueError):
 def check_first_runs(runs: list[Run]) -> None:
     """Compose and check the first run of each table as the trainer will (Hydra's types, then the schemas' rules),
     so that a bad ARGS, CLS_ARGS or SEG_ARGS is one line before anything is launched, not a failure per run."""
-    from gcnn_study import validation
+    from gcnn_study.config import validation
 
     for table in dict.fromkeys(r.table for r in runs):
         first = next(r for r in runs if r.table == table)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gcnn_study.report.claims_cells import (
+from gcnn_study.config.specs import TABLES
+from gcnn_study.report.claims.cells import (
     CONTRADICTED,
     FAILS_MEANS,
     HOLDS,
@@ -26,7 +27,6 @@ from gcnn_study.report.claims_cells import (
     with_spread,
 )
 from gcnn_study.report.stats import Comparison
-from gcnn_study.specs import TABLES
 
 
 def _names(quantities, with_column: bool) -> list[str]:

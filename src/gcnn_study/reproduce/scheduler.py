@@ -3,15 +3,15 @@ budget, packed into the memory, and the cores of the last run handed to it.
 
 - The budget: after `budget_s` no run starts; a run starts only when it fits what is left, or at least its next
   epoch does (`run_plan.startable`); it then trains the epochs that fit and stops in order at the deadline
-  (`trainer.stop_at`, exit gcnn_study.stopping.PAUSED_EXIT), and the same command resumes it.
+  (`trainer.stop_at`, exit gcnn_study.run.stopping.PAUSED_EXIT), and the same command resumes it.
 - The memory (`memory_gib`): a run starts beside the runs under way only when their projected peak memories
   together fit (a group SegNet at 256² alone is projected at 13-25 GiB: two do not fit side by side on 24 GiB);
   otherwise a later run that fits may start, and it waits for one to end. A run alone always starts.
 - The cores (`threads`: trainer.num_threads of every run): a run that starts with none under way and none left
   that could start beside it gets the cores of every job (`jobs` × `threads` threads). A run left alone while it
   runs (the runs beside it have ended; none is left to start, or none until it ends, for the memory) is asked to
-  stop after its epoch under way (gcnn_study.stopping.PAUSE_SIGNAL) and is relaunched at once on them, from its
-  checkpoint. The thread count is a resource, not a setting that defines the run (gcnn_study.identity.IGNORED),
+  stop after its epoch under way (gcnn_study.run.stopping.PAUSE_SIGNAL) and is relaunched at once on them, from its
+  checkpoint. The thread count is a resource, not a setting that defines the run (gcnn_study.run.identity.IGNORED),
   so it is the same run, and its record says which epochs ran on which count (`launches`).
 
 Parallel runs use joblib directly (threads that each wait on one subprocess), not `hydra/launcher=joblib`: a Hydra
@@ -26,9 +26,9 @@ import sys
 import threading
 import time
 
-from gcnn_study.lock import holder
-from gcnn_study.run_plan import Run, machine_rates, project_run, startable
-from gcnn_study.stopping import PAUSE_SIGNAL, PAUSED_EXIT
+from gcnn_study.reproduce.plan import Run, machine_rates, project_run, startable
+from gcnn_study.run.lock import holder
+from gcnn_study.run.stopping import PAUSE_SIGNAL, PAUSED_EXIT
 
 #: How often a launch looks whether its run is to be paused for the hand-over (seconds).
 POLL_S = 2.0

@@ -4,8 +4,8 @@ how long each still needs (from its own epochs, another seed's, or its FLOP and 
 The run list, seed-major: for seed in seeds, for table in 1..4 and then the two P6 ablation tables, for model in
 the table's rows. One pass over the first seed is a complete first version of every table; the next seeds add the
 error bars. Every table is trained at its protocol as written (experiment=<table>_written where the text and the
-notebooks differ: gcnn_study.specs.REPRODUCED); Table 3's "+" rows add `dataset.augment=true`
-(gcnn_study.layout). A run is finished when its record was made with these settings (records kept in git count);
+notebooks differ: gcnn_study.config.specs.REPRODUCED); Table 3's "+" rows add `dataset.augment=true`
+(gcnn_study.config.layout). A run is finished when its record was made with these settings (records kept in git count);
 a paused run resumes from its checkpoint, so its projection counts only the epochs it has left.
 """
 
@@ -14,9 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from gcnn_study import allocator, identity, layout, projection, records
-from gcnn_study.rundir import RunDirError
-from gcnn_study.specs import TABLES, experiment_of
+from gcnn_study.config import layout
+from gcnn_study.config.specs import TABLES, experiment_of
+from gcnn_study.process import allocator
+from gcnn_study.reproduce import projection
+from gcnn_study.run import identity, records
+from gcnn_study.run.rundir import RunDirError
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,7 @@ class Run:
 
     def config(self):
         """The config the trainer will compose for this run (Hydra's compose API on conf/)."""
-        from gcnn_study import schema
+        from gcnn_study.config import schema
 
         return schema.compose(self.overrides)
 
@@ -78,7 +81,7 @@ class Projection:
     total: float
     next_epoch: float
     source: str  # "own epochs", "another seed", "bench", "default rate"
-    memory_gib: float = 0.0  # peak memory of its training process (gcnn_study.projection.training_memory_gib)
+    memory_gib: float = 0.0  # peak memory of its training process (gcnn_study.reproduce.projection.training_memory_gib)
     epochs_done: int = 0  # epochs in its checkpoint: a paused run resumes after them
     epochs: int = 0  # epochs of the protocol
 
@@ -159,7 +162,7 @@ def machine_rates(threads: int | None = None, jobs: int = 1, device: str | None 
     was not measured here)."""
     import torch
 
-    from gcnn_study import provenance
+    from gcnn_study.run import provenance
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     return projection.measured_rates(provenance.machine_key(provenance.collect(num_threads=threads), device), jobs)

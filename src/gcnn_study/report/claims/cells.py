@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from gcnn_study.config.specs import TABLES
 from gcnn_study.report.per_image import PerImage
 from gcnn_study.report.stats import LEVEL, Comparison, Sample, gap, mcnemar, paired_permutation, welch
-from gcnn_study.specs import TABLES
 
 EXACT = 1e-9  # "the same" score: equal means to float precision, not merely to the table's three decimals
 
@@ -30,7 +30,7 @@ TAGS = (HOLDS, HOLDS_MEANS, CONSISTENT, ONE_SEED, FAILS_MEANS, NOT_HOLD, CONTRAD
 
 @dataclass(frozen=True)
 class Cell:
-    """One metric of one table row (run name as in `gcnn_study.specs`)."""
+    """One metric of one table row (run name as in `gcnn_study.config.specs`)."""
 
     table: str
     metric: str
