@@ -36,3 +36,17 @@ def test_every_module_says_its_job_on_its_first_line():
         if not doc or not doc.splitlines()[0].strip():
             missing.append(p.relative_to(REPO).as_posix())
     assert missing == []
+
+
+def test_no_report_reads_numbers_back_out_of_markdown():
+    """Reports read CSV and JSON (tableN.csv/.json, figures/*.csv); the regexes that once read numbers back out of
+    tableN.md and equivariance.md are gone, and no report module imports `re` to bring them back."""
+    report = sorted((REPO / "src" / "gcnn_study" / "report").rglob("*.py"))
+    assert len(report) > 10
+    parsing = []
+    for p in report:
+        for node in ast.walk(ast.parse(p.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if "re" in names or (isinstance(node, ast.ImportFrom) and node.module == "re"):
+                parsing.append(p.relative_to(REPO).as_posix())
+    assert parsing == []
