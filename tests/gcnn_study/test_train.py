@@ -155,7 +155,7 @@ def test_every_experiment_runs_a_tiny_version_end_to_end(experiment, models, tin
         assert json.loads((run_dir / "data_info.json").read_text())["split"]["test"]
     # The run measured its own equivariance (git keeps this, not the checkpoint): a row per g, of this record, and
     # the group's rotations on the pixel grid exact to round-off.
-    equivariance = pd.read_csv(run_dir / "equivariance.csv")
+    equivariance = pd.read_csv(run_dir / "equivariance.csv", dtype={"record": str})  # a digits-only id stays text
     assert list(equivariance["transform"]) == [t.label for t in TRANSFORMS]
     assert (equivariance.record == records.record_id(run_dir)).all() and (equivariance.run == model).all()
     exact = equivariance[equivariance.in_group & equivariance.exact_on_grid]

@@ -205,7 +205,7 @@ def test_relative_error_is_the_normalised_distance():
 
 
 def test_equivariance_report_is_round_off_for_p4_and_p4m_and_large_for_the_cnn(drawn, results):
-    df = pd.read_csv(results / "figures/equivariance.csv")
+    df = pd.read_csv(results / "figures/equivariance.csv", dtype={"record": str})
     err = df.set_index(["experiment", "run", "transform"]).error
     for run in ("p4cnn", "d4cnn"):
         assert err["table1", run, "90°"] < 1e-5 and err["table1", run, "180°"] < 1e-5
@@ -255,7 +255,8 @@ def test_a_redrawing_keeps_the_runs_whose_checkpoints_are_not_here(drawn, result
     assert "Equivariance report: table3/segnet seed=0 dropped (its record is gone or was rewritten" in done.stderr
     keys = ["experiment", "run", "seed", "transform"]
     before, after = (
-        pd.read_csv(f / "figures/equivariance.csv").set_index(keys).sort_index() for f in (results, partial)
+        pd.read_csv(f / "figures/equivariance.csv", dtype={"record": str}).set_index(keys).sort_index()
+        for f in (results, partial)
     )
     assert set(after.loc["table1"].index) == set(before.loc["table1"].index)  # measured or kept
     old3, new3 = before.loc["table3"].sort_index(), after.loc["table3"].sort_index()
@@ -294,7 +295,7 @@ def test_a_folder_of_records_alone_draws_the_report_from_the_runs_own_measuremen
     assert "Equivariance report: table1/cnn seed=0, table3/segnet seed=0 not measured" in done.stderr
     listed = read_rows(clone / "figures/equivariance_unmeasured.csv")
     assert sorted(zip(listed.experiment, listed.run)) == [("table1", "cnn"), ("table3", "segnet")]
-    report = pd.read_csv(clone / "figures/equivariance.csv")
+    report = pd.read_csv(clone / "figures/equivariance.csv", dtype={"record": str})
     finished = {(r.parts[-3], r.parts[-2]) for r in (clone / "runs").glob("*/*/seed=*")}
     assert set(zip(report.experiment, report.run)) == finished - {("table1", "cnn"), ("table3", "segnet")}
     d4 = load_run(results / "runs/table1/d4cnn/seed=0")
@@ -319,12 +320,12 @@ def test_a_report_from_before_the_record_column_keeps_the_rows_of_runs_whose_rec
     shutil.copytree(results / "runs/table1", partial / "runs/table1")
     _records_only(results / "runs/table3/d4segnet/seed=0", partial / "runs/table3/d4segnet/seed=0")
     (partial / "figures").mkdir()
-    before = pd.read_csv(results / "figures/equivariance.csv")
+    before = pd.read_csv(results / "figures/equivariance.csv", dtype={"record": str})
     before.drop(columns=["inputs", "record"]).to_csv(partial / "figures/equivariance.csv", index=False)
     (partial / "equivariance.md").write_text((results / "equivariance.md").read_text())  # its headings: not read
     done = _cli("--results-dir", str(partial), "--device", "cpu", "--only", "equivariance")
     assert done.returncode == 0, done.stderr
-    after = pd.read_csv(partial / "figures/equivariance.csv")
+    after = pd.read_csv(partial / "figures/equivariance.csv", dtype={"record": str})
     assert sorted(set(after[after.experiment == "table3"].run)) == ["d4segnet"]  # the others have no record here
     assert after[after.experiment == "table1"]["inputs"].notna().all()  # measured now
     assert after[after.experiment == "table3"]["inputs"].isna().all()  # kept: the old CSV has no count
