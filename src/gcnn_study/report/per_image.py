@@ -3,14 +3,15 @@
 A run writes each evaluated image's result beside its metrics.json: a classifier's label and prediction
 (`target`, `pred`), a segmenter's `iou`, `iou_score` and `dice`, one row per image of every split. A table's
 metric `<split>_<value>` reads the rows of `<split>`: `test_acc` is whether `pred == target` on `test`,
-`test_rotated_iou_score` the `iou_score` of `test_rotated`. Two rows pair when they aggregate the same seeds
-(the table's `seeds` column), every one of those runs kept its per_image.csv, a classifier's seeds saw the same
-labels in the same order, and each row's per-image values average to its cell in the table; otherwise `pair`
-says why not, in words a verdict can carry.
+`test_rotated_iou_score` the `iou_score` of `test_rotated`. Two rows pair on the seeds (the table's `seeds`
+column) whose runs of both kept their per_image.csv, where each run's per-image values average to its own metric
+in metrics.json and a classifier's two runs of a seed saw the same labels in the same order; where none pair,
+`pair` says why not, in words a verdict can carry.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,12 @@ def split_of(metric: str) -> tuple[str, str]:
         if metric.endswith(f"_{value}"):
             return metric[: -len(value) - 1], value
     raise ValueError(f"{metric} is not a per-image metric (one of {', '.join(VALUES)} of a split)")
+
+
+def seed_list(seeds) -> str:
+    """ "seed 0", "seeds 1, 2"."""
+    seeds = list(seeds)
+    return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
 
 
 def seeds_of(frame: pd.DataFrame, run: str) -> list[int] | None:
@@ -55,48 +62,57 @@ class PerImage:
         return self._read[path]
 
     def _values(self, table: str, run: str, metric: str, seeds: list[int]):
-        """{seed: (labels or None, per-image values)}, or why they cannot be read."""
+        """({seed: (labels or None, per-image values, the run's metric in metrics.json)} of the seeds whose run
+        kept per-image results, {seed: why not, with a {seeds} slot} of the others), or why none can be read."""
         try:
             experiment = experiment_in(table, self.results_dir)
         except SystemExit as err:  # runs of both protocols: the tables refuse them too
             return str(err).removeprefix("error: ")
         split, value = split_of(metric)
-        out = {}
+        found, missing = {}, {}
         for seed in seeds:
-            path = layout.run_dir(self.results_dir, experiment, run, seed) / FILE
-            frame = self._file(path)
+            folder = layout.run_dir(self.results_dir, experiment, run, seed)
+            frame = self._file(folder / FILE)
             if frame is None:
-                return f"no {FILE} for {LABELS.get(run, run)} seed {seed}"
+                missing[seed] = f"no {FILE} for {LABELS.get(run, run)} {{seeds}}"
+                continue
             rows = frame[frame["split"] == split].sort_values("index")
             if rows.empty:
-                return f"{LABELS.get(run, run)} seed {seed} kept no per-image results of {split}"
+                missing[seed] = f"{LABELS.get(run, run)} {{seeds}} kept no per-image results of {split}"
+                continue
+            recorded = json.loads((folder / "metrics.json").read_text())["metrics"][metric]
             if value == "acc":
-                out[seed] = (rows["target"].to_numpy(), (rows["pred"] == rows["target"]).to_numpy())
+                found[seed] = (rows["target"].to_numpy(), (rows["pred"] == rows["target"]).to_numpy(), recorded)
             else:
-                out[seed] = (None, rows[value].to_numpy(dtype=float))
-        return out
+                found[seed] = (None, rows[value].to_numpy(dtype=float), recorded)
+        return found, missing
 
-    def pair(self, frames: dict, a, b) -> tuple[list, list] | str:
-        """The per-image values of cells `a` and `b` (same table and metric, two rows), one array per seed in
-        the same seed order, or why they do not pair."""
+    def pair(self, frames: dict, a, b) -> tuple[list, list, list[int]] | str:
+        """The per-image values of cells `a` and `b` (same table and metric, two rows) on the seeds whose runs of
+        both rows kept them: (one array per seed of a, the same of b, those seeds), or why none pair. Each seed's
+        values must average to that run's metric in its metrics.json, and a classifier's two runs of a seed must
+        have seen the same labels in the same order."""
         frame = frames[a.table]
         seeds_a, seeds_b = seeds_of(frame, a.run), seeds_of(frame, b.run)
         if seeds_a is None or seeds_b is None:
             return f"{a.table}.csv does not list the seeds of each row"
-        if sorted(seeds_a) != sorted(seeds_b):
-            return f"the rows have different seeds ({', '.join(map(str, seeds_a))} and {', '.join(map(str, seeds_b))})"
-        sides = []
-        for cell in (a, b):
-            values = self._values(a.table, cell.run, cell.metric, sorted(seeds_a))
-            if isinstance(values, str):
-                return values
-            if abs(np.mean([v.mean() for _, v in values.values()]) - cell.sample(frames).mean) > MATCH:
-                return f"the per-image results of {cell.label} do not average to its cell in {a.table}"
-            sides.append(values)
-        for seed in sorted(seeds_a):
-            labels_a, labels_b = sides[0][seed][0], sides[1][seed][0]
-            if len(sides[0][seed][1]) != len(sides[1][seed][1]) or (
-                labels_a is not None and not np.array_equal(labels_a, labels_b)
-            ):
+        sides, why = [], {}
+        for cell, seeds in ((a, seeds_a), (b, seeds_b)):
+            read = self._values(a.table, cell.run, cell.metric, sorted(seeds))
+            if isinstance(read, str):
+                return read
+            found, missing = read
+            for seed, (_, v, recorded) in found.items():
+                if abs(v.mean() - recorded) > MATCH:
+                    return f"the per-image results of {cell.label} seed {seed} do not average to its metrics.json"
+            why.update({(cell.run, seed): reason for seed, reason in missing.items()})
+            sides.append(found)
+        seeds = sorted(set(sides[0]) & set(sides[1]))
+        if not seeds:
+            reasons = {reason: [seed for (_, seed), r in sorted(why.items()) if r == reason] for reason in why.values()}
+            return "; ".join(r.format(seeds=seed_list(s)) for r, s in reasons.items()) or "the rows share no seed"
+        for seed in seeds:
+            (labels_a, va, _), (labels_b, vb, _) = sides[0][seed], sides[1][seed]
+            if len(va) != len(vb) or (labels_a is not None and not np.array_equal(labels_a, labels_b)):
                 return f"seed {seed} of the two rows was tested on different images"
-        return [sides[0][s][1] for s in sorted(seeds_a)], [sides[1][s][1] for s in sorted(seeds_a)]
+        return [sides[0][s][1] for s in seeds], [sides[1][s][1] for s in seeds], seeds

@@ -27,6 +27,21 @@ seed (seed s of one row against seed s of the other), and the pairs of all seeds
   differences d; each pair's sign is flipped at random, exhaustively for at most EXACT_PAIRS pairs, otherwise
   RESAMPLES times from a fixed seed (p = (1 + hits)/(1 + RESAMPLES), so the same numbers give the same p); the
   interval is the paired t interval of the mean difference.
+
+Both paired tests hold the trained networks fixed: they ask whether these networks differ on images like the test
+images, and are blind to how much another seed would have moved each row. The study's claims are about the
+architectures, so a verdict needs both sources of chance, the training seed and the test images. `seeds_and_images`
+reads them as a two-way random-effects model: a run's value on image i is y_si = μ + a_i + b_s + e_si (image
+effect, seed effect, their interaction). The difference of two rows' means over their seeds and the same N images
+then has variance
+
+    Var(a_A − a_B)/N + (σ²_b,A + σ²_e,A/N)/n_A + (σ²_b,B + σ²_e,B/N)/n_B.
+
+The seed terms are Welch's: the sample variance of a row's run means over its seeds estimates σ²_b + σ²_e/N. The
+image term is the variance over images of the seed-averaged per-image differences, less the interaction noise
+that averaging leaves in it (each side's two-way residual mean square / its seeds), floored at 0. The t statistic
+gets the Welch–Satterthwaite df of the three terms (N − 1 for the image term). The image term may come from a
+subset of the seeds (runs that predate per-image results); it is unbiased there too.
 """
 
 from __future__ import annotations
@@ -67,7 +82,7 @@ def gap(a: Sample, b: Sample) -> Sample:
 @dataclass(frozen=True)
 class Comparison:
     """a − k·b with its test: the difference, its 95 % interval, the two-sided p, df, the n's (seeds) and the
-    test's name; `pairs` counts the image pairs of a paired test (0 for Welch's)."""
+    test's name; `pairs` counts the images of a test on per-image results (0 for Welch's)."""
 
     diff: float
     low: float
@@ -78,6 +93,7 @@ class Comparison:
     n_b: int
     test: str = "Welch"
     pairs: int = 0
+    within: Comparison | None = None  # the paired test of the same images, networks held fixed (seeds_and_images)
 
     @property
     def testable(self) -> bool:
@@ -192,3 +208,41 @@ def paired_permutation(first: Sequence, second: Sequence, level: float = LEVEL, 
     diff = float(d.mean())
     half = _stats.t.ppf(0.5 + level / 2, n - 1) * d.std(ddof=1) / math.sqrt(n) if n > 1 else math.nan
     return Comparison(diff, diff - half, diff + half, p, n - 1, len(first), len(second), "paired permutation", n)
+
+
+SEEDS_AND_IMAGES = "seed-and-image t-test"
+
+
+def _interaction(y: np.ndarray) -> float:
+    """σ²_e / k of one row's k × N per-image values: the two-way residual mean square over its seeds (0 for k = 1,
+    where it cannot be told from the image term, which then keeps it: conservative)."""
+    k, n = y.shape
+    if k < 2 or n < 2:
+        return 0.0
+    residual = y - y.mean(axis=1, keepdims=True) - y.mean(axis=0) + y.mean()
+    return float((residual**2).sum() / ((k - 1) * (n - 1))) / k
+
+
+def seeds_and_images(a: Sample, b: Sample, first: Sequence, second: Sequence, level: float = LEVEL) -> Comparison:
+    """m_a − m_b over seeds and test images (module docstring): a, b the rows' cells over all their seeds;
+    first[s][i], second[s][i] the per-image values of the seeds that kept them, the same N images on both sides.
+    Untestable (nan p) with one seed on either side: nothing then measures how much a seed moves a row."""
+    x = np.stack([np.asarray(v, float) for v in first])
+    y = np.stack([np.asarray(v, float) for v in second])
+    if x.shape[1] != y.shape[1]:
+        raise ValueError("seed-and-image test: both sides need the same images")
+    n_images, diff = x.shape[1], a.mean - b.mean
+    if a.n < 2 or b.n < 2:
+        return Comparison(diff, math.nan, math.nan, math.nan, math.nan, a.n, b.n, SEEDS_AND_IMAGES, n_images)
+    spread = float(np.var(x.mean(axis=0) - y.mean(axis=0), ddof=1)) if n_images > 1 else 0.0
+    terms = [(a.var_of_mean, a.n - 1), (b.var_of_mean, b.n - 1)]
+    terms.append((max(0.0, spread - _interaction(x) - _interaction(y)) / n_images, n_images - 1))
+    se2 = sum(v for v, _ in terms)
+    if se2 == 0:
+        p = 1.0 if diff == 0 else 0.0
+        return Comparison(diff, diff, diff, p, math.inf, a.n, b.n, SEEDS_AND_IMAGES, n_images)
+    df = se2**2 / sum(v**2 / d for v, d in terms if v > 0)
+    se = math.sqrt(se2)
+    half = _stats.t.ppf(0.5 + level / 2, df) * se
+    p = float(2 * _stats.t.sf(abs(diff) / se, df))
+    return Comparison(diff, diff - half, diff + half, p, df, a.n, b.n, SEEDS_AND_IMAGES, n_images)

@@ -1,7 +1,8 @@
-"""The claim checker on results folders: the paired tests on the runs' per_image.csv (McNemar for classifiers, the
-paired permutation test for IoU scores, pooled over seeds) with known answers, and the fall-back to Welch's test
-that the verdict names; the machines read from tableN.json (never the markdown); claims.md written for a folder;
-the committed claims.md files are what the code writes from the committed tables and records."""
+"""The claim checker on results folders: the t-test over seeds and images on the runs' per_image.csv, with the test
+of the same networks beside it (McNemar for classifiers, the paired permutation test for IoU scores, pooled over
+seeds), with known answers; the fall-back to Welch's test that the verdict names; the machines read from
+tableN.json (never the markdown); claims.md written for a folder; the committed claims.md files are what the code
+writes from the committed tables and records."""
 
 from __future__ import annotations
 
@@ -23,10 +24,18 @@ SEGPLUS_OVER_D4 = by_statement("SegNet+ beats D4SegNet (test)")
 LABELS = [i % 10 for i in range(20)]
 
 
-def _per_image(tmp_path, experiment: str, run: str, seed: int, rows: pd.DataFrame) -> None:
+def _per_image(tmp_path, experiment: str, run: str, seed: int, rows: pd.DataFrame, metric: float | None = None):
+    """A run's per_image.csv and the metrics.json it belongs to (its metric: the rows' mean unless given)."""
     folder = tmp_path / "runs" / experiment / run / f"seed={seed}"
     folder.mkdir(parents=True, exist_ok=True)
     rows.to_csv(folder / "per_image.csv", index=False)
+    split = rows["split"].iloc[0]
+    if "pred" in rows:
+        name, value = f"{split}_acc", float((rows["pred"] == rows["target"]).mean())
+    else:
+        name, value = f"{split}_iou_score", float(rows["iou_score"].mean())
+    metrics = {name: value if metric is None else metric}
+    (folder / "metrics.json").write_text(json.dumps({"metrics": metrics}))
 
 
 def _classified(right: int, labels=LABELS) -> pd.DataFrame:
@@ -55,31 +64,47 @@ def _outcome(tmp_path, claim_id: str) -> claims.Outcome:
     return dict((c.id, o) for c, o in claims.check(frames, claims.PerImage(tmp_path)))[claim_id]
 
 
-def test_two_classifiers_are_paired_image_by_image(tmp_path):
-    """b = 10, c = 0 of 20 pairs: exact p = 2 · 2⁻¹⁰ = 0.00195, difference 0.5 ± 1.96·√(10 − 100/20)/20; without
-    the per-image results one seed a side reads the direction only."""
+def test_one_seed_a_side_reads_the_direction_with_these_networks_test_beside_it(tmp_path):
+    """b = 10, c = 0 of 20 pairs: McNemar's exact p = 2 · 2⁻¹⁰ = 0.002 shows these two networks differ; one seed
+    a side cannot say whether another seed would, so the verdict is the direction only."""
     _table1_folder(tmp_path)
     o = _outcome(tmp_path, P4_OVER_P6)
-    assert o.tag == claims.HOLDS
+    assert o.tag == claims.ONE_SEED and o.direction_ok
     assert o.detail == (
-        "P4CNN 50.0 points above P6CNN, 95 % CI [+28.1, +71.9], McNemar p = 0.002, 20 image pairs over 1 seed"
+        "the direction holds: P4CNN 50.0 points above P6CNN (n = 1, 1 seeds, 20 images; on these networks, "
+        "McNemar p = 0.002 (20 image pairs over 1 seed))"
     )
-    assert claims.check(claims.frames_of(tmp_path))[int(P4_OVER_P6) - 1][1].tag == claims.ONE_SEED  # unpaired
 
 
-def test_seeds_are_paired_seed_by_seed_and_pooled(tmp_path):
-    """Seed 0: P6CNN right on 10 of 20, seed 1 on all 20: b = 10 + 0, c = 0, over 40 pairs."""
-    _table1_folder(tmp_path, seeds="0,1", p6_cell=0.75)
+def _two_seeds(tmp_path, p6_seed1_right=14) -> None:
+    """P4CNN right on all 20 images in seeds 0 and 1, P6CNN on the first 10, then the first `p6_seed1_right`."""
+    _table1_folder(tmp_path, seeds="0,1", p6_cell=(10 + p6_seed1_right) / 40)
     t = pd.read_csv(tmp_path / "table1.csv")
     t[["n", "test_transformed_acc_n"]] = 2
     t["test_transformed_acc_std"] = 0.0
-    t.loc[t.run_name == "p6cnn", "test_transformed_acc_std"] = pd.Series([0.5, 1.0]).std()
+    t.loc[t.run_name == "p6cnn", "test_transformed_acc_std"] = pd.Series([0.5, p6_seed1_right / 20]).std()
     t.to_csv(tmp_path / "table1.csv", index=False)
     _per_image(tmp_path, "table1", "p4cnn", 1, _classified(20))
-    _per_image(tmp_path, "table1", "p6cnn", 1, _classified(20))
+    _per_image(tmp_path, "table1", "p6cnn", 1, _classified(p6_seed1_right))
+
+
+def test_seeds_and_images_decide_and_these_networks_test_stands_beside(tmp_path):
+    """The case of test_paired_stats.test_two_classifiers_by_hand: 40 points apart, t = 2.990 on 3.10 df, p = 0.0557,
+    not significant; McNemar over both seeds (b = 16, c = 0 of 40 pairs) is."""
+    _two_seeds(tmp_path)
     o = _outcome(tmp_path, P4_OVER_P6)
-    assert o.tag == claims.HOLDS and "25.0 points above P6CNN" in o.detail
-    assert "McNemar p = 0.002" in o.detail and "40 image pairs over 2 seeds" in o.detail
+    assert o.tag == claims.HOLDS_MEANS and "40.0 points above P6CNN" in o.detail
+    assert "seed-and-image t-test p = 0.056 (Holm p = " in o.detail and "n = 2, 2 seeds, 20 images" in o.detail
+    assert o.detail.endswith("; on these networks, McNemar p < 0.001 (40 image pairs over 2 seeds)")
+
+
+def test_seeds_without_per_image_results_count_in_the_seed_terms_only(tmp_path):
+    """Seed 1 of P6CNN lost its per_image.csv: both seeds' spread stays, the image term comes from seed 0."""
+    _two_seeds(tmp_path)
+    (tmp_path / "runs/table1/p6cnn/seed=1/per_image.csv").unlink()
+    o = _outcome(tmp_path, P4_OVER_P6)
+    assert "n = 2, 2 seeds, 20 images" in o.detail and "(20 image pairs over 1 seed)" in o.detail
+    assert o.detail.endswith("; image term from seed 0 (seed 1 kept no per-image results of both rows)")
 
 
 @pytest.mark.parametrize(
@@ -87,10 +112,13 @@ def test_seeds_are_paired_seed_by_seed_and_pooled(tmp_path):
     [
         (lambda d: (d / "runs/table1/p6cnn/seed=0/per_image.csv").unlink(), "no per_image.csv for P6CNN seed 0"),
         (
-            lambda d: _table1_folder(d, p6_cell=0.6),
-            "the per-image results of P6CNN do not average to its cell in table1",
+            lambda d: _per_image(d, "table1", "p6cnn", 0, _classified(10), metric=0.6),
+            "the per-image results of P6CNN seed 0 do not average to its metrics.json",
         ),
-        (lambda d: _seeds(d, "p6cnn", "0,1"), "the rows have different seeds (0 and 0, 1)"),
+        (
+            lambda d: (_seeds(d, "p6cnn", "1"), _per_image(d, "table1", "p6cnn", 1, _classified(10))),
+            "the rows share no seed",
+        ),
         (
             lambda d: _per_image(d, "table1", "p6cnn", 0, _classified(10, LABELS[::-1])),
             "seed 0 of the two rows was tested on different images",
@@ -104,21 +132,25 @@ def test_without_pairs_the_verdict_says_why_and_falls_back_to_welch(tmp_path, sp
     assert o.tag == claims.ONE_SEED and o.detail.endswith(f"; not paired: {note})")
 
 
-def test_segmentation_scores_get_the_paired_permutation_test(tmp_path):
-    """SegNet+ against D4SegNet on 3 test images, differences 0.1, 0.2, 0.3: 2 of the 8 sign patterns reach
-    |Σ d| = 0.6, p = 0.25; the paired t interval 0.2 ± t(0.975, 2)·0.1/√3."""
+def test_segmentation_scores_get_the_paired_permutation_test_beside(tmp_path):
+    """SegNet+ against D4SegNet on 3 test images, differences 0.1, 0.2, 0.3 in both seeds: the seeds agree (std 0),
+    so the t-test is the one-sample test of the differences, 0.2 ± t(0.975, 2)·0.1/√3, p = 1 − t/√(t² + 2) = 0.074
+    at t = 2√3: not significant on three images, while on these networks 2 of the 2⁶ sign patterns reach
+    |Σ d| = 1.2, p = 1/32."""
     scores = {"segnet+": [0.9, 0.8, 0.7], "d4segnet": [0.8, 0.6, 0.4]}
-    rows = {r: {"test_iou_score": (sum(v) / 3, math.nan, 0.7)} for r, v in scores.items()}
-    t = frame("table3", rows, n=1)
-    t["seeds"] = 0
+    rows = {r: {"test_iou_score": (sum(v) / 3, 0.0, 0.7)} for r, v in scores.items()}
+    t = frame("table3", rows, n=2)
+    t["seeds"] = "0,1"
     t.to_csv(tmp_path / "table3.csv", index=False)
     for run, values in scores.items():
-        _per_image(tmp_path, "table3", run, 0, pd.DataFrame({"split": "test", "index": range(3), "iou_score": values}))
+        for seed in (0, 1):
+            rows = pd.DataFrame({"split": "test", "index": range(3), "iou_score": values})
+            _per_image(tmp_path, "table3", run, seed, rows)
     o = _outcome(tmp_path, SEGPLUS_OVER_D4)
     assert o.tag == claims.HOLDS_MEANS
     assert o.detail == (
-        "SegNet+ 0.200 above D4SegNet, 95 % CI [-0.048, +0.448], paired permutation p = 0.250, "
-        "3 image pairs over 1 seed"
+        "SegNet+ 0.200 above D4SegNet, 95 % CI [-0.048, +0.448], seed-and-image t-test p = 0.074, "
+        "n = 2, 2 seeds, 3 images; on these networks, paired permutation p = 0.031 (6 image pairs over 2 seeds)"
     )
 
 
@@ -183,7 +215,7 @@ def test_a_local_make_demo_is_paired():
         pytest.skip("results/demo/runs is not in git: `make demo` makes it")
     demo = claims.check(claims.frames_of(REPO / "results/demo"), claims.PerImage(REPO / "results/demo"))
     paired = [o for c, o in demo if getattr(c.test, "paired", False)]
-    assert paired and all("image pairs over 1 seed" in o.detail for o in paired)
+    assert paired and all("image pairs over 1 seed)" in o.detail for o in paired)
 
 
 def test_the_reduced_runs_fall_back_to_welch():

@@ -6,13 +6,22 @@ otherwise; the comparisons of one table's rankings are one family, read through 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
 from gcnn_study.config.specs import TABLES
-from gcnn_study.report.per_image import PerImage
-from gcnn_study.report.stats import LEVEL, Comparison, Sample, gap, mcnemar, paired_permutation, welch
+from gcnn_study.report.per_image import PerImage, seed_list, seeds_of
+from gcnn_study.report.stats import (
+    LEVEL,
+    Comparison,
+    Sample,
+    gap,
+    mcnemar,
+    paired_permutation,
+    seeds_and_images,
+    welch,
+)
 
 EXACT = 1e-9  # "the same" score: equal means to float precision, not merely to the table's three decimals
 
@@ -127,8 +136,10 @@ class Evidence:
         pairs = self.per_image.pair(self.frames, a, b)
         if isinstance(pairs, str):
             return welch_test, f"not paired: {pairs}"
-        test = mcnemar if TABLES[a.table].task == "classification" else paired_permutation
-        return test(*pairs), ""
+        first, second, seeds = pairs
+        within = (mcnemar if TABLES[a.table].task == "classification" else paired_permutation)(first, second)
+        both = seeds_and_images(a.sample(self.frames), b.sample(self.frames), first, second)
+        return replace(both, within=within), images_note(a, b, seeds, self.frames)
 
     def holm(self, a, b) -> tuple[float, int]:
         """The Holm-adjusted p of a against b within its table's family, with the family's size."""
@@ -157,10 +168,22 @@ def unchecked(what) -> Outcome:
     return Outcome("–", "–", UNCHECKED, what)
 
 
+def images_note(a, b, seeds: list[int], frames) -> str:
+    """ "" when the image term used every seed of both rows, else which seeds it came from."""
+    rows = set(seeds_of(frames[a.table], a.run) or []) | set(seeds_of(frames[a.table], b.run) or [])
+    if rows <= set(seeds):
+        return ""
+    used, left = sorted(seeds), sorted(rows - set(seeds))
+    return f"image term from {seed_list(used)} ({seed_list(left)} kept no per-image results of both rows)"
+
+
 def paired_test_name(table: str) -> str:
-    """How a claim's Test column names a paired comparison of `table`'s rows."""
-    test = "McNemar" if TABLES[table].task == "classification" else "paired permutation test"
-    return f"{test} on the same test images, seed by seed (Welch's t-test where a run lacks per_image.csv)"
+    """How a claim's Test column names a comparison of `table`'s rows on per-image results."""
+    within = "McNemar" if TABLES[table].task == "classification" else "a paired permutation test"
+    return (
+        "t-test over seeds and test images (the spread over seeds plus the per-image differences; "
+        f"{within} on the same networks beside it; Welch's t-test where no run kept per_image.csv)"
+    )
 
 
 def percent_of(q) -> bool:
@@ -195,9 +218,9 @@ def interval(c: Comparison, percent: bool) -> str:
 def stat_text(c: Comparison, percent: bool, holm: tuple[float, int] = (math.nan, 0), note: str = "") -> str:
     """The interval, the test that gave p (with Holm's p where the table holds a family of tests) and the n's."""
     family = f" (Holm {p_text(holm[0])} over the table's {holm[1]} comparisons)" if holm[1] > 1 else ""
-    if c.pairs:
-        seeds = f"{c.n_a} seed{'s' if c.n_a > 1 else ''}"
-        sizes = f"{c.pairs} image pairs over {seeds}"
-    else:
-        sizes = f"n = {c.n_a}, {c.n_b}"
-    return f"{interval(c, percent)}, {c.test} {p_text(c.p)}{family}, {sizes}" + (f"; {note}" if note else "")
+    sizes = f"n = {c.n_a}, {c.n_b}" + (f" seeds, {c.pairs} images" if c.pairs else "")
+    test = f"{interval(c, percent)}, {c.test} {p_text(c.p)}{family}, {sizes}" if c.testable else sizes
+    if c.within is not None:
+        w, plural = c.within, "s" if c.within.n_a > 1 else ""
+        test += f"; on these networks, {w.test} {p_text(w.p)} ({w.pairs} image pairs over {w.n_a} seed{plural})"
+    return test + (f"; {note}" if note else "")

@@ -103,7 +103,7 @@ class Higher:
         if not all(c.testable for _, _, c, _ in tests):
             name, _, c, note = min(tests, key=lambda t: t[2].diff)
             ok = c.diff > 0
-            where = f"n = {c.n_a}, {c.n_b}" + (f"; {note}" if note else "")
+            where = stat_text(c, percent, note=note)  # untestable: the n's, and any test on these networks
             return Outcome(
                 ours, study, ONE_SEED, f"the direction {'holds' if ok else 'fails'}: {said(name, c)} ({where})", ok
             )

@@ -57,9 +57,7 @@ class Close:
         c, note = evidence.compare(self.a, self.b, self.paired)
         diff = f"difference {pts(c.diff, percent)}"
         if not c.testable:
-            return Outcome(
-                ours, study, ONE_SEED, f"{diff}, no test (n = {c.n_a}, {c.n_b}" + (f"; {note})" if note else ")")
-            )
+            return Outcome(ours, study, ONE_SEED, f"{diff}, no test ({stat_text(c, percent, note=note)})")
         if c.significant:
             return Outcome(ours, study, NOT_HOLD, f"{diff}, {stat_text(c, percent, note=note)}")
         text = f"{diff}, {stat_text(c, percent)}: the runs cannot tell them apart" + (f"; {note}" if note else "")

@@ -21,18 +21,27 @@ HEADER = (
     "tables is one claim, quoted; what the tables cannot decide is listed at the end with the reason. Which runs, "
     "data and epochs each table aggregates is printed under that table.",
     "",
-    "Tests: two rows are compared on the same test images where every run of both kept its per-image results "
-    "(`per_image.csv`): McNemar's exact test on the classifiers' per-image correctness, a paired permutation test on "
-    "the segmenters' per-image IoU scores, seed s of one row against seed s of the other, the pairs of all seeds "
-    "pooled. Otherwise they are compared by Welch's t-test over their seeds, and the verdict says why they are not "
+    "Tests: the study's claims are about architectures, so a difference between two rows must outlast both "
+    "another training seed and another draw of test images. Where the runs of both rows kept their per-image "
+    "results (`per_image.csv`), a t-test over seeds and test images decides: the variance of the difference of "
+    "the two rows' means is the spread of each row's runs over its seeds (Welch's terms) plus the variance over "
+    "the same test images of the seed-averaged per-image differences, less the seed-to-seed noise that averaging "
+    "leaves in it (a two-way random-effects model, Welch–Satterthwaite df). Beside it stands the test of the same "
+    "networks on the same images, which holds the seeds fixed: McNemar's exact test on the classifiers' "
+    "per-image correctness, a paired permutation test on the segmenters' per-image IoU scores, the pairs of all "
+    "seeds pooled; it shows whether these networks differ, not whether another seed would. Seeds without "
+    "per-image results (runs older than them) count in the seed terms, and the verdict names the seeds the image "
+    "term came from. Where no run kept per-image results, Welch's t-test over the seeds decides, and the verdict "
+    "says why it is not "
     f"paired. Each verdict names its test, with the difference, its {PERCENT} confidence interval, the two-sided p "
     "and the n (`gcnn_study.report.stats`). The rankings' comparisons (above, below, the smallest gap) within one "
     "table are one family: where it holds several tests, a difference is significant when Holm's adjusted p, shown "
     f'beside, is below {1 - LEVEL:.2f}. "best" needs every rival beaten, and the closest rival is shown. **holds**: '
     "the claimed direction, significant; **holds for the means, not significant**: the direction only; "
-    "**contradicted**: the opposite, significant. With one seed on either side and nothing to pair there is no "
-    "test: **one seed: direction only**. Test and rotated test of one row come from the same runs; the tables "
-    "keep no per-seed values, so the test treats them as independent (conservative when they move together). A "
+    "**contradicted**: the opposite, significant. With one seed on either side nothing measures how much a seed "
+    "moves a row, so there is no test: **one seed: direction only**. Test and rotated test of one row come from "
+    "the same runs; the tables keep no per-seed values, so the test treats them as independent (conservative when "
+    "they move together). A "
     'train − test gap\'s spread is bounded by the sum of the two stds. "The same" means equal means to float '
     'precision; "about the same" means the interval of the difference contains 0, which does not show them '
     "equal. A ratio holds when it lies nearer to the stated factor than to its neighbours.",
