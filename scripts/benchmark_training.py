@@ -17,9 +17,10 @@ float32 matrix products at the same thread count), and the projected hours of ea
 (`make reproduce`: FLOP of every run ÷ its model's measured GFLOP/s), written with the machine, torch version and
 command to `<out>/training_<device>_on_<hardware>.md` (the processor or GPU, so that another machine's measurement
 never replaces this one's). The rates measured at the protocol's batch and size go to `<out>/rates.csv`, keyed by
-machine, where `make reproduce` looks them up to decide which run fits its budget. A `torch.profiler` run over a
-few trainer steps of p4cnn goes to `<out>/profile_<device>_on_<hardware>.md`. `--models` re-measures some models:
-their table goes to a file named after them and only their rows of rates.csv change.
+machine and model with its output block (`projection.rate_key`: segnet@conv_relu_bn), where `make reproduce` looks
+them up to decide which run fits its budget. A `torch.profiler` run over a few trainer steps of p4cnn goes to
+`<out>/profile_<device>_on_<hardware>.md`. `--models` re-measures some models: their table goes to a file named
+after them and only their rows of rates.csv change.
 
 `--threads N --copies K` measures as `make reproduce JOBS=K ARGS=trainer.num_threads=N` runs: K copies of this
 script at once, N threads each; the table shows one copy's rate. The committed rates.csv was measured so
@@ -79,17 +80,17 @@ def protocol_hours(rows: dict, copies: int) -> list[tuple[str, int, float, list[
     from every run's FLOP (gcnn_study.reproduce.projection) and its model's measured GFLOP/s."""
     from gcnn_study.reproduce import plan as run_plan
 
-    out = []
+    rates, out = {r["key"]: r["gflops"] for r in rows.values()}, []
     for table in STUDY_TABLES:
         runs = run_plan.plan(Path("results/full"), [0], [table])
         seconds, missing = 0.0, []
         for run in runs:
             cfg = run.config()
-            model = str(cfg.model.name)
-            if model not in rows:
+            model = projection.rate_key(cfg.model)
+            if model not in rates:
                 missing.append(model)
                 continue
-            seconds += projection.work_of(cfg).gflop / rows[model]["gflops"]
+            seconds += projection.work_of(cfg).gflop / rates[model]
         out.append((table, len(runs), seconds / copies / 3600, sorted(set(missing))))
     return out
 
@@ -254,8 +255,8 @@ def main(argv=None) -> None:
     path.write_text("\n".join(report(args, device, rows, peak, header)) + "\n")
     print(f"written: {path}")
     key = provenance.machine_key(provenance.collect(num_threads=threads), device.type)
-    kept = {name: r for name, r in rows.items() if at_protocol(name, r)}
-    if off := sorted(set(rows) - set(kept)):
+    kept = {r["key"]: r for name, r in rows.items() if at_protocol(name, r)}
+    if off := sorted(name for name, r in rows.items() if r["key"] not in kept):
         print(f"rates.csv: {', '.join(off)} not written (measured at another batch or size than the protocol's)")
     if kept:
         projection.write_rates(out / "rates.csv", key, threads, args.copies, kept, when)

@@ -102,7 +102,7 @@ def check(group: Group, rates_file: Path) -> dict:
     metrics = json.loads((group.run_dir / "metrics.json").read_text())
     cfg = identity.with_added(OmegaConf.load(group.run_dir / "config.yaml"))  # the model it trained
     rates = projection.measured_rates(group.machine, group.copies, rates_file, exact=True)
-    rate, source = projection.rate_for(str(cfg.model.name), rates)
+    rate, source = projection.rate_for(projection.rate_key(cfg.model), rates)
     work = projection.work_of(cfg)
     seconds = group.seconds
     measured = {"fastest": min(seconds), "median": statistics.median(seconds), "mean": statistics.fmean(seconds)}

@@ -306,7 +306,8 @@ def test_a_launch_asked_to_pause_signals_its_run_only_once_it_listens(tmp_path, 
 
 def test_projection_from_flop_then_from_the_runs_own_epochs(tmp_path):
     (run,) = run_plan.plan(tmp_path, [0], ["table3"], models=["p4segnet"])
-    p = run_plan.project_run(run, {"p4segnet": 100.0}, done=[])
+    assert run_plan.project_run(run, {"p4segnet@conv1x1": 100.0}, done=[]).source == "bench (median)"  # not its head
+    p = run_plan.project_run(run, {"p4segnet@conv_relu_bn": 100.0, "p4segnet@conv1x1": 50.0}, done=[])
     work = projection.work_of(run.config())
     # evaluated: train, val, test and the test set in 4 rotations, then the run's own equivariance measurement
     equivariance = 8 * (1 + len(TRANSFORMS))  # f(x) and f(g·x) on 8 test images
@@ -559,3 +560,13 @@ def test_git_keeps_exactly_the_records_of_a_full_run():
     done = subprocess.run(["git", "check-ignore", "--no-index", *paths], cwd=REPO, capture_output=True, text=True)
     assert done.returncode in (0, 1), done.stderr
     assert set(done.stdout.split()) == {f"{run}/{name}" for name in others}
+
+
+def test_a_rate_is_keyed_by_the_model_and_its_output_block():
+    """The SegNets' output block changes their speed about 3×, so rates.csv keeps one rate per head."""
+    from omegaconf import OmegaConf
+
+    assert projection.rate_key(OmegaConf.create({"name": "cnn", "group": "z2"})) == "cnn"
+    assert projection.rate_key(OmegaConf.create({"name": "segnet", "head": "conv1x1"})) == "segnet@conv1x1"
+    (run,) = run_plan.plan(Path("unused"), [0], ["table4"], models=["d4segnet_t"])
+    assert projection.rate_key(run.config().model) == "d4segnet_t@conv_relu_bn"

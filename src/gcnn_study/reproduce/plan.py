@@ -97,7 +97,7 @@ def project_run(run: Run, rates: dict[str, float], done: list[dict] | None = Non
         measured, source = run.sibling_history(), "another seed"
     per_epoch = projection.epoch_seconds(measured)
     if per_epoch is None:
-        gflops, source = projection.rate_for(str(cfg.model.name), rates)
+        gflops, source = projection.rate_for(projection.rate_key(cfg.model), rates)
         per_epoch = work.gflop_per_image * work.train_images / gflops
     final = projection.final_eval_seconds(per_epoch, work.train_images, work.eval_images)
     memory = projection.training_memory_gib(cfg, allocator.keeps_freed_memory(allocator.for_training()))

@@ -152,9 +152,9 @@ def work_of(cfg) -> Work:
 
 # ----------------------------------------------------------------------------------------------- rates
 def measured_rates(machine: str, copies: int = 1, path: Path = RATES_FILE, exact: bool = False) -> dict[str, float]:
-    """{model: GFLOP/s of one run} measured by `make bench-train` on `machine` (gcnn_study.run.provenance.machine_key,
-    which names the thread count) with `copies` runs at once; measurements with another number of copies otherwise,
-    unless `exact`."""
+    """{model's rate_key: GFLOP/s of one run} measured by `make bench-train` on `machine`
+    (gcnn_study.run.provenance.machine_key, which names the thread count) with `copies` runs at once; measurements
+    with another number of copies otherwise, unless `exact`."""
     if not Path(path).exists():
         return {}
     with open(path, newline="") as f:
@@ -184,6 +184,13 @@ def write_rates(path: Path, machine: str, threads: int, copies: int, rows: dict,
         writer = csv.DictWriter(f, fieldnames=RATE_FIELDS)
         writer.writeheader()
         writer.writerows(kept + new)
+
+
+def rate_key(model) -> str:
+    """A model config's key in rates.csv: its name, and `@head` for a model with an output block, whose choice
+    changes the speed (segnet@conv_relu_bn, the notebooks' block, ran about 3× the GFLOP/s of segnet@conv1x1)."""
+    head = model.get("head") if hasattr(model, "get") else None
+    return f"{model.name}@{head}" if head else str(model.name)
 
 
 def rate_for(model: str, rates: dict[str, float]) -> tuple[float, str]:

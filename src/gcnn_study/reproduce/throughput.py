@@ -204,6 +204,7 @@ def measure(name, device, steps, warmup, eval_batches, seg_size=None, batch=None
     if device.type == "cuda":
         torch.cuda.empty_cache()
     return dict(
+        key=projection.rate_key(cfg.model),  # its row in rates.csv
         batch=int(cfg.trainer.batch_size),
         shape=list(input_shape(cfg)),
         steps=steps,
