@@ -48,6 +48,7 @@ from gcnn_study.reproduce.throughput import (
     MODELS,
     at_protocol,
     machine,
+    make_cfg,
     measure,
     profile_tables,
     sgemm_gflops,
@@ -93,6 +94,28 @@ def protocol_hours(rows: dict, copies: int) -> list[tuple[str, int, float, list[
             seconds += projection.work_of(cfg).gflop / rates[model]
         out.append((table, len(runs), seconds / copies / 3600, sorted(set(missing))))
     return out
+
+
+def refuse_what_does_not_fit(args, available: float | None = None) -> None:
+    """Exit with one line when `args.copies` training processes of a model would not fit the memory available now
+    (projection.training_memory_gib, as `make reproduce` plans): the kernel would kill one of them, or a run that
+    trains beside the measurement."""
+    available = projection.available_gib() if available is None else available
+    if available is None:
+        return
+    keeps = allocator.keeps_freed_memory(allocator.for_training())
+    for name in args.models:
+        seg = name not in CLASSIFIERS
+        cfg = make_cfg(
+            name, "cpu", 1, args.seg_size if seg else None, (args.batch or args.seg_batch) if seg else args.batch
+        )
+        need = projection.training_memory_gib(cfg, keeps) * args.copies
+        if need > available:
+            fix = "measure it with --copies 1" if args.copies > 1 else "stop what else runs first"
+            sys.exit(
+                f"error: {args.copies} cop{'ies' if args.copies > 1 else 'y'} of {name} need about {need:.1f} GiB and "
+                f"{available:.1f} GiB is available: {fix}"
+            )
 
 
 def report_path(out: Path, device: str, threads: int | None, copies: int, models: list[str], hardware: str) -> Path:
@@ -233,6 +256,8 @@ def main(argv=None) -> None:
         peak = sgemm_gflops() if not cuda else None
         Path(args.json_out).write_text(json.dumps({"peak": peak, "rows": measure_models(args, device)}))
         return
+    if not cuda:
+        refuse_what_does_not_fit(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     command = args.command or "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *argv])

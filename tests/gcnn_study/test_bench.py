@@ -138,3 +138,15 @@ def test_trainer_only_leaves_the_bare_columns_empty_and_says_so(tmp_path):
     # the CNN ran at its protocol (batch 64, 33²) and its rate is written; the reduced SegNet's is not
     rates = (tmp_path / "rates.csv").read_text().splitlines()
     assert len(rates) == 2 and rates[1].split(",")[-3] == "cnn"
+
+
+def test_copies_that_would_not_fit_the_memory_are_refused_before_they_start():
+    """Two copies of D4SegNet at 256² (over 10 GiB each, counted on the meta device) in 16 GiB: one line naming the
+    model and the fix, instead of the kernel killing a copy (or a run training beside the measurement)."""
+    bench = _bench_module()
+    args = bench.parse_args(["--models", "cnn,d4segnet", "--copies", "2"])
+    with pytest.raises(SystemExit) as err:
+        bench.refuse_what_does_not_fit(args, available=16.0)
+    message = str(err.value)
+    assert "\n" not in message and "2 copies of d4segnet need about" in message and "--copies 1" in message
+    bench.refuse_what_does_not_fit(bench.parse_args(["--models", "cnn", "--copies", "2"]), available=16.0)
