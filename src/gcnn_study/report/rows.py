@@ -2,8 +2,8 @@
 
 `aggregated` is what the table file, its csv and the README's block are all written from: the checked runs of a
 table (`gcnn_study.report.collect`) averaged by `aggregate` into one row per model (mean, sample std and n of every
-metric, the study's value from the one reference file, `gcnn_study/reference/study_results.csv`, parameters,
-training time and placement).
+metric, the study's value from the one reference file, `gcnn_study/reference/study_results.csv`, and where that
+value lies against our runs, parameters, training time and placement).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import pandas as pd
 from gcnn_study.config.specs import TABLES, TableSpec, experiment_of, protocol_of, study_reference
 from gcnn_study.report.collect import collect_runs, split_mixed_rows
 from gcnn_study.report.placement import processors, row_placement
+from gcnn_study.report.stats import Sample, prediction_interval
 
 
 def aggregate(spec: TableSpec, runs: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
@@ -31,12 +32,22 @@ def aggregate(spec: TableSpec, runs: pd.DataFrame, reference: pd.DataFrame) -> p
             row[f"{key}_n"] = int(len(values))  # runs that report this metric (n above counts the row's runs)
             if (name, key) in ref.index:
                 row[f"{key}_study"] = float(ref[(name, key)])
+                row[f"{key}_study_reads"] = study_reads(row[f"{key}_study"], row, key)
         row["params"] = int(sel["params"].iloc[0]) if len(sel) else None
         row["train_seconds_mean"] = sel["train_seconds"].mean() if len(sel) else float("nan")
         row["placement"] = row_placement(sel, processor=len(processors(runs)) > 1)
         row["seeds"] = ",".join(str(s) for s in sorted(sel["seed"].tolist())) if len(sel) else ""
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def study_reads(value: float, row: dict, key: str) -> str:
+    """Where the study's one run lies against one more of ours: "inside", "above" or "below" our 95 % prediction
+    interval (`stats.prediction_interval`), "" with fewer than two of our runs."""
+    low, high = prediction_interval(Sample(row[f"{key}_mean"], row[f"{key}_std"], row[f"{key}_n"]))
+    if pd.isna(low) or pd.isna(value):
+        return ""
+    return "above" if value > high else "below" if value < low else "inside"
 
 
 def aggregated(name: str, results_dir: Path, protocol: str | None = None):
@@ -65,10 +76,11 @@ def _fmt(mean, std, n, percent) -> str:
     return f"{text}{unit} (n={n})"
 
 
-def _fmt_study(value, percent) -> str:
+def _fmt_study(value, percent, reads=None) -> str:
     if value is None or pd.isna(value):
         return "–"
-    return f"{value * 100:.2f} %" if percent else f"{value:.3f}"
+    text = f"{value * 100:.2f} %" if percent else f"{value:.3f}"
+    return f"{text} ({reads})" if isinstance(reads, str) and reads else text
 
 
 def ours_cell(spec: TableSpec, r, key: str, mark: str | None = None) -> str:
@@ -83,7 +95,10 @@ def compared_cells(spec: TableSpec, r, mark: str | None = None) -> list[str]:
     """Ours, then the study's, for each compared column of one aggregated row."""
     cells = []
     for _, key in spec.columns:
-        cells += [ours_cell(spec, r, key, mark), _fmt_study(r.get(f"{key}_study"), spec.percent)]
+        study = _fmt_study(
+            r.get(f"{key}_study"), spec.percent, None if mark and not r["n"] else r.get(f"{key}_study_reads")
+        )
+        cells += [ours_cell(spec, r, key, mark), study]
     return cells
 
 

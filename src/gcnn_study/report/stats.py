@@ -123,6 +123,16 @@ def welch(a: Sample, b: Sample, factor: float = 1.0, level: float = LEVEL) -> Co
     return Comparison(diff, diff - half, diff + half, float(2 * _stats.t.sf(abs(t), df)), df, a.n, b.n)
 
 
+def prediction_interval(s: Sample, level: float = LEVEL) -> tuple[float, float]:
+    """Where one more run would fall with probability `level`, from a row's runs: m ± t_{(1+level)/2, n−1}·s·√(1 + 1/n)
+    (a normal model of runs; nan bounds with one run). The study reports one run per cell, so this, not the
+    interval of our mean, is what its number is read against."""
+    if s.n < 2 or math.isnan(s.std):
+        return math.nan, math.nan
+    half = _stats.t.ppf(0.5 + level / 2, s.n - 1) * s.std * math.sqrt(1 + 1 / s.n)
+    return s.mean - half, s.mean + half
+
+
 def holm(pvalues: Sequence[float]) -> list[float]:
     """Holm's step-down adjusted p-values of one family of tests, in the order given.
 

@@ -110,6 +110,8 @@ def render_markdown(spec: TableSpec, table, runs, problems, missing, command) ->
     if spec.columns:  # a table without the study's columns (the P6 ablation) has no study to cite
         lines[-1] += (
             " Study: the report's figures, from `src/gcnn_study/reference/study_results.csv`, never mixed with ours."
+            " Its (inside), (above) or (below): where the study's one run lies against the 95 % prediction interval of"
+            " one more of our runs, mean ± t(0.975, n − 1) · std · √(1 + 1/n), from n = 2 on."
         )
     lines += time_note(table)
     if len(runs):

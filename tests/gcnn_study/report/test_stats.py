@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from gcnn_study.report.stats import Sample, gap, holm, ratio, welch
+from gcnn_study.report.stats import Sample, gap, holm, prediction_interval, ratio, welch
 
 
 def sample(values) -> Sample:
@@ -95,3 +95,40 @@ def test_holm_turns_a_lone_p_of_0_015_among_twelve_into_no_finding():
     """The P6 ablation's family: its smallest p, 0.015, is significant alone and not among 12 tests."""
     adjusted = holm([0.015, *[0.1 + 0.05 * i for i in range(11)]])
     assert adjusted[0] == pytest.approx(12 * 0.015) and adjusted[0] > 0.05
+
+
+def test_the_prediction_interval_by_hand_and_by_coverage():
+    """Three runs 0.4, 0.5, 0.6 (mean 0.5, std 0.1): 0.5 ± t(0.975, 2) · 0.1 · √(4/3) = 0.5 ± 0.4969. Over many
+    draws of three runs and one more, the fourth falls inside about 95 % of the time; one run gives no interval."""
+    low, high = prediction_interval(Sample(0.5, 0.1, 3))
+    assert (low, high) == (pytest.approx(0.5 - 4.302652729911275 * 0.1 * math.sqrt(4 / 3)), pytest.approx(1 - low))
+    rng = np.random.default_rng(0)
+    draws = rng.normal(0.0, 1.0, (20_000, 4))
+    inside = [
+        lo <= d[3] <= hi for d in draws for lo, hi in [prediction_interval(Sample(d[:3].mean(), d[:3].std(ddof=1), 3))]
+    ]
+    assert np.mean(inside) == pytest.approx(0.95, abs=0.006)  # binomial se of 20,000 draws: 0.0015
+    assert all(math.isnan(b) for b in prediction_interval(Sample(0.5, math.nan, 1)))
+
+
+def test_the_tables_say_where_the_studys_run_lies_against_ours():
+    from gcnn_study.config.specs import TABLES
+    from gcnn_study.report.rows import compared_cells, study_reads
+
+    row = {"test_acc_mean": 0.5, "test_acc_std": 0.1, "test_acc_n": 3}
+    assert [study_reads(v, row, "test_acc") for v in (1.0, 0.9, 0.01, 0.0)] == ["above", "inside", "inside", "below"]
+    assert study_reads(0.9, {**row, "test_acc_std": math.nan, "test_acc_n": 1}, "test_acc") == ""
+    cells = {"model": "CNN", "n": 3, "test_transformed_acc_mean": 0.3, "test_transformed_acc_std": 0.0}
+    cells |= {"test_transformed_acc_n": 3, "test_transformed_acc_study": 0.34}
+    cells |= {
+        **row,
+        "test_acc_study": 0.982,
+        "test_acc_study_reads": "inside",
+        "test_transformed_acc_study_reads": "above",
+    }
+    assert compared_cells(TABLES["table1"], cells) == [
+        "50.00 ± 10.00 % (n=3)",
+        "98.20 % (inside)",
+        "30.00 ± 0.00 % (n=3)",
+        "34.00 % (above)",
+    ]
