@@ -1,13 +1,15 @@
 """A table's rows: its runs averaged per model in the study's order, the study's value beside, and how each cell reads.
 
 `aggregated` is what the table file, its csv and the README's block are all written from: the checked runs of a
-table (`gcnn_study.report.collect`) averaged by `aggregate` into one row per model (mean, sample std and n of every
-metric, the study's value from the one reference file, `gcnn_study/reference/study_results.csv`, and where that
-value lies against our runs, parameters, training time and placement).
+table (`gcnn_study.report.collect`) averaged by `aggregate` into one row per model (mean, sample std, n and each
+seed's value of every metric, the study's value from the one reference file,
+`gcnn_study/reference/study_results.csv`, and where that value lies against our runs, parameters, training time and
+placement).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -30,6 +32,9 @@ def aggregate(spec: TableSpec, runs: pd.DataFrame, reference: pd.DataFrame) -> p
             row[f"{key}_mean"] = values.mean() if len(values) else float("nan")
             row[f"{key}_std"] = values.std(ddof=1) if len(values) > 1 else float("nan")
             row[f"{key}_n"] = int(len(values))  # runs that report this metric (n above counts the row's runs)
+            # each seed's own value, so that two metrics of the same runs can be compared seed by seed
+            seeds = sel.loc[values.index, "seed"] if len(values) else []
+            row[f"{key}_per_seed"] = json.dumps({int(sd): float(v) for sd, v in zip(seeds, values)})
             if (name, key) in ref.index:
                 row[f"{key}_study"] = float(ref[(name, key)])
                 row[f"{key}_study_reads"] = study_reads(row[f"{key}_study"], row, key)

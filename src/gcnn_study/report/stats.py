@@ -133,6 +133,27 @@ def prediction_interval(s: Sample, level: float = LEVEL) -> tuple[float, float]:
     return s.mean - half, s.mean + half
 
 
+def differences(first: Sequence[float], second: Sequence[float]) -> Sample:
+    """first_s − second_s of the same runs (train − test of one model), seed by seed: their mean, sample std and n."""
+    d = np.asarray(first, float) - np.asarray(second, float)
+    return Sample(float(d.mean()), float(d.std(ddof=1)) if d.size > 1 else math.nan, int(d.size))
+
+
+def paired_seeds(first: Sequence[float], second: Sequence[float], level: float = LEVEL) -> Comparison:
+    """The paired t-test over seeds of two metrics of the same runs (upright and rotated test of one model): the
+    one-sample t-test of their per-seed differences (`scipy.stats.ttest_rel`), n − 1 df."""
+    d = differences(first, second)
+    name = "paired t-test over seeds"
+    if d.n < 2:
+        return Comparison(d.mean, math.nan, math.nan, math.nan, math.nan, d.n, d.n, name)
+    if d.std == 0:
+        return Comparison(d.mean, d.mean, d.mean, 1.0 if d.mean == 0 else 0.0, d.n - 1, d.n, d.n, name)
+    se = d.std / math.sqrt(d.n)
+    half = _stats.t.ppf(0.5 + level / 2, d.n - 1) * se
+    p = float(2 * _stats.t.sf(abs(d.mean) / se, d.n - 1))
+    return Comparison(d.mean, d.mean - half, d.mean + half, p, d.n - 1, d.n, d.n, name)
+
+
 def holm(pvalues: Sequence[float]) -> list[float]:
     """Holm's step-down adjusted p-values of one family of tests, in the order given.
 

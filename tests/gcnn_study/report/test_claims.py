@@ -7,6 +7,7 @@ machines and the committed claims.md files are in test_claims_folders.py."""
 from __future__ import annotations
 
 import fnmatch
+import json
 import math
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import tomllib
 
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -337,3 +339,30 @@ def test_the_summary_counts_the_verdicts():
     assert text.startswith(f"{len(CATALOGUE.claims)} claims checked")
     unchecked = sum(o.tag == claims.UNCHECKED for _, o in results)
     assert f"{unchecked} not checked" in text and "one seed: direction only" in text
+
+
+def _per_seed(table: pd.DataFrame, run: str, metric: str, values: list[float]) -> None:
+    """Give one cell of an aggregator-layout table its seeds' values, as the aggregator writes them."""
+    row = table.run_name == run
+    table.loc[row, f"{metric}_per_seed"] = json.dumps(dict(enumerate(values)))
+    table.loc[row, [f"{metric}_mean", f"{metric}_std"]] = [np.mean(values), np.std(values, ddof=1)]
+
+
+def test_two_metrics_of_one_row_pair_seed_by_seed_and_a_gap_gets_its_own_spread():
+    """SegNet upright 0.90, 0.80, 0.70 against rotated 0.85, 0.74, 0.66: Welch's test cannot separate the two wide
+    columns, their per-seed differences can (stats.paired_seeds, p = 0.013). A train − test gap of 0.10, 0.11, 0.09
+    reads 0.100 ± 0.010, not the bound 0.2 that std(train) + std(test) would give."""
+    lower = by_statement("SegNet scores lower on the rotated")
+    t3 = frame("table3", {"segnet": {"test_iou_score": (0.8, 0.1, 0.7), "test_rotated_iou_score": (0.75, 0.1, 0.6)}})
+    assert "Welch p" in outcome({"table3": t3}, lower).detail  # a table without per-seed values
+    _per_seed(t3, "segnet", "test_iou_score", [0.90, 0.80, 0.70])
+    _per_seed(t3, "segnet", "test_rotated_iou_score", [0.85, 0.74, 0.66])
+    o = outcome({"table3": t3}, lower)
+    assert o.tag == claims.HOLDS and "paired t-test over seeds p = 0.013" in o.detail
+    t4 = _table4(
+        {"segnet_t": 0.9, "p4segnet_t": 0.9, "d4segnet_t": 0.9}, {"segnet_t": 0.8, "p4segnet_t": 0.8, "d4segnet_t": 0.8}
+    )["table4"]
+    _per_seed(t4, "d4segnet_t", "train_iou_score", [0.9, 1.0, 0.8])
+    _per_seed(t4, "d4segnet_t", "test_iou_score", [0.8, 0.89, 0.71])
+    o = outcome({"table4": t4}, by_statement("D4SegNet_T has the smallest"))
+    assert "D4SegNet_T 0.100 ± 0.010 (n=3)" in o.ours

@@ -132,3 +132,17 @@ def test_the_tables_say_where_the_studys_run_lies_against_ours():
         "30.00 ± 0.00 % (n=3)",
         "34.00 % (above)",
     ]
+
+
+def test_two_metrics_of_the_same_runs_are_compared_seed_by_seed():
+    """Upright 0.90, 0.80, 0.70 and rotated 0.85, 0.74, 0.66 of the same three runs: Welch's test sees two wide rows
+    (p = 0.55); their per-seed differences 0.05, 0.06, 0.04 are the ttest_rel of scipy (p = 0.013)."""
+    from gcnn_study.report.stats import differences, paired_seeds
+
+    up, rot = [0.90, 0.80, 0.70], [0.85, 0.74, 0.66]
+    c, expected = paired_seeds(up, rot), sps.ttest_rel(up, rot)
+    assert c.p == pytest.approx(expected.pvalue) and c.df == 2 and c.diff == pytest.approx(0.05) and c.significant
+    unpaired = welch(Sample(0.8, 0.1, 3), Sample(np.mean(rot), np.std(rot, ddof=1), 3))
+    assert unpaired.p > 0.5 and c.test == "paired t-test over seeds"
+    assert differences(up, rot) == Sample(pytest.approx(0.05), pytest.approx(0.01), 3)
+    assert not paired_seeds([0.9], [0.8]).testable

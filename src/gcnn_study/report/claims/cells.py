@@ -5,6 +5,7 @@ otherwise; the comparisons of one table's rankings are one family, read through 
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field, replace
 
@@ -16,9 +17,11 @@ from gcnn_study.report.stats import (
     LEVEL,
     Comparison,
     Sample,
+    differences,
     gap,
     mcnemar,
     paired_permutation,
+    paired_seeds,
     seeds_and_images,
     welch,
 )
@@ -69,6 +72,13 @@ class Cell:
         n = r.get(f"{self.metric}_n", r.get("n", 0))  # n per metric; older tables count runs per row
         return Sample(float(r[f"{self.metric}_mean"]), float(r[f"{self.metric}_std"]), int(n)) if n > 0 else None
 
+    def per_seed(self, frames) -> dict[int, float] | None:
+        """{seed: value} of the cell's runs; None where the table does not keep them (tables written before it did)."""
+        r = self._row(frames)
+        if r is None or pd.isna(r.get(f"{self.metric}_per_seed", math.nan)):
+            return None
+        return {int(seed): float(v) for seed, v in json.loads(r[f"{self.metric}_per_seed"]).items()}
+
     def study(self, frames) -> float:
         r = self._row(frames)
         value = r.get(f"{self.metric}_study", math.nan) if r is not None else math.nan
@@ -82,10 +92,19 @@ class Cell:
         return f"no finished runs of {self.run} in {self.table}"
 
 
+def same_runs(frames, a: Cell, b: Cell) -> tuple[list[float], list[float]] | None:
+    """Two metrics of one row's runs, seed by seed in the same order; None unless both tables keep every seed."""
+    x, y = a.per_seed(frames), b.per_seed(frames)
+    if not x or not y or sorted(x) != sorted(y) or a.run != b.run:
+        return None
+    return [x[s] for s in sorted(x)], [y[s] for s in sorted(x)]
+
+
 @dataclass(frozen=True)
 class Gap:
-    """first − second of one row (train − test of the same runs); its spread is the bound of
-    `gcnn_study.report.stats.gap`."""
+    """first − second of one row (train − test of the same runs): the spread of its seeds' own gaps
+    (`gcnn_study.report.stats.differences`), or the bound of `gcnn_study.report.stats.gap` where the table keeps
+    no per-seed values."""
 
     first: Cell
     second: Cell
@@ -100,7 +119,10 @@ class Gap:
 
     def sample(self, frames) -> Sample | None:
         a, b = self.first.sample(frames), self.second.sample(frames)
-        return None if a is None or b is None else gap(a, b)
+        if a is None or b is None:
+            return None
+        seeds = same_runs(frames, self.first, self.second)
+        return differences(*seeds) if seeds else gap(a, b)
 
     def study(self, frames) -> float:
         return self.first.study(frames) - self.second.study(frames)
@@ -128,6 +150,11 @@ class Evidence:
         return self._done[key]
 
     def _compare(self, a, b, paired: bool) -> tuple[Comparison, str]:
+        if isinstance(a, Cell) and isinstance(b, Cell) and a.run == b.run:  # two metrics of the same runs
+            seeds = same_runs(self.frames, a, b)
+            if seeds:
+                return paired_seeds(*seeds), ""
+            return welch(a.sample(self.frames), b.sample(self.frames)), "same runs, treated as independent"
         welch_test = welch(a.sample(self.frames), b.sample(self.frames))
         if not paired:
             return welch_test, ""

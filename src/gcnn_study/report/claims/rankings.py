@@ -60,7 +60,9 @@ class Higher:
         me, *rivals = _names((self.subject, *self.rivals), self._with_column())
         same_runs = self._with_column() and all(getattr(r, "run", None) == self.subject.run for r in self.rivals)
         test = paired_test_name(self.table) if self.paired else "Welch's t-test"
-        return f"{me} {what} {each}{', '.join(rivals)}: {test}" + (" (same runs, treated as independent)" * same_runs)
+        if same_runs:  # two metrics of one row: its runs pair with themselves, seed by seed
+            test = "paired t-test over seeds (the same runs; Welch's t-test where the table keeps no per-seed values)"
+        return f"{me} {what} {each}{', '.join(rivals)}: {test}"
 
     def _oriented(self, rival) -> tuple:
         """(first, second) such that a positive first − second is the claimed direction."""
@@ -138,8 +140,8 @@ class SmallestGap:
 
     def describe(self) -> str:
         return (
-            "train − test gap below each other model's: Welch's t-test, the gap's spread bounded by "
-            "std(train) + std(test)"
+            "train − test gap below each other model's: Welch's t-test on the gaps of each model's seeds (where the "
+            "table keeps no per-seed values, the gap's spread bounded by std(train) + std(test))"
         )
 
     def comparisons(self, evidence: Evidence) -> list[tuple[frozenset, Comparison]]:
