@@ -196,6 +196,20 @@ def ratio(a: Sample, b: Sample, level: float = LEVEL) -> Ratio:
     return Ratio(r, r - half, r + half, a.n, b.n)
 
 
+def paired_ratio(first: Sequence[float], second: Sequence[float], level: float = LEVEL) -> Ratio:
+    """mean(first) / mean(second) of two metrics of the same runs, with the interval r ± t·se(a − r·b)/|m_b| where
+    the contrast a_s − r·b_s is taken seed by seed (n − 1 df): `ratio` for paired values."""
+    a, b = np.asarray(first, float), np.asarray(second, float)
+    if b.mean() == 0:
+        return Ratio(math.nan, math.nan, math.nan, a.size, b.size)
+    r = float(a.mean() / b.mean())
+    contrast = differences(a, r * b)
+    if contrast.n < 2:
+        return Ratio(r, math.nan, math.nan, a.size, b.size)
+    half = _stats.t.ppf(0.5 + level / 2, contrast.n - 1) * contrast.std / math.sqrt(contrast.n) / abs(b.mean())
+    return Ratio(r, r - half, r + half, a.size, b.size)
+
+
 EXACT_PAIRS = 16  # up to this many pairs the permutation test enumerates every sign pattern (2^16)
 RESAMPLES = 9999  # random sign patterns beyond that, from a fixed seed
 

@@ -146,3 +146,17 @@ def test_two_metrics_of_the_same_runs_are_compared_seed_by_seed():
     assert unpaired.p > 0.5 and c.test == "paired t-test over seeds"
     assert differences(up, rot) == Sample(pytest.approx(0.05), pytest.approx(0.01), 3)
     assert not paired_seeds([0.9], [0.8]).testable
+
+
+def test_a_ratio_of_two_metrics_of_the_same_runs_pairs_by_seed():
+    """With a divisor that never moves, the paired interval is `ratio`'s; when every seed keeps the same ratio
+    (0.27/0.9, 0.30/1.0, 0.33/1.1 = 0.3) it has no width, while the unpaired one spans both rows' spread."""
+    from gcnn_study.report.stats import paired_ratio
+
+    a = [0.30, 0.36, 0.42]
+    paired, unpaired = paired_ratio(a, [1.0] * 3), ratio(Sample(0.36, float(np.std(a, ddof=1)), 3), Sample(1.0, 0.0, 3))
+    assert (paired.value, paired.low, paired.high) == pytest.approx((unpaired.value, unpaired.low, unpaired.high))
+    same = paired_ratio([0.27, 0.30, 0.33], [0.9, 1.0, 1.1])
+    assert same.value == pytest.approx(0.3) and same.high - same.low == pytest.approx(0, abs=1e-12)
+    unpaired_same = ratio(Sample(0.3, 0.03, 3), Sample(1.0, 0.1, 3))
+    assert unpaired_same.high - unpaired_same.low == pytest.approx(0.136, abs=0.001)  # 0.232 to 0.368

@@ -22,11 +22,12 @@ from gcnn_study.report.claims.cells import (
     paired_test_name,
     percent_of,
     pts,
+    same_runs,
     stat_text,
     unchecked,
     with_spread,
 )
-from gcnn_study.report.stats import LEVEL, ratio
+from gcnn_study.report.stats import LEVEL, paired_ratio, ratio
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,8 @@ class RatioNear:
         if sa is None or sb is None:
             return unchecked(self.a.missing(frames) if sa is None else self.b.missing(frames))
         percent, names = percent_of(self.a), self._names()
-        r = ratio(sa, sb)
+        seeds = same_runs(frames, self.a, self.b)  # two metrics of one row's runs: their ratio pairs by seed
+        r = paired_ratio(*seeds) if seeds else ratio(sa, sb)
         if math.isnan(r.value):
             return unchecked(f"the ratio is undefined: {self.b.label}'s {self.b.column} is 0")
         study_a, study_b = self.a.study(frames), self.b.study(frames)

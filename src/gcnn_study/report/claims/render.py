@@ -41,8 +41,9 @@ HEADER = (
     "**contradicted**: the opposite, significant. With one seed on either side nothing measures how much a seed "
     "moves a row, so there is no test: **one seed: direction only**. Two metrics of one row (test and rotated "
     "test, train and test) come from the same runs, so they are compared seed by seed (a paired t-test over "
-    "seeds), and a train − test gap's spread is that of its seeds' own gaps; where a table keeps no per-seed "
-    "values, Welch's test treats them as independent and a gap's spread is bounded by the sum of the two stds "
+    "seeds; a ratio's interval from its per-seed contrast), and a train − test gap's spread is that of its "
+    "seeds' own gaps; where a table keeps no per-seed values, Welch's test treats them as independent and a "
+    "gap's spread is bounded by the sum of the two stds "
     '(both conservative when the metrics move together). "The same" means equal means to float '
     'precision; "about the same" means the interval of the difference contains 0, which does not show them '
     "equal. A ratio holds when it lies nearer to the stated factor than to its neighbours.",
