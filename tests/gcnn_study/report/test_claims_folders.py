@@ -7,6 +7,7 @@ writes from the committed tables and records."""
 from __future__ import annotations
 
 import json
+import re
 import math
 import subprocess
 import sys
@@ -239,3 +240,19 @@ def test_the_reduced_runs_against_what_the_issue_says_they_do():
     below = out["SegNet+ beats D4SegNet (test)"]
     assert alone.significant and below.tag == claims.FAILS_MEANS and "(Holm p = " in below.detail
     assert "trains to 0.692" in out["D4SegNet_T has the smallest train − test gap"].detail
+
+
+def test_the_readme_lists_every_claim_once_by_its_verdict(tmp_path):
+    """The README's block ends with the claims by verdict: the decided ones by their statements, the rest by
+    number, each of the 28 exactly once, from the same tables as claims.md."""
+    from gcnn_study.report.readme import verdict_lines
+
+    assert verdict_lines({}, tmp_path, "x") == []  # no table: no verdicts
+    table1().to_csv(tmp_path / "table1.csv", index=False)
+    lines = verdict_lines(claims.frames_of(tmp_path), tmp_path, "results/x")
+    assert lines[0] == "[The study's 28 claims](results/x/claims.md), by our verdict:"
+    listed = [i for line in lines[2:] for i in re.findall(r"#(\d+)", line)]
+    assert sorted(listed, key=int) == [str(i) for i in range(1, 29)]
+    tags = {c.id: o.tag for c, o in claims.check(claims.frames_of(tmp_path), claims.PerImage(tmp_path))}
+    held = next(line for line in lines if line.startswith("- **holds** ("))
+    assert all(f"(#{i})" in held for i, tag in tags.items() if tag == claims.HOLDS)

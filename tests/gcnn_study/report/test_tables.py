@@ -172,7 +172,9 @@ def test_the_readme_block_shows_finished_rows_beside_the_study(results, tmp_path
     link = os.path.relpath(results, tmp_path)
     heads = [line.split(" | ")[0] for line in block.splitlines() if line.startswith("| [")]
     assert heads == [f"| [Table {i}]({link}/table{i}.md)" for i in (1, 2, 3, 4)]  # the four tables, each linked
-    assert all(line.startswith("|") for line in block.splitlines() if line.strip())  # tables only, no prose
+    tables, verdicts = block.split("[The study's 28 claims](")  # the tables, then the claims by verdict
+    assert all(line.startswith("|") for line in tables.splitlines() if line.strip())  # no prose among the tables
+    assert verdicts.startswith(f"{link}/claims.md), by our verdict:") and "- **not checked** (27)" in verdicts
     assert write_readme(readme, results) is False  # written once, it stands
 
 
