@@ -16,7 +16,11 @@ import torch
 from PIL import Image
 
 from gcnn_study.data.bundle import DataBundle, DataError, check_memory, first_line
-from gcnn_study.data.transforms import make_augment, rotations90
+from gcnn_study.data.transforms import ROTATIONS90, make_augment, rotations90
+
+# Evaluated sets made of turned copies of one set's images: {split: copies per image}. Their images are not
+# independent draws, so a test across images first averages each image's copies (gcnn_study.report.per_image).
+COPIES = {"test_rotated": ROTATIONS90}
 
 IMAGES_DIR = "PH2 Dataset images"
 EXTENSIONS = (".bmp", ".png", ".jpg", ".jpeg")

@@ -98,9 +98,12 @@ def transformed_test_set(
     return out
 
 
+ROTATIONS90 = 4  # rotations90 stacks this many blocks: row r of its output is a turn of image r mod (rows / 4)
+
+
 def rotations90(x: torch.Tensor) -> torch.Tensor:
     """All four 90-degree rotations of every image, one block per k: [k=0 all, k=1 all, k=2 all, k=3 all]."""
-    return torch.cat([torch.rot90(x, k, dims=(-2, -1)) for k in range(4)])
+    return torch.cat([torch.rot90(x, k, dims=(-2, -1)) for k in range(ROTATIONS90)])
 
 
 def make_augment(seed: int = 0) -> Augment:

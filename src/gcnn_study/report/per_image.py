@@ -3,7 +3,8 @@
 A run writes each evaluated image's result beside its metrics.json: a classifier's label and prediction
 (`target`, `pred`), a segmenter's `iou`, `iou_score` and `dice`, one row per image of every split. A table's
 metric `<split>_<value>` reads the rows of `<split>`: `test_acc` is whether `pred == target` on `test`,
-`test_rotated_iou_score` the `iou_score` of `test_rotated`. Two rows pair on the seeds (the table's `seeds`
+`test_rotated_iou_score` the `iou_score` of `test_rotated`, averaged over each test image's four turns first (they
+are one image's copies, not four draws: `gcnn_study.data.ph2.COPIES`). Two rows pair on the seeds (the table's `seeds`
 column) whose runs of both kept their per_image.csv, where each run's per-image values average to its own metric
 in metrics.json and a classifier's two runs of a seed saw the same labels in the same order; where none pair,
 `pair` says why not, in words a verdict can carry.
@@ -19,6 +20,7 @@ import pandas as pd
 
 from gcnn_study.config import layout
 from gcnn_study.config.specs import LABELS, experiment_in
+from gcnn_study.data.ph2 import COPIES
 
 FILE = "per_image.csv"
 VALUES = ("acc", "iou_score", "iou", "dice")  # the per-image values a metric can read, longest name first
@@ -31,6 +33,17 @@ def split_of(metric: str) -> tuple[str, str]:
         if metric.endswith(f"_{value}"):
             return metric[: -len(value) - 1], value
     raise ValueError(f"{metric} is not a per-image metric (one of {', '.join(VALUES)} of a split)")
+
+
+def per_source(values: np.ndarray, copies: int) -> np.ndarray:
+    """Each image's mean over its `copies` turned copies (rows in blocks of one copy of every image, as
+    gcnn_study.data.transforms.rotations90 stacks them): the units a test across images may treat as independent.
+    The mean of the result is the mean of `values`, so it still matches the run's metric."""
+    if copies == 1:
+        return values
+    if values.size % copies:
+        raise ValueError(f"{values.size} per-image rows are not {copies} blocks of the same images")
+    return values.reshape(copies, -1).mean(axis=0)
 
 
 def seed_list(seeds) -> str:
@@ -84,7 +97,7 @@ class PerImage:
             if value == "acc":
                 found[seed] = (rows["target"].to_numpy(), (rows["pred"] == rows["target"]).to_numpy(), recorded)
             else:
-                found[seed] = (None, rows[value].to_numpy(dtype=float), recorded)
+                found[seed] = (None, per_source(rows[value].to_numpy(dtype=float), COPIES.get(split, 1)), recorded)
         return found, missing
 
     def pair(self, frames: dict, a, b) -> tuple[list, list, list[int]] | str:

@@ -12,6 +12,7 @@ import math
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 from test_claims import by_statement, frame, table1
@@ -256,3 +257,24 @@ def test_the_readme_lists_every_claim_once_by_its_verdict(tmp_path):
     tags = {c.id: o.tag for c, o in claims.check(claims.frames_of(tmp_path), claims.PerImage(tmp_path))}
     held = next(line for line in lines if line.startswith("- **holds** ("))
     assert all(f"(#{i})" in held for i, tag in tags.items() if tag == claims.HOLDS)
+
+
+def test_the_rotated_test_set_counts_each_image_once_not_its_four_turns(tmp_path):
+    """test_rotated holds every test image in four turns, block by block (rotations90): 8 rows are 2 images, and
+    the tests across images see 2 per seed, each the mean of its turns."""
+    from gcnn_study.report.per_image import per_source
+
+    assert per_source(np.array([1.0, 0.0, 0.8, 0.2, 0.6, 0.4, 0.6, 0.2]), 4).tolist() == pytest.approx([0.75, 0.2])
+    with pytest.raises(ValueError, match="7 per-image rows are not 4 blocks"):
+        per_source(np.zeros(7), 4)
+    scores = {"segnet+": [0.9, 0.8] * 4, "d4segnet": [0.7, 0.6] * 4}
+    rows = {r: {"test_rotated_iou_score": (sum(v) / 8, 0.0, 0.7)} for r, v in scores.items()}
+    t = frame("table3", rows, n=2)
+    t["seeds"] = "0,1"
+    t.to_csv(tmp_path / "table3.csv", index=False)
+    for run, values in scores.items():
+        for seed in (0, 1):
+            rows = pd.DataFrame({"split": "test_rotated", "index": range(8), "iou_score": values})
+            _per_image(tmp_path, "table3", run, seed, rows)
+    o = _outcome(tmp_path, by_statement("SegNet+ beats D4SegNet (rotated"))
+    assert "n = 2, 2 seeds, 2 images" in o.detail and "(4 image pairs over 2 seeds)" in o.detail
