@@ -31,6 +31,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from gcnn_study.process import allocator
+from gcnn_study.report.placement import processor_name
 from gcnn_study.reproduce import projection
 from gcnn_study.run import identity, provenance
 
@@ -57,7 +58,7 @@ class Group:
     @property
     def label(self) -> str:
         """ "Intel(R) Xeon(R) Processor, 1 thread × 2": the processor (or GPU), its threads and the runs at once."""
-        where = self.machine.split(": ", 1)[-1].split(",")[0]
+        where = processor_name(self.machine)
         threads = _threads(self.machine)
         return where if threads is None else f"{where}, {threads} thread{'s' * (threads != 1)} × {self.copies}"
 
@@ -70,7 +71,7 @@ def _threads(machine: str) -> int | None:
 def groups(run_dir: Path, cores: int) -> list[Group]:
     """The run's measured epochs, grouped by the machine key of the call that trained them, in epoch order. An
     epoch whose call did not record its machine (records older than `launches`) counts as the run's machine."""
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+    metrics = provenance.upgraded_machines(json.loads((run_dir / "metrics.json").read_text()))
     with open(run_dir / "history.csv", newline="") as f:
         seconds = {int(r["epoch"]): float(r["seconds"]) for r in csv.DictReader(f) if r.get("seconds")}
     machine_of = {}

@@ -177,3 +177,46 @@ def test_launches_say_which_machine_trained_which_epochs():
     evaluated_only = {**first, "machine": gpu["machine"], "epochs": [41, 40]}
     mixed = provenance.run_machine([first, gpu, evaluated_only])
     assert mixed == f"mixed: {cpu} (epochs 1-15); {gpu['machine']} (epochs 16-40)"
+
+
+ZEN4 = {"name": "AMD EPYC", "vendor": "AuthenticAMD", "family": 25, "model": 17}
+ZEN5 = {**ZEN4, "family": 26, "model": 2}
+LEGACY = "cpu: AMD EPYC, capability AVX512, 1 threads, portable mode off, torch 2.14.1+cu130"
+
+
+def test_the_native_key_names_the_processor_generation():
+    """Two machines both called "AMD EPYC" (Zen 4 and Zen 5) run other kernels: their keys differ."""
+    base = {"torch": "2.14.1+cu130", "cpu": "AMD EPYC", "cpu_capability": "AVX512", "num_threads": 1}
+    zen4, zen5 = (provenance.machine_key({**base, "processor": p}) for p in (ZEN4, ZEN5))
+    assert zen4 == LEGACY.replace("AMD EPYC,", "AMD EPYC (AuthenticAMD family 25 model 17),") and zen4 != zen5
+    assert provenance.machine_key(base) == LEGACY  # no processor recorded: the name alone, as before
+
+
+def test_records_written_before_the_key_named_the_processor_are_read_with_it():
+    """A record's and its launches' legacy keys get the processor its provenance names; one without it says so;
+    a record whose two launches ran on one key stays one machine, and keys of another form are left alone."""
+    launch = {"machine": LEGACY, "epochs": [1, 10]}
+    record = {
+        "machine": LEGACY,
+        "provenance": {"processor": ZEN5},
+        "launches": [launch, {**launch, "epochs": [11, 30]}],
+    }
+    up = provenance.upgraded_machines(record)
+    assert up["machine"] == LEGACY.replace("AMD EPYC,", "AMD EPYC (AuthenticAMD family 26 model 2),")
+    assert [x["machine"] for x in up["launches"]] == [up["machine"]] * 2 and record["machine"] == LEGACY
+    bare = provenance.upgraded_machines({"machine": LEGACY, "provenance": {}})
+    assert bare["machine"].startswith("cpu: AMD EPYC (unknown, model not recorded), capability AVX512")
+    xeon = LEGACY.replace("AMD EPYC", "Intel(R) Xeon(R) Processor")
+    intel = {"name": "Intel(R) Xeon(R) Processor", "vendor": "GenuineIntel", "family": 6, "model": 167}
+    assert (
+        "Processor (GenuineIntel family 6 model 167), capability"
+        in provenance.upgraded_machines({"machine": xeon, "provenance": {"processor": intel}})["machine"]
+    )
+    for other in ("cuda: NVIDIA H100, torch 2.14.1", "cpu: AMD EPYC (x), portable mode, 1 threads, torch 2"):
+        assert provenance.upgraded_machines({"machine": other, "provenance": {"processor": ZEN5}})["machine"] == other
+    two = {
+        **record,
+        "machine": "mixed: …",
+        "launches": [launch, {**launch, "machine": LEGACY.replace("1 threads", "2 threads")}],
+    }
+    assert provenance.upgraded_machines(two)["machine"].startswith("mixed: cpu: AMD EPYC (AuthenticAMD family 26")

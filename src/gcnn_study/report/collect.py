@@ -19,6 +19,7 @@ import pandas as pd
 
 from gcnn_study.config import layout
 from gcnn_study.config.specs import TABLES, table_of
+from gcnn_study.run import provenance
 from gcnn_study.run.divergence import run_divergence
 from gcnn_study.run.identity import ADDED, IGNORED, differences, flat_settings, load_config, settings
 from gcnn_study.run.records import read_metrics, record_settings_problem
@@ -39,7 +40,7 @@ def collect_runs(results_dir: Path, experiment: str) -> tuple[pd.DataFrame, list
         run_dir, name, seed = ref.path, ref.run, str(ref.seed)
         if (run_dir / "metrics.json").exists():
             try:
-                data = read_metrics(run_dir)
+                data = provenance.upgraded_machines(read_metrics(run_dir))
             except RunDirError as err:
                 problems.append({"model": name, "seed": seed, "status": f"not averaged: {err}"})
                 continue

@@ -28,15 +28,21 @@ def _launch_machines(record) -> list[tuple[str, str]]:
     return spans or [(machine, "")]
 
 
-def _processor(machine: str) -> str:
-    """ "cpu: Intel(R) Xeon(R) Processor, capability …" -> "Intel Xeon Processor"; a GPU key gives the GPU."""
-    return machine.split(": ", 1)[-1].split(",")[0].replace("(R)", "").strip()
+def processor_name(machine: str) -> str:
+    """ "cpu: Intel(R) Xeon(R) Processor (GenuineIntel family 6 model 167), capability …" -> "Intel Xeon Processor
+    (GenuineIntel family 6 model 167)": the key up to its first comma outside parentheses; a GPU key gives the GPU."""
+    text, depth = machine.split(": ", 1)[-1].replace("(R)", ""), 0
+    for i, ch in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            return text[:i].strip()
+    return text.strip()
 
 
 def processors(runs: pd.DataFrame) -> set[str]:
     """The processors that trained the runs, every launch's: a table with more than one names them in its placements."""
     records = runs.to_dict("records") if len(runs) and "machine" in runs else []
-    return {_processor(m) for r in records for m, _ in _launch_machines(r) if m and not m.startswith("mixed")}
+    return {processor_name(m) for r in records for m, _ in _launch_machines(r) if m and not m.startswith("mixed")}
 
 
 def _place(machine: str, cores, processor: bool) -> str:
@@ -50,7 +56,7 @@ def _place(machine: str, cores, processor: bool) -> str:
             return ""
         threads = int(found[0])
         where = f"{threads} thread{'s' * (threads != 1)}" + (f" of {int(cores)} cores" if pd.notna(cores) else "")
-    return f"{_processor(machine)}, {where}" if processor else where
+    return f"{processor_name(machine)}, {where}" if processor else where
 
 
 def placement(record, processor: bool = False) -> str:
@@ -59,9 +65,9 @@ def placement(record, processor: bool = False) -> str:
     were placed differently has each with its epochs ("1 thread of 2 cores for epoch 1, 2 threads of 2 cores for
     epochs 2-40"). `processor`: name the processor too (a table whose runs trained on several)."""
     spans = _launch_machines(record)
-    last = _processor(spans[-1][0])
+    last = processor_name(spans[-1][0])
     cores = record.get("cores")
-    placed = [(_place(m, cores if _processor(m) == last else None, processor), span) for m, span in spans]
+    placed = [(_place(m, cores if processor_name(m) == last else None, processor), span) for m, span in spans]
     if len({text for text, _ in placed}) == 1:
         return placed[0][0]
     return ", ".join(f"{text or 'not recorded'} for {span}" for text, span in placed)

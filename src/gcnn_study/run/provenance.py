@@ -169,13 +169,40 @@ def machine_key(prov: dict, device: str | None = None) -> str:
         return (
             f"cuda: {prov.get('gpu') or UNKNOWN}, torch {torch_v}, CUDA {prov.get('cuda')}, cuDNN {prov.get('cudnn')}"
         )
+    # the family and model, not the name alone: "AMD EPYC" is Zen 4 on one machine and Zen 5 on the next, whose
+    # kernels and cache blocking differ (records before 2026-12-07 name it only in their provenance: upgraded_machines)
+    cpu = processor_key(prov["processor"]) if prov.get("processor") else prov.get("cpu", UNKNOWN)
     if prov.get("portable_mode"):  # identical across the processors docs/reproducibility.md lists (tests/reference/)
-        cpu = processor_key(prov["processor"]) if prov.get("processor") else prov.get("cpu", UNKNOWN)
         return f"cpu: {cpu}, portable mode, {prov.get('num_threads')} threads, torch {torch_v}"
     return (
-        f"cpu: {prov.get('cpu', UNKNOWN)}, capability {prov.get('cpu_capability', UNKNOWN)}, "
+        f"cpu: {cpu}, capability {prov.get('cpu_capability', UNKNOWN)}, "
         f"{prov.get('num_threads')} threads, portable mode off, torch {torch_v}"
     )
+
+
+def _with_processor(key: str | None, processor: dict) -> str | None:
+    """A native CPU key written before keys named the processor ("cpu: AMD EPYC, capability …"), with `processor`
+    in place of the bare name; any other key as it is."""
+    if not key or not key.startswith("cpu: ") or "portable mode off" not in key:
+        return key
+    name, sep, rest = key.removeprefix("cpu: ").partition(", capability ")
+    if not sep or " family " in name or "model not recorded" in name:  # not the old form, or names it already
+        return key
+    return f"cpu: {processor_key({'name': name, **processor})}, capability {rest}"
+
+
+def upgraded_machines(record: dict) -> dict:
+    """A record (metrics.json) whose machine keys name the processor, as this module writes them now. A record from
+    before that names it in its provenance (`processor`: family and model), and each of its launches is taken to
+    have run on that processor (the records written so far resumed on the machine that paused them); a record
+    whose provenance has no family and model gets "model not recorded", never another record's processor."""
+    proc = (record.get("provenance") or {}).get("processor") or {"vendor": UNKNOWN}
+    launches = record.get("launches")
+    if isinstance(launches, list) and launches:
+        launches = [{**x, "machine": _with_processor(x.get("machine"), proc)} for x in launches]
+        machine = run_machine(launches) if str(record.get("machine", "")).startswith("mixed") else None
+        return {**record, "launches": launches, "machine": machine or _with_processor(record.get("machine"), proc)}
+    return {**record, "machine": _with_processor(record.get("machine"), proc)}
 
 
 # ----------------------------------------------------------------------------------------------- launches

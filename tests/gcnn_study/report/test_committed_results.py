@@ -100,3 +100,14 @@ def test_the_committed_equivariance_report_measures_exactly_the_finished_runs():
 def test_the_committed_angle_sweep_has_exactly_the_finished_classifiers():
     classifiers = {experiment_in(t, FULL) for t in ANGLE_TABLES}
     _check_measured("accuracy_vs_angle.csv", {k: v for k, v in _finished().items() if k[0] in classifiers})
+
+
+@pytest.mark.records
+def test_table1_says_its_cnn_row_mixes_two_processor_generations():
+    """Seed 0 of Table 1 trained on a Zen 4 "AMD EPYC" (its CNN before the records named the model), seeds 1-2 on a
+    Zen 5 one: the same name, other kernels. The table must say so, in its footer and in the CNN row."""
+    text = (FULL / "table1.md").read_text()
+    assert "AMD EPYC (AuthenticAMD family 25 model 17)" in text and "AMD EPYC (AuthenticAMD family 26 model 2)" in text
+    assert "WARNING: these runs come from different machines" in text
+    cnn = next(line for line in text.splitlines() if line.startswith("| CNN |"))
+    assert "mixed:" in cnn and "family 26 model 2" in cnn
