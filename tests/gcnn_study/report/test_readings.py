@@ -228,7 +228,7 @@ def test_the_reading_of_tables_1_and_2():
         assert f"{t.loc[first, 'model']} and {t.loc[second, 'model']} {where} ({gap:.2f} points apart" in RESULTS_DOC
     assert len(gaps) == 15 and min(gaps) > 0
     assert (
-        f"All 15 of our accuracies (means where n = 3) are above the study's, by {min(gaps):.2f} to {max(gaps):.2f} "
+        f"All 15 of our accuracies (means where n > 1) are above the study's, by {min(gaps):.2f} to {max(gaps):.2f} "
         "points" in RESULTS_DOC
     )
     eq = pd.read_csv(FULL / "figures" / "equivariance.csv")
