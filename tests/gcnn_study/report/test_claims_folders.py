@@ -134,20 +134,25 @@ def test_without_pairs_the_verdict_says_why_and_falls_back_to_welch(tmp_path, sp
     assert o.tag == claims.ONE_SEED and o.detail.endswith(f"; not paired: {note})")
 
 
-def test_segmentation_scores_get_the_paired_permutation_test_beside(tmp_path):
-    """SegNet+ against D4SegNet on 3 test images, differences 0.1, 0.2, 0.3 in both seeds: the seeds agree (std 0),
-    so the t-test is the one-sample test of the differences, 0.2 ± t(0.975, 2)·0.1/√3, p = 1 − t/√(t² + 2) = 0.074
-    at t = 2√3: not significant on three images, while on these networks 2 of the 2⁶ sign patterns reach
-    |Σ d| = 1.2, p = 1/32."""
-    scores = {"segnet+": [0.9, 0.8, 0.7], "d4segnet": [0.8, 0.6, 0.4]}
-    rows = {r: {"test_iou_score": (sum(v) / 3, 0.0, 0.7)} for r, v in scores.items()}
+def _table3_two_seeds(tmp_path, split: str, scores: dict[str, list[float]]) -> None:
+    """Table 3 with the rows of `scores` over seeds 0 and 1 (std 0), each seed's runs scoring `scores` on `split`."""
+    metric = f"{split}_iou_score"
+    rows = {r: {metric: (sum(v) / len(v), 0.0, 0.7)} for r, v in scores.items()}
     t = frame("table3", rows, n=2)
     t["seeds"] = "0,1"
     t.to_csv(tmp_path / "table3.csv", index=False)
     for run, values in scores.items():
         for seed in (0, 1):
-            rows = pd.DataFrame({"split": "test", "index": range(3), "iou_score": values})
-            _per_image(tmp_path, "table3", run, seed, rows)
+            per = pd.DataFrame({"split": split, "index": range(len(values)), "iou_score": values})
+            _per_image(tmp_path, "table3", run, seed, per)
+
+
+def test_segmentation_scores_get_the_paired_permutation_test_beside(tmp_path):
+    """SegNet+ against D4SegNet on 3 test images, differences 0.1, 0.2, 0.3 in both seeds: the seeds agree (std 0),
+    so the t-test is the one-sample test of the differences, 0.2 ± t(0.975, 2)·0.1/√3, p = 1 − t/√(t² + 2) = 0.074
+    at t = 2√3: not significant on three images, while on these networks 2 of the 2⁶ sign patterns reach
+    |Σ d| = 1.2, p = 1/32."""
+    _table3_two_seeds(tmp_path, "test", {"segnet+": [0.9, 0.8, 0.7], "d4segnet": [0.8, 0.6, 0.4]})
     o = _outcome(tmp_path, SEGPLUS_OVER_D4)
     assert o.tag == claims.HOLDS_MEANS
     assert o.detail == (
@@ -267,14 +272,6 @@ def test_the_rotated_test_set_counts_each_image_once_not_its_four_turns(tmp_path
     assert per_source(np.array([1.0, 0.0, 0.8, 0.2, 0.6, 0.4, 0.6, 0.2]), 4).tolist() == pytest.approx([0.75, 0.2])
     with pytest.raises(ValueError, match="7 per-image rows are not 4 blocks"):
         per_source(np.zeros(7), 4)
-    scores = {"segnet+": [0.9, 0.8] * 4, "d4segnet": [0.7, 0.6] * 4}
-    rows = {r: {"test_rotated_iou_score": (sum(v) / 8, 0.0, 0.7)} for r, v in scores.items()}
-    t = frame("table3", rows, n=2)
-    t["seeds"] = "0,1"
-    t.to_csv(tmp_path / "table3.csv", index=False)
-    for run, values in scores.items():
-        for seed in (0, 1):
-            rows = pd.DataFrame({"split": "test_rotated", "index": range(8), "iou_score": values})
-            _per_image(tmp_path, "table3", run, seed, rows)
+    _table3_two_seeds(tmp_path, "test_rotated", {"segnet+": [0.9, 0.8] * 4, "d4segnet": [0.7, 0.6] * 4})
     o = _outcome(tmp_path, by_statement("SegNet+ beats D4SegNet (rotated"))
     assert "n = 2, 2 seeds, 2 images" in o.detail and "(4 image pairs over 2 seeds)" in o.detail
