@@ -130,6 +130,19 @@ def test_a_run_that_finishes_in_the_budget_goes_before_one_that_can_only_advance
     assert [r.name for r in out["not_started"]] == ["p8cnn"]
 
 
+def test_a_paused_run_that_can_finish_goes_before_a_new_one(tmp_path):
+    """Launch after launch, new runs that fit would otherwise start before the paused ones later in the list, and
+    paused runs would pile up with their epochs only in this work tree's checkpoints."""
+    runs = run_plan.plan(tmp_path, [0], ["table1"])
+    done = {"p6cnn": 5, "d4cnn": 1, "p8cnn": 3}  # paused after these epochs; p8cnn cannot finish in the budget
+    hours = {"cnn": (100.0, 10.0), "p4cnn": (500.0, 50.0), "p6cnn": (400.0, 40.0), "p8cnn": (9_000.0, 60.0)}
+    hours["d4cnn"] = (900.0, 90.0)
+    project = lambda run: run_plan.Projection(*hours[run.name], "test", epochs_done=done.get(run.name, 0))  # noqa
+    started = []
+    scheduler.execute(runs, 3600.0, launch=_fake_launch(started), project=project)
+    assert [s.split()[1] for s in started] == ["p6cnn", "d4cnn", "cnn", "p4cnn", "p8cnn"]
+
+
 def test_a_run_alone_is_projected_at_the_rate_of_every_core(tmp_path, capsys):
     """A run that starts alone gets jobs x threads threads: its line gives the projection at that count when it
     was measured, not the slower one-run-per-core rate it was ranked by."""
