@@ -10,11 +10,13 @@ images ÷ the model's rate in results/bench/rates.csv for that machine key, meas
 every core) stand beside the epochs measured: the fastest, the median and the mean, and the ratio projected ÷
 measured of each. A run paused on one machine and resumed on another, or resumed alone on more threads, has a row
 per group. Runs share the machine with whatever else ran, so the fastest epoch is the one closest to the load the
-rate was measured under; the median shows the load the runs actually had. Then the peak memory projected for the
-run (gcnn_study.reproduce.projection.training_memory_gib, which `make reproduce` schedules with) beside the peak its
-training
-process recorded (`peak_memory_gib` in metrics.json; "–" for runs older than that record). Prints a Markdown table
-(and writes it to --out).
+rate was measured under; the median shows the load the runs actually had. Where history.csv records the
+epochs' CPU time (`cpu_seconds`, runs since 2026-12-07), the core share, cpu_seconds ÷ (seconds × threads), says
+whether a run had its cores: a row outside the tolerance whose core share is well below 1 shared its cores with
+other processes (a test suite, a third run), so its wall time does not test the projection. Then the peak memory
+projected for the run (gcnn_study.reproduce.projection.training_memory_gib, which `make reproduce` schedules with)
+beside the peak its training process recorded (`peak_memory_gib` in metrics.json; "–" for runs older than that
+record). Prints a Markdown table (and writes it to --out).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class Group:
     machine: str
     seconds: tuple[float, ...]
     copies: int  # runs at once when it trained: cores ÷ its threads
+    cpu_seconds: tuple[float | None, ...] = ()  # each epoch's CPU time (None: not recorded), beside `seconds`
 
     @property
     def name(self) -> str:
@@ -73,20 +76,50 @@ def groups(run_dir: Path, cores: int) -> list[Group]:
     epoch whose call did not record its machine (records older than `launches`) counts as the run's machine."""
     metrics = provenance.upgraded_machines(json.loads((run_dir / "metrics.json").read_text()))
     with open(run_dir / "history.csv", newline="") as f:
-        seconds = {int(r["epoch"]): float(r["seconds"]) for r in csv.DictReader(f) if r.get("seconds")}
+        rows = [r for r in csv.DictReader(f) if r.get("seconds")]
+    seconds = {int(r["epoch"]): float(r["seconds"]) for r in rows}
+    cpu = {int(r["epoch"]): float(r["cpu_seconds"]) if r.get("cpu_seconds") else None for r in rows}
     machine_of = {}
     for call in metrics.get("launches", []):
         machine = call.get("machine")
         first, last = call["epochs"]
         for epoch in range(first, last + 1):
             machine_of[epoch] = machine if machine and machine != provenance.NOT_RECORDED else metrics["machine"]
-    by_machine: dict[str, list[float]] = {}
-    for epoch, s in sorted(seconds.items()):
-        by_machine.setdefault(machine_of.get(epoch, metrics["machine"]), []).append(s)
+    by_machine: dict[str, list[int]] = {}
+    for epoch in sorted(seconds):
+        by_machine.setdefault(machine_of.get(epoch, metrics["machine"]), []).append(epoch)
     return [
-        Group(run_dir, machine, tuple(s), max(1, cores // (_threads(machine) or cores)))
-        for machine, s in by_machine.items()
+        Group(
+            run_dir,
+            machine,
+            tuple(seconds[e] for e in epochs),
+            max(1, cores // (_threads(machine) or cores)),
+            tuple(cpu[e] for e in epochs),
+        )
+        for machine, epochs in by_machine.items()
     ]
+
+
+def core_share(group: Group) -> float | None:
+    """The median over the group's epochs of cpu_seconds ÷ (seconds × threads): 1 when the run had its cores the
+    whole time, ½ when another process took half of them; None when no epoch recorded its CPU time."""
+    threads = _threads(group.machine) or 1
+    shares = [c / (s * threads) for s, c in zip(group.seconds, group.cpu_seconds) if c is not None and s > 0]
+    return statistics.median(shares) if shares else None
+
+
+#: A row outside the tolerance with a core share below this had its cores taken by other processes.
+SHARED_BELOW = 0.9
+
+
+def outside_reason(row: dict) -> str:
+    """Why a row lies outside the tolerance, as far as its record can say."""
+    share = row["core_share"]
+    if share is None:
+        return "its epochs' CPU time is not recorded (runs before 2026-12-07), so whether it had its cores is unknown"
+    if share < SHARED_BELOW:
+        return f"it had {share:.0%} of its cores: other processes ran on them, so its wall time does not test the rate"
+    return f"it had {share:.0%} of its cores: the projection itself is off for this model on this machine"
 
 
 def unchecked_reason(group: Group, rates_file: Path) -> str | None:
@@ -115,6 +148,7 @@ def check(group: Group, rates_file: Path) -> dict:
         "projected": work.gflop_per_image * work.train_images / rate,
         "epochs": len(seconds),
         **measured,
+        "core_share": core_share(group),
         # the peak is of the last call's process, so the projection is for the allocator that call ran with
         "memory": projection.training_memory_gib(cfg, allocator.keeps_freed_memory(_last_allocator(metrics))),
         "peak_memory": metrics.get("peak_memory_gib"),  # recorded by runs since 2026-11-29
@@ -130,15 +164,16 @@ def _last_allocator(metrics: dict) -> str | None:
 def table(rows: list[dict]) -> str:
     lines = [
         "| run | machine, threads × runs at once | epochs | GFLOP/s | projected s/epoch | fastest | median | mean | "
-        "projected ÷ fastest | projected ÷ median | projected GiB | peak GiB |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "projected ÷ fastest | projected ÷ median | core share | projected GiB | peak GiB |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
         peak = "–" if r["peak_memory"] is None else f"{r['peak_memory']:.2f}"
+        share = "–" if r["core_share"] is None else f"{r['core_share']:.2f}"
         lines.append(
             f"| {r['run']} | {r['machine']} | {r['epochs']} | {r['rate']:.1f} | {r['projected']:.0f} | "
             f"{r['fastest']:.0f} | {r['median']:.0f} | {r['mean']:.0f} | {r['projected'] / r['fastest']:.2f} | "
-            f"{r['projected'] / r['median']:.2f} | {r['memory']:.2f} | {peak} |"
+            f"{r['projected'] / r['median']:.2f} | {share} | {r['memory']:.2f} | {peak} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -169,6 +204,13 @@ def main(argv=None) -> int:
         f"\n{len(within)} of {len(rows)} rows within {TOLERANCE:.0%} of their fastest epoch "
         f"(a row: the epochs of one of {len(finished)} finished runs on one machine and thread count).\n"
     )
+    outside = [r for r in rows if r not in within]
+    if outside:
+        summary += f"\nOutside {TOLERANCE:.0%} ({len(outside)} rows):\n" + "".join(
+            f"- {r['run']} on {r['machine']}, projected ÷ fastest {r['projected'] / r['fastest']:.2f}: "
+            f"{outside_reason(r)}\n"
+            for r in outside
+        )
     if unchecked:
         summary += f"\nNot checked ({len(unchecked)} of {len(everything)} rows):\n" + "\n".join(unchecked) + "\n"
     print(text + summary, end="")

@@ -53,7 +53,16 @@ RUNS = {
 # The training entry point (python -m TRAIN); --train names the old one when comparing across a rename.
 TRAIN = "gcnn_study.train"
 # wall-clock times, memory peaks and the launch records (they name the commit and the command)
-TIMES = {"seconds", "val_seconds", "images_per_s", "train_seconds", "peak_memory_gib", "provenance", "launches"}
+TIMES = {
+    "seconds",
+    "cpu_seconds",
+    "val_seconds",
+    "images_per_s",
+    "train_seconds",
+    "peak_memory_gib",
+    "provenance",
+    "launches",
+}
 
 
 def results(run_dir: Path) -> dict:

@@ -68,7 +68,7 @@ def train_one_epoch(model, optimizer, data: DataBundle, cfg, epoch: int, device)
     # The first step whose loss was not finite (0: none yet), kept on the device: read only when the sum is not.
     first_bad = torch.zeros((), dtype=torch.int64, device=device)
     bar = Progress(f"epoch {epoch + 1}/{tcfg.epochs}", len(batches), tcfg.progress, int(tcfg.log_every))
-    seen, start = 0, time.perf_counter()
+    seen, start, cpu_start = 0, time.perf_counter(), time.process_time()
     where = lambda: f"epoch {epoch + 1}/{tcfg.epochs}, step {int(first_bad)}/{len(batches)}"  # noqa: E731
     for step, idx in enumerate(batches, 1):
         x, y = x_all[idx], y_all[idx]
@@ -92,6 +92,9 @@ def train_one_epoch(model, optimizer, data: DataBundle, cfg, epoch: int, device)
     train_loss = _finite(loss_sum.item() / seen, "the training loss", where, tcfg)  # the epoch's one host read
     row = {"epoch": epoch + 1, "train_loss": train_loss}
     row["seconds"] = time.perf_counter() - start
+    # The CPU time of the process's threads over the same epoch: cpu_seconds ÷ (seconds × trainer.num_threads) is
+    # the share of its cores the run had; below 1, something else ran on them (scripts/check_projection.py).
+    row["cpu_seconds"] = time.process_time() - cpu_start
     row["images_per_s"] = seen / row["seconds"]
     if meter is not None:
         row.update({f"train_{k}": v for k, v in meter.compute().items() if k != "n"})

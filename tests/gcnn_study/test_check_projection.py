@@ -18,15 +18,25 @@ check_projection = load_script("check_projection")
 MACHINE = "cpu: test machine, 1 threads"
 
 
-def fake_run(results: Path, epoch_seconds: list[float], model: str = "p4cnn", launches: list | None = None) -> Path:
+def fake_run(
+    results: Path,
+    epoch_seconds: list[float],
+    model: str = "p4cnn",
+    launches: list | None = None,
+    cpu_seconds: list | None = None,
+) -> Path:
     cfg = compose_cfg("experiment=table1_written", f"model={model}", "dataset.max_train=1000")
     run = results / "runs" / "table1_written" / model / "seed=0"
     run.mkdir(parents=True)
     OmegaConf.save(cfg, run / "config.yaml")
     with open(run / "history.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["epoch", "train_loss", "seconds"])
-        w.writerows([i + 1, 0.1, s] for i, s in enumerate(epoch_seconds))
+        w.writerow(["epoch", "train_loss", "seconds", *(["cpu_seconds"] if cpu_seconds else [])])
+        cpu = cpu_seconds or [None] * len(epoch_seconds)
+        w.writerows(
+            [i + 1, 0.1, s, *(["" if c is None else c] if cpu_seconds else [])]
+            for i, (s, c) in enumerate(zip(epoch_seconds, cpu))
+        )
     record = {"machine": MACHINE, "train_seconds": sum(epoch_seconds), "peak_memory_gib": 1.25}
     if launches is not None:
         record["launches"] = launches
@@ -54,7 +64,8 @@ def test_projected_epoch_is_flop_over_the_measured_rate_and_is_compared_with_the
     # the memory make reproduce schedules with, beside the peak the run recorded
     memory = projection.training_memory_gib(OmegaConf.load(run / "config.yaml"))
     assert row["memory"] == memory and row["peak_memory"] == 1.25
-    assert out.read_text().splitlines()[-3].endswith(f"| {memory:.2f} | 1.25 |")
+    (line,) = [line for line in out.read_text().splitlines() if line.startswith("| runs/")]
+    assert line.endswith(f"| – | {memory:.2f} | 1.25 |")  # no cpu_seconds recorded: no core share
 
 
 def test_no_measured_rate_for_the_runs_machine_is_an_error(tmp_path, capsys):
@@ -111,3 +122,34 @@ def test_each_call_of_a_resumed_run_is_checked_against_its_own_machine_and_threa
     check_projection.main(["--results-dir", str(tmp_path / "full"), "--rates", str(rates)])
     out = capsys.readouterr().out
     assert "| test machine, 2 threads × 1 | 2 | 40.0 |" in out and "Not checked" not in out
+
+
+def _outside_line(tmp_path, capsys, seconds, cpu_seconds) -> str:
+    """The check's line for a one-run result whose projection (10 s an epoch) lies outside the tolerance."""
+    rates = tmp_path / "rates.csv"
+    run = fake_run(tmp_path / "full", seconds, cpu_seconds=cpu_seconds)
+    gflop = projection.gflop_per_image(OmegaConf.load(run / "config.yaml"))
+    rates.write_text(f'machine,threads,copies,model,gflops,measured\n"{MACHINE}",1,2,p4cnn,{gflop * 100},now\n')
+    assert check_projection.main(["--results-dir", str(tmp_path / "full"), "--rates", str(rates)]) == 0
+    out = capsys.readouterr().out
+    assert "0 of 1 rows within 25%" in out and "Outside 25% (1 rows):" in out
+    (line,) = [line for line in out.splitlines() if line.startswith("- runs/table1_written/p4cnn")]
+    return line
+
+
+def test_a_row_outside_the_tolerance_says_whether_the_run_had_its_cores(tmp_path, capsys):
+    """cpu_seconds ÷ seconds of a one-thread run is the share of its core it had: an epoch of 20 s wall with 10 s
+    of CPU shared its core half the time, and says nothing about the rate; 20 s wall with 19 s CPU is a miss."""
+    shared = _outside_line(tmp_path / "a", capsys, [20.0, 20.0, 24.0], [10.0, 10.0, 12.0])
+    assert "projected ÷ fastest 0.50" in shared and "it had 50% of its cores: other processes ran on them" in shared
+    (group,) = check_projection.groups(tmp_path / "a/full/runs/table1_written/p4cnn/seed=0", cores=2)
+    assert group.cpu_seconds == (10.0, 10.0, 12.0) and check_projection.core_share(group) == 0.5
+    alone = _outside_line(tmp_path / "b", capsys, [20.0, 20.0], [19.0, 20.0])
+    assert "it had 98% of its cores: the projection itself is off" in alone
+    unknown = _outside_line(tmp_path / "c", capsys, [20.0, 20.0], None)
+    assert "CPU time is not recorded" in unknown
+    # a run resumed across the commit that added the column: only its recorded epochs count
+    (group,) = check_projection.groups(
+        fake_run(tmp_path / "d", [20.0, 20.0, 20.0], cpu_seconds=[None, 5.0, 5.0]), cores=2
+    )
+    assert group.cpu_seconds == (None, 5.0, 5.0) and check_projection.core_share(group) == 0.25

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from gcnn_study.engine import NonFinite
+from gcnn_study.run import records
 from gcnn_study.run.rundir import RunDirError
 from gcnn_study.report.tables import build_table
 from gcnn_study.train import run
@@ -206,3 +207,11 @@ def test_the_one_divergence_rule(losses, model, metrics, diverged):
     assert (found is not None) == diverged, found
     if diverged:
         assert found.startswith("diverged: its training loss reached ") and "\n" not in found
+
+
+def test_rows_of_a_run_resumed_across_a_new_column_keep_every_column(tmp_path):
+    """Epochs trained before a commit that added cpu_seconds lack it; the file keeps both, the old cells empty."""
+    path = tmp_path / "history.csv"
+    records.write_rows(path, [{"epoch": 1, "seconds": 2.0}, {"epoch": 2, "seconds": 3.0, "cpu_seconds": 2.5}])
+    assert path.read_text().splitlines() == ["epoch,seconds,cpu_seconds", "1,2.0,", "2,3.0,2.5"]
+    assert not (tmp_path / "history.csv.tmp").exists()

@@ -134,6 +134,10 @@ def test_every_experiment_runs_a_tiny_version_end_to_end(experiment, models, tin
     assert 0.1 < saved["peak_memory_gib"] <= runtime.peak_memory_gib(torch.device("cpu")) + 0.001
     history = pd.read_csv(run_dir / "history.csv")
     assert list(history["epoch"]) == list(range(1, cfg.trainer.epochs + 1))
+    # each epoch's CPU time beside its wall time: positive, and no more than its threads could spend
+    assert (
+        (history["cpu_seconds"] > 0) & (history["cpu_seconds"] <= history["seconds"] * torch.get_num_threads() + 0.05)
+    ).all()
     offline_runs = list((run_dir / "wandb").glob("offline-run-*"))
     assert len(offline_runs) == 1, "one offline W&B run per job"
     if experiment in ("table1", "table2"):

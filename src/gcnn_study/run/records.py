@@ -170,10 +170,13 @@ def save_checkpoint(obj, path: Path) -> None:
 
 
 def write_rows(path: Path, rows: list[dict]) -> None:
-    """A CSV of `rows` (history.csv, equivariance.csv), written atomically like every record."""
+    """A CSV of `rows` (history.csv, equivariance.csv), written atomically like every record. Its columns are every
+    row's, in order of first appearance: a run resumed across a commit that added a column (cpu_seconds) has rows
+    with and without it, and those without leave its cell empty."""
     tmp = Path(str(path) + ".tmp")
+    columns = list(dict.fromkeys(k for row in rows for k in row)) or ["epoch"]
     with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0].keys()) if rows else ["epoch"])
+        writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
     os.replace(tmp, path)
