@@ -67,14 +67,15 @@ readme=
 if [ "$RESULTS" = results/full ]; then
   make --no-print-directory readme-results PY="$PY" && readme=README.md || status=1
 fi
-# What git keeps of RESULTS (see .gitignore): tables, claims, and each run's small records (gcnn_study.run.records.RECORDS).
+# What git keeps of RESULTS (see .gitignore): tables, claims, and each run's small records (gcnn_study.run.records.RECORDS,
+# asked of the code that writes them, as find's "-name a -o -name b ...").
+kept=$(PYTHONPATH="src${PYTHONPATH:+:$PYTHONPATH}" "$PY" -c 'from gcnn_study.run.records import RECORDS; print(" -o ".join(f"-name {r}" for r in RECORDS))')
 {
   [ -n "$readme" ] && echo "$readme"
   find "$RESULTS" -maxdepth 1 -type f \( -name '*.md' -o -name '*.csv' \)
   find "$RESULTS/figures" -type f \( -name '*.png' -o -name '*.csv' \) 2>/dev/null
-  find "$RESULTS/runs" -type f \( -name metrics.json -o -name history.csv -o -name config.yaml -o -name data_info.json \
-    -o -name equivariance.csv -o -name per_image.csv -o -name figures.npz \) \
-    -not -path '*/.hydra/*' -not -path '*/previous/*' 2>/dev/null
+  # shellcheck disable=SC2086  # $kept is find's expression, one word per argument
+  find "$RESULTS/runs" -type f \( $kept \) -not -path '*/.hydra/*' -not -path '*/previous/*' 2>/dev/null
   find results/bench -type f \( -name '*_cuda*' -o -name rates.csv \) 2>/dev/null
 } | sort > "$OUT/stint_files.txt"
 tar -czf "$OUT/stint.tar.gz" -T "$OUT/stint_files.txt"

@@ -18,6 +18,7 @@ from gcnn_study.process import runtime
 from gcnn_study.data.bundle import DataError
 from gcnn.equivariance import EXACT_TOL, TRANSFORMS
 from gcnn_study.config.specs import TABLES
+from gcnn_study.report.figures.angles import ANGLES, RECORDED_IMAGES
 from gcnn_study.train import ConfigError, run
 from helpers import REPO, SAMPLE_RUN, TINY, compose_cfg
 
@@ -164,6 +165,20 @@ def test_every_experiment_runs_a_tiny_version_end_to_end(experiment, models, tin
     assert (equivariance.record == records.record_id(run_dir)).all() and (equivariance.run == model).all()
     exact = equivariance[equivariance.in_group & equivariance.exact_on_grid]
     assert "180°" in set(exact["transform"]) and (exact.error < EXACT_TOL).all(), exact
+    # A classifier also records its accuracy against the angle (the figures' curve, from the records alone): 72
+    # angles on its first test digits, of this record; upright, the same digits its own per-image results score.
+    if experiment in ("table1", "table2"):
+        angles = pd.read_csv(run_dir / records.ANGLES_RECORD, dtype={"record": str})
+        per_image = pd.read_csv(run_dir / "per_image.csv")
+        test = per_image[per_image.split == "test"].sort_values("index")
+        n = min(RECORDED_IMAGES, len(test))
+        assert list(angles.angle) == list(ANGLES) and (angles.n_images == n).all() and (angles.run == model).all()
+        assert (angles.record == records.record_id(run_dir)).all()
+        upright = angles.set_index("angle").accuracy[0]
+        correct = (test.target == test.pred).iloc[:n]
+        assert upright == pytest.approx(correct.mean(), abs=1.01 / n)  # argmax ties aside
+    else:
+        assert not (run_dir / records.ANGLES_RECORD).exists()
 
 
 def test_augmented_runs_get_their_own_directory(tmp_path):

@@ -17,7 +17,8 @@ from gcnn_study.run.rundir import FORCE, RunDirError
 
 #: What a finished run leaves to be kept (git keeps these under results/full/runs/, .gitignore lists them; not its
 #: checkpoint): its record, its epochs, its settings, its data, and what its model showed at the end: its
-#: equivariance, each test image's result (the paired tests' input) and the arrays Figures 1-3 draw.
+#: equivariance, each test image's result (the paired tests' input), the arrays Figures 1-3 draw and, for a
+#: classifier, its accuracy against the rotation angle.
 RECORDS = (
     "metrics.json",
     "history.csv",
@@ -26,7 +27,11 @@ RECORDS = (
     "equivariance.csv",
     "per_image.csv",
     "figures.npz",
+    "angles.csv",
 )
+#: The record of a classifier's accuracy against the rotation angle (gcnn_study.report.figures.angles.angle_rows);
+#: segmentation runs have none.
+ANGLES_RECORD = "angles.csv"
 #: The record of the arrays Figures 1-3 draw (gcnn_study.report.figures.maps.figure_arrays).
 FIGURE_ARRAYS = "figures.npz"
 #: The arrays of figures.npz stay under this many bytes (a few test images at 256², int8 maps, bit masks).

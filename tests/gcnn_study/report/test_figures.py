@@ -27,7 +27,7 @@ from gcnn.equivariance import relative_error  # noqa: E402
 from gcnn_study.measure import error_rows  # noqa: E402
 from gcnn_study.report.figures import feature_maps_figure, load_run, predictions_vs_angle, run_figures  # noqa: E402
 from gcnn.groups import transform_images  # noqa: E402
-from gcnn_study.report.figures.angles import _title  # noqa: E402
+from gcnn_study.report.figures.angles import _title, angle_rows  # noqa: E402
 from gcnn_study.report.figures import draw  # noqa: E402
 from gcnn_study.report.figures.draw import draw_all  # noqa: E402
 from gcnn_study.report.figures.maps import figure_arrays, read_figure_arrays  # noqa: E402
@@ -241,6 +241,7 @@ def test_a_redrawing_keeps_the_runs_whose_checkpoints_are_not_here(drawn, result
     shutil.copytree(results / "runs/table1", partial / "runs/table1")
     (partial / "runs/table1/d4cnn/seed=0/checkpoint.pt").unlink()  # measured elsewhere, before runs measured
     (partial / "runs/table1/d4cnn/seed=0/equivariance.csv").unlink()  # themselves
+    (partial / "runs/table1/d4cnn/seed=0/angles.csv").unlink()
     for run in (results / "runs/table3").glob("*/seed=*"):
         _records_only(run, partial / run.relative_to(results))
     shutil.copytree(results / "figures", partial / "figures")
@@ -283,7 +284,7 @@ def test_a_folder_of_records_alone_draws_the_report_from_the_runs_own_measuremen
     """A clone's results folder: the records git keeps, no checkpoint and no earlier report. The equivariance report
     reads what each run measured at its end (equivariance.csv, the same numbers as its checkpoint gives), and names
     the runs it cannot: one without that file (finished before runs measured themselves), one trained again since
-    its file was written. The angle sweep needs checkpoints: it lists its runs as unmeasured."""
+    its file was written. The angle sweep reads each classifier's own sweep (angles.csv) the same way."""
     clone = tmp_path / "clone"
     for run in (results / "runs").glob("*/*/seed=*"):
         _records_only(run, clone / run.relative_to(results), records.RECORDS)
@@ -308,8 +309,14 @@ def test_a_folder_of_records_alone_draws_the_report_from_the_runs_own_measuremen
         in (clone / "equivariance.md").read_text()
     )
     angles = pd.read_csv(clone / "figures/accuracy_vs_angle_unmeasured.csv")
-    assert set(angles.experiment) == {"table1"} and set(angles.run) == {"cnn", "p4cnn", "d4cnn"}
-    assert "Accuracy vs angle: skipped" in done.stderr and not (clone / "figures/accuracy_vs_angle.csv").exists()
+    assert list(zip(angles.experiment, angles.run)) == [("table1", "cnn")]  # trained again since its sweep
+    assert "Accuracy vs angle: drawn without table1/cnn (finished, but neither its angles.csv nor its" in done.stderr
+    swept = pd.read_csv(clone / "figures/accuracy_vs_angle.csv", dtype={"record": str})
+    assert set(swept.run) == {"p4cnn", "d4cnn"} and (swept.n_images == N_TEST).all()
+    remeasured = angle_rows(d4.model, *(t[:N_TEST] for t in d4.data.evals["test"]), "table1", "d4cnn", 0)
+    own = swept[swept.run == "d4cnn"].set_index("angle").accuracy
+    assert own.to_dict() == pytest.approx({r["angle"]: r["accuracy"] for r in remeasured}, abs=1.01 / N_TEST)
+    assert (swept[swept.run == "d4cnn"].record == records.record_id(clone / "runs/table1/d4cnn/seed=0")).all()
     assert (clone / "figures/training_curves_table1.png").exists()
 
 

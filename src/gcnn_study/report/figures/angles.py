@@ -15,6 +15,10 @@ from gcnn_study.config.specs import TABLES, table_of
 from gcnn_study.report.figures.equivariance import number_or_range
 
 ANGLES = tuple(range(0, 360, 5))
+# Test digits per classifier for the 72-angle sweep: 100 × 72 angles × 10 models is 2-3 minutes on 2 CPU cores. A
+# run records its sweep (angles.csv) at the CPU's number on any device, so that records made anywhere draw together.
+DEFAULT_IMAGES = {"cpu": 100, "cuda": 1000}
+RECORDED_IMAGES = DEFAULT_IMAGES["cpu"]
 
 
 @torch.no_grad()

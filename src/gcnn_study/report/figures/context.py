@@ -52,13 +52,13 @@ class Context:
         prefix = f"{figure}/"
         return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
 
-    def absence(self, experiment: str, run: str, pool=None) -> str:
-        """Why no `experiment/run` is in `pool` (default: the runs whose model can be loaded): not finished, or
-        finished with what is needed elsewhere (git keeps the records, not the checkpoints, so a clone or a new
-        work tree has the one and not the other)."""
+    def absence(self, experiment: str, run: str, pool=None, kept: str = FIGURE_ARRAYS) -> str:
+        """Why no `experiment/run` is in `pool` (default: the runs whose model can be loaded; else those with the
+        record `kept` or a checkpoint): not finished, or finished with what is needed elsewhere (git keeps the
+        records, not the checkpoints, so a clone or a new work tree has the one and not the other)."""
         if select(self.records, experiment, run):
             if pool is not None:
-                return f"finished, but neither its {FIGURE_ARRAYS} nor its checkpoint.pt is in this folder"
+                return f"finished, but neither its {kept} nor its checkpoint.pt is in this folder"
             return "finished, but its checkpoint.pt is not in this folder"
         return "no finished run"
 
@@ -71,22 +71,22 @@ class Context:
             raise MissingRuns(f"{what}: skipped, {self._absent(absent, pool)}")
         return {f"{e}/{run}": select(runs, e, run)[0] for e, run in needed}
 
-    def expected(self, experiments_runs, what: str, pool=None):
+    def expected(self, experiments_runs, what: str, pool=None, kept: str = FIGURE_ARRAYS):
         """The finished runs of the expected (experiment, run) pairs among `pool` (default: the runs whose model can
-        be loaded); a note names the absent ones and why."""
+        be loaded; else those with the record `kept` or a checkpoint); a note names the absent ones and why."""
         runs = self.runs if pool is None else pool
         present = [r for e, names in experiments_runs for run in names for r in select(runs, e, run)]
         absent = [(e, run) for e, names in experiments_runs for run in names if not select(runs, e, run)]
         if not present:
-            raise MissingRuns(f"{what}: skipped, {self._absent(absent, pool)}")
+            raise MissingRuns(f"{what}: skipped, {self._absent(absent, pool, kept)}")
         if absent:
-            self.notes.append(f"{what}: drawn without {self._absent(absent, pool)}")
+            self.notes.append(f"{what}: drawn without {self._absent(absent, pool, kept)}")
         return present
 
-    def _absent(self, pairs, pool=None) -> str:
+    def _absent(self, pairs, pool=None, kept: str = FIGURE_ARRAYS) -> str:
         """'<e>/<run>, … (why); … in <folder>' for the messages: the absent runs grouped by the reason."""
         by_reason = {}
         for e, run in pairs:
-            by_reason.setdefault(self.absence(e, run, pool), []).append(f"{e}/{run}")
+            by_reason.setdefault(self.absence(e, run, pool, kept), []).append(f"{e}/{run}")
         named = "; ".join(f"{', '.join(runs)} ({reason})" for reason, runs in by_reason.items())
         return f"{named} in {self.results_dir / 'runs'}"

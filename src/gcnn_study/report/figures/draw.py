@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 
 from gcnn_study.data.bundle import DataError
-from gcnn_study.report.figures.angles import angle_figure
+from gcnn_study.report.figures.angles import DEFAULT_IMAGES, angle_figure
 from gcnn_study.report.figures.context import Context
 from gcnn_study.report.figures.equivariance import equivariance_figure, equivariance_markdown
 from gcnn_study.report.figures.rows import (
@@ -49,8 +49,6 @@ from gcnn_study.report.figures.steps import (
 # What the notebook and the tests take from here beside draw_all and main: the steps, one by one.
 __all__ = ["ANGLE_TABLES", "Context", "angle_sweep", "curve_figures", "draw_all", "equivariance_rows", "main"]
 __all__ += ["figure1", "figure2", "figure3"]
-# Test digits per classifier for the 72-angle sweep: 100 × 72 angles × 10 models is 2-3 minutes on 2 CPU cores.
-DEFAULT_IMAGES = {"cpu": 100, "cuda": 1000}
 
 
 def save(fig, path: Path) -> Path:

@@ -8,13 +8,13 @@ import pandas as pd
 
 from gcnn_study.config.specs import LABELS, TABLES
 from gcnn_study.measure import measure_run
-from gcnn_study.report.figures.angles import angle_rows
+from gcnn_study.report.figures.angles import RECORDED_IMAGES, angle_rows
 from gcnn_study.report.figures.context import Context
 from gcnn_study.report.figures.curves import training_curves_figure
 from gcnn_study.report.figures.maps import draw_feature_maps, draw_group_maps, draw_predictions
 from gcnn_study.report.figures.rows import read_rows
 from gcnn_study.report.figures.runs import MissingRuns, RunRef, read_history, select
-from gcnn_study.run.records import record_id
+from gcnn_study.run.records import ANGLES_RECORD, record_id
 
 # The classifier tables the angle sweep covers, and the table whose rows Figure 3 compares (gcnn_study.config.specs).
 ANGLE_TABLES = ("table1", "table2")
@@ -56,16 +56,28 @@ def angle_experiments(ctx: Context) -> set[str]:
 
 def angle_sweep(ctx: Context) -> pd.DataFrame:
     """Accuracy of every Table 1 / Table 2 classifier run on its first n_images test digits at 0°, 5°, …, 355°,
-    with the record each model belongs to (no rows when none of their checkpoints is here but records are)."""
+    with the record each model belongs to: the run's own sweep (angles.csv, written at its end) where it swept as
+    many digits, else measured from its checkpoint where that is here; no rows for the rest (kept from the last
+    sweep, or listed as unmeasured)."""
     pairs = [(ctx.experiment(t), TABLES[t].runs) for t in ANGLE_TABLES]
+    own = {}  # the runs' own sweeps over as many digits as asked
+    for ref in ctx.records:
+        rows = recorded_rows(ref, ANGLES_RECORD) if ref.experiment in angle_experiments(ctx) else []
+        if rows and _sweeps(rows, ctx.n_images):
+            own[ref.path] = rows
+    loadable = {r.path for r in ctx.runs}
+    pool = [r for r in ctx.records if r.path in own or r.path in loadable]
     try:
-        refs = ctx.expected(pairs, "Accuracy vs angle")
+        refs = ctx.expected(pairs, "Accuracy vs angle", pool, kept=ANGLES_RECORD)
     except MissingRuns:
         if not any(r.experiment in angle_experiments(ctx) for r in ctx.records):
             raise
         refs = []  # finished elsewhere: the rows kept from the last sweep, or a list of the unmeasured runs
     rows = []
     for ref in refs:
+        if ref.path in own:
+            rows += own[ref.path]
+            continue
         run = ctx.load(ref)
         x, y = run.data.evals["test"]
         x, y = x[: ctx.n_images], y[: ctx.n_images]
@@ -74,10 +86,18 @@ def angle_sweep(ctx: Context) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def recorded_rows(ref: RunRef) -> list[dict]:
-    """The run's own measurement, written at its end (equivariance.csv, which git keeps), when it belongs to the
-    run's current record; [] for a run from before runs measured themselves, or one trained again since."""
-    path = ref.path / "equivariance.csv"  # written by the trainer at the run's end
+def _sweeps(rows: list[dict], n_images: int) -> bool:
+    """Whether a run's recorded sweep is the one over its first `n_images` test digits: it swept as many, or it
+    swept its whole test set (fewer digits than it records, RECORDED_IMAGES) and at most as many are asked."""
+    (n,) = {int(r["n_images"]) for r in rows}
+    return n == n_images or n < RECORDED_IMAGES and n <= n_images
+
+
+def recorded_rows(ref: RunRef, name: str = "equivariance.csv") -> list[dict]:
+    """The run's own measurement, written at its end (equivariance.csv, or a classifier's angles.csv, which git
+    keeps), when it belongs to the run's current record; [] for a run from before runs measured themselves, or one
+    trained again since."""
+    path = ref.path / name  # written by the trainer at the run's end
     if not path.is_file():
         return []
     rows = read_rows(path).to_dict("records")
