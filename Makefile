@@ -23,7 +23,7 @@ SWEEPS = for exp in $(1); do sweeps=$$($(PY) -m gcnn_study.config.specs $$exp --
 GIVEN = $(if $(filter command line environment,$(origin RESULTS)),$(RESULTS),$(1))
 
 .PHONY: help install py-check portable-reference test lint format test-full test-gpu demo table1 table2 table3 table4 tables \
-	ablation-p6 head-comparison reproduce bench bench-train wheelhouse claims ablation-report figures readme-results clean
+	ablation-p6 head-comparison head-comparison-full reproduce bench bench-train wheelhouse claims ablation-report figures readme-results clean
 help: ## list the targets
 	@grep -E '^[a-z0-9 -]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{gsub(/ /, "|", $$1); printf "  make %-12s %s\n", $$1, $$2}'
 
@@ -86,6 +86,8 @@ head-comparison: install ## SegNet_T and D4SegNet_T with the notebook's output b
 	$(RUN) scripts/head_comparison.py --results-dir $(HEADS_RESULTS) --command "make head-comparison SEEDS=$(SEEDS) ARGS='$(ARGS)'"
 bench: install ## benchmark the group layers against a per-element loop and a plain conv2d floor
 	$(RUN) scripts/benchmark_layers.py --out results/bench
+head-comparison-full: install ## the same comparison at full size: Tables 3-4 against their 1x1-head records (RESULTS)
+	$(RUN) scripts/head_comparison.py --results-dir $(call GIVEN,results/full) --at full --command "make head-comparison-full"
 readme-results: install ## the README's Results block (Tables 1-4 beside the study's) from RESULTS (default results/full)
 	$(RUN) -m gcnn_study.report.tables --readme README.md --results-dir $(call GIVEN,results/full)
 

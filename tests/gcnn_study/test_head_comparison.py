@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 
 import pytest
-from helpers import load_script
+from helpers import REPO, load_script
 from scipy import stats
 
 from gcnn_study.config import layout
@@ -27,9 +27,9 @@ RECORDS = {
 }
 
 
-def _write(results: Path) -> None:
-    for (experiment, seed), (train, test, loss, val) in RECORDS.items():
-        run_dir = layout.run_dir(results, experiment, "segnet_t", seed)
+def _write(results: Path, runs: dict = RECORDS, model: str = "segnet_t") -> None:
+    for (experiment, seed), (train, test, loss, val) in runs.items():
+        run_dir = layout.run_dir(results, experiment, model, seed)
         run_dir.mkdir(parents=True)
         record = {
             "seed": seed,
@@ -76,3 +76,44 @@ def test_a_folder_without_the_runs_is_one_line(tmp_path, capsys):
     assert head_comparison.main(["--results-dir", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "make head-comparison" in err
+
+
+def test_at_full_size_the_tables_face_their_1x1_records_and_a_lone_run_is_not_tested(tmp_path):
+    """--at full: Tables 3-4 (the notebook's models) against table{3,4}_conv1x1; a model with two seeds a side is
+    tested as at 65×65, one with a single 1×1 run is shown and named as not tested, and the rows follow the tables."""
+    both = {("table4", s): v for (e, s), v in RECORDS.items() if e == "head_notebook" and s < 2}
+    both |= {("table4_conv1x1", s): v for (e, s), v in RECORDS.items() if e == "head_conv1x1" and s < 2}
+    _write(tmp_path, both, "segnet_t")
+    lone = {("table3", s): v for (e, s), v in RECORDS.items() if e == "head_notebook"}
+    lone[("table3_conv1x1", 0)] = (0.92, 0.69, 0.11, [float("nan")])  # an older run: no validation score
+    _write(tmp_path, lone, "segnet")
+    assert head_comparison.main(["--results-dir", str(tmp_path), "--at", "full", "--command", "x"]) == 0
+    text = (tmp_path / "head_comparison.md").read_text()
+    lines = [x for x in text.splitlines() if x.startswith("| segnet")]
+    assert [x.split(" | ")[:2] for x in lines[:4]] == [
+        ["| segnet", "notebook (conv → ReLU → BN)"],
+        ["| segnet", "1×1 conv"],
+        ["| segnet_t", "notebook (conv → ReLU → BN)"],
+        ["| segnet_t", "1×1 conv"],
+    ]
+    assert lines[1].endswith("| 0.920 (n=1) | 0.690 (n=1) | 0.110 (n=1) | – | – |")
+    assert "Holm-adjusted over the 2 tests of this table" in text
+    train = [RECORDS[("head_notebook", s)][0] for s in (0, 1)], [RECORDS[("head_conv1x1", s)][0] for s in (0, 1)]
+    p = stats.ttest_ind(*train, equal_var=False).pvalue
+    assert any(x.startswith("| segnet_t | train IoU score |") and f"| {p:.3g} |" in x for x in text.splitlines())
+    assert "Not tested, one run on a side (notebook against 1×1 seeds): segnet (3 against 1)." in text
+    assert "differ in more than the head" in text
+    rows = list(csv.DictReader(open(tmp_path / "head_comparison.csv")))
+    assert [(r["model"], r["head"]) for r in rows][:2] == [("segnet", "table3"), ("segnet", "table3_conv1x1")]
+
+
+@pytest.mark.records
+@pytest.mark.skipif(not (REPO / "results/full/runs").is_dir(), reason="no results/full/runs in this checkout")
+def test_the_committed_full_size_comparison_is_what_the_records_give():
+    full = REPO / "results/full"
+    committed = (full / "head_comparison.md").read_text()
+    command = committed.rsplit("Made by: `", 1)[1].split("`")[0]
+    rows = head_comparison.runs(full, head_comparison.COMPARISONS["full"]["experiments"])
+    assert head_comparison.table(rows, command, "full")[0] == committed, (
+        "results/full/head_comparison.md is stale: run `make head-comparison-full`"
+    )
