@@ -29,7 +29,7 @@ from gcnn_study.data.bundle import DataBundle
 from gcnn_study.engine import evaluate_splits, metrics_of, per_image_rows, place, prepare, train_one_epoch, validate
 from gcnn_study.measure import measure_run
 from gcnn_study.process import runtime
-from gcnn_study.report.figures.angles import RECORDED_IMAGES, angle_rows
+from gcnn_study.report.figures.angles import recorded_sweep
 from gcnn_study.report.figures.maps import figure_arrays
 from gcnn_study.run import hydra_job, identity, preflight, provenance, records, rundir, stopping
 from gcnn_study.run.divergence import divergence
@@ -232,7 +232,7 @@ def _record(cfg, built: Built, history: list[dict], launches: list[dict], origin
     meters = evaluate_splits(built.step_model, data, cfg.trainer, device)
     metrics = metrics_of(meters, cfg.trainer)
     equivariance = measure_run(model, data.evals["test"][0], cfg.experiment_name, cfg.run_name, int(cfg.seed), device)
-    angles = _angle_sweep(cfg, model, data, device)
+    angles = recorded_sweep(model, data, cfg.experiment_name, cfg.run_name, int(cfg.seed), device)
     tracker.summary(metrics)
     tracker.log({f"final/{k}": v for k, v in metrics.items()}, step=epochs)
     tracker.log_figures(lambda: _final_figures(model, data), step=epochs)
@@ -269,15 +269,6 @@ def _record(cfg, built: Built, history: list[dict], launches: list[dict], origin
         record = records.record_id(run_dir)
         records.write_rows(run_dir / records.ANGLES_RECORD, [{**r, "record": record} for r in angles])
     return result
-
-
-def _angle_sweep(cfg, model, data, device) -> list[dict]:
-    """A classifier's accuracy on its first test digits turned by 0°, 5°, …, 355° (the figures' angle curve); []
-    for a segmentation run."""
-    if data.task != "classification":
-        return []
-    x, y = (t[:RECORDED_IMAGES] for t in data.evals["test"])
-    return angle_rows(model, x, y, cfg.experiment_name, cfg.run_name, int(cfg.seed), device=device)
 
 
 # ----------------------------------------------------------------------------------------------- helpers

@@ -62,6 +62,15 @@ def angle_rows(
     ]
 
 
+def recorded_sweep(model, data, experiment: str, run: str, seed: int, device=None) -> list[dict]:
+    """What a finished classifier run records of its model (angles.csv): `angle_rows` on its first RECORDED_IMAGES
+    test digits; [] for a segmentation run."""
+    if data.task != "classification":
+        return []
+    x, y = (t[:RECORDED_IMAGES] for t in data.evals["test"])
+    return angle_rows(model, x, y, experiment, run, seed, device=device)
+
+
 def summarise_angles(df):
     """Per-seed rows (experiment, run, seed, angle, accuracy) → mean, std, min, max and n over seeds."""
     return (
