@@ -454,3 +454,92 @@ def test_the_output_block_reading_follows_the_head_comparison():
         seg_nb.train_iou_score_mean - seg_nb.test_iou_score_mean,
     )
     assert f"train − test gap of {gaps[0]:.3f} against {gaps[1]:.3f}" in RESULTS_DOC
+
+
+def _per_seed(row, metric: str) -> dict[str, float]:
+    """A table row's value of `metric` for each seed (the csv's `<metric>_per_seed` column, JSON)."""
+    return json.loads(row[f"{metric}_per_seed"])
+
+
+def notebook_tables_phrases() -> list[str]:
+    """The numbers and words of docs/results.md's reading of Tables 3 and 4 (the notebook's SegNets), each computed
+    from the committed tables and results/full/head_comparison.csv; the reading must contain every one."""
+    from gcnn_study.report.stats import paired_seeds
+
+    t3, t4 = table("table3", FULL), table("table4", FULL)
+    phrases = []
+    done3, done4 = t3[t3.n > 0], t4[t4.n > 0]
+    phrases.append(f"({len(done3)} of {len(t3)} rows of Table 3 and {len(done4)} of {len(t4)} of Table 4 have run")
+    both = pd.concat([t3, t4])
+    full_rows = both[both.n == both.n.max()]
+    phrases.append(f"at n = {both.n.max()}: {', '.join(full_rows.model)}")
+    # Where the study's one run lies against the prediction interval of our rows with two seeds or more.
+    reads = [
+        (row.model, c[: -len("_study_reads")], row[c])
+        for _, row in both[both.n >= 2].iterrows()
+        for c in both.columns
+        if c.endswith("_study_reads") and isinstance(row[c], str)
+    ]
+    inside = [r for r in reads if r[2] == "inside"]
+    phrases.append(f"inside our 95 % prediction interval in {len(inside)} of {len(reads)} cells")
+    # Table 3: every finished row below the study on the upright test set.
+    gap = (done3.test_iou_score_study - done3.test_iou_score_mean).round(3)
+    assert (gap > 0).all()
+    lo, hi = gap.idxmin(), gap.idxmax()
+    phrases.append(f"below the study's in every finished row, by {gap[lo]:.3f} ({t3.model[lo]}) to {gap[hi]:.3f}")
+    st = t4.loc["segnet_t"]
+    assert st.train_iou_score_mean > st.train_iou_score_study and st.test_iou_score_mean > st.test_iou_score_study
+    phrases.append(
+        f"(train {st.train_iou_score_mean:.3f} against {st.train_iou_score_study:.3f}, test "
+        f"{st.test_iou_score_mean:.3f} against {st.test_iou_score_study:.3f})"
+    )
+    # SegNet drops on the rotated set: the paired t-test over its seeds.
+    seg = t3.loc["segnet"]
+    up, turned = _per_seed(seg, "test_iou_score"), _per_seed(seg, "test_rotated_iou_score")
+    test = paired_seeds([up[s] for s in sorted(up)], [turned[s] for s in sorted(up)])
+    assert test.p < 0.05 or seg.n < 3
+    phrases.append(
+        f"SegNet drops from {seg.test_iou_score_mean:.3f} to {seg.test_rotated_iou_score_mean:.3f} (the study: "
+        f"{seg.test_iou_score_study:.3f} to {seg.test_rotated_iou_score_study:.3f}; paired t-test over its "
+        f"{seg.n} seeds, p = {test.p:.2g})"
+    )
+    plus = t3.loc["segnet+"]
+    phrases.append(f"SegNet+ scores {plus.test_iou_score_mean:.3f} and {plus.test_rotated_iou_score_mean:.3f}")
+    for run in ("p4segnet", "p4segnet+"):
+        row = t3.loc[run]
+        if row.n:
+            assert abs(row.test_iou_score_mean - row.test_rotated_iou_score_mean) < 1e-9
+            phrases.append(f"{row.model} {row.test_iou_score_mean:.3f} on both")
+    # The output block at full size: the notebook's block against the 1×1-head records.
+    heads = pd.read_csv(FULL / "head_comparison.csv").set_index(["model", "head"])
+    pairs = [
+        (model, heads.loc[(model, e)], heads.loc[(model, f"{e}_conv1x1")])
+        for model, e in heads.index
+        if not e.endswith("_conv1x1") and (model, f"{e}_conv1x1") in heads.index
+    ]
+    nb_loss = [nb.final_train_loss_mean for _, nb, _ in pairs]
+    one_loss = [one.final_train_loss_mean for _, _, one in pairs]
+    assert min(nb_loss) > max(one_loss)
+    phrases.append(
+        f"last training loss at {min(nb_loss):.2f} to {max(nb_loss):.2f} where the 1×1 head reached "
+        f"{min(one_loss):.2f} to {max(one_loss):.2f}"
+    )
+    assert all(nb.train_iou_score_mean < one.train_iou_score_mean for _, nb, one in pairs)
+    labels = dict(zip(both.index, both.model))
+    phrases.append(
+        f"lower train score in all {len(pairs)} models that have both ("
+        + ", ".join(
+            f"{labels[m]} {nb.train_iou_score_mean:.3f} against {one.train_iou_score_mean:.3f}" for m, nb, one in pairs
+        )
+        + ")"
+    )
+    test_gap = max(abs(nb.test_iou_score_mean - one.test_iou_score_mean) for _, nb, one in pairs)
+    phrases.append(f"test scores differ by {test_gap:.3f} at most")
+    return phrases
+
+
+def test_the_reading_of_the_notebook_tables_3_and_4():
+    """docs/results.md's reading of Tables 3 and 4 as the notebook built them, and of the output block at full
+    size: every number and direction computed from the committed tables (`notebook_tables_phrases`)."""
+    missing = [p for p in notebook_tables_phrases() if p not in RESULTS_DOC]
+    assert not missing, missing
