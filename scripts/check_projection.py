@@ -79,12 +79,7 @@ def groups(run_dir: Path, cores: int) -> list[Group]:
         rows = [r for r in csv.DictReader(f) if r.get("seconds")]
     seconds = {int(r["epoch"]): float(r["seconds"]) for r in rows}
     cpu = {int(r["epoch"]): float(r["cpu_seconds"]) if r.get("cpu_seconds") else None for r in rows}
-    machine_of = {}
-    for call in metrics.get("launches", []):
-        machine = call.get("machine")
-        first, last = call["epochs"]
-        for epoch in range(first, last + 1):
-            machine_of[epoch] = machine if machine and machine != provenance.NOT_RECORDED else metrics["machine"]
+    machine_of = provenance.epoch_machines(metrics)
     by_machine: dict[str, list[int]] = {}
     for epoch in sorted(seconds):
         by_machine.setdefault(machine_of.get(epoch, metrics["machine"]), []).append(epoch)

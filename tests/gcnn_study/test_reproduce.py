@@ -333,6 +333,30 @@ def test_projection_from_flop_then_from_the_runs_own_epochs(tmp_path):
     assert (p.epochs_done, p.epochs) == (10, 40)
 
 
+def test_another_seeds_epochs_count_only_where_they_trained_on_this_machine(tmp_path):
+    """Seed 0 finished, its first epochs on another processor (100 s) and the rest here (40 s): seed 1 is projected
+    from the epochs made here; with none made here, from the rate measured here, not from another processor's."""
+    zen4, zen5 = (
+        "cpu: AMD EPYC (AuthenticAMD family 25 model 17), 1 threads",
+        "cpu: AMD EPYC (family 26 model 2), 1 threads",
+    )
+    done, todo = run_plan.plan(tmp_path, [0, 1], ["table3"], models=["segnet"])
+    done.run_dir.mkdir(parents=True)
+    launches = [{"machine": zen4, "epochs": [1, 2]}, {"machine": zen5, "epochs": [3, 4]}]
+    (done.run_dir / "metrics.json").write_text(json.dumps({"machine": "mixed", "launches": launches}))
+    with open(done.run_dir / "history.csv", "w", newline="") as f:
+        f.write("epoch,train_loss,seconds\n1,0.5,100\n2,0.4,100\n3,0.3,40\n4,0.2,40\n")
+    assert [r["seconds"] for r in todo.sibling_history(zen5)] == ["40", "40"]
+    assert [r["seconds"] for r in todo.sibling_history()] == ["100", "100", "40", "40"]  # any machine
+    here = run_plan.project_run(todo, {}, done=[], machine=zen5)
+    work = projection.work_of(todo.config())
+    assert here.source == "another seed" and here.total == pytest.approx(
+        40 * work.epochs + projection.final_eval_seconds(40, work.train_images, work.eval_images)
+    )
+    elsewhere = run_plan.project_run(todo, {"segnet@conv_relu_bn": 100.0}, done=[], machine="cpu: a third one")
+    assert elsewhere.source == "bench" and elsewhere.total == pytest.approx(work.gflop / 100.0)
+
+
 def test_dry_run_says_where_a_paused_run_resumes(tmp_path, capsys, monkeypatch):
     segnet, p4segnet = run_plan.plan(tmp_path, [0], ["table3"], models=["segnet", "p4segnet"])
     monkeypatch.setattr(run_plan.Run, "history", lambda run: [{"seconds": 60.0}] * (7 if run == p4segnet else 0))

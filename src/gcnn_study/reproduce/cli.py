@@ -23,7 +23,16 @@ from pathlib import Path
 
 from gcnn_study.config.specs import REPRODUCED, TABLES, parse_seeds
 from gcnn_study.reproduce import projection, scheduler
-from gcnn_study.reproduce.plan import Run, alone_projection, machine_rates, plan, project_run, run_device, run_threads
+from gcnn_study.reproduce.plan import (
+    Run,
+    alone_projection,
+    machine_here,
+    machine_rates,
+    plan,
+    project_run,
+    run_device,
+    run_threads,
+)
 from gcnn_study.run import rundir
 
 
@@ -46,14 +55,14 @@ def check_first_runs(runs: list[Run]) -> None:
             raise UsageError(f"{first}: {problems[0]} (python -m gcnn_study.train {' '.join(first.overrides)})")
 
 
-def dry_run(runs: list[Run], rates: dict[str, float]) -> None:
+def dry_run(runs: list[Run], rates: dict[str, float], machine: str | None = None) -> None:
     """The run list in plan order with each run's projected hours, then the hours per table and seed."""
     hours = {}
     for i, run in enumerate(runs):
         if run.finished:
             state, h = "finished", 0.0
         else:
-            p = project_run(run, rates)
+            p = project_run(run, rates, machine=machine)
             paused = f", paused at epoch {p.epochs_done}/{p.epochs}" if p.epochs_done else ""
             state, h = f"to run{paused}, {p.total / 3600:.2f} h ({p.source}), {p.memory_gib:.1f} GiB", p.total / 3600
         hours[(run.seed, run.table)] = hours.get((run.seed, run.table), 0.0) + h
@@ -168,6 +177,7 @@ def main(argv=None) -> int:
     results_dir = Path(ns.results_dir)
     runs = plan(results_dir, ns.seeds, ns.tables, ns.models, ns.cls_args, ns.seg_args, ns.args)
     rates = ns.rates = machine_rates(run_threads(ns.args), ns.jobs, run_device(ns.args))
+    ns.machine = machine_here(run_threads(ns.args), run_device(ns.args))  # another seed's epochs count from here
     try:
         check_first_runs(runs)
         if not ns.dry_run:
@@ -176,7 +186,7 @@ def main(argv=None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if ns.dry_run:
-        dry_run(runs, rates)
+        dry_run(runs, rates, ns.machine)
         return 0
     try:
         return _reproduce(runs, results_dir, ns)
@@ -200,8 +210,8 @@ def _reproduce(runs: list[Run], results_dir: Path, ns: argparse.Namespace) -> in
         runs,
         ns.budget_s,
         ns.jobs,
-        rates=ns.rates,
         memory_gib=ns.memory_gib,
+        project=lambda run: project_run(run, ns.rates, machine=ns.machine),
         threads=threads,
         project_alone=alone_projection(machine_rates(ns.jobs * threads, 1, run_device(ns.args)) if threads else {}),
     )

@@ -18,7 +18,7 @@ from gcnn_study.config import layout
 from gcnn_study.config.specs import TABLES, experiment_of
 from gcnn_study.process import allocator
 from gcnn_study.reproduce import projection
-from gcnn_study.run import identity, records
+from gcnn_study.run import identity, provenance, records
 from gcnn_study.run.rundir import RunDirError
 
 
@@ -61,16 +61,29 @@ class Run:
         except Exception:  # an unreadable checkpoint is the trainer's to report; project from scratch
             return []
 
-    def sibling_history(self) -> list[dict]:
-        """Epochs of the same experiment and model under another seed (same machine, same load): the best
-        estimate of this run's epoch time before it has one of its own."""
+    def sibling_history(self, machine: str | None = None) -> list[dict]:
+        """Epochs of the same experiment and model under another seed that finished, those trained on `machine` (a
+        machine key: processor and thread count; None: any): the best estimate of this run's epoch time before it
+        has one of its own. Another processor's epochs are no estimate (the Zen 4 and Zen 5 EPYCs of these runs
+        differ 2-3×), so with none on this machine the projection falls back to the rate measured here."""
         import csv
+        import json
 
         here = layout.parse(self.run_dir)
         for other in layout.find(here.results_dir, here.experiment, here.run):
-            if other != here and (other.path / "history.csv").exists():
-                with open(other.path / "history.csv", newline="") as f:
-                    return list(csv.DictReader(f))
+            if other == here or not (other.path / "history.csv").exists():
+                continue
+            with open(other.path / "history.csv", newline="") as f:
+                rows = list(csv.DictReader(f))
+            if machine is not None:
+                try:
+                    record = provenance.upgraded_machines(json.loads((other.path / "metrics.json").read_text()))
+                except (OSError, ValueError):
+                    continue
+                machines = provenance.epoch_machines(record)
+                rows = [r for r in rows if machines.get(int(r["epoch"]), record.get("machine")) == machine]
+            if rows:
+                return rows
         return []
 
 
@@ -86,15 +99,18 @@ class Projection:
     epochs: int = 0  # epochs of the protocol
 
 
-def project_run(run: Run, rates: dict[str, float], done: list[dict] | None = None) -> Projection:
-    """How long `run` still needs, from its own epochs, another seed's, or its FLOP and the measured rate."""
+def project_run(
+    run: Run, rates: dict[str, float], done: list[dict] | None = None, machine: str | None = None
+) -> Projection:
+    """How long `run` still needs, from its own epochs, another seed's (those trained on `machine`, the key of the
+    machine it will run on; None: any), or its FLOP and the measured rate."""
     cfg = run.config()
     work = projection.work_of(cfg)
     done = run.history() if done is None else done
     left = max(work.epochs - len(done), 0)
     measured, source = done, "own epochs"
     if not projection.epoch_seconds(measured):
-        measured, source = run.sibling_history(), "another seed"
+        measured, source = run.sibling_history(machine), "another seed"
     per_epoch = projection.epoch_seconds(measured)
     if per_epoch is None:
         gflops, source = projection.rate_for(projection.rate_key(cfg.model), rates)
@@ -159,16 +175,19 @@ def plan(
     return runs
 
 
-def machine_rates(threads: int | None = None, jobs: int = 1, device: str | None = None) -> dict[str, float]:
-    """GFLOP/s per model measured by `make bench-train` on the device the runs will use (`device`: "cpu" or
-    "cuda"; by default CUDA when this machine has it), at `threads` threads with `jobs` runs at once ({} when it
-    was not measured here)."""
+def machine_here(threads: int | None = None, device: str | None = None) -> str:
+    """The machine key the runs launched from here will record (`device`: "cpu" or "cuda"; by default CUDA when this
+    machine has it), at `threads` threads."""
     import torch
 
-    from gcnn_study.run import provenance
-
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    return projection.measured_rates(provenance.machine_key(provenance.collect(num_threads=threads), device), jobs)
+    return provenance.machine_key(provenance.collect(num_threads=threads), device)
+
+
+def machine_rates(threads: int | None = None, jobs: int = 1, device: str | None = None) -> dict[str, float]:
+    """GFLOP/s per model measured by `make bench-train` on the device the runs will use (`machine_here`), at
+    `threads` threads with `jobs` runs at once ({} when it was not measured here)."""
+    return projection.measured_rates(machine_here(threads, device), jobs)
 
 
 def alone_projection(rates: dict[str, float]):

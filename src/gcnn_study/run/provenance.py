@@ -249,6 +249,19 @@ def run_machine(launches: list[dict]) -> str:
     return "mixed: " + "; ".join(parts)
 
 
+def epoch_machines(record: dict) -> dict[int, str]:
+    """{epoch: machine key of the launch that trained it} of a finished record (read it through
+    `upgraded_machines`); an epoch whose launch did not record its machine (or a record older than launches) gets
+    the record's machine."""
+    machines = {}
+    for x in record.get("launches") or []:
+        machine = x.get("machine")
+        first, last = x["epochs"]
+        for epoch in range(first, last + 1):
+            machines[epoch] = machine if machine and machine != NOT_RECORDED else record.get("machine")
+    return machines
+
+
 def epochs_span(launch: dict) -> str:
     """The epochs a launch trained, as "epoch 3" or "epochs 1-15"; "" for a launch that only evaluated."""
     first, last = launch["epochs"]
