@@ -23,7 +23,7 @@ from pathlib import Path
 
 from gcnn_study.config import layout
 from gcnn_study.config.specs import TABLES
-from gcnn_study.report.stats import Sample, holm, welch
+from gcnn_study.report.stats import Sample, holm, sample_of, welch
 from gcnn_study.run import records
 
 HEADS = {"notebook": "notebook (conv → ReLU → BN)", "conv1x1": "1×1 conv"}
@@ -87,13 +87,7 @@ def runs(results_dir: Path, experiments: dict[str, str] = COMPARISONS["65px"]["e
 
 def sample(rows: list[dict], key: str) -> Sample:
     """Mean ± std over the rows that recorded `key` (runs older than validation scores have none: NaN)."""
-    values = [r[key] for r in rows if r[key] == r[key]]
-    n = len(values)
-    if n == 0:
-        return Sample(float("nan"), float("nan"), 0)
-    mean = sum(values) / n
-    std = (sum((v - mean) ** 2 for v in values) / (n - 1)) ** 0.5 if n > 1 else float("nan")
-    return Sample(mean, std, n)
+    return sample_of([r[key] for r in rows if r[key] == r[key]])
 
 
 def fmt(s: Sample, digits: int = 3) -> str:

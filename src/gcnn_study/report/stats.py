@@ -133,10 +133,17 @@ def prediction_interval(s: Sample, level: float = LEVEL) -> tuple[float, float]:
     return s.mean - half, s.mean + half
 
 
+def sample_of(values: Sequence[float]) -> Sample:
+    """The mean, sample std (NaN for one value) and n of `values`; n = 0 and NaNs for none."""
+    v = np.asarray(values, float)
+    if v.size == 0:
+        return Sample(math.nan, math.nan, 0)
+    return Sample(float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else math.nan, int(v.size))
+
+
 def differences(first: Sequence[float], second: Sequence[float]) -> Sample:
     """first_s − second_s of the same runs (train − test of one model), seed by seed: their mean, sample std and n."""
-    d = np.asarray(first, float) - np.asarray(second, float)
-    return Sample(float(d.mean()), float(d.std(ddof=1)) if d.size > 1 else math.nan, int(d.size))
+    return sample_of(np.asarray(first, float) - np.asarray(second, float))
 
 
 def paired_seeds(first: Sequence[float], second: Sequence[float], level: float = LEVEL) -> Comparison:

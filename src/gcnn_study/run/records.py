@@ -15,6 +15,11 @@ from omegaconf import DictConfig, OmegaConf
 from gcnn_study.run.identity import load_config, settings_id
 from gcnn_study.run.rundir import FORCE, RunDirError
 
+#: The record of the arrays Figures 1-3 draw (gcnn_study.report.figures.maps.figure_arrays).
+FIGURE_ARRAYS = "figures.npz"
+#: The record of a classifier's accuracy against the rotation angle (gcnn_study.report.figures.angles.angle_rows);
+#: segmentation runs have none.
+ANGLES_RECORD = "angles.csv"
 #: What a finished run leaves to be kept (git keeps these under results/full/runs/, .gitignore lists them; not its
 #: checkpoint): its record, its epochs, its settings, its data, and what its model showed at the end: its
 #: equivariance, each test image's result (the paired tests' input), the arrays Figures 1-3 draw and, for a
@@ -26,14 +31,9 @@ RECORDS = (
     "data_info.json",
     "equivariance.csv",
     "per_image.csv",
-    "figures.npz",
-    "angles.csv",
+    FIGURE_ARRAYS,
+    ANGLES_RECORD,
 )
-#: The record of a classifier's accuracy against the rotation angle (gcnn_study.report.figures.angles.angle_rows);
-#: segmentation runs have none.
-ANGLES_RECORD = "angles.csv"
-#: The record of the arrays Figures 1-3 draw (gcnn_study.report.figures.maps.figure_arrays).
-FIGURE_ARRAYS = "figures.npz"
 #: The arrays of figures.npz stay under this many bytes (a few test images at 256², int8 maps, bit masks).
 FIGURE_ARRAYS_MAX_BYTES = 1_000_000
 

@@ -160,3 +160,13 @@ def test_a_ratio_of_two_metrics_of_the_same_runs_pairs_by_seed():
     assert same.value == pytest.approx(0.3) and same.high - same.low == pytest.approx(0, abs=1e-12)
     unpaired_same = ratio(Sample(0.3, 0.03, 3), Sample(1.0, 0.1, 3))
     assert unpaired_same.high - unpaired_same.low == pytest.approx(0.136, abs=0.001)  # 0.232 to 0.368
+
+
+def test_sample_of_values_is_their_mean_sample_std_and_count():
+    from gcnn_study.report.stats import sample_of
+
+    s = sample_of([1.0, 3.0, 8.0])
+    assert (s.mean, s.n) == (4.0, 3) and s.std == pytest.approx(math.sqrt(13.0))  # (9 + 1 + 16) / 2
+    one, none = sample_of([2.5]), sample_of([])
+    assert (one.mean, one.n) == (2.5, 1) and math.isnan(one.std)
+    assert none.n == 0 and math.isnan(none.mean) and math.isnan(none.std)
