@@ -235,7 +235,7 @@ def _record(cfg, built: Built, history: list[dict], launches: list[dict], origin
     angles = recorded_sweep(model, data, cfg.experiment_name, cfg.run_name, int(cfg.seed), device)
     tracker.summary(metrics)
     tracker.log({f"final/{k}": v for k, v in metrics.items()}, step=epochs)
-    tracker.log_figures(lambda: _final_figures(model, data), step=epochs)
+    tracker.log_figures(lambda: _final_figures(model, data, angles, equivariance), step=epochs)
     result = {
         "experiment": cfg.experiment_name,
         "run": cfg.run_name,
@@ -272,11 +272,12 @@ def _record(cfg, built: Built, history: list[dict], launches: list[dict], origin
 
 
 # ----------------------------------------------------------------------------------------------- helpers
-def _final_figures(model, data) -> dict:
-    """The trained model's figures for W&B (feature maps, accuracy vs angle, predictions, equivariance)."""
+def _final_figures(model, data, angles: list[dict], equivariance: list[dict]) -> dict:
+    """The trained model's figures for W&B (feature maps, accuracy vs angle, predictions, equivariance), the sweeps
+    drawn from the rows measured for the run's records ([]: a segmentation run has no angle sweep)."""
     from gcnn_study.report.figures import run_figures  # matplotlib is imported only when a tracker wants the figures
 
-    return run_figures(model, data)
+    return run_figures(model, data, angles=angles or None, equivariance=equivariance)
 
 
 def _tags(cfg, data) -> list[str]:

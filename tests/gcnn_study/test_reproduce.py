@@ -143,6 +143,19 @@ def test_a_paused_run_that_can_finish_goes_before_a_new_one(tmp_path):
     assert [s.split()[1] for s in started] == ["p6cnn", "d4cnn", "cnn", "p4cnn", "p8cnn"]
 
 
+def test_a_paused_run_that_can_only_advance_goes_before_a_new_one(tmp_path):
+    """Of the runs that can only advance, the paused ones resume first, even when a new one is longer: otherwise
+    every launch near a deadline would leave one more checkpoint paused outside git."""
+    runs = run_plan.plan(tmp_path, [0], ["table1"])
+    done = {"p4cnn": 2, "d4cnn": 7}  # paused; none of the five can finish in the budget
+    hours = {name: (total, 60.0) for name, total in [("cnn", 9_000.0), ("p4cnn", 5_000.0), ("p6cnn", 20_000.0)]}
+    hours |= {"p8cnn": (7_000.0, 60.0), "d4cnn": (6_000.0, 60.0)}
+    project = lambda run: run_plan.Projection(*hours[run.name], "test", epochs_done=done.get(run.name, 0))  # noqa
+    started = []
+    scheduler.execute(runs, 3600.0, launch=_fake_launch(started), project=project)
+    assert [s.split()[1] for s in started] == ["d4cnn", "p4cnn", "p6cnn", "cnn", "p8cnn"]
+
+
 def test_a_run_alone_is_projected_at_the_rate_of_every_core(tmp_path, capsys):
     """A run that starts alone gets jobs x threads threads: its line gives the projection at that count when it
     was measured, not the slower one-run-per-core rate it was ranked by."""

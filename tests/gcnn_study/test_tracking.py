@@ -58,6 +58,39 @@ def test_run_name_group_config_metrics_and_finish(fake_wandb, tmp_path):
     assert all(kind == "image" for kind, _ in figures.values())
 
 
+def test_the_figures_draw_the_recorded_sweeps_without_sweeping_again(fake_wandb, tmp_path, monkeypatch):
+    """W&B shows the numbers of angles.csv and equivariance.csv: run_figures is handed the rows measured for the
+    records, so neither sweep runs a second time."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from gcnn_study.report import figures
+
+    def again(*args, **kwargs):
+        raise AssertionError("swept a second time for W&B")
+
+    drawn = {}
+
+    def draw(name):
+        def figure(rows):
+            drawn[name] = rows
+            return plt.figure()
+
+        return figure
+
+    monkeypatch.setattr(figures, "angle_rows", again)
+    monkeypatch.setattr(figures, "measure_run", again)
+    monkeypatch.setattr(figures, "angle_figure", draw("angles"))
+    monkeypatch.setattr(figures, "equivariance_figure", draw("equivariance"))
+    run(_cfg(tmp_path))
+    run_dir = tmp_path / "runs/table1/cnn/seed=3"
+    recorded = pd.read_csv(run_dir / "angles.csv").drop(columns="record")
+    assert drawn["angles"].reset_index(drop=True).equals(recorded) and len(recorded) == 72
+    recorded = pd.read_csv(run_dir / "equivariance.csv").drop(columns="record")
+    assert len(drawn["equivariance"]) == len(recorded) > 0
+    assert [r["transform"] for r in drawn["equivariance"]] == list(recorded["transform"])
+
+
 def test_the_run_is_finished_when_training_raises(fake_wandb, tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("exploded")

@@ -125,12 +125,13 @@ def startable(runs: list[Run], left: float | None, project) -> list[tuple[int, R
     """(index in `runs`, run, its Projection) of each run that can start with `left` seconds to the deadline (None:
     no deadline), in the order they should start: the runs that fit whole first, those paused earlier before those
     not begun, each in list order; then the runs of which at least the next epoch fits, which train the epochs that
-    fit and pause at the deadline, the one with the most time left first. A run that cannot even do one epoch is
-    left out: it waits for the next launch.
+    fit and pause at the deadline, again those paused earlier first, each group with the most time left first. A run
+    that cannot even do one epoch is left out: it waits for the next launch.
     A run that finishes before the deadline goes first because its record lands in git, while a paused run's epochs
-    live only in this work tree's checkpoint; for the same reason a paused run that can finish goes before a new
-    one, rather than new runs piling up paused from launch to launch. The longest run bounds how many stretches the
-    reproduction still needs, and the shorter ones fill the stretches beside it (longest processing time first)."""
+    live only in this work tree's checkpoint; for the same reason a paused run goes before a new one, whether it can
+    finish or only advance, rather than new runs piling up paused from launch to launch, each a checkpoint to lose.
+    The longest run bounds how many stretches the reproduction still needs, and the shorter ones fill the stretches
+    beside it (longest processing time first)."""
     whole, partial = [], []
     for k, run in enumerate(runs):
         p = project(run)
@@ -139,7 +140,7 @@ def startable(runs: list[Run], left: float | None, project) -> list[tuple[int, R
         elif p.next_epoch <= left:
             partial.append((k, run, p))
     whole.sort(key=lambda item: item[2].epochs_done == 0)  # stable: paused first, each in list order
-    partial.sort(key=lambda item: -item[2].total)  # stable: equal times keep the list order
+    partial.sort(key=lambda item: (item[2].epochs_done == 0, -item[2].total))  # stable: ties keep the list order
     return whole + partial
 
 

@@ -35,13 +35,23 @@ __all__ = [
 ]
 
 
-def run_figures(model: torch.nn.Module, data, n_images: int = 100, angle_step: int = 15) -> dict:
+def run_figures(
+    model: torch.nn.Module,
+    data,
+    n_images: int = 100,
+    angle_step: int = 15,
+    angles: list[dict] | None = None,
+    equivariance: list[dict] | None = None,
+) -> dict:
     """{name: matplotlib Figure} for one trained model and its DataBundle, drawn on the model's device.
 
     Classifiers: "feature_maps" (first layer, digit upright and turned), "accuracy_vs_angle" (first
     `n_images` test digits, every `angle_step` degrees), "equivariance". SegNets: "group_maps" (last layer
-    before group pooling), "predictions" (3 test images upright and turned 90°), "equivariance". The model's
-    train/eval mode is restored afterwards; the caller closes the figures (plt.close) once logged.
+    before group pooling), "predictions" (3 test images upright and turned 90°), "equivariance". `angles` and
+    `equivariance`: rows a finished run has already measured for its records (angles.csv, equivariance.csv),
+    drawn as they are, so that W&B shows the recorded numbers and the sweeps are not run twice; None: measured
+    here. The model's train/eval mode is restored afterwards; the caller closes the figures (plt.close) once
+    logged.
     """
     was_training = model.training
     model.eval()
@@ -52,13 +62,16 @@ def run_figures(model: torch.nn.Module, data, n_images: int = 100, angle_step: i
         figures = {}
         if task == "classification":
             figures["feature_maps"] = feature_maps_figure({name: model}, x[:1])
-            angles = tuple(range(0, 360, angle_step))
-            rows = angle_rows(model, x[:n_images], y[:n_images], "run", name, 0, angles)
-            figures["accuracy_vs_angle"] = angle_figure(pd.DataFrame(rows))
+            if angles is None:
+                swept = tuple(range(0, 360, angle_step))
+                angles = angle_rows(model, x[:n_images], y[:n_images], "run", name, 0, swept)
+            figures["accuracy_vs_angle"] = angle_figure(pd.DataFrame(angles))
         else:
             figures["group_maps"] = group_maps_figure(model, x[:1], y[:1])
             figures["predictions"] = predictions_figure({name: model}, x[:3], y[:3])
-        figures["equivariance"] = equivariance_figure(measure_run(model, x, "run", name, 0, limit=n_images))
+        if equivariance is None:
+            equivariance = measure_run(model, x, "run", name, 0, limit=n_images)
+        figures["equivariance"] = equivariance_figure(equivariance)
         return figures
     finally:
         model.train(was_training)
