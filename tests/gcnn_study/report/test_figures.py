@@ -250,6 +250,9 @@ def test_a_redrawing_keeps_the_runs_whose_checkpoints_are_not_here(drawn, result
     done = _cli("--results-dir", str(partial), "--device", "cpu", "--only", "angles", "equivariance", "curves")
     assert done.returncode == 0, done.stderr
     assert "Accuracy vs angle: table1/d4cnn seed=0 kept as measured before" in done.stderr
+    # The curve draws d4cnn from the kept rows: only the models it truly lacks (never trained here) are named.
+    (lacking,) = [line for line in done.stderr.splitlines() if line.startswith("Accuracy vs angle: drawn without")]
+    assert "table1/p6cnn" in lacking and "table1/d4cnn" not in lacking, lacking
     kept = "table1/d4cnn seed=0, table3/d4segnet seed=0, table3/p4segnet seed=0, table3/p4segnet+ seed=0, "
     kept += "table3/segnet+ seed=0"
     assert f"Equivariance report: {kept} kept as measured before" in done.stderr

@@ -71,17 +71,23 @@ class Context:
             raise MissingRuns(f"{what}: skipped, {self._absent(absent, pool)}")
         return {f"{e}/{run}": select(runs, e, run)[0] for e, run in needed}
 
-    def expected(self, experiments_runs, what: str, pool=None, kept: str = FIGURE_ARRAYS):
+    def expected(self, experiments_runs, what: str, pool=None, kept: str = FIGURE_ARRAYS, note: bool = True):
         """The finished runs of the expected (experiment, run) pairs among `pool` (default: the runs whose model can
-        be loaded; else those with the record `kept` or a checkpoint); a note names the absent ones and why."""
+        be loaded; else those with the record `kept` or a checkpoint); a note names the absent ones and why (with
+        `note` False, the caller does: `note_absent`, once it knows what it drew from elsewhere)."""
         runs = self.runs if pool is None else pool
         present = [r for e, names in experiments_runs for run in names for r in select(runs, e, run)]
         absent = [(e, run) for e, names in experiments_runs for run in names if not select(runs, e, run)]
         if not present:
             raise MissingRuns(f"{what}: skipped, {self._absent(absent, pool, kept)}")
-        if absent:
-            self.notes.append(f"{what}: drawn without {self._absent(absent, pool, kept)}")
+        if absent and note:
+            self.note_absent(absent, what, pool, kept)
         return present
+
+    def note_absent(self, pairs, what: str, pool=None, kept: str = FIGURE_ARRAYS) -> None:
+        """A note that `what` was drawn without the (experiment, run) `pairs`, and why."""
+        if pairs:
+            self.notes.append(f"{what}: drawn without {self._absent(pairs, pool, kept)}")
 
     def _absent(self, pairs, pool=None, kept: str = FIGURE_ARRAYS) -> str:
         """'<e>/<run>, … (why); … in <folder>' for the messages: the absent runs grouped by the reason."""

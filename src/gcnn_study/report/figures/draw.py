@@ -38,6 +38,7 @@ from gcnn_study.report.figures.runs import MissingRuns, finished_records
 from gcnn_study.report.figures.steps import (
     ANGLE_TABLES,
     angle_experiments,
+    angle_pairs,
     angle_sweep,
     curve_figures,
     equivariance_rows,
@@ -45,6 +46,7 @@ from gcnn_study.report.figures.steps import (
     figure2,
     figure3,
 )
+from gcnn_study.run.records import ANGLES_RECORD
 
 # What the notebook and the tests take from here beside draw_all and main: the steps, one by one.
 __all__ = ["ANGLE_TABLES", "Context", "angle_sweep", "curve_figures", "draw_all", "equivariance_rows", "main"]
@@ -64,6 +66,9 @@ def _write_angles(ctx: Context) -> list[Path]:
     csv, what = ctx.out_dir / ANGLES_CSV, "Accuracy vs angle"
     rows = angle_sweep(ctx).to_dict("records")
     rows += kept_rows(ctx, read_rows(csv) if csv.exists() else None, measured(rows), what)
+    drawn = {(e, r) for e, r, _ in measured(rows)}
+    lacking = [(e, r) for e, runs in angle_pairs(ctx) for r in runs if (e, r) not in drawn]
+    ctx.note_absent(lacking, what, pool=[], kept=ANGLES_RECORD)  # after the kept rows, which draw some
     written = write_rows(csv, rows, unmeasured_rows(ctx, rows, angle_experiments(ctx), what), what)
     return [save(angle_figure(pd.DataFrame(rows)), ctx.out_dir / "accuracy_vs_angle.png"), *written]
 

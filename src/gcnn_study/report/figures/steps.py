@@ -54,12 +54,18 @@ def angle_experiments(ctx: Context) -> set[str]:
     return {ctx.experiment(t) for t in ANGLE_TABLES}
 
 
+def angle_pairs(ctx: Context) -> list[tuple[str, tuple[str, ...]]]:
+    """(experiment, its classifier runs) of each table the angle sweep covers."""
+    return [(ctx.experiment(t), TABLES[t].runs) for t in ANGLE_TABLES]
+
+
 def angle_sweep(ctx: Context) -> pd.DataFrame:
     """Accuracy of every Table 1 / Table 2 classifier run on its first n_images test digits at 0°, 5°, …, 355°,
     with the record each model belongs to: the run's own sweep (angles.csv, written at its end) where it swept as
     many digits, else measured from its checkpoint where that is here; no rows for the rest (kept from the last
-    sweep, or listed as unmeasured)."""
-    pairs = [(ctx.experiment(t), TABLES[t].runs) for t in ANGLE_TABLES]
+    sweep, or listed as unmeasured). The note on the models the figure lacks is the caller's (`angle_pairs`): the
+    rows kept from the last sweep draw some of those this one lacks."""
+    pairs = angle_pairs(ctx)
     own = {}  # the runs' own sweeps over as many digits as asked
     for ref in ctx.records:
         rows = recorded_rows(ref, ANGLES_RECORD) if ref.experiment in angle_experiments(ctx) else []
@@ -68,7 +74,7 @@ def angle_sweep(ctx: Context) -> pd.DataFrame:
     loadable = {r.path for r in ctx.runs}
     pool = [r for r in ctx.records if r.path in own or r.path in loadable]
     try:
-        refs = ctx.expected(pairs, "Accuracy vs angle", pool, kept=ANGLES_RECORD)
+        refs = ctx.expected(pairs, "Accuracy vs angle", pool, kept=ANGLES_RECORD, note=False)
     except MissingRuns:
         if not any(r.experiment in angle_experiments(ctx) for r in ctx.records):
             raise
