@@ -356,7 +356,9 @@ def test_another_seeds_epochs_count_only_where_they_trained_on_this_machine(tmp_
     done, todo = run_plan.plan(tmp_path, [0, 1], ["table3"], models=["segnet"])
     done.run_dir.mkdir(parents=True)
     launches = [{"machine": zen4, "epochs": [1, 2]}, {"machine": zen5, "epochs": [3, 4]}]
-    (done.run_dir / "metrics.json").write_text(json.dumps({"machine": "mixed", "launches": launches}))
+    record = {"seed": 0, "params": 1, "epochs": 4, "train_seconds": 280.0, "dataset": "ph2", "device": "cpu"}
+    record |= {"synthetic": False, "metrics": {"test_iou_score": 0.5}, "machine": "mixed", "launches": launches}
+    (done.run_dir / "metrics.json").write_text(json.dumps(record))
     with open(done.run_dir / "history.csv", "w", newline="") as f:
         f.write("epoch,train_loss,seconds\n1,0.5,100\n2,0.4,100\n3,0.3,40\n4,0.2,40\n")
     assert [r["seconds"] for r in todo.sibling_history(zen5)] == ["40", "40"]
@@ -368,6 +370,8 @@ def test_another_seeds_epochs_count_only_where_they_trained_on_this_machine(tmp_
     )
     elsewhere = run_plan.project_run(todo, {"segnet@conv_relu_bn": 100.0}, done=[], machine="cpu: a third one")
     assert elsewhere.source == "bench" and elsewhere.total == pytest.approx(work.gflop / 100.0)
+    (done.run_dir / "metrics.json").write_text("{")  # not a finished record: its epochs are no estimate
+    assert todo.sibling_history(zen5) == []
 
 
 def test_dry_run_says_where_a_paused_run_resumes(tmp_path, capsys, monkeypatch):

@@ -67,7 +67,6 @@ class Run:
         has one of its own. Another processor's epochs are no estimate (the Zen 4 and Zen 5 EPYCs of these runs
         differ 2-3×), so with none on this machine the projection falls back to the rate measured here."""
         import csv
-        import json
 
         here = layout.parse(self.run_dir)
         for other in layout.find(here.results_dir, here.experiment, here.run):
@@ -77,9 +76,12 @@ class Run:
                 rows = list(csv.DictReader(f))
             if machine is not None:
                 try:
-                    record = provenance.upgraded_machines(json.loads((other.path / "metrics.json").read_text()))
-                except (OSError, ValueError):
+                    record = records.read_metrics(other.path)
+                except RunDirError:  # not a finished record: its epochs are no estimate
                     continue
+                if record is None:
+                    continue
+                record = provenance.upgraded_machines(record)
                 machines = provenance.epoch_machines(record)
                 rows = [r for r in rows if machines.get(int(r["epoch"]), record.get("machine")) == machine]
             if rows:
