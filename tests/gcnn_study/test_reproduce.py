@@ -156,6 +156,20 @@ def test_a_paused_run_that_can_only_advance_goes_before_a_new_one(tmp_path):
     assert [s.split()[1] for s in started] == ["d4cnn", "p4cnn", "p6cnn", "cnn", "p8cnn"]
 
 
+def test_near_the_deadline_only_paused_runs_advance(tmp_path):
+    """With less than MIN_NEW_STRETCH_S left, a run not yet begun does not start for its few epochs that fit (one
+    more checkpoint outside git); a paused one still advances, and a new one that finishes whole still starts."""
+    runs = run_plan.plan(tmp_path, [0], ["table1"])
+    done = {"p4cnn": 2}  # paused
+    hours = {"cnn": (9_000.0, 60.0), "p4cnn": (5_000.0, 60.0), "p6cnn": (7_000.0, 60.0), "p8cnn": (300.0, 60.0)}
+    hours["d4cnn"] = (6_000.0, 60.0)
+    project = lambda run: run_plan.Projection(*hours[run.name], "test", epochs_done=done.get(run.name, 0))  # noqa
+    left = run_plan.MIN_NEW_STRETCH_S - 1.0
+    assert [r.name for _, r, _ in run_plan.startable(runs, left, project)] == ["p8cnn", "p4cnn"]
+    started = [r.name for _, r, _ in run_plan.startable(runs, run_plan.MIN_NEW_STRETCH_S, project)]
+    assert started == ["p8cnn", "p4cnn", "cnn", "p6cnn", "d4cnn"]
+
+
 def test_a_run_alone_is_projected_at_the_rate_of_every_core(tmp_path, capsys):
     """A run that starts alone gets jobs x threads threads: its line gives the projection at that count when it
     was measured, not the slower one-run-per-core rate it was ranked by."""

@@ -123,12 +123,19 @@ def project_run(
     return Projection(per_epoch * left + final, next_epoch, source, memory, len(done), work.epochs)
 
 
+#: The least time before the deadline for a run not yet begun that cannot finish in it: nearer the deadline only
+#: paused runs advance. Started for the last epoch or two of a launch, a new run would leave one more checkpoint
+#: outside git for a few minutes of training (it happened twice at 2-minute epochs).
+MIN_NEW_STRETCH_S = 15 * 60
+
+
 def startable(runs: list[Run], left: float | None, project) -> list[tuple[int, Run, Projection]]:
     """(index in `runs`, run, its Projection) of each run that can start with `left` seconds to the deadline (None:
     no deadline), in the order they should start: the runs that fit whole first, those paused earlier before those
     not begun, each in list order; then the runs of which at least the next epoch fits, which train the epochs that
     fit and pause at the deadline, again those paused earlier first, each group with the most time left first. A run
-    that cannot even do one epoch is left out: it waits for the next launch.
+    that cannot even do one epoch is left out: it waits for the next launch, and so is a run not yet begun with less
+    than MIN_NEW_STRETCH_S left.
     A run that finishes before the deadline goes first because its record lands in git, while a paused run's epochs
     live only in this work tree's checkpoint; for the same reason a paused run goes before a new one, whether it can
     finish or only advance, rather than new runs piling up paused from launch to launch, each a checkpoint to lose.
@@ -139,7 +146,7 @@ def startable(runs: list[Run], left: float | None, project) -> list[tuple[int, R
         p = project(run)
         if left is None or p.total <= left:
             whole.append((k, run, p))
-        elif p.next_epoch <= left:
+        elif p.next_epoch <= left and (p.epochs_done > 0 or left >= MIN_NEW_STRETCH_S):
             partial.append((k, run, p))
     whole.sort(key=lambda item: item[2].epochs_done == 0)  # stable: paused first, each in list order
     partial.sort(key=lambda item: (item[2].epochs_done == 0, -item[2].total))  # stable: ties keep the list order
